@@ -1,0 +1,1 @@
+"""Importers: files in, change sets out, through the service layer."""

@@ -1,0 +1,34 @@
+"""Schema upgrades through Alembic, shared by the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from registry.db import session_factory, transaction
+from registry.services.actors import SYSTEM
+from registry.services.code_lists import ensure_builtin_lists
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic config that runs on ``engine``'s database."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url",
+                           engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine) -> int | None:
+    """Migrate to the newest schema and define missing built-in lists; return that release."""
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    with transaction(session_factory(engine)) as session:
+        return ensure_builtin_lists(session, SYSTEM)

@@ -1,0 +1,23 @@
+"""All models, imported here so that Alembic sees the whole metadata."""
+
+from registry.models.base import Base
+from registry.models.change_set import ChangeSet, ChangeSetEvent, Operation
+from registry.models.code_list import CodeList
+from registry.models.entry import Entry, EntryVersion
+from registry.models.feed import FeedHead, FeedRecord
+from registry.models.lineage import LineageLink
+from registry.models.release import Release
+
+__all__ = [
+    "Base",
+    "ChangeSet",
+    "ChangeSetEvent",
+    "CodeList",
+    "Entry",
+    "EntryVersion",
+    "FeedHead",
+    "FeedRecord",
+    "LineageLink",
+    "Operation",
+    "Release",
+]

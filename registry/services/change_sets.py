@@ -1,0 +1,293 @@
+"""The change-set workflow: draft → submitted → approved → published (or rejected/withdrawn).
+
+Four-eyes: the author never approves or publishes their own change set, except the system
+administrator's explicit direct publication of official imports (:func:`publish_direct`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from registry.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+    ValidationErrors,
+)
+from registry.models import ChangeSet, ChangeSetEvent, Operation
+from registry.services.actors import Actor
+from registry.services.operations import parse_date, parse_operation
+from registry.services.planner import Plan, plan_operations
+from registry.services.publisher import publish_change_set
+from registry.text import nfc
+
+STATUSES = ("draft", "submitted", "approved", "published", "rejected", "withdrawn")
+
+
+@dataclass(frozen=True)
+class LegalBasis:
+    """The document a change set rests on."""
+
+    number: str
+    date: date
+    issuer: str
+    url: str | None = None
+
+
+def parse_legal_basis(raw: Any, field: str = "legal_basis") -> LegalBasis:
+    """Check a ``{number, date, issuer, url}`` object."""
+    if not isinstance(raw, dict):
+        raise ValidationError(field, "required", "is required as {number, date, issuer, url}")
+    for name in ("number", "issuer"):
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise ValidationError(f"{field}.{name}", "required", "is required")
+    url = raw.get("url")
+    if url is not None and not isinstance(url, str):
+        raise ValidationError(f"{field}.url", "type", "must be text")
+    return LegalBasis(number=nfc(raw["number"]), date=parse_date(raw.get("date"), f"{field}.date"),
+                      issuer=nfc(raw["issuer"]), url=url or None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event(session: Session, change_set: ChangeSet, action: str, actor: Actor,
+           comment: str | None = None) -> None:
+    session.add(ChangeSetEvent(change_set_id=change_set.id, action=action, actor=actor.name,
+                               at=_now(), comment=comment))
+
+
+def create_change_set(session: Session, actor: Actor, title: str, legal_basis: LegalBasis,
+                      effective_date: date) -> ChangeSet:
+    """Open a draft."""
+    actor.require_role("steward", "approver")
+    if not title or not nfc(title):
+        raise ValidationError("title", "required", "is required")
+    now = _now()
+    change_set = ChangeSet(
+        title=nfc(title), legal_number=legal_basis.number, legal_date=legal_basis.date,
+        legal_issuer=legal_basis.issuer, legal_url=legal_basis.url,
+        effective_date=effective_date, status="draft", author=actor.name,
+        created_at=now, updated_at=now, version=1,
+    )
+    session.add(change_set)
+    session.flush()
+    _event(session, change_set, "create", actor)
+    return change_set
+
+
+def get_change_set(session: Session, change_set_id: int) -> ChangeSet:
+    """The change set, or :class:`NotFound`."""
+    change_set = session.get(ChangeSet, change_set_id)
+    if change_set is None:
+        raise NotFound(f"no change set {change_set_id}")
+    return change_set
+
+
+def list_change_sets(session: Session, status: str | None = None,
+                     limit: int = 100) -> list[ChangeSet]:
+    """Change sets, newest first, optionally by status."""
+    query = select(ChangeSet).order_by(ChangeSet.id.desc()).limit(limit)
+    if status:
+        if status not in STATUSES:
+            raise ValidationError("status", "enum", f"must be one of: {', '.join(STATUSES)}")
+        query = query.where(ChangeSet.status == status)
+    return list(session.scalars(query))
+
+
+def operations_of(session: Session, change_set_id: int) -> list[Operation]:
+    """The operations of a change set, in order."""
+    return list(session.scalars(select(Operation).where(Operation.change_set_id == change_set_id)
+                                .order_by(Operation.position)))
+
+
+def _touch(change_set: ChangeSet, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != change_set.version:
+        raise Conflict(f"change set {change_set.id} is at version {change_set.version}, "
+                       f"not {expected_version}; reload it and try again")
+    change_set.version += 1
+    change_set.updated_at = _now()
+
+
+def _require_status(change_set: ChangeSet, *allowed: str) -> None:
+    if change_set.status not in allowed:
+        raise Conflict(f"change set {change_set.id} is {change_set.status}; "
+                       f"this needs it to be {' or '.join(allowed)}")
+
+
+def _require_editor(change_set: ChangeSet, actor: Actor, list_key: str | None = None) -> None:
+    if actor.role != "admin" and actor.name != change_set.author:
+        raise PermissionDenied(f"only the author ({change_set.author}) edits change set "
+                               f"{change_set.id}")
+    if list_key is not None and not actor.can_edit(list_key):
+        raise PermissionDenied(f"{actor.name} may not edit the list '{list_key}'")
+
+
+def add_operations(session: Session, actor: Actor, change_set_id: int,
+                   raw_operations: list[Any], expected_version: int | None = None,
+                   *, first_index: int = 0) -> list[Operation]:
+    """Append operations to a draft after checking their shape and the actor's lists."""
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "draft")
+    _require_editor(change_set, actor)
+    parsed = [parse_operation(raw, f"operations[{first_index + i}]")
+              for i, raw in enumerate(raw_operations)]
+    for op in parsed:
+        _require_editor(change_set, actor, op["list"])
+    _touch(change_set, expected_version)
+    position = session.scalar(select(func.coalesce(func.max(Operation.position), -1))
+                              .where(Operation.change_set_id == change_set_id))
+    assert position is not None
+    rows = [Operation(change_set_id=change_set_id, position=position + 1 + i, op=op["op"],
+                      list_key=op["list"], payload=op) for i, op in enumerate(parsed)]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def remove_operation(session: Session, actor: Actor, change_set_id: int, operation_id: int,
+                     expected_version: int | None = None) -> None:
+    """Remove one operation from a draft."""
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "draft")
+    _require_editor(change_set, actor)
+    found = session.get(Operation, operation_id)
+    if found is None or found.change_set_id != change_set_id:
+        raise NotFound(f"change set {change_set_id} has no operation {operation_id}")
+    _touch(change_set, expected_version)
+    session.execute(delete(Operation).where(Operation.id == operation_id))
+    session.flush()
+
+
+def preview(session: Session, change_set_id: int) -> Plan:
+    """The exact diff publishing would make now, with every validation problem."""
+    change_set = get_change_set(session, change_set_id)
+    ops = [o.payload for o in operations_of(session, change_set_id)]
+    return plan_operations(session, change_set.effective_date, ops)
+
+
+def submit(session: Session, actor: Actor, change_set_id: int,
+           expected_version: int | None = None) -> ChangeSet:
+    """Send a valid draft for review."""
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "draft")
+    _require_editor(change_set, actor)
+    ops = operations_of(session, change_set_id)
+    if not ops:
+        raise ValidationError("operations", "required", "a change set needs an operation")
+    plan = plan_operations(session, change_set.effective_date, [o.payload for o in ops])
+    if plan.errors:
+        raise ValidationErrors(plan.errors)
+    _touch(change_set, expected_version)
+    change_set.status = "submitted"
+    _event(session, change_set, "submit", actor)
+    session.flush()
+    return change_set
+
+
+def _review(session: Session, actor: Actor, change_set_id: int, action: str,
+            expected_version: int | None) -> ChangeSet:
+    actor.require_role("approver")
+    change_set = get_change_set(session, change_set_id)
+    if change_set.author == actor.name:
+        raise PermissionDenied(f"{actor.name} wrote change set {change_set_id} and may not "
+                               f"{action} it: a second person must review it")
+    _touch(change_set, expected_version)
+    return change_set
+
+
+def approve(session: Session, actor: Actor, change_set_id: int,
+            expected_version: int | None = None, comment: str | None = None) -> ChangeSet:
+    """Approve a submitted change set (never by its author)."""
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "submitted")
+    change_set = _review(session, actor, change_set_id, "approve", expected_version)
+    change_set.status = "approved"
+    change_set.reviewer = actor.name
+    change_set.comment = comment
+    _event(session, change_set, "approve", actor, comment)
+    session.flush()
+    return change_set
+
+
+def reject(session: Session, actor: Actor, change_set_id: int, reason: str,
+           expected_version: int | None = None) -> ChangeSet:
+    """Reject a submitted or approved change set, with a reason."""
+    if not reason or not reason.strip():
+        raise ValidationError("reason", "required", "a rejection needs a reason")
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "submitted", "approved")
+    change_set = _review(session, actor, change_set_id, "reject", expected_version)
+    change_set.status = "rejected"
+    change_set.reviewer = actor.name
+    change_set.comment = nfc(reason)
+    _event(session, change_set, "reject", actor, change_set.comment)
+    session.flush()
+    return change_set
+
+
+def withdraw(session: Session, actor: Actor, change_set_id: int,
+             expected_version: int | None = None) -> ChangeSet:
+    """The author takes back a draft or submitted change set."""
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "draft", "submitted", "approved")
+    _require_editor(change_set, actor)
+    _touch(change_set, expected_version)
+    change_set.status = "withdrawn"
+    _event(session, change_set, "withdraw", actor)
+    session.flush()
+    return change_set
+
+
+def publish(session: Session, actor: Actor, change_set_id: int,
+            expected_version: int | None = None) -> int:
+    """Publish an approved change set atomically as one release; return the release."""
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "approved")
+    change_set = _review(session, actor, change_set_id, "publish", expected_version)
+    return _publish(session, actor, change_set)
+
+
+def publish_direct(session: Session, actor: Actor, change_set_id: int) -> int:
+    """Operator import of an official decision: the administrator publishes a draft at once.
+
+    Validation still runs in full; only the second pair of eyes is waived, and the event log
+    says so.
+    """
+    if actor.role != "admin":
+        raise PermissionDenied("only the system administrator publishes without review")
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "draft", "submitted", "approved")
+    _touch(change_set, None)
+    change_set.reviewer = actor.name
+    _event(session, change_set, "publish_direct", actor, "official import, published by operator")
+    return _publish(session, actor, change_set)
+
+
+def _publish(session: Session, actor: Actor, change_set: ChangeSet) -> int:
+    try:
+        session.flush()  # claims the change set: a concurrent publisher now fails here
+    except StaleDataError:
+        raise Conflict(f"change set {change_set.id} was changed by someone else") from None
+    ops = [o.payload for o in operations_of(session, change_set.id)]
+    release = publish_change_set(session, change_set, ops, actor.name)
+    change_set.status = "published"
+    change_set.release_id = release
+    _event(session, change_set, "publish", actor)
+    session.flush()
+    return release
+
+
+def events_of(session: Session, change_set_id: int) -> list[ChangeSetEvent]:
+    """The audit trail of a change set."""
+    return list(session.scalars(select(ChangeSetEvent)
+                                .where(ChangeSetEvent.change_set_id == change_set_id)
+                                .order_by(ChangeSetEvent.id)))

@@ -1,0 +1,483 @@
+"""From operations to a plan: the exact diff publishing would make, and every problem in it.
+
+Preview and publish share this code, so a preview is the diff that publishing makes.
+Rules enforced here (DESIGN §4): one valid version per date, parents valid over the whole
+interval, no cycles, levels, code patterns, no reuse of closed codes, typed attributes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from registry.errors import ValidationError
+from registry.services.list_rules import ListRules, Reference
+from registry.services.world import Key, State, World
+
+MAX_DEPTH = 64
+
+
+@dataclass
+class Change:
+    """What happens to one entry: ``create``, ``change``, ``retire`` or ``correct``."""
+
+    list_key: str
+    code: str
+    kind: str
+    before: State | None
+    after: State
+    ops: list[int] = field(default_factory=list)
+
+    def changed_fields(self) -> list[str]:
+        """Fields that differ between before and after."""
+        if self.before is None:
+            return sorted(k for k, v in self.after.as_dict().items() if v not in (None, {}))
+        b, a = self.before.as_dict(), self.after.as_dict()
+        return sorted(k for k in a if a[k] != b[k])
+
+
+@dataclass
+class Link:
+    """A lineage link the plan records."""
+
+    list_key: str
+    from_code: str
+    to_code: str
+    kind: str
+    default: bool
+    share: float | None
+    op: int
+
+
+@dataclass
+class Plan:
+    """The result of planning a change set against the current records."""
+
+    effective_date: date
+    changes: dict[Key, Change]
+    links: list[Link]
+    errors: list[ValidationError]
+    world: World
+
+    def summary(self) -> dict[str, int]:
+        """Counts per kind of change, and of links."""
+        counts: dict[str, int] = defaultdict(int)
+        for change in self.changes.values():
+            counts[change.kind] += 1
+        counts["links"] = len(self.links)
+        return dict(counts)
+
+    def diff(self) -> dict[str, Any]:
+        """A JSON-ready diff: changes in operation order, links, errors and counts."""
+        changes = sorted(self.changes.values(), key=lambda c: (min(c.ops or [0]), c.code))
+        return {
+            "effective_date": self.effective_date.isoformat(),
+            "summary": self.summary(),
+            "changes": [
+                {"list": c.list_key, "code": c.code, "kind": c.kind, "operations": c.ops,
+                 "before": c.before.as_dict() if c.before else None,
+                 "after": c.after.as_dict(), "fields": c.changed_fields()}
+                for c in changes
+            ],
+            "links": [
+                {"list": lk.list_key, "from": lk.from_code, "to": lk.to_code, "kind": lk.kind,
+                 "default": lk.default, "share": lk.share}
+                for lk in self.links
+            ],
+            "errors": [{"field": e.field, "rule": e.rule, "message": e.detail}
+                       for e in self.errors],
+        }
+
+
+def _at(where: str, error: ValidationError) -> ValidationError:
+    field_name = f"{where}.{error.field}" if error.field else where
+    return ValidationError(field_name, error.rule, error.detail)
+
+
+def _referenced_keys(ops: list[dict[str, Any]]) -> set[Key]:
+    keys: set[Key] = set()
+    for op in ops:
+        lk = op["list"]
+        for name in ("code", "parent", "source", "from", "to"):
+            if op.get(name):
+                keys.add((lk, op[name]))
+        for item in [*op.get("sources", []), *op.get("targets", []),
+                     *([op["target"]] if "target" in op else [])]:
+            code = item if isinstance(item, str) else item["code"]
+            keys.add((lk, code))
+            if isinstance(item, dict) and item.get("parent"):
+                keys.add((lk, item["parent"]))
+    return keys
+
+
+class Planner:
+    """Applies operations to a working copy of the affected entries, then validates it."""
+
+    def __init__(self, session: Session, effective_date: date) -> None:
+        self.world = World(session, effective_date)
+        self.on = effective_date
+        self.after: dict[Key, State] = {}
+        self.changes: dict[Key, Change] = {}
+        self.links: list[Link] = []
+        self.errors: list[ValidationError] = []
+        self.ending: dict[Key, int] = {}
+        self.continued: set[Key] = set()
+        self.refs: list[tuple[str, Reference]] = []
+        self.derived_parent: set[Key] = set()
+
+    # -- reading the working copy -------------------------------------------------------
+
+    def current(self, key: Key) -> State | None:
+        """State on the effective date with this change set's operations so far."""
+        return self.after.get(key) or self.world.state_on(key)
+
+    def _rules(self, list_key: str, where: str) -> ListRules:
+        rules = self.world.rules(list_key)
+        if rules is None:
+            known = ", ".join(sorted(self.world.lists)) or "none"
+            raise ValidationError(f"{where}.list", "unknown_list",
+                                  f"no code list '{list_key}' (known: {known})")
+        return rules
+
+    def _active(self, key: Key, field_name: str, *, original: bool = False) -> State:
+        state = self.world.state_on(key) if original else self.current(key)
+        if state is None or state.status != "active":
+            what = "has ended" if state is not None else "does not exist"
+            raise ValidationError(field_name, "not_active",
+                                  f"'{key[1]}' {what} in '{key[0]}' on {self.on.isoformat()}")
+        return state
+
+    # -- recording ----------------------------------------------------------------------
+
+    def _record(self, key: Key, kind: str, state: State, index: int) -> None:
+        change = self.changes.get(key)
+        if change is None:
+            before = self.world.state_on(key) if kind != "create" else None
+            change = self.changes[key] = Change(key[0], key[1], kind, before, state)
+        else:
+            if "correct" in (change.kind, kind):
+                raise ValidationError("code", "correct_alone",
+                                      f"'{key[1]}' is corrected and changed in one change set; "
+                                      "use two change sets")
+            change.after = state
+            if change.kind != "create":
+                change.kind = kind
+        if index not in change.ops:
+            change.ops.append(index)
+        self.after[key] = state
+
+    def _new_state(self, rules: ListRules, fields: dict[str, Any], where: str,
+                   keep: State | None = None) -> State:
+        level = rules.level_of(fields["type"], f"{where}.type" if where else "type")
+        parent = fields.get("parent")
+        derived = rules.parent_from_code(fields["code"]) if rules.parent_rule else None
+        if rules.parent_rule:
+            if parent is not None and parent != derived:
+                raise ValidationError(
+                    "parent", "parent_rule",
+                    f"'{parent}' is not the parent encoded in '{fields['code']}' ({derived})")
+            parent = derived
+        attributes = fields.get("attributes")
+        if attributes is None:
+            attributes = dict(keep.attributes) if keep else {}
+        else:
+            attributes, refs = rules.clean_attributes(attributes, "attributes")
+            self.refs.extend((where, r) for r in refs)
+        return State(status="active", name=fields["name"], type=fields["type"], level=level.key,
+                     parent=parent, short_name=fields.get("short_name"),
+                     name_en=fields.get("name_en"), attributes=attributes)
+
+    def _create(self, lk: str, fields: dict[str, Any], index: int, where: str = "") -> None:
+        rules = self._rules(lk, where)
+        key = (lk, fields["code"])
+        level = rules.level_of(fields["type"], f"{where}.type".lstrip("."))
+        try:
+            rules.check_code(fields["code"], level, "code")
+        except ValidationError as exc:
+            raise _at(where, exc) if where else exc from None
+        if key in self.changes and self.changes[key].kind == "create":
+            raise ValidationError(f"{where}.code".lstrip("."), "unique",
+                                  f"'{key[1]}' is created twice in this change set")
+        if self.world.exists(key):
+            ended = self.world.ended_on(key)
+            if ended is not None:
+                raise ValidationError(
+                    f"{where}.code".lstrip("."), "code_reuse",
+                    f"'{key[1]}' was closed on {ended.isoformat()} and is never issued again "
+                    f"in '{lk}'")
+            raise ValidationError(f"{where}.code".lstrip("."), "exists",
+                                  f"'{key[1]}' already exists in '{lk}'")
+        try:
+            state = self._new_state(rules, fields, where)
+        except ValidationError as exc:
+            raise _at(where, exc) if where else exc from None
+        self._record(key, "create", state, index)
+
+    def _continue(self, lk: str, fields: dict[str, Any], index: int, where: str) -> None:
+        rules = self._rules(lk, where)
+        key = (lk, fields["code"])
+        before = self._active(key, f"{where}.code")
+        try:
+            state = self._new_state(rules, fields, where, keep=before)
+        except ValidationError as exc:
+            raise _at(where, exc) from None
+        self.continued.add(key)
+        self._record(key, "change", state, index)
+
+    def _target(self, lk: str, fields: dict[str, Any], sources: set[str], index: int,
+                where: str) -> None:
+        if fields["code"] in sources:
+            self._continue(lk, fields, index, where)
+        else:
+            self._create(lk, fields, index, where)
+
+    def _link(self, lk: str, src: str, dst: str, kind: str, default: bool,
+              share: float | None, index: int) -> None:
+        if src != dst:  # a target that keeps its source's code is that entry, not a successor
+            self.links.append(Link(lk, src, dst, kind, default, share, index))
+
+    # -- operations ---------------------------------------------------------------------
+
+    def apply(self, index: int, op: dict[str, Any]) -> None:
+        """Apply one parsed operation to the working copy."""
+        lk = op["list"]
+        self._rules(lk, "")
+        name = op["op"]
+        if name == "create":
+            self._create(lk, op, index)
+        elif name in ("rename", "move", "reclassify", "update", "retire"):
+            key = (lk, op["code"])
+            state = self._active(key, "code")
+            self._record(key, "retire" if name == "retire" else "change",
+                         self._single(lk, name, state, op), index)
+        elif name == "correct":
+            self._correct(lk, op, index)
+        elif name == "merge":
+            codes = {s["code"] for s in op["sources"]}
+            for i, s in enumerate(op["sources"]):
+                self._active((lk, s["code"]), f"sources[{i}].code", original=True)
+            self._target(lk, op["target"], codes, index, "target")
+            for s in op["sources"]:
+                self._end((lk, s["code"]), index)
+                self._link(lk, s["code"], op["target"]["code"], s["kind"], s["default"],
+                           s["share"], index)
+        elif name == "split":
+            self._active((lk, op["source"]), "source", original=True)
+            for i, t in enumerate(op["targets"]):
+                self._target(lk, t, {op["source"]}, index, f"targets[{i}]")
+                self._link(lk, op["source"], t["code"], "part", t["default"], t["share"], index)
+            self._end((lk, op["source"]), index)
+        elif name == "transfer":
+            self._active((lk, op["from"]), "from")
+            self._active((lk, op["to"]), "to")
+            self._link(lk, op["from"], op["to"], "part", False, op["share"], index)
+        elif name == "reorganize":
+            sources = set(op["sources"])
+            for i, code in enumerate(op["sources"]):
+                self._active((lk, code), f"sources[{i}]", original=True)
+            for i, t in enumerate(op["targets"]):
+                self._target(lk, t, sources, index, f"targets[{i}]")
+            for code in op["sources"]:
+                self._end((lk, code), index)
+            for link in op["links"]:
+                self._link(lk, link["from"], link["to"], link["kind"], link["default"],
+                           link["share"], index)
+
+    def _single(self, lk: str, name: str, state: State, op: dict[str, Any]) -> State:
+        rules = self._rules(lk, "")
+        if name == "rename":
+            changes = {k: op[k] for k in ("name", "short_name", "name_en") if k in op}
+            return state.with_(**changes)
+        if name == "move":
+            if rules.parent_rule:
+                raise ValidationError("parent", "parent_rule",
+                                      f"the parent of a '{lk}' entry is read from its code "
+                                      "and cannot be moved")
+            return state.with_(parent=op["parent"])
+        if name == "reclassify":
+            level = rules.level_of(op["type"], "type")
+            return state.with_(type=op["type"], level=level.key)
+        if name == "update":
+            clean, refs = rules.clean_attributes(op["attributes"], "attributes", partial=True)
+            self.refs.extend(("", r) for r in refs)
+            merged = {**state.attributes, **clean}
+            return state.with_(attributes={k: v for k, v in merged.items() if v is not None})
+        return state.with_(status="retired")
+
+    def _correct(self, lk: str, op: dict[str, Any], index: int) -> None:
+        rules = self._rules(lk, "")
+        key = (lk, op["code"])
+        row = self.world.version_on(key)
+        if row is None:
+            raise ValidationError("code", "not_found",
+                                  f"'{key[1]}' has no version on {self.on.isoformat()} to correct")
+        before = self.world.state_on(key)
+        assert before is not None
+        changes = {k: op[k] for k in ("name", "short_name", "name_en", "parent") if k in op}
+        if "type" in op:
+            changes["level"] = rules.level_of(op["type"], "type").key
+            changes["type"] = op["type"]
+        if "attributes" in op:
+            clean, refs = rules.clean_attributes(op["attributes"], "attributes")
+            self.refs.extend(("", r) for r in refs)
+            changes["attributes"] = clean
+        if key in self.changes:
+            raise ValidationError("code", "correct_alone",
+                                  f"'{key[1]}' is corrected and changed in one change set; "
+                                  "use two change sets")
+        self._record(key, "correct", before.with_(**changes), index)
+
+    def _end(self, key: Key, index: int) -> None:
+        self.ending.setdefault(key, index)
+
+    # -- finishing ----------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """End sources nobody continued, then check the resulting world."""
+        for key, index in self.ending.items():
+            if key in self.continued:
+                continue
+            state = self.current(key)
+            if state is not None and state.status == "active":
+                self._record(key, "retire", state.with_(status="retired"), index)
+        self._check_defaults()
+        self._check_states()
+        self._check_children()
+        self._check_refs()
+
+    def _error(self, where: str, error: ValidationError) -> None:
+        self.errors.append(_at(where, error))
+
+    def _check_defaults(self) -> None:
+        by_source: dict[Key, list[Link]] = defaultdict(list)
+        for link in self.links:
+            by_source[(link.list_key, link.from_code)].append(link)
+        for key, links in by_source.items():
+            change = self.changes.get(key)
+            if change is None or change.after.status != "retired":
+                continue  # a source that continues is its own default successor
+            if len(links) == 1:
+                links[0].default = True
+                continue
+            defaults = sum(link.default for link in links)
+            if defaults != 1:
+                self._error(f"operations[{links[0].op}]", ValidationError(
+                    "default", "one_default",
+                    f"'{key[1]}' ends and has {len(links)} successors; exactly one must be the "
+                    f"default, not {defaults}"))
+
+    def _check_states(self) -> None:
+        for key, change in self.changes.items():
+            where = f"operations[{change.ops[0]}]"
+            if change.kind != "create" and change.kind != "correct":
+                later = self.world.later_versions(key)
+                if later:
+                    self._error(where, ValidationError(
+                        "code", "later_change",
+                        f"'{key[1]}' already has a change dated {later[0].valid_from.isoformat()}, "
+                        f"after {self.on.isoformat()}; publish changes to an entry in date order"))
+                    continue
+            state = change.after
+            if state.status != "active":
+                continue
+            try:
+                self._check_parent(key, state)
+                self._check_cycle(key)
+            except ValidationError as exc:
+                self._error(where, exc)
+
+    def _check_parent(self, key: Key, state: State) -> None:
+        rules = self.world.rules(key[0])
+        assert rules is not None
+        level = rules.levels[state.level]
+        if state.parent is None:
+            rules.check_parent_level(level, None, "parent")
+            return
+        parent_key = (key[0], state.parent)
+        parent = self.current(parent_key)
+        if parent is None:
+            raise ValidationError("parent", "parent_missing",
+                                  f"no entry '{state.parent}' in '{key[0]}' on {self.on.isoformat()}")
+        if parent.status != "active":
+            raise ValidationError("parent", "parent_inactive",
+                                  f"parent '{state.parent}' has ended by {self.on.isoformat()}")
+        rules.check_parent_level(level, rules.levels[parent.level], "parent")
+        if parent_key not in self.after:
+            for row in self.world.later_versions(parent_key):
+                if row.status != "active":
+                    raise ValidationError(
+                        "parent", "parent_ends",
+                        f"parent '{state.parent}' ends on {row.valid_from.isoformat()}, "
+                        f"which would orphan '{key[1]}'")
+
+    def _check_cycle(self, key: Key) -> None:
+        seen = [key[1]]
+        cursor = self.current(key)
+        for _ in range(MAX_DEPTH):
+            if cursor is None or cursor.parent is None:
+                return
+            if cursor.parent in seen:
+                path = " → ".join([*seen, cursor.parent])
+                raise ValidationError("parent", "cycle", f"the hierarchy would loop: {path}")
+            seen.append(cursor.parent)
+            cursor = self.current((key[0], cursor.parent))
+        raise ValidationError("parent", "depth", f"the hierarchy is deeper than {MAX_DEPTH}")
+
+    def _check_children(self) -> None:
+        watched: dict[str, list[str]] = defaultdict(list)
+        for (lk, code), change in self.changes.items():
+            if change.kind != "create" and (
+                change.after.status != "active"
+                or (change.before is not None and change.before.level != change.after.level)
+            ):
+                watched[lk].append(code)
+        for lk, codes in watched.items():
+            rules = self.world.rules(lk)
+            assert rules is not None
+            for child in self.world.active_children(lk, codes):
+                key = (lk, child.code)
+                if key in self.after:
+                    continue  # changed in this set: its own parent check applies
+                parent = self.after[(lk, child.parent_code or "")]
+                change = self.changes[(lk, child.parent_code or "")]
+                where = f"operations[{change.ops[0]}]"
+                if parent.status != "active":
+                    self._error(where, ValidationError(
+                        "code", "orphan",
+                        f"'{child.parent_code}' ends on {self.on.isoformat()} but '{child.code}' "
+                        "still has it as parent; move or end that child in the same change set"))
+                    continue
+                try:
+                    rules.check_parent_level(rules.levels[child.level], rules.levels[parent.level],
+                                             "type")
+                except ValidationError as exc:
+                    self._error(where, ValidationError(
+                        exc.field, exc.rule, f"child '{child.code}': {exc.detail}"))
+
+    def _check_refs(self) -> None:
+        self.world.load((r.list_key, r.code) for _, r in self.refs)
+        for where, ref in self.refs:
+            state = self.current((ref.list_key, ref.code))
+            if state is None or state.status != "active":
+                self.errors.append(ValidationError(
+                    ref.field if not where else f"{where}.{ref.field}", "reference",
+                    f"'{ref.code}' is not an active entry of '{ref.list_key}' on "
+                    f"{self.on.isoformat()}"))
+
+
+def plan_operations(session: Session, effective_date: date,
+                    operations: list[dict[str, Any]]) -> Plan:
+    """Plan parsed operations; the plan carries every problem found, in operation order."""
+    planner = Planner(session, effective_date)
+    planner.world.load(_referenced_keys(operations))
+    for index, op in enumerate(operations):
+        try:
+            planner.apply(index, op)
+        except ValidationError as exc:
+            planner.errors.append(_at(f"operations[{index}]", exc))
+    planner.finish()
+    return Plan(effective_date, planner.changes, planner.links, planner.errors, planner.world)

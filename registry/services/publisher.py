@@ -1,0 +1,129 @@
+"""Writing a plan: new records, superseded records, lineage, one release, its feed records."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from registry.errors import ValidationErrors
+from registry.models import ChangeSet, Entry, EntryVersion, LineageLink
+from registry.services.planner import Plan, plan_operations
+from registry.services.releases import close_release, open_release
+from registry.services.world import State
+from registry.text import fold
+
+BATCH = 2000
+
+
+def version_record(list_key: str, code: str, valid_from: date, valid_to: date | None,
+                   state: State, change_set_id: int | None) -> dict[str, Any]:
+    """The feed record of one entry version: the full state, an idempotent upsert."""
+    return {"t": "version", "list": list_key, "code": code,
+            "valid_from": valid_from.isoformat(),
+            "valid_to": valid_to.isoformat() if valid_to else None,
+            "change_set": change_set_id, **state.as_dict()}
+
+
+def link_record(link_row: dict[str, Any], list_key: str) -> dict[str, Any]:
+    """The feed record of one lineage link."""
+    return {"t": "link", "list": list_key, "from": link_row["from_code"],
+            "to": link_row["to_code"], "kind": link_row["kind"],
+            "default": link_row["is_default"], "share": link_row["share"],
+            "effective_date": link_row["effective_date"].isoformat(),
+            "change_set": link_row["change_set_id"]}
+
+
+def publish_change_set(session: Session, change_set: ChangeSet,
+                       operations: list[dict[str, Any]], actor: str) -> int:
+    """Lock the feed, plan against the newest state, refuse on any error, write; return R."""
+    release = open_release(session, actor, change_set.title, change_set.id)
+    plan = plan_operations(session, change_set.effective_date, operations)
+    if plan.errors:
+        raise ValidationErrors(plan.errors)
+    write_plan(session, plan, release.number, change_set.id, release.feed)
+    summary = plan.summary()
+    summary["records"] = release.feed.seq - release.feed.first_seq + 1
+    close_release(session, release, summary, {
+        "change_set": change_set.id, "title": change_set.title,
+        "effective_date": change_set.effective_date.isoformat(),
+        "legal_basis": {"number": change_set.legal_number,
+                        "date": change_set.legal_date.isoformat(),
+                        "issuer": change_set.legal_issuer, "url": change_set.legal_url},
+        "summary": summary,
+    })
+    return release.number
+
+
+def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | None,
+               feed: Any) -> None:
+    """Insert the plan's records. ``feed`` is the release's :class:`FeedWriter`."""
+    world = plan.world
+    on = plan.effective_date
+    new_entries = [key for key, c in plan.changes.items() if c.kind == "create"]
+    entry_ids: dict[tuple[str, str], int] = {}
+    for start in range(0, len(new_entries), BATCH):
+        chunk = new_entries[start:start + BATCH]
+        rows = session.execute(
+            insert(Entry).returning(Entry.id, sort_by_parameter_order=True),
+            [{"list_id": world.lists[lk].id, "code": code, "created_release": release}
+             for lk, code in chunk],
+        ).scalars().all()
+        entry_ids.update(zip(chunk, rows, strict=True))
+
+    superseded: list[int] = []
+    versions: list[dict[str, Any]] = []
+
+    def add(key: tuple[str, str], entry_id: int, valid_from: date, valid_to: date | None,
+            state: State) -> None:
+        versions.append({
+            "entry_id": entry_id, "list_id": world.lists[key[0]].id, "code": key[1],
+            "valid_from": valid_from, "valid_to": valid_to, "recorded_release": release,
+            "superseded_release": None, "change_set_id": change_set_id,
+            "status": state.status, "name": state.name, "short_name": state.short_name,
+            "name_en": state.name_en, "type": state.type, "level": state.level,
+            "parent_code": state.parent, "attributes": state.attributes,
+            "search_key": fold(state.name),
+        })
+        feed.append(version_record(key[0], key[1], valid_from, valid_to, state, change_set_id))
+
+    for key, change in plan.changes.items():
+        if change.kind == "create":
+            add(key, entry_ids[key], on, None, change.after)
+            continue
+        base = world.version_on(key)
+        assert base is not None
+        loaded = world.get(key)
+        assert loaded.entry_id is not None
+        superseded.append(base.id)
+        if change.kind == "correct":
+            add(key, loaded.entry_id, base.valid_from, base.valid_to, change.after)
+        elif base.valid_from == on:
+            add(key, loaded.entry_id, on, base.valid_to, change.after)
+        else:
+            before = change.before
+            assert before is not None
+            add(key, loaded.entry_id, base.valid_from, on, before)
+            add(key, loaded.entry_id, on, base.valid_to, change.after)
+        if len(versions) >= BATCH:
+            session.execute(insert(EntryVersion), versions)
+            versions.clear()
+    if versions:
+        session.execute(insert(EntryVersion), versions)
+    for start in range(0, len(superseded), BATCH):
+        session.execute(
+            update(EntryVersion)
+            .where(EntryVersion.id.in_(superseded[start:start + BATCH]))
+            .values(superseded_release=release)
+            .execution_options(synchronize_session=False)
+        )
+    links = [{"list_id": world.lists[lk.list_key].id, "from_code": lk.from_code,
+              "to_code": lk.to_code, "kind": lk.kind, "is_default": lk.default,
+              "share": lk.share, "effective_date": on, "change_set_id": change_set_id,
+              "release_id": release} for lk in plan.links]
+    if links:
+        session.execute(insert(LineageLink), links)
+        for lk, row in zip(plan.links, links, strict=True):
+            feed.append(link_record(row, lk.list_key))

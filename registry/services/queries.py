@@ -1,0 +1,405 @@
+"""Reads, "as of" a date (valid time) and "at" a release (record time) — DESIGN §5."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from registry.config import today
+from registry.errors import NotFound, ValidationError
+from registry.models import ChangeSet, CodeList, Entry, EntryVersion, FeedHead, LineageLink
+from registry.text import fold
+
+MAX_PAGE = 1000
+V = EntryVersion
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """One entry version as a read returns it."""
+
+    id: int
+    list_key: str
+    code: str
+    name: str
+    short_name: str | None
+    name_en: str | None
+    type: str
+    level: str
+    parent: str | None
+    status: str
+    valid_from: date
+    valid_to: date | None
+    attributes: dict[str, Any]
+    recorded_release: int
+    superseded_release: int | None
+    change_set_id: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (CLI ``--json`` and exports)."""
+        return {
+            "list": self.list_key, "code": self.code, "name": self.name,
+            "short_name": self.short_name, "name_en": self.name_en, "type": self.type,
+            "level": self.level, "parent": self.parent, "status": self.status,
+            "valid_from": self.valid_from.isoformat(),
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+            "attributes": self.attributes, "recorded_release": self.recorded_release,
+            "superseded_release": self.superseded_release, "change_set": self.change_set_id,
+        }
+
+
+_COLUMNS = (V.id, CodeList.key, V.code, V.name, V.short_name, V.name_en, V.type, V.level,
+            V.parent_code, V.status, V.valid_from, V.valid_to, V.attributes,
+            V.recorded_release, V.superseded_release, V.change_set_id)
+
+
+def _view(row: Row[Any]) -> EntryView:
+    return EntryView(*row)
+
+
+def _base() -> Select[Any]:
+    return select(*_COLUMNS).join(CodeList, CodeList.id == V.list_id)
+
+
+def latest_release(session: Session) -> int:
+    """The newest release number (0 before anything is published)."""
+    return int(session.scalar(select(FeedHead.release_id).where(FeedHead.id == 1)) or 0)
+
+
+def visible_at(release: int | None) -> ColumnElement[bool]:
+    """Records the registry said at ``release`` (``None``: the latest)."""
+    if release is None:
+        return V.superseded_release.is_(None)
+    return and_(V.recorded_release <= release,
+                or_(V.superseded_release.is_(None), V.superseded_release > release))
+
+
+def valid_on(day: date) -> ColumnElement[bool]:
+    """Versions valid in the world on ``day``."""
+    return and_(V.valid_from <= day, or_(V.valid_to.is_(None), V.valid_to > day))
+
+
+def _release_arg(session: Session, at_release: int | None) -> int | None:
+    if at_release is None:
+        return None
+    latest = latest_release(session)
+    if at_release < 1 or at_release > latest:
+        raise ValidationError("atRelease", "range",
+                              f"release {at_release} does not exist (latest is {latest})")
+    return None if at_release == latest else at_release
+
+
+def get_entry(session: Session, list_key: str, code: str, as_of: date | None = None,
+              at_release: int | None = None) -> EntryView | None:
+    """The version of (list, code) valid on ``as_of`` as said at ``at_release``."""
+    release = _release_arg(session, at_release)
+    row = session.execute(
+        _base().where(CodeList.key == list_key, V.code == code, visible_at(release),
+                      valid_on(as_of or today()))
+    ).first()
+    return _view(row) if row else None
+
+
+def get_entries(session: Session, list_key: str, codes: Sequence[str], as_of: date | None = None,
+                at_release: int | None = None) -> dict[str, EntryView]:
+    """Many entries at once (for DataLoaders): code → version."""
+    if not codes:
+        return {}
+    release = _release_arg(session, at_release)
+    rows = session.execute(
+        _base().where(CodeList.key == list_key, V.code.in_(list(codes)), visible_at(release),
+                      valid_on(as_of or today()))
+    )
+    return {view.code: view for view in map(_view, rows)}
+
+
+def require_entry(session: Session, list_key: str, code: str, as_of: date | None = None,
+                  at_release: int | None = None) -> EntryView:
+    """Like :func:`get_entry`, but :class:`NotFound` says why there is no answer."""
+    found = get_entry(session, list_key, code, as_of, at_release)
+    if found is None:
+        day = (as_of or today()).isoformat()
+        raise NotFound(f"'{code}' has no version in '{list_key}' on {day}")
+    return found
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a keyset-paginated list."""
+
+    items: list[EntryView]
+    end_cursor: str | None
+    has_next: bool
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque cursor for keyset pagination."""
+    return base64.urlsafe_b64encode(json.dumps(values, ensure_ascii=False).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """Read a cursor made by :func:`encode_cursor`; a forged one is a validation error."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("after", "cursor", "is not a cursor this server issued") from None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValidationError("after", "cursor", "is not a cursor this server issued")
+    return values
+
+
+def list_entries(session: Session, list_key: str, *, parent: str | None = None,
+                 level: str | None = None, type: str | None = None,
+                 status: str | None = "active", search: str | None = None,
+                 as_of: date | None = None, at_release: int | None = None,
+                 first: int = 50, after: str | None = None) -> Page:
+    """Entries of a list on a date, filtered, in stable keyset pages.
+
+    Ordered by code; with ``search``, by folded name then code, so that equal names
+    never make a page skip or repeat a row.
+    """
+    if not 1 <= first <= MAX_PAGE:
+        raise ValidationError("first", "range", f"must be between 1 and {MAX_PAGE}")
+    release = _release_arg(session, at_release)
+    query = _base().where(CodeList.key == list_key, visible_at(release),
+                          valid_on(as_of or today()))
+    if parent is not None:
+        query = query.where(V.parent_code == parent)
+    if level is not None:
+        query = query.where(V.level == level)
+    if type is not None:
+        query = query.where(V.type == type)
+    if status is not None:
+        query = query.where(V.status == status)
+    folded = fold(search) if search else ""
+    if folded:
+        escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(V.search_key.like(f"%{escaped}%", escape="\\"))
+        order = (V.search_key, V.code)
+    else:
+        order = (V.code,)
+    if after:
+        values = decode_cursor(after)
+        if len(values) != len(order):
+            raise ValidationError("after", "cursor", "belongs to another ordering")
+        if len(order) == 2:
+            query = query.where(or_(V.search_key > values[0],
+                                    and_(V.search_key == values[0], V.code > values[1])))
+        else:
+            query = query.where(V.code > values[0])
+    rows = [_view(r) for r in session.execute(query.order_by(*order).limit(first + 1))]
+    has_next = len(rows) > first
+    items = rows[:first]
+    cursor = None
+    if items:
+        last = items[-1]
+        cursor = encode_cursor([fold(last.name), last.code] if folded else [last.code])
+    return Page(items=items, end_cursor=cursor, has_next=has_next)
+
+
+def count_entries(session: Session, as_of: date | None = None) -> dict[str, int]:
+    """Active entries per list on a date."""
+    rows = session.execute(
+        select(CodeList.key, func.count(V.id)).join(V, V.list_id == CodeList.id)
+        .where(visible_at(None), valid_on(as_of or today()), V.status == "active")
+        .group_by(CodeList.key)
+    )
+    return {key: int(n) for key, n in rows}
+
+
+def ancestors(session: Session, list_key: str, code: str, as_of: date | None = None,
+              at_release: int | None = None) -> list[EntryView]:
+    """Parent, grandparent, … up to the top, on the date."""
+    out: list[EntryView] = []
+    current = require_entry(session, list_key, code, as_of, at_release)
+    seen = {code}
+    while current.parent and current.parent not in seen:
+        seen.add(current.parent)
+        parent = get_entry(session, list_key, current.parent, as_of, at_release)
+        if parent is None:
+            break
+        out.append(parent)
+        current = parent
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One recorded version with the release and change set that recorded it."""
+
+    version: EntryView
+    release: int
+    change_set_id: int | None
+    legal_number: str | None
+    title: str | None
+
+
+def history(session: Session, list_key: str, code: str) -> list[HistoryItem]:
+    """Every record of an entry, including superseded ones: the auditor's view."""
+    rows = session.execute(
+        select(*_COLUMNS, ChangeSet.legal_number, ChangeSet.title)
+        .join(CodeList, CodeList.id == V.list_id)
+        .outerjoin(ChangeSet, ChangeSet.id == V.change_set_id)
+        .where(CodeList.key == list_key, V.code == code)
+        .order_by(V.recorded_release, V.valid_from)
+    ).all()
+    if not rows:
+        raise NotFound(f"no entry '{code}' in '{list_key}'")
+    out = []
+    for row in rows:
+        view = EntryView(*row[:16])
+        out.append(HistoryItem(view, view.recorded_release, view.change_set_id, row[16], row[17]))
+    return out
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A lineage link seen from one side; ``depth`` counts hops from the asked entry."""
+
+    from_code: str
+    to_code: str
+    kind: str
+    is_default: bool
+    share: float | None
+    effective_date: date
+    change_set_id: int | None
+    release: int
+    depth: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"from": self.from_code, "to": self.to_code, "kind": self.kind,
+                "default": self.is_default, "share": self.share,
+                "effective_date": self.effective_date.isoformat(),
+                "change_set": self.change_set_id, "release": self.release, "depth": self.depth}
+
+
+def links_of(session: Session, list_key: str, codes: Sequence[str], direction: str,
+             at_release: int | None = None, until: date | None = None) -> list[LinkView]:
+    """Direct links from (``successors``) or to (``predecessors``) any of ``codes``."""
+    if not codes:
+        return []
+    L = LineageLink
+    side = L.from_code if direction == "successors" else L.to_code
+    query = (select(L.from_code, L.to_code, L.kind, L.is_default, L.share, L.effective_date,
+                    L.change_set_id, L.release_id)
+             .join(CodeList, CodeList.id == L.list_id)
+             .where(CodeList.key == list_key, side.in_(list(codes)))
+             .order_by(L.effective_date, L.from_code, L.to_code))
+    if at_release is not None:
+        query = query.where(L.release_id <= at_release)
+    if until is not None:
+        query = query.where(L.effective_date <= until)
+    return [LinkView(*row, depth=1) for row in session.execute(query)]
+
+
+def lineage(session: Session, list_key: str, code: str, direction: str = "successors",
+            transitive: bool = True, at_release: int | None = None) -> list[LinkView]:
+    """Successors or predecessors of an entry, transitively, each link once."""
+    if direction not in ("successors", "predecessors"):
+        raise ValidationError("direction", "enum", "must be 'successors' or 'predecessors'")
+    if session.scalar(select(Entry.id).join(CodeList, CodeList.id == Entry.list_id)
+                      .where(CodeList.key == list_key, Entry.code == code)) is None:
+        raise NotFound(f"no entry '{code}' in '{list_key}'")
+    out: list[LinkView] = []
+    frontier, seen, depth = [code], {code}, 1
+    while frontier:
+        found = links_of(session, list_key, frontier, direction, at_release)
+        frontier = []
+        for link in found:
+            out.append(LinkView(**{**link.__dict__, "depth": depth}))
+            nxt = link.to_code if direction == "successors" else link.from_code
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+        if not transitive:
+            break
+        depth += 1
+    return out
+
+
+@dataclass(frozen=True)
+class Successor:
+    """An entry that carries on an ended code on a date."""
+
+    entry: EntryView
+    is_default: bool
+    kinds: tuple[str, ...]
+    share: float | None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a code denotes on a date (DESIGN §2: convert old codes to current ones)."""
+
+    list_key: str
+    code: str
+    on: date
+    status: str  # active | ended | not_yet
+    entry: EntryView | None
+    ended_on: date | None
+    successors: list[Successor]
+
+    @property
+    def ambiguous(self) -> bool:
+        """More than one successor: the caller must choose, the default is a hint."""
+        return len(self.successors) > 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "list": self.list_key, "code": self.code, "as_of": self.on.isoformat(),
+            "status": self.status, "entry": self.entry.as_dict() if self.entry else None,
+            "ended_on": self.ended_on.isoformat() if self.ended_on else None,
+            "ambiguous": self.ambiguous,
+            "successors": [{"default": s.is_default, "kinds": list(s.kinds), "share": s.share,
+                            "entry": s.entry.as_dict()} for s in self.successors],
+        }
+
+
+def resolve(session: Session, list_key: str, code: str, on: date | None = None) -> Resolution:
+    """What ``code`` denotes on ``on``; for an ended code, its successors on that date."""
+    day = on or today()
+    version = get_entry(session, list_key, code, day)
+    if version is not None and version.status == "active":
+        return Resolution(list_key, code, day, "active", version, None, [])
+    records = session.execute(
+        _base().where(CodeList.key == list_key, V.code == code, visible_at(None))
+        .order_by(V.valid_from)
+    ).all()
+    if not records:
+        raise NotFound(f"no entry '{code}' in '{list_key}'")
+    first = _view(records[0])
+    if version is None and first.valid_from > day:
+        return Resolution(list_key, code, day, "not_yet", None, None, [])
+    ended = version.valid_from if version is not None else None
+    found: dict[str, Successor] = {}
+    # Walk links in breadth: a successor that itself ended hands over to its own successors.
+    frontier: list[tuple[str, bool, tuple[str, ...], float | None]] = [(code, True, (), None)]
+    seen = {code}
+    while frontier:
+        by_code = {c: (d, k, s) for c, d, k, s in frontier}
+        links = links_of(session, list_key, list(by_code), "successors", until=day)
+        targets = get_entries(session, list_key, [lk.to_code for lk in links], day)
+        frontier = []
+        for link in links:
+            is_default, kinds, share = by_code[link.from_code]
+            path = (link.is_default and is_default, (*kinds, link.kind),
+                    link.share if share is None else (share * link.share if link.share else share))
+            target = targets.get(link.to_code)
+            if target is not None and target.status == "active":
+                old = found.get(target.code)
+                if old is None or (path[0] and not old.is_default):
+                    found[target.code] = Successor(target, *path)
+            elif link.to_code not in seen:
+                seen.add(link.to_code)
+                frontier.append((link.to_code, *path))
+    successors = sorted(found.values(), key=lambda s: (not s.is_default, s.entry.code))
+    return Resolution(list_key, code, day, "ended", version, ended, successors)

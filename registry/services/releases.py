@@ -1,0 +1,53 @@
+"""Opening and closing a release: the one way anything reaches the feed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from registry.models import Release
+from registry.services.feed import FeedWriter, lock_head
+
+
+@dataclass
+class OpenRelease:
+    """A release being written: its number, its feed writer and its row."""
+
+    number: int
+    feed: FeedWriter
+    published_at: datetime
+
+
+def open_release(
+    session: Session, actor: str, note: str, change_set_id: int | None = None
+) -> OpenRelease:
+    """Lock the feed head and start release ``head.release + 1``."""
+    head = lock_head(session)
+    number = head.release + 1
+    now = datetime.now(UTC)
+    session.add(
+        Release(
+            id=number, change_set_id=change_set_id, published_at=now, published_by=actor,
+            note=note, summary={}, first_seq=head.seq + 1, last_seq=head.seq,
+        )
+    )
+    session.flush()
+    return OpenRelease(number=number, feed=FeedWriter(session, head, number), published_at=now)
+
+
+def close_release(session: Session, release: OpenRelease, summary: dict[str, Any],
+                  marker: dict[str, Any]) -> None:
+    """Append the release marker (the last record of every release) and move the head."""
+    release.feed.append(
+        {"t": "release", "published_at": release.published_at.isoformat(), **marker}
+    )
+    release.feed.close()
+    session.execute(
+        update(Release)
+        .where(Release.id == release.number)
+        .values(summary=summary, last_seq=release.feed.seq)
+    )

@@ -1,0 +1,153 @@
+"""The registry's current records around a change set, loaded in bulk for the planner."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from registry.models import CodeList, Entry, EntryVersion
+from registry.services.code_lists import rules_for
+from registry.services.list_rules import ListRules
+
+CHUNK = 500
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class State:
+    """What an entry is over an interval: the payload of a version."""
+
+    status: str
+    name: str
+    type: str
+    level: str
+    parent: str | None
+    short_name: str | None = None
+    name_en: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> State:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form used in diffs and feed records."""
+        return {
+            "status": self.status, "name": self.name, "short_name": self.short_name,
+            "name_en": self.name_en, "type": self.type, "level": self.level,
+            "parent": self.parent, "attributes": self.attributes,
+        }
+
+
+def state_of(row: EntryVersion) -> State:
+    """The state recorded in a version row."""
+    return State(status=row.status, name=row.name, type=row.type, level=row.level,
+                 parent=row.parent_code, short_name=row.short_name, name_en=row.name_en,
+                 attributes=dict(row.attributes or {}))
+
+
+@dataclass
+class Loaded:
+    """Current records and identity of one entry."""
+
+    entry_id: int | None
+    versions: list[EntryVersion]
+
+
+class World:
+    """Current records (``superseded_release IS NULL``) of the entries a change set touches."""
+
+    def __init__(self, session: Session, on: date) -> None:
+        self.session = session
+        self.on = on
+        self.lists: dict[str, CodeList] = {c.key: c for c in session.scalars(select(CodeList))}
+        self._loaded: dict[Key, Loaded] = {}
+
+    def rules(self, list_key: str) -> ListRules | None:
+        """Rules of ``list_key``, or ``None`` if there is no such list."""
+        code_list = self.lists.get(list_key)
+        return rules_for(code_list) if code_list else None
+
+    def load(self, keys: Iterable[Key]) -> None:
+        """Fetch the entries and current records of ``keys`` not loaded yet, in bulk."""
+        by_list: dict[str, list[str]] = defaultdict(list)
+        for key in set(keys):
+            if key not in self._loaded and key[0] in self.lists:
+                by_list[key[0]].append(key[1])
+        for list_key, codes in by_list.items():
+            list_id = self.lists[list_key].id
+            for start in range(0, len(codes), CHUNK):
+                chunk = codes[start:start + CHUNK]
+                for code in chunk:
+                    self._loaded[(list_key, code)] = Loaded(None, [])
+                for entry_id, code in self.session.execute(
+                    select(Entry.id, Entry.code).where(Entry.list_id == list_id,
+                                                       Entry.code.in_(chunk))
+                ):
+                    self._loaded[(list_key, code)].entry_id = entry_id
+                rows = self.session.scalars(
+                    select(EntryVersion).where(
+                        EntryVersion.list_id == list_id, EntryVersion.code.in_(chunk),
+                        EntryVersion.superseded_release.is_(None),
+                    ).order_by(EntryVersion.code, EntryVersion.valid_from)
+                )
+                for row in rows:
+                    self._loaded[(list_key, row.code)].versions.append(row)
+
+    def get(self, key: Key) -> Loaded:
+        """The loaded entry (loading it on demand)."""
+        if key not in self._loaded:
+            self.load([key])
+        return self._loaded.get(key) or Loaded(None, [])
+
+    def exists(self, key: Key) -> bool:
+        """Whether the code was ever issued in the list."""
+        return self.get(key).entry_id is not None
+
+    def version_on(self, key: Key, on: date | None = None) -> EntryVersion | None:
+        """The current record valid on ``on`` (default: the effective date)."""
+        day = on or self.on
+        for row in self.get(key).versions:
+            if row.valid_from <= day and (row.valid_to is None or day < row.valid_to):
+                return row
+        return None
+
+    def state_on(self, key: Key) -> State | None:
+        """The state valid on the effective date, before the change set."""
+        row = self.version_on(key)
+        return state_of(row) if row else None
+
+    def later_versions(self, key: Key) -> list[EntryVersion]:
+        """Records that start after the effective date (future-dated changes)."""
+        return [r for r in self.get(key).versions if r.valid_from > self.on]
+
+    def ended_on(self, key: Key) -> date | None:
+        """When the entry ended, if its latest record says it is retired."""
+        versions = self.get(key).versions
+        if versions and versions[-1].status == "retired":
+            return versions[-1].valid_from
+        return None
+
+    def active_children(self, list_key: str, parents: list[str]) -> list[EntryVersion]:
+        """Records valid on or after the effective date whose parent is one of ``parents``."""
+        code_list = self.lists[list_key]
+        out: list[EntryVersion] = []
+        for start in range(0, len(parents), CHUNK):
+            chunk = parents[start:start + CHUNK]
+            out.extend(self.session.scalars(
+                select(EntryVersion).where(
+                    EntryVersion.list_id == code_list.id,
+                    EntryVersion.parent_code.in_(chunk),
+                    EntryVersion.superseded_release.is_(None),
+                    EntryVersion.status == "active",
+                    or_(EntryVersion.valid_to.is_(None), EntryVersion.valid_to > self.on),
+                    and_(EntryVersion.code.is_not(None)),
+                )
+            ))
+        return out
