@@ -357,6 +357,19 @@ def verify_cmd() -> None:
               f"hash {head.hash[:16]}…")
 
 
+def _register_interfaces() -> None:
+    from registry.graphql.commands import register as register_graphql
+    from registry.importers.commands import register as register_importers
+    from registry.sync.commands import register as register_sync
+    from registry.web.commands import register as register_web
+
+    for register in (register_graphql, register_sync, register_importers, register_web):
+        register(app)
+
+
+_register_interfaces()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,5 +1,6 @@
 """All models, imported here so that Alembic sees the whole metadata."""
 
+from registry.models.access import ApiToken, SyncConsumer
 from registry.models.base import Base
 from registry.models.change_set import ChangeSet, ChangeSetEvent, Operation
 from registry.models.code_list import CodeList
@@ -9,6 +10,7 @@ from registry.models.lineage import LineageLink
 from registry.models.release import Release
 
 __all__ = [
+    "ApiToken",
     "Base",
     "ChangeSet",
     "ChangeSetEvent",
@@ -20,4 +22,5 @@ __all__ = [
     "LineageLink",
     "Operation",
     "Release",
+    "SyncConsumer",
 ]

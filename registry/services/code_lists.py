@@ -80,13 +80,15 @@ def all_lists(session: Session) -> list[CodeList]:
     return list(session.scalars(select(CodeList).order_by(CodeList.key)))
 
 
-_cache: dict[tuple[int, int], ListRules] = {}
+_cache: dict[tuple[str, int], ListRules] = {}
 
 
 def rules_for(code_list: CodeList) -> ListRules:
     """Compiled rules of a list, cached per list and defining release."""
-    key = (code_list.id, code_list.release_id)
+    key = (code_list.key, code_list.release_id)
     rules = _cache.get(key)
-    if rules is None:
+    if rules is None or rules.definition != code_list.definition:
+        if len(_cache) > 256:
+            _cache.clear()
         rules = _cache[key] = ListRules(code_list.definition)
     return rules

@@ -1,0 +1,1 @@
+"""Exporters: code lists out as CSV, JSON and XLSX."""

@@ -1,0 +1,1 @@
+"""Sync: feed endpoints (server) and the replicating client."""

@@ -1,0 +1,58 @@
+"""Factory functions for test data, all through the service layer."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from registry.services import change_sets
+from registry.services.actors import SYSTEM, Actor
+from registry.services.change_sets import LegalBasis
+
+BASIS = LegalBasis(number="1/2025/TEST", date=date(2025, 1, 1), issuer="Test issuer")
+STEWARD = Actor("steward-a", "steward", frozenset({"admin-units"}))
+APPROVER = Actor("approver-b", "approver")
+
+
+def d(text: str) -> date:
+    """A date from ISO text."""
+    return date.fromisoformat(text)
+
+
+def draft(session: Session, ops: list[dict[str, Any]], effective: str = "2025-01-01",
+          actor: Actor = STEWARD, title: str = "test change") -> int:
+    """A draft change set with ``ops``; returns its id."""
+    cs = change_sets.create_change_set(session, actor, title, BASIS, d(effective))
+    change_sets.add_operations(session, actor, cs.id, ops)
+    return cs.id
+
+
+def publish(session: Session, ops: list[dict[str, Any]], effective: str = "2025-01-01",
+            title: str = "test change") -> int:
+    """Publish ``ops`` at once as the administrator; returns the release."""
+    cs_id = draft(session, ops, effective, SYSTEM, title)
+    return change_sets.publish_direct(session, SYSTEM, cs_id)
+
+
+def unit(code: str, name: str, type_: str, parent: str | None = None) -> dict[str, Any]:
+    """A ``create`` operation on admin-units."""
+    op: dict[str, Any] = {"op": "create", "list": "admin-units", "code": code, "name": name,
+                          "type": type_}
+    if parent:
+        op["parent"] = parent
+    return op
+
+
+def hanoi(session: Session) -> int:
+    """A small pre-reform Hà Nội: province 01, district 001, wards 00001/00004/00013."""
+    return publish(session, [
+        unit("01", "Thành phố Hà Nội", "Thành phố Trung ương"),
+        unit("001", "Quận Ba Đình", "Quận", "01"),
+        unit("00001", "Phường Phúc Xá", "Phường", "001"),
+        unit("00004", "Phường Trúc Bạch", "Phường", "001"),
+        unit("00013", "Phường Quán Thánh", "Phường", "001"),
+        unit("002", "Quận Hoàn Kiếm", "Quận", "01"),
+        unit("00037", "Phường Phúc Tân", "Phường", "002"),
+    ])
