@@ -93,6 +93,10 @@ class Plan:
         }
 
 
+def _f(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
 def _at(where: str, error: ValidationError) -> ValidationError:
     field_name = f"{where}.{error.field}" if error.field else where
     return ValidationError(field_name, error.rule, error.detail)
@@ -139,7 +143,7 @@ class Planner:
         rules = self.world.rules(list_key)
         if rules is None:
             known = ", ".join(sorted(self.world.lists)) or "none"
-            raise ValidationError(f"{where}.list", "unknown_list",
+            raise ValidationError(_f(where, "list"), "unknown_list",
                                   f"no code list '{list_key}' (known: {known})")
         return rules
 
@@ -172,7 +176,7 @@ class Planner:
 
     def _new_state(self, rules: ListRules, fields: dict[str, Any], where: str,
                    keep: State | None = None) -> State:
-        level = rules.level_of(fields["type"], f"{where}.type" if where else "type")
+        level = rules.level_of(fields["type"], _f(where, "type"))
         parent = fields.get("parent")
         derived = rules.parent_from_code(fields["code"]) if rules.parent_rule else None
         if rules.parent_rule:
@@ -194,22 +198,22 @@ class Planner:
     def _create(self, lk: str, fields: dict[str, Any], index: int, where: str = "") -> None:
         rules = self._rules(lk, where)
         key = (lk, fields["code"])
-        level = rules.level_of(fields["type"], f"{where}.type".lstrip("."))
+        level = rules.level_of(fields["type"], _f(where, "type"))
         try:
             rules.check_code(fields["code"], level, "code")
         except ValidationError as exc:
             raise _at(where, exc) if where else exc from None
         if key in self.changes and self.changes[key].kind == "create":
-            raise ValidationError(f"{where}.code".lstrip("."), "unique",
+            raise ValidationError(_f(where, "code"), "unique",
                                   f"'{key[1]}' is created twice in this change set")
         if self.world.exists(key):
             ended = self.world.ended_on(key)
             if ended is not None:
                 raise ValidationError(
-                    f"{where}.code".lstrip("."), "code_reuse",
+                    _f(where, "code"), "code_reuse",
                     f"'{key[1]}' was closed on {ended.isoformat()} and is never issued again "
                     f"in '{lk}'")
-            raise ValidationError(f"{where}.code".lstrip("."), "exists",
+            raise ValidationError(_f(where, "code"), "exists",
                                   f"'{key[1]}' already exists in '{lk}'")
         try:
             state = self._new_state(rules, fields, where)
@@ -220,7 +224,7 @@ class Planner:
     def _continue(self, lk: str, fields: dict[str, Any], index: int, where: str) -> None:
         rules = self._rules(lk, where)
         key = (lk, fields["code"])
-        before = self._active(key, f"{where}.code")
+        before = self._active(key, _f(where, "code"))
         try:
             state = self._new_state(rules, fields, where, keep=before)
         except ValidationError as exc:

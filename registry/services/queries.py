@@ -60,8 +60,12 @@ _COLUMNS = (V.id, CodeList.key, V.code, V.name, V.short_name, V.name_en, V.type,
             V.recorded_release, V.superseded_release, V.change_set_id)
 
 
-def _view(row: Row[Any]) -> EntryView:
-    return EntryView(*row)
+def _view(row: Row[Any], release: int | None = None) -> EntryView:
+    view = EntryView(*row)
+    if release is not None and view.superseded_release is not None:
+        # Seen from release R, a later supersession has not happened yet: reproducible reads.
+        view = EntryView(*row[:14], None, row[15])
+    return view
 
 
 def _base() -> Select[Any]:
@@ -104,7 +108,7 @@ def get_entry(session: Session, list_key: str, code: str, as_of: date | None = N
         _base().where(CodeList.key == list_key, V.code == code, visible_at(release),
                       valid_on(as_of or today()))
     ).first()
-    return _view(row) if row else None
+    return _view(row, release) if row else None
 
 
 def get_entries(session: Session, list_key: str, codes: Sequence[str], as_of: date | None = None,
@@ -117,7 +121,7 @@ def get_entries(session: Session, list_key: str, codes: Sequence[str], as_of: da
         _base().where(CodeList.key == list_key, V.code.in_(list(codes)), visible_at(release),
                       valid_on(as_of or today()))
     )
-    return {view.code: view for view in map(_view, rows)}
+    return {view.code: view for view in (_view(r, release) for r in rows)}
 
 
 def require_entry(session: Session, list_key: str, code: str, as_of: date | None = None,
@@ -194,7 +198,7 @@ def list_entries(session: Session, list_key: str, *, parent: str | None = None,
                                     and_(V.search_key == values[0], V.code > values[1])))
         else:
             query = query.where(V.code > values[0])
-    rows = [_view(r) for r in session.execute(query.order_by(*order).limit(first + 1))]
+    rows = [_view(r, release) for r in session.execute(query.order_by(*order).limit(first + 1))]
     has_next = len(rows) > first
     items = rows[:first]
     cursor = None
