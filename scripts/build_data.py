@@ -257,7 +257,8 @@ def package_dir(name: str) -> Path:
     """The installed package's directory, found without importing it."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"missing source package {name!r}: pip install vietnamadminunits pycountry")
+        raise SystemExit(f"missing source package {name!r}: "
+                         "pip install vietnamadminunits pycountry")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -278,7 +279,8 @@ class Corrections:
         self.items: list[str] = []
 
     def add(self, text: str) -> None:
-        self.items.append(text)
+        if text not in self.items:  # a district's name repeats on each of its rows
+            self.items.append(text)
 
 
 def load_admin(corr: Corrections) -> dict[str, Any]:
@@ -861,7 +863,7 @@ def verify(changesets: list[tuple[str, dict[str, Any]]], src: dict[str, Any]) ->
     for code in src["communes"]:
         check(code in after or code in sources, f"old commune {code} is not accounted for")
         if code in after:
-            check(after[code]["parent"] in AFTER_PROVINCE_CODES(src), f"{code} parent")
+            check(after[code]["parent"] in src["new_provinces"], f"{code} parent")
     for zone in ISLAND_ZONES:
         check(zone in after and after[zone]["type"] == "Đặc khu" and zone not in before,
               f"special zone {zone} is created")
@@ -878,10 +880,6 @@ def verify(changesets: list[tuple[str, dict[str, Any]]], src: dict[str, Any]) ->
     continued = sum(1 for c in src["communes"] if c in after)
     return {"before": b, "after": a, "links": len(admin_links), "divided": len(parts),
             "continued": continued, "world": world}
-
-
-def AFTER_PROVINCE_CODES(src: dict[str, Any]) -> set[str]:  # noqa: N802 - reads as a constant
-    return set(src["new_provinces"])
 
 
 # --------------------------------------------------------------------------------------
