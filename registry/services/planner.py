@@ -94,6 +94,8 @@ class Plan:
 
 
 def _f(where: str, name: str) -> str:
+    if not name:
+        return where
     return f"{where}.{name}" if where else name
 
 
@@ -131,7 +133,7 @@ class Planner:
         self.ending: dict[Key, int] = {}
         self.continued: set[Key] = set()
         self.refs: list[tuple[str, Reference]] = []
-        self.derived_parent: set[Key] = set()
+        self.index = 0
 
     # -- reading the working copy -------------------------------------------------------
 
@@ -190,7 +192,7 @@ class Planner:
             attributes = dict(keep.attributes) if keep else {}
         else:
             attributes, refs = rules.clean_attributes(attributes, "attributes")
-            self.refs.extend((where, r) for r in refs)
+            self.refs.extend((_f(f"operations[{self.index}]", where), r) for r in refs)
         return State(status="active", name=fields["name"], type=fields["type"], level=level.key,
                      parent=parent, short_name=fields.get("short_name"),
                      name_en=fields.get("name_en"), attributes=attributes)
@@ -249,6 +251,7 @@ class Planner:
     def apply(self, index: int, op: dict[str, Any]) -> None:
         """Apply one parsed operation to the working copy."""
         lk = op["list"]
+        self.index = index
         self._rules(lk, "")
         name = op["op"]
         if name == "create":
@@ -307,7 +310,7 @@ class Planner:
             return state.with_(type=op["type"], level=level.key)
         if name == "update":
             clean, refs = rules.clean_attributes(op["attributes"], "attributes", partial=True)
-            self.refs.extend(("", r) for r in refs)
+            self.refs.extend((f"operations[{self.index}]", r) for r in refs)
             merged = {**state.attributes, **clean}
             return state.with_(attributes={k: v for k, v in merged.items() if v is not None})
         return state.with_(status="retired")
@@ -327,7 +330,7 @@ class Planner:
             changes["type"] = op["type"]
         if "attributes" in op:
             clean, refs = rules.clean_attributes(op["attributes"], "attributes")
-            self.refs.extend(("", r) for r in refs)
+            self.refs.extend((f"operations[{self.index}]", r) for r in refs)
             changes["attributes"] = clean
         if key in self.changes:
             raise ValidationError("code", "correct_alone",
@@ -468,7 +471,7 @@ class Planner:
             state = self.current((ref.list_key, ref.code))
             if state is None or state.status != "active":
                 self.errors.append(ValidationError(
-                    ref.field if not where else f"{where}.{ref.field}", "reference",
+                    f"{where}.{ref.field}", "reference",
                     f"'{ref.code}' is not an active entry of '{ref.list_key}' on "
                     f"{self.on.isoformat()}"))
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import ValidationErrors
 from registry.models import ChangeSet, Entry, EntryVersion, LineageLink
+from registry.services.feed import lock_head
 from registry.services.planner import Plan, plan_operations
 from registry.services.releases import close_release, open_release
 from registry.services.world import State
@@ -39,10 +40,13 @@ def link_record(link_row: dict[str, Any], list_key: str) -> dict[str, Any]:
 def publish_change_set(session: Session, change_set: ChangeSet,
                        operations: list[dict[str, Any]], actor: str) -> int:
     """Lock the feed, plan against the newest state, refuse on any error, write; return R."""
-    release = open_release(session, actor, change_set.title, change_set.id)
+    # Lock first, so the plan sees every release committed before ours; write nothing
+    # until the plan is known to be valid.
+    head = lock_head(session)
     plan = plan_operations(session, change_set.effective_date, operations)
     if plan.errors:
         raise ValidationErrors(plan.errors)
+    release = open_release(session, actor, change_set.title, change_set.id, head)
     write_plan(session, plan, release.number, change_set.id, release.feed)
     summary = plan.summary()
     summary["records"] = release.feed.seq - release.feed.first_seq + 1

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from registry.models import Release
-from registry.services.feed import FeedWriter, lock_head
+from registry.services.feed import FeedWriter, Head, lock_head
 
 
 @dataclass
@@ -23,10 +23,11 @@ class OpenRelease:
 
 
 def open_release(
-    session: Session, actor: str, note: str, change_set_id: int | None = None
+    session: Session, actor: str, note: str, change_set_id: int | None = None,
+    head: Head | None = None,
 ) -> OpenRelease:
-    """Lock the feed head and start release ``head.release + 1``."""
-    head = lock_head(session)
+    """Start release ``head.release + 1``, locking the feed head unless the caller holds it."""
+    head = head or lock_head(session)
     number = head.release + 1
     now = datetime.now(UTC)
     session.add(

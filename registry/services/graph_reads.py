@@ -1,0 +1,298 @@
+"""Batched reads for the GraphQL API: many entries, many children pages, many histories.
+
+``registry.services.queries`` answers one question at a time. A GraphQL request asks the
+same question for many objects at once (the parent of each of 40 communes), so these
+functions take many keys and answer in one statement, and they take an already checked
+record time: ``release`` is ``None`` for the latest records or an exact release number.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from registry.errors import NotFound, ValidationError
+from registry.models import ChangeSet, CodeList, Entry, EntryVersion, LineageLink
+from registry.services.queries import (
+    EntryView,
+    HistoryItem,
+    LinkView,
+    Page,
+    Resolution,
+    Successor,
+    decode_cursor,
+    encode_cursor,
+    latest_release,
+    valid_on,
+    visible_at,
+)
+from registry.text import fold
+
+V = EntryVersion
+MAX_FIRST = 100
+
+# The columns of an EntryView, in its field order.
+COLUMNS = (V.id, CodeList.key, V.code, V.name, V.short_name, V.name_en, V.type, V.level,
+           V.parent_code, V.status, V.valid_from, V.valid_to, V.attributes,
+           V.recorded_release, V.superseded_release, V.change_set_id)
+
+
+def _base() -> Select[Any]:
+    return select(*COLUMNS).join(CodeList, CodeList.id == V.list_id)
+
+
+def check_release(session: Session, at_release: int | None) -> tuple[int, int | None]:
+    """Check an ``atRelease`` argument; return (latest, the release to read or ``None``).
+
+    ``None`` means "the latest records" (``superseded_release IS NULL``): the cheapest
+    predicate, and exact because the latest release is what those records say.
+    """
+    latest = latest_release(session)
+    if at_release is None or at_release == latest:
+        return latest, None
+    if at_release < 1 or at_release > latest:
+        raise ValidationError("atRelease", "range",
+                              f"release {at_release} does not exist (latest is {latest})")
+    return latest, at_release
+
+
+def entries_by_codes(session: Session, list_key: str, codes: Iterable[str], as_of: date,
+                     release: int | None) -> dict[str, EntryView]:
+    """Versions of many codes of one list valid on ``as_of``: code → version."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        _base().where(CodeList.key == list_key, V.code.in_(wanted), visible_at(release),
+                      valid_on(as_of))
+    )
+    return {row[2]: EntryView(*row) for row in rows}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Filters of a list query; attribute filters serve the typed roots."""
+
+    parent: str | None = None
+    level: str | None = None
+    type: str | None = None
+    status: str | None = "active"
+    search: str | None = None
+    attribute_equals: tuple[tuple[str, str], ...] = ()
+    attribute_contains: tuple[tuple[str, str], ...] = ()
+
+
+def _json_text(session: Session, name: str) -> ColumnElement[Any]:
+    return V.attributes[name].as_string()
+
+
+def _json_array_contains(session: Session, name: str, value: str) -> ColumnElement[bool]:
+    """``value`` is an element of the JSON array attribute ``name`` (or equals a scalar)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy import cast
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        as_jsonb = cast(V.attributes, JSONB)[name]
+        return or_(as_jsonb.contains([value]), as_jsonb.contains(value))
+    # SQLite (and MariaDB replicas) expose arrays through json_each.
+    each = func.json_each(V.attributes, f"$.{name}").table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == value))
+
+
+def _filtered(session: Session, list_key: str, filters: Filters, as_of: date,
+              release: int | None) -> Select[Any]:
+    query = _base().where(CodeList.key == list_key, visible_at(release), valid_on(as_of))
+    if filters.parent is not None:
+        query = query.where(V.parent_code == filters.parent)
+    if filters.level is not None:
+        query = query.where(V.level == filters.level)
+    if filters.type is not None:
+        query = query.where(V.type == filters.type)
+    if filters.status is not None:
+        query = query.where(V.status == filters.status)
+    for name, value in filters.attribute_equals:
+        query = query.where(_json_text(session, name) == value)
+    for name, value in filters.attribute_contains:
+        query = query.where(_json_array_contains(session, name, value))
+    return query
+
+
+def check_first(first: int) -> None:
+    """``first`` is required and bounded: it is what bounds the work of a request."""
+    if not 1 <= first <= MAX_FIRST:
+        raise ValidationError("first", "range", f"must be between 1 and {MAX_FIRST}")
+
+
+def page_entries(session: Session, list_key: str, filters: Filters, as_of: date,
+                 release: int | None, first: int, after: str | None = None) -> Page:
+    """One keyset page of entries, ordered by code, or by folded name then code in a search.
+
+    The cursors are those of :func:`registry.services.queries.list_entries`, so a cursor
+    from either continues in both.
+    """
+    check_first(first)
+    query = _filtered(session, list_key, filters, as_of, release)
+    folded = fold(filters.search) if filters.search else ""
+    if folded:
+        escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(V.search_key.like(f"%{escaped}%", escape="\\"))
+        order: tuple[Any, ...] = (V.search_key, V.code)
+    else:
+        order = (V.code,)
+    if after:
+        values = decode_cursor(after)
+        if len(values) != len(order):
+            raise ValidationError("after", "cursor", "belongs to another ordering")
+        if folded:
+            query = query.where(or_(V.search_key > values[0],
+                                    and_(V.search_key == values[0], V.code > values[1])))
+        else:
+            query = query.where(V.code > values[0])
+    rows = [EntryView(*r) for r in session.execute(query.order_by(*order).limit(first + 1))]
+    return _page(rows, first, bool(folded))
+
+
+def _page(rows: list[EntryView], first: int, by_name: bool) -> Page:
+    items = rows[:first]
+    cursor = None
+    if items:
+        last = items[-1]
+        cursor = encode_cursor([fold(last.name), last.code] if by_name else [last.code])
+    return Page(items=items, end_cursor=cursor, has_next=len(rows) > first)
+
+
+def children_pages(session: Session, list_key: str, parents: Sequence[str], filters: Filters,
+                   as_of: date, release: int | None, first: int) -> dict[str, Page]:
+    """The first page of children of many parents in one statement (a window per parent)."""
+    check_first(first)
+    wanted = sorted(set(parents))
+    if not wanted:
+        return {}
+    inner = _filtered(session, list_key, Filters(
+        level=filters.level, type=filters.type, status=filters.status,
+        attribute_equals=filters.attribute_equals,
+        attribute_contains=filters.attribute_contains), as_of, release)
+    rank = func.row_number().over(partition_by=V.parent_code, order_by=V.code).label("rank")
+    ranked = inner.where(V.parent_code.in_(wanted)).add_columns(rank).subquery()
+    query = (select(*[ranked.c[i] for i in range(len(COLUMNS))])
+             .where(ranked.c.rank <= first + 1)
+             .order_by(ranked.c[8], ranked.c[2]))
+    grouped: dict[str, list[EntryView]] = defaultdict(list)
+    for row in session.execute(query):
+        view = EntryView(*row)
+        grouped[view.parent or ""].append(view)
+    return {parent: _page(grouped.get(parent, []), first, False) for parent in wanted}
+
+
+def links_by_code(session: Session, list_key: str, codes: Sequence[str], direction: str,
+                  release: int | None) -> dict[str, list[LinkView]]:
+    """Direct lineage links of many codes: code → links, from one statement."""
+    wanted = sorted(set(codes))
+    out: dict[str, list[LinkView]] = {code: [] for code in wanted}
+    if not wanted:
+        return out
+    L = LineageLink
+    side = L.from_code if direction == "successors" else L.to_code
+    query = (select(L.from_code, L.to_code, L.kind, L.is_default, L.share, L.effective_date,
+                    L.change_set_id, L.release_id)
+             .join(CodeList, CodeList.id == L.list_id)
+             .where(CodeList.key == list_key, side.in_(wanted))
+             .order_by(L.effective_date, L.from_code, L.to_code))
+    if release is not None:
+        query = query.where(L.release_id <= release)
+    for row in session.execute(query):
+        link = LinkView(*row, depth=1)
+        out[link.from_code if direction == "successors" else link.to_code].append(link)
+    return out
+
+
+def histories(session: Session, list_key: str, codes: Sequence[str],
+              release: int | None) -> dict[str, list[HistoryItem]]:
+    """Every record of many entries (as said up to ``release``), oldest first."""
+    wanted = sorted(set(codes))
+    out: dict[str, list[HistoryItem]] = {code: [] for code in wanted}
+    if not wanted:
+        return out
+    query = (select(*COLUMNS, ChangeSet.legal_number, ChangeSet.title)
+             .join(CodeList, CodeList.id == V.list_id)
+             .outerjoin(ChangeSet, ChangeSet.id == V.change_set_id)
+             .where(CodeList.key == list_key, V.code.in_(wanted))
+             .order_by(V.code, V.recorded_release, V.valid_from))
+    if release is not None:
+        query = query.where(V.recorded_release <= release)
+    for row in session.execute(query):
+        view = EntryView(*row[:16])
+        out[view.code].append(HistoryItem(view, view.recorded_release, view.change_set_id,
+                                          row[16], row[17]))
+    return out
+
+
+def entry_exists(session: Session, list_key: str, code: str) -> bool:
+    """Whether the code was ever issued in the list."""
+    return session.scalar(select(Entry.id).join(CodeList, CodeList.id == Entry.list_id)
+                          .where(CodeList.key == list_key, Entry.code == code)) is not None
+
+
+def resolve(session: Session, list_key: str, code: str, on: date,
+            release: int | None) -> Resolution:
+    """What ``code`` denotes on ``on``, as said at ``release``; an ended code's successors.
+
+    The same answer as :func:`registry.services.queries.resolve` for the latest release,
+    generalised to record time so that ``resolve(atRelease:)`` reproduces past answers.
+    An active code costs one statement, which is the common case.
+    """
+    records = [EntryView(*r) for r in session.execute(
+        _base().where(CodeList.key == list_key, V.code == code, visible_at(release))
+        .order_by(V.valid_from))]
+    if not records:
+        raise NotFound(f"no entry '{code}' in '{list_key}'")
+    version = next((r for r in records if r.valid_from <= on
+                    and (r.valid_to is None or r.valid_to > on)), None)
+    if version is not None and version.status == "active":
+        return Resolution(list_key, code, on, "active", version, None, [])
+    if version is None and records[0].valid_from > on:
+        return Resolution(list_key, code, on, "not_yet", None, None, [])
+    ended = version.valid_from if version is not None else _ended_before(records, on)
+    found: dict[str, Successor] = {}
+    # Walk links in breadth: a successor that itself ended hands over to its own successors.
+    frontier: list[tuple[str, bool, tuple[str, ...], float | None]] = [(code, True, (), None)]
+    seen = {code}
+    while frontier:
+        by_code = {c: (d, k, s) for c, d, k, s in frontier}
+        links = [lk for links in links_by_code(session, list_key, list(by_code), "successors",
+                                               release).values()
+                 for lk in links if lk.effective_date <= on]
+        targets = entries_by_codes(session, list_key, [lk.to_code for lk in links], on, release)
+        frontier = []
+        for link in links:
+            is_default, kinds, share = by_code[link.from_code]
+            path = (link.is_default and is_default, (*kinds, link.kind),
+                    link.share if share is None else (share * link.share if link.share else share))
+            target = targets.get(link.to_code)
+            if target is not None and target.status == "active":
+                old = found.get(target.code)
+                if old is None or (path[0] and not old.is_default):
+                    found[target.code] = Successor(target, *path)
+            elif link.to_code not in seen:
+                seen.add(link.to_code)
+                frontier.append((link.to_code, *path))
+    successors = sorted(found.values(), key=lambda s: (not s.is_default, s.entry.code))
+    return Resolution(list_key, code, on, "ended", version, ended, successors)
+
+
+def _ended_before(records: list[EntryView], on: date) -> date | None:
+    """When a code with no version on ``on`` stopped: the end of its last earlier version."""
+    ends = [r.valid_to for r in records if r.valid_to is not None and r.valid_to <= on]
+    return max(ends) if ends else None
+
+
+def day_before(day: date) -> date:
+    """The last day a predecessor was valid, given its successor's effective date."""
+    return day - timedelta(days=1)
