@@ -129,6 +129,8 @@ def require_entry(session: Session, list_key: str, code: str, as_of: date | None
     """Like :func:`get_entry`, but :class:`NotFound` says why there is no answer."""
     found = get_entry(session, list_key, code, as_of, at_release)
     if found is None:
+        if session.scalar(select(CodeList.id).where(CodeList.key == list_key)) is None:
+            raise NotFound(f"no code list '{list_key}'")
         day = (as_of or today()).isoformat()
         raise NotFound(f"'{code}' has no version in '{list_key}' on {day}")
     return found

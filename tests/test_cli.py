@@ -1,0 +1,130 @@
+"""The command line: real output, --json everywhere, clean errors that write nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from registry.cli import app
+from tests.conftest import Database
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(database: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", database.url)
+    return database
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def load_examples() -> None:
+    for name in ("hanoi-baseline.json", "hanoi-2025.json"):
+        code, out, err = run("import", "changeset", str(EXAMPLES / name), "--publish")
+        assert code == 0, err
+
+
+def test_import_show_history_resolve(env: Database) -> None:
+    load_examples()
+    code, out, _ = run("resolve", "admin-units", "00013", "--as-of", "2025-07-01", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["status"] == "ended"
+    assert [(s["entry"]["code"], s["default"]) for s in data["successors"]] == [("00004", True)]
+    code, out, _ = run("show", "admin-units", "00004", "--as-of", "2025-06-30", "--json")
+    assert json.loads(out)["name"] == "Phường Trúc Bạch"
+    code, out, _ = run("show", "admin-units", "00004", "--as-of", "2025-07-01", "--json")
+    assert json.loads(out)["name"] == "Phường Ba Đình"
+    code, out, _ = run("show", "admin-units", "00004", "--as-of", "2025-07-01",
+                       "--at-release", "2", "--json")
+    assert json.loads(out)["name"] == "Phường Trúc Bạch"
+    code, out, _ = run("history", "admin-units", "00004", "--json")
+    assert [h["name"] for h in json.loads(out)] == [
+        "Phường Trúc Bạch", "Phường Trúc Bạch", "Phường Ba Đình"]
+    code, out, _ = run("lists", "--json")
+    assert {d["key"] for d in json.loads(out)} >= {"admin-units", "agencies", "procedures"}
+    code, out, _ = run("changesets", "--json")
+    assert [c["status"] for c in json.loads(out)] == ["published", "published"]
+    code, out, _ = run("verify")
+    assert code == 0 and "feed verifies" in out
+
+
+def test_draft_review_and_publish_from_the_cli(env: Database) -> None:
+    code, out, _ = run("import", "changeset", str(EXAMPLES / "hanoi-baseline.json"),
+                       "--actor", "steward-a")
+    assert code == 0 and "draft" in out
+    code, out, _ = run("changeset", "show", "1", "--json")
+    assert json.loads(out)["diff"]["summary"] == {"create": 5, "links": 0}
+    assert run("changeset", "submit", "1", "--actor", "steward-a")[0] == 0
+    code, _, err = run("changeset", "approve", "1", "--actor", "steward-a")
+    assert code == 1 and "second person" in err
+    assert run("changeset", "approve", "1", "--actor", "approver-b")[0] == 0
+    code, out, _ = run("publish", "1", "--actor", "approver-b")
+    assert code == 0 and "release 2" in out
+
+
+def test_dry_run_writes_nothing(env: Database) -> None:
+    code, out, _ = run("import", "changeset", str(EXAMPLES / "hanoi-baseline.json"), "--dry-run",
+                       "--json")
+    assert code == 0 and json.loads(out)["summary"]["create"] == 5
+    code, out, _ = run("changesets", "--json")
+    assert json.loads(out) == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("show", "admin-units", "99"), "'99' has no version"),
+    (("show", "nope", "01"), "no code list 'nope'"),
+    (("show", "admin-units", "01", "--as-of", "2025-13-01"), "--as-of: '2025-13-01' is not a date"),
+    (("resolve", "admin-units", "424242"), "no entry '424242'"),
+    (("changeset", "show", "99"), "no change set 99"),
+    (("publish", "99"), "no change set 99"),
+    (("import", "changeset", "/nonexistent/file.json"), "No such file"),
+])
+def test_errors_are_one_clear_line_and_non_zero(env: Database, args: tuple[str, ...],
+                                                 message: str) -> None:
+    code, out, err = run(*args)
+    assert code != 0 and message in err and "Traceback" not in err + out
+
+
+def test_a_refused_publication_lists_problems_and_writes_nothing(env: Database,
+                                                                 tmp_path: Path) -> None:
+    load_examples()
+    bad = json.loads((EXAMPLES / "hanoi-2025.json").read_text("utf-8"))
+    bad["operations"] = [{"op": "create", "list": "admin-units", "code": "00004", "name": "X",
+                          "type": "Phường", "parent": "01"},
+                         {"op": "retire", "list": "admin-units", "code": "01"}]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad, ensure_ascii=False), "utf-8")
+    code, _, err = run("import", "changeset", str(path), "--publish")
+    assert code == 1
+    assert "operations[0].code: '00004' already exists" in err
+    assert "orphan" not in err or "nothing was written" in err
+    assert "nothing was written" in err
+    assert len(json.loads(run("changesets", "--json")[1])) == 2
+
+
+def test_real_process_without_traceback(database: Database, tmp_path: Path) -> None:
+    env = {**os.environ, "REGISTRY_DATABASE_URL": database.url}
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"title": ', "utf-8")
+    proc = subprocess.run([sys.executable, "-m", "registry", "import", "changeset", str(broken)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 1
+    assert "broken.json:1:" in proc.stderr and "malformed JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    missing_db = {**os.environ, "REGISTRY_DATABASE_URL":
+                  "postgresql://postgres@127.0.0.1:5432/registry_does_not_exist"}
+    proc = subprocess.run([sys.executable, "-m", "registry", "lists"], capture_output=True,
+                          text=True, env=missing_db, timeout=60)
+    assert proc.returncode == 1 and "registry_does_not_exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
