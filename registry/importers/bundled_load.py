@@ -1,0 +1,121 @@
+"""Loading the bundled data into a database: the edge that owns the transactions.
+
+One transaction for the list definitions, then one per bundled change set, so that an
+interrupted load keeps what it published and the next run resumes after it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+
+from registry.db import session_factory, transaction
+from registry.errors import ValidationError
+from registry.importers.changeset_file import parse_changeset
+from registry.importers.decoding import decode_text
+from registry.services import bundled
+
+Advance = Callable[[str, int], None]
+MANIFEST = "manifest.json"
+
+
+def data_dir() -> Traversable:
+    """The package's bundled data directory."""
+    return resources.files("registry") / "data"
+
+
+def _read_json(base: Traversable | Path, name: str) -> Any:
+    node = base / name
+    try:
+        return json.loads(decode_text(node.read_bytes(), name))
+    except FileNotFoundError:
+        raise ValidationError(name, "file", "is missing from the bundled data") from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{name}:{exc.lineno}:{exc.colno}", "json",
+                              f"malformed JSON: {exc.msg}") from None
+
+
+def read_bundle(base: Traversable | Path | None = None) -> bundled.Bundle:
+    """Read ``manifest.json`` and every file it names; a bad file names itself."""
+    root = base if base is not None else data_dir()
+    manifest = _read_json(root, MANIFEST)
+    if not isinstance(manifest, dict):
+        raise ValidationError(MANIFEST, "type", "must be an object {lists, changesets}")
+    definitions = [_read_json(root, name) for name in manifest.get("lists", [])]
+    items = []
+    for name in manifest.get("changesets", []):
+        try:
+            spec = parse_changeset(_read_json(root, name))
+        except ValidationError as exc:
+            raise ValidationError(f"{name}: {exc.field}", exc.rule, exc.detail) from None
+        items.append(bundled.BundledChangeSet(name, spec.title, spec.legal_basis,
+                                              spec.effective_date, spec.operations))
+    return bundled.Bundle(definitions, items)
+
+
+@dataclass
+class LoadReport:
+    """What a load did: lists defined, change sets published (and skipped), and how long."""
+
+    lists_release: int | None = None
+    published: list[tuple[str, int]] = field(default_factory=list)
+    skipped: int = 0
+    operations: int = 0
+    seconds: float = 0.0
+
+
+def load_bundled_data(engine: Engine, advance: Advance | None = None,
+                      bundle: bundled.Bundle | None = None) -> LoadReport:
+    """Define the bundled lists and publish every bundled change set not published yet.
+
+    ``advance(path, operations)`` is called after each change set, for progress reports.
+    """
+    started = time.perf_counter()
+    bundle = bundle or read_bundle()
+    sessions = session_factory(engine)
+    report = LoadReport()
+    with transaction(sessions) as session:
+        report.lists_release = bundled.define_bundled_lists(session, bundle)
+        pending = bundled.pending_change_sets(session, bundle)
+    report.skipped = len(bundle.change_sets) - len(pending)
+    for item in pending:
+        with transaction(sessions) as session:
+            release = bundled.publish_bundled(session, item)
+        report.published.append((item.path, release))
+        report.operations += item.size
+        if advance is not None:
+            advance(item.path, item.size)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def load_with_progress(engine: Engine, console: Console) -> LoadReport:
+    """:func:`load_bundled_data` with a progress bar weighted by operations."""
+    bundle = read_bundle()
+    with transaction(session_factory(engine)) as session:
+        pending = bundled.pending_change_sets(session, bundle)
+    total = sum(item.size for item in pending)
+    if not pending:
+        return load_bundled_data(engine, bundle=bundle)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("operations"), TimeElapsedColumn(), TextColumn("{task.fields[file]}"))
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("loading bundled data", total=total, file="")
+        # The bar moves when a change set is published; say which one is being published.
+        progress.update(task, file=pending[0].path)
+        queue = [item.path for item in pending[1:]] + [""]
+
+        def advance(_path: str, size: int) -> None:
+            progress.update(task, advance=size, file=queue.pop(0))
+
+        return load_bundled_data(engine, advance, bundle)
