@@ -1,9 +1,128 @@
-"""CLI commands of this interface, registered on the main `registry` app."""
+"""CLI commands of this interface: ``serve``, ``token …`` and ``graphql-schema``."""
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from registry.services.actors import SYSTEM
+
+SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
+
+token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
+
+
+def schema_sdl() -> str:
+    """The SDL of the schema, as checked in at ``registry/graphql/schema.graphql``."""
+    from registry.graphql.schema import schema
+
+    return schema.as_str().rstrip("\n") + "\n"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve GraphQL (/graphql, GraphiQL in a browser), /healthz, /metrics, sync and web."""
+    import uvicorn
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker counts in its own files; /metrics sums them across workers.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registry-metrics-")
+    uvicorn.run("registry.app:create_served_app", factory=True, host=host, port=port,
+                workers=workers, log_config=None, access_log=False, proxy_headers=True,
+                server_header=False)
+
+
+def graphql_schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="Write the SDL to this file.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if the checked-in SDL "
+                                                        "differs from the schema.")] = False,
+) -> None:
+    """Print the GraphQL schema (SDL); the contract is registry/graphql/schema.graphql."""
+    sdl = schema_sdl()
+    if check:
+        target = output or SCHEMA_FILE
+        current = target.read_text("utf-8") if target.exists() else ""
+        if current != sdl:
+            typer.echo(f"{target} differs from the schema; run 'registry graphql-schema "
+                       f"--output {target}'", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{target} matches the schema")
+        return
+    if output is None:
+        sys.stdout.write(sdl)
+        return
+    output.write_text(sdl, "utf-8")
+    typer.echo(f"wrote {output}")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Who the token is for; recorded as the actor.")],
+    role: Annotated[str, typer.Option(help="reader, steward, approver, admin or sync.")],
+    lists: Annotated[str | None, typer.Option(
+        help="Comma-separated list keys a steward may edit (default: all).")] = None,
+) -> None:
+    """Create a token; its secret is printed once and never stored."""
+    from registry.cli import out, unit_of_work
+    from registry.services import tokens
+
+    keys = [k for k in (lists or "").split(",") if k.strip()] or None
+    with unit_of_work() as session:
+        created = tokens.create_token(session, SYSTEM, name, role, keys)
+    scope = ", ".join(sorted(created.lists)) if created.lists else "all lists"
+    out.print(f"token '{created.name}' ({created.role}, {scope}) created. Its secret is shown "
+              "only now:", highlight=False)
+    sys.stdout.write(created.secret + "\n")
+
+
+@token_app.command("list")
+def token_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+               ) -> None:
+    """Tokens with their role, lists and use; never their secrets."""
+    from registry.cli import emit, out, unit_of_work
+    from registry.services import tokens
+
+    with unit_of_work() as session:
+        data = [{"name": t.name, "role": t.role, "lists": t.lists,
+                 "created_at": t.created_at.isoformat(),
+                 "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                 "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+                for t in tokens.list_tokens(session)]
+
+    def render() -> None:
+        table = Table("name", "role", "lists", "created", "last write", "revoked")
+        for d in data:
+            table.add_row(d["name"], d["role"], ", ".join(d["lists"] or []) or "all",
+                          d["created_at"][:19], (d["last_used_at"] or "")[:19],
+                          (d["revoked_at"] or "")[:19])
+        out.print(table)
+
+    emit(data, as_json, render)
+
+
+@token_app.command("revoke")
+def token_revoke(name: str) -> None:
+    """Revoke a token at once; requests with it are refused from now on."""
+    from registry.cli import out, unit_of_work
+    from registry.services import tokens
+
+    with unit_of_work() as session:
+        tokens.revoke_token(session, SYSTEM, name)
+    out.print(f"token '{name}' revoked")
 
 
 def register(app: typer.Typer) -> None:
     """Add this interface's commands to ``app``."""
+    app.command("serve")(serve)
+    app.command("graphql-schema")(graphql_schema)
+    app.add_typer(token_app, name="token")

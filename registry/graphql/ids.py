@@ -1,0 +1,35 @@
+"""Relay global IDs: opaque to clients, ``base64("Type:key")`` to us."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from registry.errors import ValidationError
+
+
+def to_global(type_name: str, key: str) -> str:
+    """The global ID of the object ``key`` of ``type_name``."""
+    return base64.urlsafe_b64encode(f"{type_name}:{key}".encode()).decode()
+
+
+def from_global(value: str, field: str = "id") -> tuple[str, str]:
+    """(type name, key) of a global ID; anything else is a validation error on ``field``."""
+    try:
+        text = base64.urlsafe_b64decode(value.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationError(field, "global_id", "is not an ID this server issued") from None
+    type_name, sep, key = text.partition(":")
+    if not sep or not type_name or not key:
+        raise ValidationError(field, "global_id", "is not an ID this server issued")
+    return type_name, key
+
+
+def number_of(value: str, type_name: str, field: str) -> int:
+    """A numeric key given either as the number itself or as a global ID of ``type_name``."""
+    if value.isdigit():
+        return int(value)
+    found, key = from_global(value, field)
+    if found != type_name or not key.isdigit():
+        raise ValidationError(field, "global_id", f"is not the ID of a {type_name}")
+    return int(key)

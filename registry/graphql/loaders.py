@@ -1,0 +1,120 @@
+"""DataLoaders, created per request: each batch of keys becomes one statement per group.
+
+Keys carry the record time (and the valid time where it matters), so that fields read at
+different times in one request never share an answer by mistake.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from strawberry.dataloader import DataLoader
+
+from registry.models import ChangeSet, CodeList, Operation, Release
+from registry.services import graph_reads
+from registry.services.graph_reads import Filters
+from registry.services.queries import EntryView, HistoryItem, LinkView, Page
+
+# (list, code, as_of, release)
+EntryKey = tuple[str, str, date, int | None]
+# (list, parent, as_of, release, first, filters)
+ChildrenKey = tuple[str, str, date, int | None, int, Filters]
+# (list, code, direction, release)
+LinksKey = tuple[str, str, str, int | None]
+# (list, code, release)
+HistoryKey = tuple[str, str, int | None]
+
+K = TypeVar("K", bound=tuple[Any, ...])
+T = TypeVar("T")
+
+
+def _grouped(keys: Sequence[K], group: Callable[[K], Hashable]) -> dict[Hashable, list[K]]:
+    out: dict[Hashable, list[K]] = defaultdict(list)
+    for key in keys:
+        out[group(key)].append(key)
+    return out
+
+
+class Loaders:
+    """The DataLoaders of one request, all reading through the request's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.entry: DataLoader[EntryKey, EntryView | None] = DataLoader(self._entries)
+        self.children: DataLoader[ChildrenKey, Page] = DataLoader(self._children)
+        self.links: DataLoader[LinksKey, list[LinkView]] = DataLoader(self._links)
+        self.history: DataLoader[HistoryKey, list[HistoryItem]] = DataLoader(self._history)
+        self.code_list: DataLoader[str, CodeList | None] = DataLoader(self._code_lists)
+        self.release: DataLoader[int, Release | None] = DataLoader(self._releases)
+        self.change_set: DataLoader[int, ChangeSet | None] = DataLoader(self._change_sets)
+        self.operations: DataLoader[int, list[Operation]] = DataLoader(self._operations)
+
+    async def _entries(self, keys: list[EntryKey]) -> list[EntryView | None]:
+        found: dict[EntryKey, EntryView] = {}
+        for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
+            list_key, as_of, release = group  # type: ignore[misc]
+            views = graph_reads.entries_by_codes(self.session, list_key, [k[1] for k in members],
+                                                 as_of, release)
+            for key in members:
+                if key[1] in views:
+                    found[key] = views[key[1]]
+        return [found.get(key) for key in keys]
+
+    async def _children(self, keys: list[ChildrenKey]) -> list[Page]:
+        found: dict[ChildrenKey, Page] = {}
+        for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3], k[4], k[5])).items():
+            list_key, as_of, release, first, filters = group  # type: ignore[misc]
+            pages = graph_reads.children_pages(self.session, list_key, [k[1] for k in members],
+                                               filters, as_of, release, first)
+            for key in members:
+                found[key] = pages[key[1]]
+        return [found[key] for key in keys]
+
+    async def _links(self, keys: list[LinksKey]) -> list[list[LinkView]]:
+        found: dict[LinksKey, list[LinkView]] = {}
+        for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
+            list_key, direction, release = group  # type: ignore[misc]
+            links = graph_reads.links_by_code(self.session, list_key, [k[1] for k in members],
+                                              direction, release)
+            for key in members:
+                found[key] = links[key[1]]
+        return [found[key] for key in keys]
+
+    async def _history(self, keys: list[HistoryKey]) -> list[list[HistoryItem]]:
+        found: dict[HistoryKey, list[HistoryItem]] = {}
+        for group, members in _grouped(keys, lambda k: (k[0], k[2])).items():
+            list_key, release = group  # type: ignore[misc]
+            items = graph_reads.histories(self.session, list_key, [k[1] for k in members],
+                                          release)
+            for key in members:
+                found[key] = items[key[1]]
+        return [found[key] for key in keys]
+
+    async def _code_lists(self, keys: list[str]) -> list[CodeList | None]:
+        rows = {r.key: r for r in self.session.scalars(
+            select(CodeList).where(CodeList.key.in_(sorted(set(keys)))))}
+        return [rows.get(key) for key in keys]
+
+    async def _releases(self, keys: list[int]) -> list[Release | None]:
+        rows = {r.id: r for r in self.session.scalars(
+            select(Release).where(Release.id.in_(sorted(set(keys)))))}
+        return [rows.get(key) for key in keys]
+
+    async def _change_sets(self, keys: list[int]) -> list[ChangeSet | None]:
+        rows = {r.id: r for r in self.session.scalars(
+            select(ChangeSet).where(ChangeSet.id.in_(sorted(set(keys)))))}
+        return [rows.get(key) for key in keys]
+
+    async def _operations(self, keys: list[int]) -> list[list[Operation]]:
+        by_set: dict[int, list[Operation]] = defaultdict(list)
+        for row in self.session.scalars(
+            select(Operation).where(Operation.change_set_id.in_(sorted(set(keys))))
+            .order_by(Operation.change_set_id, Operation.position)
+        ):
+            by_set[row.change_set_id].append(row)
+        return [by_set.get(key, []) for key in keys]

@@ -1,0 +1,248 @@
+"""Root query fields. Every entry read takes ``asOf`` (valid time, default today in Viet Nam)
+and ``atRelease`` (record time, default the latest release)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import strawberry
+from sqlalchemy import select
+
+from registry.errors import NotFound, ValidationError
+from registry.graphql.context import When
+from registry.graphql.ids import from_global, number_of
+from registry.graphql.types import (
+    AdministrativeUnit,
+    Agency,
+    ChangeSet,
+    ChangeSetStatus,
+    CodeList,
+    Connection,
+    Entry,
+    Info,
+    Node,
+    Procedure,
+    Release,
+    ResolutionResult,
+    change_set_object,
+    code_list_object,
+    connection_of,
+    entry_connection,
+    entry_object,
+    release_object,
+    resolution_object,
+)
+from registry.models import ChangeSet as ChangeSetRow
+from registry.models import Release as ReleaseRow
+from registry.services import code_lists, graph_reads
+from registry.services.graph_reads import Filters, check_first
+from registry.services.queries import decode_cursor, encode_cursor
+
+AsOf = Annotated[date | None, strawberry.argument(
+    description="Valid time: the date the answer is true for (default: today in Viet Nam).")]
+AtRelease = Annotated[int | None, strawberry.argument(
+    description="Record time: answer as this release did (default: the latest).")]
+First = Annotated[int, strawberry.argument(description="Page size, 1 to 100 (required).")]
+After = Annotated[str | None, strawberry.argument(description="Cursor of the previous page's "
+                                                              "last item.")]
+Search = Annotated[str | None, strawberry.argument(
+    description="Part of the name; ignores case, diacritics and tone marks (đ = d).")]
+ListKey = Annotated[str, strawberry.argument(name="list", description="Code list key.")]
+
+
+@strawberry.type(description="Who is asking: the token's name, role and lists.")
+class Viewer:
+    name: str | None
+    role: str
+    lists: list[str] | None
+
+
+async def _one(info: Info, list_key: str, code: str, when: When) -> Entry | None:
+    view = await info.context.loaders.entry.load((list_key, code, when.as_of, when.release))
+    return entry_object(view, when) if view else None
+
+
+def _page(info: Info, list_key: str, filters: Filters, when: When, first: int,
+          after: str | None) -> Connection[Entry]:
+    page = graph_reads.page_entries(info.context.session, list_key, filters, when.as_of,
+                                    when.release, first, after)
+    if not page.items and after is None:
+        code_lists.get_list(info.context.session, list_key)  # NotFound names the known lists
+    return entry_connection(page, when, bool(filters.search), after)
+
+
+def _keyset(after: str | None) -> int | None:
+    if after is None:
+        return None
+    values = decode_cursor(after)
+    if len(values) != 1 or not values[0].isdigit():
+        raise ValidationError("after", "cursor", "is not a cursor this server issued")
+    return int(values[0])
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global ID (Relay). Entries answer at "
+                                  "`asOf`/`atRelease`.")
+    async def node(self, info: Info, id: strawberry.ID, as_of: AsOf = None,
+                   at_release: AtRelease = None) -> Node | None:
+        type_name, key = from_global(str(id))
+        session = info.context.session
+        if type_name == "Entry":
+            list_key, _, code = key.partition(":")
+            return await _one(info, list_key, code, info.context.when(as_of, at_release))
+        if type_name == "CodeList":
+            row = await info.context.loaders.code_list.load(key)
+            return code_list_object(row) if row else None
+        if type_name == "Release" and key.isdigit():
+            release = session.get(ReleaseRow, int(key))
+            return release_object(release) if release else None
+        if type_name == "ChangeSet" and key.isdigit():
+            change_set = await info.context.loaders.change_set.load(int(key))
+            return change_set_object(change_set) if change_set else None
+        raise ValidationError("id", "global_id", "is not an ID this server issued")
+
+    @strawberry.field(description="Who is asking.")
+    def viewer(self, info: Info) -> Viewer:
+        actor = info.context.actor
+        if actor is None:
+            return Viewer(name=None, role="anonymous", lists=None)
+        return Viewer(name=actor.name, role=actor.role,
+                      lists=sorted(actor.lists) if actor.lists is not None else None)
+
+    @strawberry.field(description="Every code list.")
+    def code_lists(self, info: Info) -> list[CodeList]:
+        return [code_list_object(r) for r in code_lists.all_lists(info.context.session)]
+
+    @strawberry.field(description="One code list by key.")
+    async def code_list(self, info: Info, key: str) -> CodeList | None:
+        row = await info.context.loaders.code_list.load(key)
+        return code_list_object(row) if row else None
+
+    @strawberry.field(description="One entry of any list; null if it has no version then.")
+    async def entry(self, info: Info, list_key: ListKey, code: str, as_of: AsOf = None,
+                    at_release: AtRelease = None) -> Entry | None:
+        return await _one(info, list_key, code, info.context.when(as_of, at_release))
+
+    @strawberry.field(description="Entries of any list, by code; with `search`, by name.")
+    def entries(self, info: Info, list_key: ListKey, first: First, after: After = None,
+                parent: str | None = None, level: str | None = None,
+                type: str | None = None, status: str | None = "active",
+                search: Search = None, as_of: AsOf = None,
+                at_release: AtRelease = None) -> Connection[Entry]:
+        return _page(info, list_key, Filters(parent=parent, level=level, type=type,
+                                             status=status, search=search),
+                     info.context.when(as_of, at_release), first, after)
+
+    @strawberry.field(description="An administrative unit by code.")
+    async def administrative_unit(self, info: Info, code: str, as_of: AsOf = None,
+                                  at_release: AtRelease = None) -> AdministrativeUnit | None:
+        found = await _one(info, "admin-units", code, info.context.when(as_of, at_release))
+        return found if isinstance(found, AdministrativeUnit) else None
+
+    @strawberry.field(description="Administrative units: a province's communes are "
+                                  "`parent: \"01\"`; levels are province, district, commune.")
+    def administrative_units(self, info: Info, first: First, after: After = None,
+                             parent: str | None = None, level: str | None = None,
+                             type: str | None = None, status: str | None = "active",
+                             search: Search = None, as_of: AsOf = None,
+                             at_release: AtRelease = None) -> Connection[AdministrativeUnit]:
+        return _page(info, "admin-units",  # type: ignore[return-value]
+                     Filters(parent=parent, level=level, type=type, status=status,
+                             search=search),
+                     info.context.when(as_of, at_release), first, after)
+
+    @strawberry.field(description="An agency by its QCVN 102 code.")
+    async def agency(self, info: Info, code: str, as_of: AsOf = None,
+                     at_release: AtRelease = None) -> Agency | None:
+        found = await _one(info, "agencies", code, info.context.when(as_of, at_release))
+        return found if isinstance(found, Agency) else None
+
+    @strawberry.field(description="Agencies; `adminUnit` finds those of one administrative "
+                                  "unit.")
+    def agencies(self, info: Info, first: First, after: After = None,
+                 parent: str | None = None, level: str | None = None,
+                 type: str | None = None, admin_unit: str | None = None,
+                 status: str | None = "active", search: Search = None, as_of: AsOf = None,
+                 at_release: AtRelease = None) -> Connection[Agency]:
+        equals = (("admin_unit", admin_unit),) if admin_unit else ()
+        return _page(info, "agencies",  # type: ignore[return-value]
+                     Filters(parent=parent, level=level, type=type, status=status,
+                             search=search, attribute_equals=equals),
+                     info.context.when(as_of, at_release), first, after)
+
+    @strawberry.field(description="An administrative procedure by code.")
+    async def procedure(self, info: Info, code: str, as_of: AsOf = None,
+                        at_release: AtRelease = None) -> Procedure | None:
+        found = await _one(info, "procedures", code, info.context.when(as_of, at_release))
+        return found if isinstance(found, Procedure) else None
+
+    @strawberry.field(description="Procedures; `agency` finds those an agency carries out, "
+                                  "`carriedOutAt` those of a level (central, province, "
+                                  "commune).")
+    def procedures(self, info: Info, first: First, after: After = None,
+                   agency: str | None = None, competent_agency: str | None = None,
+                   field_code: str | None = None, carried_out_at: str | None = None,
+                   status: str | None = "active", search: Search = None, as_of: AsOf = None,
+                   at_release: AtRelease = None) -> Connection[Procedure]:
+        equals = tuple((k, v) for k, v in (("competent_agency", competent_agency),
+                                           ("field_code", field_code)) if v)
+        contains = tuple((k, v) for k, v in (("implementing_agencies", agency),
+                                             ("levels", carried_out_at)) if v)
+        return _page(info, "procedures",  # type: ignore[return-value]
+                     Filters(status=status, search=search, attribute_equals=equals,
+                             attribute_contains=contains),
+                     info.context.when(as_of, at_release), first, after)
+
+    @strawberry.field(description="What a code denotes on a date; for an ended code, what it "
+                                  "became (old codes to current ones).")
+    def resolve(self, info: Info, list_key: ListKey, code: str, as_of: AsOf = None,
+                at_release: AtRelease = None) -> ResolutionResult:
+        when = info.context.when(as_of, at_release)
+        found = graph_reads.resolve(info.context.session, list_key, code, when.as_of,
+                                    when.release)
+        return resolution_object(found, when)
+
+    @strawberry.field(description="The latest release, or release `number`.")
+    def release(self, info: Info, number: int | None = None) -> Release | None:
+        wanted = info.context.latest() if number is None else number
+        row = info.context.session.get(ReleaseRow, wanted)
+        return release_object(row) if row else None
+
+    @strawberry.field(description="Releases, newest first.")
+    def releases(self, info: Info, first: First, after: After = None) -> Connection[Release]:
+        check_first(first)
+        query = select(ReleaseRow).order_by(ReleaseRow.id.desc()).limit(first + 1)
+        before = _keyset(after)
+        if before is not None:
+            query = query.where(ReleaseRow.id < before)
+        rows = list(info.context.session.scalars(query))
+        items = rows[:first]
+        return connection_of([release_object(r) for r in items],
+                             [encode_cursor([str(r.id)]) for r in items], len(rows) > first,
+                             after is not None)
+
+    @strawberry.field(description="One change set by number or global ID.")
+    async def change_set(self, info: Info, id: strawberry.ID) -> ChangeSet | None:
+        row = await info.context.loaders.change_set.load(number_of(str(id), "ChangeSet", "id"))
+        return change_set_object(row) if row else None
+
+    @strawberry.field(description="Change sets, newest first, optionally of one status.")
+    def change_sets(self, info: Info, first: First, after: After = None,
+                    status: ChangeSetStatus | None = None) -> Connection[ChangeSet]:
+        check_first(first)
+        query = select(ChangeSetRow).order_by(ChangeSetRow.id.desc()).limit(first + 1)
+        if status is not None:
+            query = query.where(ChangeSetRow.status == status.value)
+        before = _keyset(after)
+        if before is not None:
+            query = query.where(ChangeSetRow.id < before)
+        rows = list(info.context.session.scalars(query))
+        items = rows[:first]
+        return connection_of([change_set_object(r) for r in items],
+                             [encode_cursor([str(r.id)]) for r in items], len(rows) > first,
+                             after is not None)
+
+
+__all__ = ["NotFound", "Query"]
