@@ -1,9 +1,321 @@
-"""CLI commands of this interface, registered on the main `registry` app."""
+"""CLI commands of this interface: ``import gso``, ``import csv``, ``export`` and ``demo``.
+
+The helpers of :mod:`registry.cli` are imported inside the commands: ``registry.cli``
+imports this module while it is being built.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table as RichTable
+
+from registry.importers.plans import ImportPlan
+
+DEFAULT_DEMO_DB = "registry-demo.db"
+EffectiveOpt = Annotated[str, typer.Option("--effective", help="Effective date, YYYY-MM-DD.")]
+DecisionOpt = Annotated[str | None, typer.Option("--decision",
+                                                 help="Number of the legal document.")]
+DecisionDateOpt = Annotated[str | None, typer.Option("--decision-date",
+                                                     help="Its signing date, YYYY-MM-DD.")]
+IssuerOpt = Annotated[str | None, typer.Option("--issuer", help="Who issued it.")]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="Link to the document.")]
+TitleOpt = Annotated[str | None, typer.Option("--title", help="Title of the change set.")]
+PublishOpt = Annotated[bool, typer.Option("--publish", help="Publish at once as the system "
+                                          "administrator (official imports).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the diff; write nothing.")]
+SkipBadOpt = Annotated[bool, typer.Option("--skip-bad", help="Import the good rows of a file "
+                                          "with bad rows (codes on bad rows are kept).")]
+ExamplesOpt = Annotated[int, typer.Option("--examples", help="Examples shown per operation.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AuthorOpt = Annotated[str, typer.Option("--actor", envvar="REGISTRY_ACTOR",
+                                        help="Who imports (recorded in the audit trail).")]
+
+
+def _render_plan(plan: ImportPlan, diff: dict[str, Any] | None, examples: int) -> None:
+    from registry.cli import out
+
+    out.print(f"[bold]{plan.source}[/]: {plan.rows} rows, list {plan.list_key}, effective "
+              f"{plan.effective_date.isoformat()}", highlight=False)
+    for note in plan.notes:
+        out.print(f"  {note}", highlight=False)
+    out.print(f"  scope: {plan.scope}", highlight=False)
+    counts = plan.counts()
+    summary = ", ".join(f"{name} {n}" for name, n in counts.items()) or "no changes"
+    out.print(f"[bold]{len(plan.operations)} operations[/]: {summary}", highlight=False)
+    groups = plan.by_group()
+    if len(groups) > 1 or (groups and next(iter(groups)) != plan.list_key):
+        table = RichTable("province", *counts, "total")
+        for group, found in groups.items():
+            table.add_row(group, *(str(found.get(name, "")) for name in counts),
+                          str(sum(found.values())))
+        out.print(table)
+    for name, lines in plan.examples(examples).items():
+        out.print(f"[bold]{name}[/] (first {len(lines)} of {counts[name]}):")
+        for line in lines:
+            out.print(f"  {line}", highlight=False)
+    if diff is not None:
+        planned = ", ".join(f"{k} {v}" for k, v in sorted(diff["summary"].items()))
+        out.print(f"publishing would record: {planned}", highlight=False)
+        for problem in diff["errors"][:50]:
+            out.print(f"  [bold red]problem[/] {problem['field']}: {problem['message']}",
+                      highlight=False)
+        if len(diff["errors"]) > 50:
+            out.print(f"  … and {len(diff['errors']) - 50} more problems")
+    for bad in plan.bad[:50]:
+        tag = "skipped" if plan.skipped_bad else "bad row"
+        out.print(f"  [bold red]{tag}[/] {plan.source}:{bad.line}: {bad.reason}",
+                  highlight=False)
+    if len(plan.bad) > 50:
+        out.print(f"  … and {len(plan.bad) - 50} more bad rows")
+
+
+def _legal_basis(decision: str | None, decision_date: str | None, issuer: str | None,
+                 url: str | None) -> Any:
+    from registry.cli import fail
+    from registry.errors import RegistryError
+    from registry.services.change_sets import parse_legal_basis
+
+    missing = [name for name, value in (("--decision", decision),
+                                        ("--decision-date", decision_date),
+                                        ("--issuer", issuer)) if not value]
+    if missing:
+        fail(f"an import needs its legal basis: give {', '.join(missing)}")
+    try:
+        return parse_legal_basis({"number": decision, "date": decision_date, "issuer": issuer,
+                                  "url": url}, "--decision")
+    except RegistryError as exc:
+        fail(exc.message)
+
+
+def _run_import(plan_of: Any, *, dry_run: bool, skip_bad: bool, publish: bool, actor: str,
+                title: str, basis: Any, examples: int, as_json: bool) -> None:
+    """Plan inside one transaction; dry run: show and roll back; else record the change set."""
+    from registry.cli import emit, out, unit_of_work
+    from registry.importers.plans import commit_import, refuse_bad_rows
+    from registry.importers.plans import dry_run as plan_dry_run
+    from registry.services.actors import SYSTEM, Actor
+
+    with unit_of_work() as session:
+        plan: ImportPlan = plan_of(session)
+        if dry_run:
+            diff = plan_dry_run(session, plan).diff()
+            plan.skipped_bad = skip_bad and bool(plan.bad)
+            data = {**plan.summary(examples), "diff": diff}
+            emit(data, as_json, lambda: _render_plan(plan, diff, examples))
+            session.rollback()
+            if diff["errors"] or (plan.bad and not skip_bad):
+                raise typer.Exit(1)
+            return
+        refuse_bad_rows(plan, skip_bad)
+        who = SYSTEM if publish else Actor(actor, "admin")
+        cs_id, release = commit_import(session, who, plan, title, basis, publish)
+    counts = ", ".join(f"{k} {v}" for k, v in plan.counts().items())
+    skipped = f"; {len(plan.bad)} bad rows skipped" if plan.skipped_bad else ""
+    if release:
+        out.print(f"change set {cs_id} published as release {release} ({counts}{skipped})")
+    else:
+        out.print(f"change set {cs_id} created as a draft ({counts}{skipped}); review it with "
+                  f"'registry changeset show {cs_id}'")
+
+
+def import_gso_cmd(
+    file: Path, effective: EffectiveOpt, decision: DecisionOpt = None,
+    decision_date: DecisionDateOpt = None, issuer: IssuerOpt = None, url: UrlOpt = None,
+    title: TitleOpt = None, publish: PublishOpt = False, dry_run: DryRunOpt = False,
+    skip_bad: SkipBadOpt = False,
+    whole_country: Annotated[bool, typer.Option(
+        "--whole-country", help="The file is the whole list: retire every unit it leaves "
+        "out, in any province (default: only under the provinces it names).")] = False,
+    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", as_json: JsonOpt = False,
+) -> None:
+    """Import the statistics office's administrative-unit export (CSV or XLSX)."""
+    from registry.cli import _date, fail
+    from registry.errors import RegistryError
+    from registry.importers.gso import plan_gso_import, read_gso_file
+
+    day = _date(effective, "--effective")
+    assert day is not None
+    basis = None if dry_run else _legal_basis(decision, decision_date, issuer, url)
+    try:
+        parsed = read_gso_file(file)
+    except RegistryError as exc:
+        fail(exc.message)
+    name = title or f"Nhập đơn vị hành chính từ {file.name} (hiệu lực {day.isoformat()})"
+    _run_import(lambda s: plan_gso_import(s, parsed, day, whole_country), dry_run=dry_run,
+                skip_bad=skip_bad, publish=publish, actor=actor, title=name, basis=basis,
+                examples=examples, as_json=as_json)
+
+
+def import_csv_cmd(
+    list_key: str, file: Path, effective: EffectiveOpt, decision: DecisionOpt = None,
+    decision_date: DecisionDateOpt = None, issuer: IssuerOpt = None, url: UrlOpt = None,
+    title: TitleOpt = None,
+    maps: Annotated[list[str] | None, typer.Option(
+        "--map", help="FIELD=COLUMN (FIELD: code, name, type, parent, short_name, name_en or "
+        "attributes.NAME); repeat it.")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Type of rows without one.")]
+    = None,
+    retire_missing: Annotated[bool, typer.Option(
+        "--retire-missing", help="The file is the whole list: retire entries it leaves "
+        "out.")] = False,
+    publish: PublishOpt = False, dry_run: DryRunOpt = False, skip_bad: SkipBadOpt = False,
+    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", as_json: JsonOpt = False,
+) -> None:
+    """Import any code list from CSV or XLSX, columns mapped to fields and attributes."""
+    from registry.cli import _date, fail
+    from registry.errors import RegistryError
+    from registry.importers.csv_generic import parse_map_options, plan_csv_import
+    from registry.importers.tabular import read_table_file
+
+    day = _date(effective, "--effective")
+    assert day is not None
+    basis = None if dry_run else _legal_basis(decision, decision_date, issuer, url)
+    try:
+        table = read_table_file(file)
+        explicit = parse_map_options(maps or [])
+    except RegistryError as exc:
+        fail(exc.message)
+    name = title or f"Nhập danh mục {list_key} từ {file.name} (hiệu lực {day.isoformat()})"
+    _run_import(lambda s: plan_csv_import(s, list_key, table, day, explicit, type_,
+                                          retire_missing),
+                dry_run=dry_run, skip_bad=skip_bad, publish=publish, actor=actor, title=name,
+                basis=basis, examples=examples, as_json=as_json)
+
+
+def export_cmd(
+    list_key: str,
+    fmt: Annotated[str, typer.Option("--format", help="csv, json or xlsx.")] = "csv",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Valid date, YYYY-MM-DD "
+                                              "(default: today in Viet Nam).")] = None,
+    at_release: Annotated[int | None, typer.Option("--at-release", help="Record time: "
+                                                   "export what release N said.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here (default: "
+                                                  "standard output).")] = None,
+    history: Annotated[bool, typer.Option("--history", help="JSON: add every version of "
+                                          "every entry.")] = False,
+    bom: Annotated[bool, typer.Option("--bom", help="CSV: start with a UTF-8 byte-order mark, "
+                                      "for Excel.")] = False,
+) -> None:
+    """Export a list on a date: admin units in the statistics office's layout."""
+    from registry.cli import _date, err, fail, unit_of_work
+    from registry.exporters.export import FORMATS, export_list
+
+    if fmt not in FORMATS:
+        fail(f"--format must be one of: {', '.join(FORMATS)}")
+    if fmt == "xlsx" and out_file is None and sys.stdout.isatty():
+        fail("an XLSX workbook is binary: give --out FILE")
+    day = _date(as_of, "--as-of")
+    with unit_of_work() as session:
+        result = export_list(session, list_key, fmt, day, at_release, history=history, bom=bom)
+    if out_file is None:
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.flush()
+        return
+    try:
+        out_file.write_bytes(result.data)
+    except OSError as exc:
+        fail(f"{out_file}: {exc.strerror or exc}")
+    err.print(f"{result.rows} rows of {list_key} on {result.as_of.isoformat()} at release "
+              f"{result.release} written to {out_file}", highlight=False)
+
+
+EXAMPLE_QUERIES = (
+    ("What did my old commune become? (00013, Phường Quán Thánh, Hà Nội)",
+     '{ resolve(list: "admin-units", code: "00013", asOf: "2025-07-01") '
+     "{ status successors { isDefault entry { code name type } } } }"),
+    ("The provinces on 1 July 2025",
+     '{ entries(list: "admin-units", level: "province", asOf: "2025-07-01", first: 50) '
+     "{ edges { node { code name type } } } }"),
+    ("Search without diacritics, before the reform",
+     '{ entries(list: "admin-units", search: "ha noi", asOf: "2025-06-30") '
+     "{ edges { node { code name type parentCode } } } }"),
+)
+
+
+def _demo_url(db: Path | None) -> str:
+    if db is not None:
+        return f"sqlite:///{db}"
+    return os.environ.get("REGISTRY_DATABASE_URL") or f"sqlite:///{DEFAULT_DEMO_DB}"
+
+
+def demo_cmd(
+    db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default: "
+                                            f"./{DEFAULT_DEMO_DB}, or REGISTRY_DATABASE_URL)."
+                                            )] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Load the data and exit.")]
+    = False,
+) -> None:
+    """Create and migrate a database, load the bundled national lists, and serve them."""
+    from sqlalchemy.exc import OperationalError
+
+    from registry.cli import err, fail, out
+    from registry.config import load_settings
+    from registry.db import make_engine, session_factory, transaction
+    from registry.importers.bundled_load import load_with_progress
+    from registry.migrate import upgrade
+    from registry.services import queries
+
+    url = _demo_url(db)
+    out.print(f"database: {url}", highlight=False)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        report = load_with_progress(engine, err)
+        with transaction(session_factory(engine)) as session:
+            counts = queries.count_entries(session, date(2025, 7, 1))
+            release = queries.latest_release(session)
+    except OperationalError as exc:
+        fail(f"database {url!r}: {exc.orig}")
+    finally:
+        engine.dispose()
+    if report.published:
+        out.print(f"loaded {len(report.published)} change sets ({report.operations} "
+                  f"operations) in {report.seconds:.1f} s", highlight=False)
+    else:
+        out.print(f"all {report.skipped} bundled change sets were already loaded: reusing "
+                  "the database", highlight=False)
+    out.print(f"release {release}; entries on 2025-07-01: " + ", ".join(
+        f"{key} {n}" for key, n in sorted(counts.items())), highlight=False)
+    if no_serve:
+        return
+    _serve(replace(load_settings(), database_url=url), host, port)
+
+
+def _serve(settings: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    from registry.app import create_app
+    from registry.cli import out
+
+    base = f"http://{host}:{port}"
+    out.print(f"\n[bold]serving[/] {base}", highlight=False)
+    out.print(f"  GraphQL   {base}/graphql", highlight=False)
+    out.print(f"  sync feed {base}/sync/v1/head", highlight=False)
+    out.print(f"  web UI    {base}/", highlight=False)
+    out.print("\n[bold]try these queries[/] at /graphql:")
+    for title, query in EXAMPLE_QUERIES:
+        out.print(f"  # {title}\n  {query}\n", highlight=False)
+    out.print("also: registry resolve admin-units 00013 --as-of 2025-07-01", highlight=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this interface's commands to ``app``."""
+    """Add ``import gso``, ``import csv``, ``export`` and ``demo`` to ``app``."""
+    import_app = next((group.typer_instance for group in app.registered_groups
+                       if group.name == "import"), None)
+    if import_app is None:
+        import_app = typer.Typer(help="Import files as change sets.", no_args_is_help=True)
+        app.add_typer(import_app, name="import")
+    import_app.command("gso")(import_gso_cmd)
+    import_app.command("csv")(import_csv_cmd)
+    app.command("export")(export_cmd)
+    app.command("demo")(demo_cmd)

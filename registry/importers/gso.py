@@ -15,6 +15,7 @@ commune's type is ``Cấp``. Every bad row is reported with its line and the rea
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -274,15 +275,20 @@ def read_gso_file(path: Path) -> GsoFile:
     return parse_table(read_table_file(path))
 
 
-def _group(code: str, units: dict[str, Unit], current: dict[str, EntryView]) -> str:
-    """The province an operation on ``code`` belongs to, as "01 Thành phố Hà Nội"."""
-    if code in units:
-        parents = {c: u.parent for c, u in units.items()}
-    else:
-        parents = {c: v.parent for c, v in current.items()}
-    top = top_ancestor(code, parents)
-    name = units[top].name if top in units else current[top].name if top in current else ""
-    return f"{top} {name}".strip()
+def _grouper(units: dict[str, Unit], current: dict[str, EntryView]) -> Callable[[str], str]:
+    """Labels the province an operation on a code belongs to, as "01 Thành phố Hà Nội".
+
+    The file's hierarchy decides for units it names, the registry's for the others.
+    """
+    in_file = {c: u.parent for c, u in units.items()}
+    in_registry = {c: v.parent for c, v in current.items()}
+
+    def group(code: str) -> str:
+        top = top_ancestor(code, in_file if code in units else in_registry)
+        name = units[top].name if top in units else current[top].name if top in current else ""
+        return f"{top} {name}".strip()
+
+    return group
 
 
 def plan_gso_import(session: Session, parsed: GsoFile, effective: date,
@@ -309,7 +315,7 @@ def plan_gso_import(session: Session, parsed: GsoFile, effective: date,
         f"layout: {'with districts' if parsed.layout == 'districts' else 'without districts'}; "
         + ", ".join(f"{counts.get(level, 0)} {level}s" for level in WIDTHS))
     names = {code: unit.name for code, unit in parsed.units.items()}
+    group = _grouper(parsed.units, current)
     for op in ops:
-        code = op["code"]
-        plan.add(op, _group(code, parsed.units, current), describe(op, current, names))
+        plan.add(op, group(op["code"]), describe(op, current, names))
     return plan
