@@ -234,8 +234,8 @@ EXAMPLE_QUERIES = (
      '{ entries(list: "admin-units", level: "province", asOf: "2025-07-01", first: 50) '
      "{ edges { node { code name type } } } }"),
     ("Search without diacritics, before the reform",
-     '{ entries(list: "admin-units", search: "ha noi", asOf: "2025-06-30") '
-     "{ edges { node { code name type parentCode } } } }"),
+     '{ entries(list: "admin-units", search: "ba dinh", asOf: "2025-06-30", first: 10) '
+     "{ edges { node { code name type parent { code name } } } } }"),
 )
 
 
@@ -296,16 +296,24 @@ def _serve(settings: Any, host: str, port: int) -> None:
     from registry.app import create_app
     from registry.cli import out
 
+    app = create_app(settings)
+    # A mounted UI at the root has the path "" in Starlette.
+    paths = {path or "/" for route in app.routes
+             if (path := getattr(route, "path", None)) is not None}
     base = f"http://{host}:{port}"
     out.print(f"\n[bold]serving[/] {base}", highlight=False)
-    out.print(f"  GraphQL   {base}/graphql", highlight=False)
-    out.print(f"  sync feed {base}/sync/v1/head", highlight=False)
-    out.print(f"  web UI    {base}/", highlight=False)
+    # Only what this installation serves: the web UI and the feed are separate parts.
+    for label, path in (("GraphQL  ", "/graphql"), ("sync feed", "/sync/v1/head"),
+                        ("web UI   ", "/")):
+        if path in paths:
+            out.print(f"  {label} {base}{path}", highlight=False)
     out.print("\n[bold]try these queries[/] at /graphql:")
     for title, query in EXAMPLE_QUERIES:
-        out.print(f"  # {title}\n  {query}\n", highlight=False)
-    out.print("also: registry resolve admin-units 00013 --as-of 2025-07-01", highlight=False)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        out.print(f"  # {title}", highlight=False)
+        out.print(f"  {query}\n", highlight=False, soft_wrap=True)
+    out.print("or, on the command line: registry resolve admin-units 00013 --as-of 2025-07-01",
+              highlight=False, soft_wrap=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:
