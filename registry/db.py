@@ -28,7 +28,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets real transactions, WAL, foreign keys and a busy timeout."""
     url = normalise_url(url)
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        # Batch executemany INSERTs into multi-row VALUES, as SQLAlchemy does for psycopg2;
+        # psycopg 3's pipelined executemany still runs one statement per row on the server.
+        engine.dialect.use_insertmanyvalues_wo_returning = True
+        return engine
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -85,7 +85,7 @@ class FeedWriter:
     def flush(self) -> None:
         """Write buffered records."""
         if self._rows:
-            self.session.execute(insert(FeedRecord), self._rows)
+            self.session.execute(insert(FeedRecord.__table__), self._rows)
             self._rows = []
 
     def close(self) -> None:

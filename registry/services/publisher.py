@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from registry.errors import ValidationErrors
@@ -17,6 +17,9 @@ from registry.services.world import State
 from registry.text import fold
 
 BATCH = 2000
+ENTRIES = Entry.__table__
+VERSIONS = EntryVersion.__table__
+LINKS = LineageLink.__table__
 
 
 def version_record(list_key: str, code: str, valid_from: date, valid_to: date | None,
@@ -68,14 +71,22 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | 
     on = plan.effective_date
     new_entries = [key for key, c in plan.changes.items() if c.kind == "create"]
     entry_ids: dict[tuple[str, str], int] = {}
-    for start in range(0, len(new_entries), BATCH):
-        chunk = new_entries[start:start + BATCH]
-        rows = session.execute(
-            insert(Entry).returning(Entry.id, sort_by_parameter_order=True),
-            [{"list_id": world.lists[lk].id, "code": code, "created_release": release}
-             for lk, code in chunk],
-        ).scalars().all()
-        entry_ids.update(zip(chunk, rows, strict=True))
+    by_list: dict[str, list[str]] = {}
+    for lk, code in new_entries:
+        by_list.setdefault(lk, []).append(code)
+    for lk, codes in by_list.items():
+        list_id = world.lists[lk].id
+        for start in range(0, len(codes), BATCH):
+            chunk = codes[start:start + BATCH]
+            # Insert, then read the ids back: RETURNING with a guaranteed order makes SQLite
+            # fall back to one statement per row.
+            session.execute(insert(ENTRIES), [
+                {"list_id": list_id, "code": code, "created_release": release} for code in chunk])
+            for entry_id, code in session.execute(
+                select(ENTRIES.c.id, ENTRIES.c.code).where(
+                    ENTRIES.c.list_id == list_id, ENTRIES.c.created_release == release,
+                    ENTRIES.c.code.in_(chunk))):
+                entry_ids[(lk, code)] = entry_id
 
     superseded: list[int] = []
     versions: list[dict[str, Any]] = []
@@ -112,10 +123,10 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | 
             add(key, loaded.entry_id, base.valid_from, on, before)
             add(key, loaded.entry_id, on, base.valid_to, change.after)
         if len(versions) >= BATCH:
-            session.execute(insert(EntryVersion), versions)
+            session.execute(insert(VERSIONS), versions)
             versions.clear()
     if versions:
-        session.execute(insert(EntryVersion), versions)
+        session.execute(insert(VERSIONS), versions)
     for start in range(0, len(superseded), BATCH):
         session.execute(
             update(EntryVersion)
@@ -128,6 +139,6 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | 
               "share": lk.share, "effective_date": on, "change_set_id": change_set_id,
               "release_id": release} for lk in plan.links]
     if links:
-        session.execute(insert(LineageLink), links)
+        session.execute(insert(LINKS), links)
         for lk, row in zip(plan.links, links, strict=True):
             feed.append(link_record(row, lk.list_key))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.config import today
@@ -100,9 +100,22 @@ def _release_arg(session: Session, at_release: int | None) -> int | None:
     return None if at_release == latest else at_release
 
 
+# The hot path (latest release) as one statement built once: building a SELECT per call
+# costs more than the indexed lookup itself.
+_GET_LATEST = _base().where(
+    CodeList.key == bindparam("list_key"), V.code == bindparam("code"),
+    V.superseded_release.is_(None), V.valid_from <= bindparam("day"),
+    or_(V.valid_to.is_(None), V.valid_to > bindparam("day")),
+)
+
+
 def get_entry(session: Session, list_key: str, code: str, as_of: date | None = None,
               at_release: int | None = None) -> EntryView | None:
     """The version of (list, code) valid on ``as_of`` as said at ``at_release``."""
+    if at_release is None:
+        found = session.execute(_GET_LATEST, {"list_key": list_key, "code": code,
+                                              "day": as_of or today()}).first()
+        return _view(found) if found else None
     release = _release_arg(session, at_release)
     row = session.execute(
         _base().where(CodeList.key == list_key, V.code == code, visible_at(release),

@@ -68,11 +68,15 @@ class World:
         self.on = on
         self.lists: dict[str, CodeList] = {c.key: c for c in session.scalars(select(CodeList))}
         self._loaded: dict[Key, Loaded] = {}
+        self._states: dict[Key, State | None] = {}
+        self._rules: dict[str, ListRules | None] = {}
 
     def rules(self, list_key: str) -> ListRules | None:
         """Rules of ``list_key``, or ``None`` if there is no such list."""
-        code_list = self.lists.get(list_key)
-        return rules_for(code_list) if code_list else None
+        if list_key not in self._rules:
+            code_list = self.lists.get(list_key)
+            self._rules[list_key] = rules_for(code_list) if code_list else None
+        return self._rules[list_key]
 
     def load(self, keys: Iterable[Key]) -> None:
         """Fetch the entries and current records of ``keys`` not loaded yet, in bulk."""
@@ -120,8 +124,10 @@ class World:
 
     def state_on(self, key: Key) -> State | None:
         """The state valid on the effective date, before the change set."""
-        row = self.version_on(key)
-        return state_of(row) if row else None
+        if key not in self._states:
+            row = self.version_on(key)
+            self._states[key] = state_of(row) if row else None
+        return self._states[key]
 
     def later_versions(self, key: Key) -> list[EntryVersion]:
         """Records that start after the effective date (future-dated changes)."""
