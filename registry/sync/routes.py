@@ -1,13 +1,266 @@
-"""Routes this interface mounts in the ASGI app."""
+"""The feed's HTTP endpoints under ``/sync/v1`` (docs/sync-protocol.md).
+
+Thin: parse, authorise, call :class:`~registry.sync.server.SyncServer` in the thread pool,
+and answer with the right caching headers. Long polls wait on the shared head watcher,
+never in a thread, so hundreds of following replicas hold no worker.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from registry.db import session_factory
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from registry.db import transaction
+from registry.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    RegistryError,
+    ValidationError,
+)
+from registry.services import sync_ledger
+from registry.services.actors import Actor
+from registry.sync import auth
+from registry.sync.codec import gzip_bytes
+from registry.sync.errors import EpochChanged
+from registry.sync.openapi import openapi_document
+from registry.sync.protocol import (
+    DEFAULT_SNAPSHOT_LIMIT,
+    MAX_SNAPSHOT_LIMIT,
+    MAX_WAIT,
+    NDJSON,
+    PREFIX,
+    SUPPORTED_FORMAT,
+    Subscription,
+    parse_subscription,
+)
+from registry.sync.server import Body, SyncServer
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_CACHE = "no-cache"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _status(exc: RegistryError) -> int:
+    if isinstance(exc, auth.Unauthenticated):
+        return 401
+    if isinstance(exc, PermissionDenied):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, EpochChanged):
+        return 410
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, ValidationError):
+        return 400
+    return 400
+
+
+def _error(exc: RegistryError) -> Response:
+    body: dict[str, Any] = {"error": exc.code, "message": exc.message}
+    if isinstance(exc, ValidationError):
+        body["field"], body["rule"] = exc.field, exc.rule
+    if isinstance(exc, EpochChanged):
+        body["epoch"] = exc.epoch
+    headers = {"Cache-Control": "no-store"}
+    if isinstance(exc, auth.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return Response(json.dumps(body, ensure_ascii=False), status_code=_status(exc),
+                    media_type="application/json", headers=headers)
+
+
+def _accepts_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "").lower()
+
+
+def _send(request: Request, body: Body, media_type: str, cache: str,
+          etag: str | None = None) -> Response:
+    """The body gzipped when the client takes it; 304 when its validator still holds."""
+    headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
+    if etag is not None:
+        headers["ETag"] = etag
+        if _etag_matches(request, etag):
+            return Response(status_code=304, headers=headers)
+    if _accepts_gzip(request):
+        headers["Content-Encoding"] = "gzip"
+        return Response(body.gz, media_type=media_type, headers=headers)
+    return Response(body.raw, media_type=media_type, headers=headers)
+
+
+def _etag_matches(request: Request, etag: str) -> bool:
+    presented = request.headers.get("if-none-match")
+    if not presented:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in presented.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _json(request: Request, data: Any, cache: str = NO_CACHE, status: int = 200) -> Response:
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
+    if _accepts_gzip(request) and len(raw) > 256:
+        headers["Content-Encoding"] = "gzip"
+        raw = gzip_bytes(raw)
+    return Response(raw, status_code=status, media_type="application/json", headers=headers)
+
+
+def _int(request: Request, name: str) -> int:
+    raw = request.path_params.get(name, request.query_params.get(name))
+    try:
+        value = int(str(raw))
+    except (TypeError, ValueError):
+        raise ValidationError(name, "type", "must be a whole number") from None
+    if value < 0:
+        raise ValidationError(name, "range", "must be ≥ 0")
+    return value
+
+
+def _wait(request: Request) -> float:
+    raw = request.query_params.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        return min(max(float(raw), 0.0), MAX_WAIT)
+    except ValueError:
+        raise ValidationError("wait", "type", "must be a number of seconds") from None
+
+
+def _subscription(request: Request) -> Subscription:
+    return parse_subscription(request.query_params.get("lists"),
+                              request.query_params.get("scope"))
 
 
 def routes(sessions: object) -> list[BaseRoute]:
     """Starlette routes of this interface; ``sessions`` is the app's session factory."""
-    _ = session_factory
-    return []
+    assert isinstance(sessions, sessionmaker)
+    factory: sessionmaker[Session] = sessions
+    server = SyncServer(factory)
+
+    def actor_of(request: Request) -> Actor | None:
+        secret = auth.bearer(request)
+        if secret is None:
+            return None
+        with factory() as session:
+            return auth.authenticate(session, secret)
+
+    async def authorise(request: Request, need: str) -> Actor | None:
+        actor = await run_in_threadpool(actor_of, request)
+        auth.check(actor, need, auth.settings_of(request).anonymous_read)
+        return actor
+
+    def guarded(need: str, handler: Callable[[Request], Awaitable[Response]]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            try:
+                await authorise(request, need)
+                return await handler(request)
+            except RegistryError as exc:
+                return _error(exc)
+        return endpoint
+
+    async def head(request: Request) -> Response:
+        wait = _wait(request)
+        current = await run_in_threadpool(server.head)
+        after = request.query_params.get("after")
+        if wait and after is not None:
+            known = _int(request, "after")
+            if current.seq <= known:
+                await server.watcher.wait_beyond(known, current.epoch, wait)
+                current = await run_in_threadpool(server.head)
+        return _json(request, {"epoch": current.epoch, "seq": current.seq,
+                               "release": current.release, "hash": current.hash,
+                               "format": SUPPORTED_FORMAT, "page_size": server.page_size})
+
+    async def changes(request: Request) -> Response:
+        epoch = request.path_params["epoch"]
+        size, page = _int(request, "size"), _int(request, "page")
+        if size != server.page_size:
+            raise NotFound(f"this feed is paged by {server.page_size} records, not {size}")
+        wait = _wait(request)
+        built, body = await run_in_threadpool(server.change_page, epoch, page)
+        if wait and not built.complete and _etag_matches(request, built.etag):
+            await server.watcher.wait_beyond(built.last_seq, epoch, wait)
+            built, body = await run_in_threadpool(server.change_page, epoch, page)
+        cache = IMMUTABLE if built.complete else NO_CACHE
+        return _send(request, body, NDJSON, cache, built.etag)
+
+    async def hashes(request: Request) -> Response:
+        epoch = request.path_params["epoch"]
+        page = _int(request, "page")
+        found = await run_in_threadpool(server.hashes, epoch, page)
+        return _json(request, {"epoch": epoch, "page": page, "size": server.page_size,
+                               "hashes": found})
+
+    async def snapshot(request: Request) -> Response:
+        epoch, release = request.path_params["epoch"], _int(request, "release")
+        sub = _subscription(request)
+        limit = DEFAULT_SNAPSHOT_LIMIT
+        if "limit" in request.query_params:
+            limit = min(max(_int(request, "limit"), 1), MAX_SNAPSHOT_LIMIT)
+        token = request.query_params.get("after") or None
+        body = await run_in_threadpool(server.snapshot, epoch, release, sub, token, limit)
+        return _send(request, body, NDJSON, IMMUTABLE)
+
+    async def delta(request: Request) -> Response:
+        epoch, release = request.path_params["epoch"], _int(request, "release")
+        sub = _subscription(request)
+        if sub.scope is None:
+            raise ValidationError("scope", "required", "deltas are for scoped subscriptions; "
+                                  "unscoped replicas follow the change pages")
+        body = await run_in_threadpool(server.delta, epoch, release, sub)
+        return _send(request, body, NDJSON, IMMUTABLE)
+
+    async def checksums(request: Request) -> Response:
+        epoch, release = request.path_params["epoch"], _int(request, "release")
+        found = await run_in_threadpool(server.checksums, epoch, release,
+                                        _subscription(request))
+        return _json(request, found, IMMUTABLE)
+
+    def _report(secret: str, raw: Any) -> dict[str, Any]:
+        report = sync_ledger.parse_report(raw)
+        with transaction(factory) as session:
+            actor = auth.authenticate(session, secret)
+            return sync_ledger.report_position(session, actor, report).as_dict()
+
+    async def ledger_post(request: Request) -> Response:
+        try:
+            raw = await request.json()
+        except ValueError:
+            raise ValidationError("body", "json", "is not valid JSON") from None
+        secret = auth.bearer(request)
+        assert secret is not None  # checked by the guard
+        return _json(request, await run_in_threadpool(_report, secret, raw), "no-store")
+
+    def _consumers() -> list[dict[str, Any]]:
+        with factory() as session:
+            return [c.as_dict() for c in sync_ledger.list_consumers(session)]
+
+    async def ledger_get(request: Request) -> Response:
+        return _json(request, {"consumers": await run_in_threadpool(_consumers)}, "no-store")
+
+    async def openapi(request: Request) -> Response:
+        return _json(request, openapi_document(), "public, max-age=300")
+
+    return [
+        Route(f"{PREFIX}/openapi.json", openapi, methods=["GET"]),
+        Route(f"{PREFIX}/head", guarded(auth.READ, head), methods=["GET"]),
+        Route(f"{PREFIX}/changes/{{epoch}}/{{size:int}}/{{page:int}}",
+              guarded(auth.READ, changes), methods=["GET"]),
+        Route(f"{PREFIX}/hashes/{{epoch}}/{{size:int}}/{{page:int}}",
+              guarded(auth.READ, hashes), methods=["GET"]),
+        Route(f"{PREFIX}/snapshot/{{epoch}}/{{release:int}}", guarded(auth.READ, snapshot),
+              methods=["GET"]),
+        Route(f"{PREFIX}/deltas/{{epoch}}/{{release:int}}", guarded(auth.READ, delta),
+              methods=["GET"]),
+        Route(f"{PREFIX}/checksums/{{epoch}}/{{release:int}}", guarded(auth.READ, checksums),
+              methods=["GET"]),
+        Route(f"{PREFIX}/ledger", guarded(auth.REPORT, ledger_post), methods=["POST"]),
+        Route(f"{PREFIX}/ledger", guarded(auth.LEDGER, ledger_get), methods=["GET"]),
+    ]

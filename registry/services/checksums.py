@@ -1,0 +1,274 @@
+"""Per-list state checksums at a release, the same at the centre and in every replica (§9.11).
+
+A list's checksum is the sum, modulo 2²⁵⁶, of the SHA-256 of the canonical JSON of each of
+its rows (entry versions, lineage links) and of its definition. A sum is order-independent,
+so any two databases that hold the same rows agree whatever order they read them in, and
+unlike XOR a row held twice does not cancel out. The counts and the parts are kept apart so
+that a mismatch can say whether versions, links or the definition differ.
+
+The row forms use the feed's record vocabulary (``parent``, ``release``, ``change_set``),
+with dates as ISO text, so a replica computes them from its own tables without knowing the
+centre's schema. This module is the one definition both sides import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from registry.models import CodeList, EntryVersion, FeedRecord, LineageLink, Release
+
+MODULUS = 1 << 256
+
+# The fields of one entry version and one lineage link, in the feed's record vocabulary.
+VERSION_FIELDS = ("list", "code", "valid_from", "valid_to", "status", "name", "short_name",
+                  "name_en", "type", "level", "parent", "attributes", "release", "change_set")
+LINK_FIELDS = ("list", "from", "to", "kind", "default", "share", "effective_date", "release",
+               "change_set")
+
+
+def _canonical(value: Mapping[str, Any]) -> bytes:
+    # Same serialisation as the feed's canonical JSON: sorted keys, no spaces, UTF-8 as is.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def _digest(kind: str, value: Mapping[str, Any]) -> int:
+    payload = kind.encode("ascii") + b"\x00" + _canonical(value)
+    return int.from_bytes(hashlib.sha256(payload).digest(), "big")
+
+
+def iso(value: date | str | None) -> str | None:
+    """A date as ISO text (databases hand dates back as objects or as text)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat()
+
+
+def version_digest(row: Mapping[str, Any]) -> int:
+    """Digest of one entry version given as a mapping with :data:`VERSION_FIELDS`."""
+    return _digest("version", {
+        "list": row["list"], "code": row["code"], "valid_from": iso(row["valid_from"]),
+        "valid_to": iso(row["valid_to"]), "status": row["status"], "name": row["name"],
+        "short_name": row["short_name"], "name_en": row["name_en"], "type": row["type"],
+        "level": row["level"], "parent": row["parent"], "attributes": row["attributes"] or {},
+        "release": int(row["release"]),
+        "change_set": None if row["change_set"] is None else int(row["change_set"]),
+    })
+
+
+def link_digest(row: Mapping[str, Any]) -> int:
+    """Digest of one lineage link given as a mapping with :data:`LINK_FIELDS`."""
+    share = row["share"]
+    return _digest("link", {
+        "list": row["list"], "from": row["from"], "to": row["to"], "kind": row["kind"],
+        "default": bool(row["default"]), "share": None if share is None else float(share),
+        "effective_date": iso(row["effective_date"]), "release": int(row["release"]),
+        "change_set": None if row["change_set"] is None else int(row["change_set"]),
+    })
+
+
+def definition_digest(list_key: str, definition: Mapping[str, Any], release: int) -> int:
+    """Digest of a list's definition as recorded at ``release``."""
+    return _digest("list", {"list": list_key, "definition": definition, "release": int(release)})
+
+
+@dataclass
+class ListChecksum:
+    """The checksum of one list, built row by row in any order."""
+
+    list_key: str
+    definition: int = 0
+    versions: int = 0
+    links: int = 0
+    version_sum: int = 0
+    link_sum: int = 0
+
+    def add_version(self, row: Mapping[str, Any]) -> None:
+        """Count one entry version."""
+        self.versions += 1
+        self.version_sum = (self.version_sum + version_digest(row)) % MODULUS
+
+    def add_link(self, row: Mapping[str, Any]) -> None:
+        """Count one lineage link."""
+        self.links += 1
+        self.link_sum = (self.link_sum + link_digest(row)) % MODULUS
+
+    def set_definition(self, definition: Mapping[str, Any], release: int) -> None:
+        """Record the list's definition."""
+        self.definition = definition_digest(self.list_key, definition, release)
+
+    @property
+    def checksum(self) -> str:
+        """The whole list in 64 hex digits."""
+        total = (self.definition + self.version_sum + self.link_sum) % MODULUS
+        return f"{total:064x}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form served by the centre and compared by replicas."""
+        return {"list": self.list_key, "checksum": self.checksum,
+                "versions": self.versions, "links": self.links,
+                "versions_sum": f"{self.version_sum:064x}", "links_sum": f"{self.link_sum:064x}",
+                "definition": f"{self.definition:064x}"}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ListChecksum:
+        """Read back :meth:`as_dict`."""
+        return cls(list_key=str(data["list"]), definition=int(data["definition"], 16),
+                   versions=int(data["versions"]), links=int(data["links"]),
+                   version_sum=int(data["versions_sum"], 16),
+                   link_sum=int(data["links_sum"], 16))
+
+    def differences(self, other: ListChecksum) -> list[str]:
+        """What differs between this (local) checksum and ``other`` (the centre's), in words."""
+        out: list[str] = []
+        if self.definition != other.definition:
+            out.append("the list definition differs")
+        if self.versions != other.versions:
+            out.append(f"{self.versions} entry versions here, {other.versions} at the centre")
+        elif self.version_sum != other.version_sum:
+            out.append(f"the {self.versions} entry versions differ in content")
+        if self.links != other.links:
+            out.append(f"{self.links} lineage links here, {other.links} at the centre")
+        elif self.link_sum != other.link_sum:
+            out.append(f"the {self.links} lineage links differ in content")
+        return out
+
+
+# --- the centre's side ---------------------------------------------------------------------
+
+V = EntryVersion
+
+
+def visible_at(release: int) -> ColumnElement[bool]:
+    """Entry versions the registry said at ``release``; immutable once ``release`` exists."""
+    return and_(V.recorded_release <= release,
+                or_(V.superseded_release.is_(None), V.superseded_release > release))
+
+
+def version_query(release: int, list_ids: Iterable[int]) -> Select[Any]:
+    """Entry versions at ``release`` as rows of :data:`VERSION_FIELDS` plus the row id."""
+    return (select(CodeList.key, V.code, V.valid_from, V.valid_to, V.status, V.name,
+                   V.short_name, V.name_en, V.type, V.level, V.parent_code, V.attributes,
+                   V.recorded_release, V.change_set_id, V.id)
+            .join(CodeList, CodeList.id == V.list_id)
+            .where(visible_at(release), V.list_id.in_(list(list_ids))))
+
+
+def version_dict(row: Any) -> dict[str, Any]:
+    """A row of :func:`version_query` in the record vocabulary, dates as ISO text."""
+    return {"list": row[0], "code": row[1], "valid_from": row[2].isoformat(),
+            "valid_to": row[3].isoformat() if row[3] else None, "status": row[4],
+            "name": row[5], "short_name": row[6], "name_en": row[7], "type": row[8],
+            "level": row[9], "parent": row[10], "attributes": row[11] or {},
+            "release": row[12], "change_set": row[13]}
+
+
+def link_query(release: int, list_ids: Iterable[int]) -> Select[Any]:
+    """Lineage links at ``release`` as rows of :data:`LINK_FIELDS` plus the row id."""
+    L = LineageLink
+    return (select(CodeList.key, L.from_code, L.to_code, L.kind, L.is_default, L.share,
+                   L.effective_date, L.release_id, L.change_set_id, L.id)
+            .join(CodeList, CodeList.id == L.list_id)
+            .where(L.release_id <= release, L.list_id.in_(list(list_ids))))
+
+
+def link_dict(row: Any) -> dict[str, Any]:
+    """A row of :func:`link_query` in the record vocabulary."""
+    return {"list": row[0], "from": row[1], "to": row[2], "kind": row[3],
+            "default": bool(row[4]), "share": row[5], "effective_date": row[6].isoformat(),
+            "release": row[7], "change_set": row[8]}
+
+
+@dataclass(frozen=True)
+class ListAt:
+    """A list as it was defined at a release."""
+
+    id: int
+    key: str
+    definition: dict[str, Any]
+    release: int
+
+
+def lists_at(session: Session, release: int, keys: Iterable[str] | None = None) -> list[ListAt]:
+    """Lists that existed at ``release``, with the definition they had then, by key.
+
+    ``code_lists`` holds only the newest definition; a list (re)defined after ``release``
+    is looked up in the feed, whose list records are never rewritten. Snapshots are taken at
+    the newest release, so that slower path is rare.
+    """
+    wanted = None if keys is None else set(keys)
+    out: list[ListAt] = []
+    later: dict[str, CodeList] = {}
+    for row in session.scalars(select(CodeList).order_by(CodeList.key)):
+        if wanted is not None and row.key not in wanted:
+            continue
+        if row.release_id <= release:
+            out.append(ListAt(row.id, row.key, row.definition, row.release_id))
+        else:
+            later[row.key] = row
+    if later:
+        last_seq = session.scalar(select(Release.last_seq).where(Release.id == release)) or 0
+        found: dict[str, ListAt] = {}
+        for text, rel in session.execute(
+            select(FeedRecord.record, FeedRecord.release_id)
+            .where(FeedRecord.seq <= last_seq, FeedRecord.record.like('{"definition":%'))
+            .order_by(FeedRecord.seq)
+        ):
+            record = json.loads(text)
+            if record.get("t") == "list" and record["key"] in later:
+                code_list = later[record["key"]]
+                found[code_list.key] = ListAt(code_list.id, code_list.key,
+                                              record["definition"], rel)
+        out.extend(found.values())
+        out.sort(key=lambda item: item.key)
+    return out
+
+
+def checksum_rows(list_keys: Iterable[str],
+                  definitions: Mapping[str, tuple[Mapping[str, Any], int]],
+                  versions: Iterable[Mapping[str, Any]],
+                  links: Iterable[Mapping[str, Any]]) -> dict[str, ListChecksum]:
+    """Checksums of the given rows, grouped by list; used on both sides of the wire."""
+    sums = {key: ListChecksum(key) for key in list_keys}
+    for key, (definition, release) in definitions.items():
+        if key in sums:
+            sums[key].set_definition(definition, release)
+    for row in versions:
+        sums[row["list"]].add_version(row)
+    for row in links:
+        sums[row["list"]].add_link(row)
+    return sums
+
+
+def _stream(session: Session, query: Select[Any], batch: int = 5000) -> Iterator[Any]:
+    # Keyset pages on the row id (the last column), so memory stays flat on big lists.
+    after = 0
+    id_column = list(query.selected_columns)[-1]
+    while True:
+        rows = session.execute(query.where(id_column > after).order_by(id_column)
+                               .limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][-1]
+
+
+def centre_checksums(session: Session, release: int,
+                     list_keys: Iterable[str] | None = None) -> dict[str, ListChecksum]:
+    """Checksums of whole lists at ``release`` as the centre records them."""
+    lists = lists_at(session, release, list_keys)
+    ids = [item.id for item in lists]
+    return checksum_rows(
+        [item.key for item in lists],
+        {item.key: (item.definition, item.release) for item in lists},
+        (version_dict(row) for row in _stream(session, version_query(release, ids))),
+        (link_dict(row) for row in _stream(session, link_query(release, ids))),
+    )

@@ -1,0 +1,63 @@
+"""Who may use the sync endpoints.
+
+- Reading the feed (head, pages, snapshots, deltas, checksums): any valid token, or nobody
+  at all while anonymous reading is on (the default).
+- Reporting a position to the ledger: a ``sync`` or ``admin`` token.
+- Listing the ledger: a token of a person's role (reader, steward, approver, admin); a
+  ``sync`` token reads the feed and reports, and nothing else.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from registry.config import Settings, load_settings
+from registry.errors import PermissionDenied, RegistryError
+from registry.services.actors import Actor
+from registry.services.tokens import authenticate
+
+READ = "read"
+REPORT = "report"
+LEDGER = "ledger"
+ROLES = {
+    READ: None,
+    REPORT: ("sync", "admin"),
+    LEDGER: ("reader", "steward", "approver", "admin"),
+}
+
+
+class Unauthenticated(RegistryError):
+    """No credentials where some are needed (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+def settings_of(request: Request) -> Settings:
+    """The app's settings, or the environment's when the app was built without them."""
+    found = getattr(request.app.state, "settings", None)
+    return found if isinstance(found, Settings) else load_settings()
+
+
+def bearer(request: Request) -> str | None:
+    """The presented token, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def check(actor: Actor | None, need: str, anonymous_read: bool) -> None:
+    """Raise unless ``actor`` (``None``: anonymous) may do ``need``."""
+    if actor is None:
+        if need == READ and anonymous_read:
+            return
+        raise Unauthenticated("this needs an API token (Authorization: Bearer …)")
+    allowed = ROLES[need]
+    if allowed is not None and actor.role not in allowed:
+        raise PermissionDenied(f"a {actor.role} token may not do this; it needs the role "
+                               f"{' or '.join(allowed)}")
+
+
+__all__ = ["LEDGER", "READ", "REPORT", "Unauthenticated", "authenticate", "bearer", "check",
+           "settings_of"]

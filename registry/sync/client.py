@@ -1,0 +1,797 @@
+"""The replicating client: bootstrap from a snapshot, then follow the feed (DESIGN §9).
+
+- **Unscoped** replicas (all lists, or some) follow the hash-chained change pages. Every
+  page is checked before anything is applied: its digest, its place (epoch, page, first
+  seq, no gaps), and the chain from the replica's own cursor to the page's last hash.
+- **Scoped** replicas apply one delta per release and prove the result against the
+  centre's checksums of the scoped lists, in the same transaction.
+
+A release is applied in one local transaction, with the cursor, however many pages it
+spans: the transaction stays open while its pages arrive, and commits at the release
+marker. A crash at any point rolls the open transaction back, so nothing is half-applied,
+and the next run resumes from the cursor; records at or before the cursor are verified and
+skipped, so replaying a page changes nothing. A record format newer than
+:data:`~registry.sync.protocol.SUPPORTED_FORMAT` stops the client with "upgrade required"
+before its release is committed, so the database stays at the previous release.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
+
+from registry import __version__
+from registry.errors import Conflict
+from registry.services.feed import canonical_json, chain_hash
+from registry.sync.codec import decode_header, decode_records
+from registry.sync.errors import (
+    EpochChanged,
+    FeedIntegrityError,
+    SyncError,
+    TransportError,
+    UpgradeRequired,
+)
+from registry.sync.local_schema import lineage, versions
+from registry.sync.local_store import (
+    Batch,
+    LocalState,
+    LocalStore,
+    link_row,
+    list_row,
+    version_row,
+)
+from registry.sync.protocol import (
+    DEFAULT_SNAPSHOT_LIMIT,
+    PREFIX,
+    SUPPORTED_FORMAT,
+    Subscription,
+    page_of,
+)
+from registry.sync.transport import Answer, HttpError, Transport
+from registry.sync.verify import VerifyReport, verify_replica
+
+log = logging.getLogger("registry.sync")
+
+
+class Progress(Protocol):
+    """Where bootstrap progress goes (a rich bar in the CLI, nothing in quiet mode)."""
+
+    def start(self, total: int, description: str) -> None:
+        """A task of ``total`` records begins."""
+
+    def advance(self, count: int) -> None:
+        """``count`` more records are done."""
+
+    def finish(self) -> None:
+        """The task is over."""
+
+
+@dataclass
+class ReleaseChanges:
+    """What one applied release changed in this replica (given to ``on_release``)."""
+
+    release: int
+    seq: int
+    title: str | None = None
+    effective_date: str | None = None
+    change_set: int | None = None
+    published_at: str | None = None
+    bootstrap: bool = False
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    removals: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    lists: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Note one applied record."""
+        kind = record.get("t")
+        if kind == "version":
+            self.versions.append(record)
+        elif kind == "link":
+            self.links.append(record)
+        elif kind == "list":
+            self.lists.append(record)
+        elif kind == "remove":
+            self.removals.append(record)
+
+    def mark(self, marker: dict[str, Any]) -> None:
+        """Take the release's description from its marker record."""
+        self.title = marker.get("title") or marker.get("note")
+        self.effective_date = marker.get("effective_date")
+        self.change_set = marker.get("change_set")
+        self.published_at = marker.get("published_at")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (what ``--on-release`` commands read on stdin)."""
+        return {"release": self.release, "seq": self.seq, "title": self.title,
+                "effective_date": self.effective_date, "change_set": self.change_set,
+                "published_at": self.published_at, "bootstrap": self.bootstrap,
+                "versions": self.versions, "removals": self.removals, "links": self.links,
+                "lists": self.lists, "counts": self.counts}
+
+
+@dataclass
+class PullResult:
+    """What one ``pull`` did."""
+
+    bootstrapped: bool = False
+    releases: int = 0
+    records: int = 0
+    release: int = 0
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class RemoteHead:
+    """The centre's head."""
+
+    epoch: str
+    seq: int
+    release: int
+    hash: str
+    format: int
+    page_size: int
+
+
+def default_consumer_name(target: str) -> str:
+    """A stable name for the ledger: host and database, without credentials."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(target)
+    where = url.database or ""
+    if url.host:
+        where = f"{url.host}/{where}"
+    return f"{socket.gethostname()}:{url.get_backend_name()}:{where}"[:128]
+
+
+class SyncClient:
+    """Keeps one local database identical to the centre (or to a subset of it)."""
+
+    def __init__(self, source: str, target: str, *, subscription: Subscription | None = None,
+                 token: str | None = None, name: str | None = None,
+                 on_release: Callable[[ReleaseChanges], None] | None = None,
+                 progress: Progress | None = None, stop: threading.Event | None = None,
+                 retry_forever: bool = False, snapshot_limit: int = DEFAULT_SNAPSHOT_LIMIT,
+                 supported_format: int = SUPPORTED_FORMAT, attempts: int = 8) -> None:
+        self.stop = stop or threading.Event()
+        self.transport = Transport(source, token, attempts=None if retry_forever else attempts,
+                                   stop=self.stop)
+        self.store = LocalStore(target)
+        self.requested = subscription
+        self.token = token
+        self.name = name or default_consumer_name(target)
+        self.on_release = on_release
+        self.progress = progress
+        self.snapshot_limit = snapshot_limit
+        self.supported_format = supported_format
+        self._etag: str | None = None
+        self._etag_page: tuple[str, int, int] | None = None
+        self._report_failed = False
+
+    def close(self) -> None:
+        """Release the connection and the database."""
+        self.transport.close()
+        self.store.close()
+
+    # --- entry points ---
+
+    def head(self, wait: float = 0, after: int | None = None) -> RemoteHead:
+        """The centre's head (long-polls when ``wait`` and ``after`` are given)."""
+        params: dict[str, Any] = {}
+        if wait and after is not None:
+            params = {"wait": f"{wait:g}", "after": after}
+        data = self.transport.get(f"{PREFIX}/head", params, timeout=wait + 30).json()
+        head = RemoteHead(epoch=data["epoch"], seq=int(data["seq"]),
+                          release=int(data["release"]), hash=data["hash"],
+                          format=int(data.get("format", 1)),
+                          page_size=int(data.get("page_size", 1000)))
+        self.store.note(last_contact=datetime.now(UTC), head_seq=head.seq,
+                        head_release=head.release)
+        return head
+
+    def pull(self, wait: float = 0) -> PullResult:
+        """Bring the replica to the centre's head (bootstrapping if needed), then return.
+
+        With ``wait`` > 0 and nothing new, wait up to that long for a release first.
+        """
+        result = PullResult()
+        try:
+            self._replay_notifications()
+            for _ in range(3):  # an epoch change during catch-up starts over, once or twice
+                try:
+                    self._pull_once(result, wait)
+                    break
+                except EpochChanged as exc:
+                    log.warning("the centre's epoch changed (%s): taking a new snapshot",
+                                exc.message)
+                    self._bootstrap(self.head(), result)
+        except (SyncError, Conflict) as exc:
+            self._fail(exc)
+            raise
+        state = self.store.state()
+        result.release, result.seq = state.release, state.seq
+        self._report(state)
+        return result
+
+    def follow(self, wait: float = 25.0, interval: float = 0.0,
+               on_error: Callable[[Exception], None] | None = None) -> None:
+        """Apply releases as they are published until :attr:`stop` is set.
+
+        ``interval`` 0 long-polls (a release is applied well within a second); otherwise
+        the centre is asked every ``interval`` seconds. Transient failures are retried for
+        ever; integrity faults and "upgrade required" stop the loop.
+        """
+        self.transport.attempts = None
+        while not self.stop.is_set():
+            try:
+                self.pull(wait=0 if interval else wait)
+            except TransportError:
+                if self.stop.is_set():
+                    return
+                raise
+            except HttpError as exc:
+                if on_error:
+                    on_error(exc)
+                if self.stop.wait(max(interval, 5.0)):
+                    return
+                continue
+            if interval and self.stop.wait(interval):
+                return
+
+    def verify(self, detail_limit: int = 20) -> VerifyReport:
+        """Compare this replica with the centre, list by list (see :mod:`.verify`)."""
+        return verify_replica(self.store, self.transport, detail_limit)
+
+    # --- the main path ---
+
+    def _subscription(self, state: LocalState) -> Subscription:
+        if self.requested is not None:
+            return self.requested
+        return state.subscription if state.bootstrapped else Subscription()
+
+    def _pull_once(self, result: PullResult, wait: float) -> None:
+        state = self.store.state()
+        sub = self._subscription(state)
+        head = self.head()
+        reason = None
+        if not state.bootstrapped:
+            reason = "empty replica"
+        elif state.epoch != head.epoch:
+            reason = f"the centre's epoch changed ({state.epoch} → {head.epoch})"
+        elif state.subscription != sub:
+            reason = (f"the subscription changed ({state.subscription.describe()} → "
+                      f"{sub.describe()})")
+        if reason:
+            log.info("bootstrapping: %s", reason)
+            self._bootstrap(head, result, sub)
+            state = self.store.state()
+        if state.seq > head.seq:
+            raise FeedIntegrityError(
+                f"the centre's head is at seq {head.seq}, behind this replica's seq "
+                f"{state.seq}, in the same epoch {head.epoch}: the centre was restored "
+                "without a new epoch. Refusing to merge; ask its operator, or bootstrap "
+                "again into an empty database")
+        if sub.is_full:
+            self._follow_pages(state, head, result, wait)
+        else:
+            self._follow_deltas(state, head, result, wait, sub)
+
+    # --- bootstrap ---
+
+    def _bootstrap(self, head: RemoteHead, result: PullResult,
+                   sub: Subscription | None = None) -> None:
+        sub = sub or self._subscription(self.store.state())
+        path = f"{PREFIX}/snapshot/{head.epoch}/{head.release}"
+        pages = _Prefetch(self, path, sub)
+        counted: dict[str, dict[str, int]] = {}
+        declared: dict[str, dict[str, int]] | None = None
+        point: tuple[int, str] | None = None
+        started = False
+        changes = ReleaseChanges(release=head.release, seq=0, bootstrap=True)
+        try:
+            with self.store.transaction() as (conn, _state):
+                self.store.clear(conn)
+                for header, body, where in pages:
+                    if header.get("t") != "snapshot" or header.get("epoch") != head.epoch \
+                            or header.get("release") != head.release:
+                        raise FeedIntegrityError(f"{where}: this is not the snapshot page that "
+                                                 "was asked for; nothing was applied")
+                    if declared is None:
+                        declared = header.get("lists") or {}
+                        point = (int(header["seq"]), str(header["hash"]))
+                        if self.progress:
+                            total = sum(v["versions"] + v["links"] for v in declared.values())
+                            self.progress.start(total, f"snapshot of release {head.release}")
+                            started = True
+                    n = self._apply_snapshot_page(conn, header, body, where, counted)
+                    if self.progress:
+                        self.progress.advance(n)
+                    result.records += n
+                assert declared is not None and point is not None
+                for key, want in declared.items():
+                    have = counted.get(key, {"versions": 0, "links": 0})
+                    if have != want:
+                        raise FeedIntegrityError(
+                            f"snapshot of release {head.release}: '{key}' arrived with "
+                            f"{have['versions']} versions and {have['links']} links, the "
+                            f"centre announced {want['versions']} and {want['links']}; "
+                            "nothing was applied")
+                self.store.record_release(conn, head.release, point[0], point[1],
+                                          {"title": "snapshot"})
+                self.store.set_state(
+                    conn, source=self.transport.base_url, epoch=head.epoch, seq=point[0],
+                    hash=point[1], release_id=head.release, lists=sub.lists,
+                    scope=str(sub.scope) if sub.scope else None, consumer=self.name,
+                    record_format=self.supported_format, bootstrapped_at=datetime.now(UTC),
+                    applied_at=datetime.now(UTC), notified_release=head.release,
+                    last_error=None, last_error_at=None)
+        finally:
+            pages.close()
+            if started and self.progress:
+                self.progress.finish()
+        result.bootstrapped = True
+        changes.seq = point[0]
+        changes.counts = counted
+        log.info("bootstrapped at release %d (seq %d): %d records", head.release, point[0],
+                 result.records)
+        self._notify(changes)
+
+    def _apply_snapshot_page(self, conn: Connection, header: dict[str, Any], body: bytes,
+                             where: str, counted: dict[str, dict[str, int]]) -> int:
+        version_rows: list[dict[str, Any]] = []
+        link_rows: list[dict[str, Any]] = []
+        batch = Batch()
+        n = 0
+        for record in decode_records(header, body, where):
+            self._check_format(record, where)
+            kind = record.get("t")
+            n += 1
+            if kind == "version":
+                version_rows.append(version_row(record))
+                counted.setdefault(record["list"], {"versions": 0, "links": 0})["versions"] += 1
+            elif kind == "link":
+                link_rows.append(link_row(record))
+                counted.setdefault(record["list"], {"versions": 0, "links": 0})["links"] += 1
+            elif kind == "list":
+                n -= 1  # progress counts entry versions and links
+                batch.code_list(list_row(record))
+                counted.setdefault(record["key"], {"versions": 0, "links": 0})
+            else:
+                raise FeedIntegrityError(f"{where}: unknown snapshot record type {kind!r}")
+        self.store.flush(conn, batch)
+        self.store.insert_rows(conn, versions, version_rows)
+        self.store.insert_rows(conn, lineage, link_rows)
+        return n
+
+    # --- unscoped: change pages ---
+
+    def _page(self, head: RemoteHead, page: int, wait: float) -> Answer:
+        path = f"{PREFIX}/changes/{head.epoch}/{head.page_size}/{page}"
+        headers: dict[str, str] = {}
+        params: dict[str, Any] = {}
+        if wait and self._etag and self._etag_page == (head.epoch, head.page_size, page):
+            headers["If-None-Match"] = self._etag
+            params["wait"] = f"{wait:g}"
+        answer = self.transport.get(path, params, headers=headers, timeout=wait + 30)
+        if answer.status == 200 and "etag" in answer.headers:
+            self._etag, self._etag_page = answer.headers["etag"], (head.epoch,
+                                                                  head.page_size, page)
+        return answer
+
+    def _follow_pages(self, state: LocalState, head: RemoteHead, result: PullResult,
+                      wait: float) -> None:
+        size = head.page_size
+        committed = state
+        staged_seq, staged_hash = state.seq, state.hash or ""
+        known_head = head.seq
+        page = page_of(staged_seq + 1, size)
+        open_txn: _OpenRelease | None = None
+        waited = False
+        try:
+            while not self.stop.is_set():
+                use_wait = 0.0
+                if staged_seq >= known_head:
+                    if not wait or waited:
+                        break
+                    use_wait, waited = wait, True
+                answer = self._page(head, page, use_wait)
+                if answer.status == 304:
+                    break
+                where = self.transport.url(f"{PREFIX}/changes/{head.epoch}/{size}/{page}")
+                header, body = decode_header(answer.body, where)
+                records, hashes = self._verify_page(header, body, where, head, page, size,
+                                                    staged_seq, staged_hash)
+                for record, digest in zip(records, hashes, strict=True):
+                    if record["seq"] <= staged_seq:
+                        continue  # applied before: verified above, skipped here
+                    self._check_format(record, where)
+                    if open_txn is None:
+                        open_txn = _OpenRelease(self, committed)
+                    open_txn.add(record)
+                    staged_seq, staged_hash = record["seq"], digest
+                    if record.get("t") == "release":
+                        applied = open_txn.commit(record, staged_seq, staged_hash)
+                        open_txn = None
+                        committed = self.store.state()
+                        result.releases += 1
+                        result.records += applied.records
+                        self._notify(applied.changes)
+                        self._report(committed, quiet=True)
+                if header.get("complete"):
+                    page += 1
+                    continue
+                if open_txn is not None:
+                    # A head page never ends inside a release, since a release commits at
+                    # once; a page that does is stale or wrong: drop what it staged.
+                    log.warning("%s ends inside release %s; not applied", where,
+                                open_txn.release)
+                    open_txn.rollback()
+                    open_txn = None
+                    staged_seq, staged_hash = committed.seq, committed.hash or ""
+                known_head = max(known_head, staged_seq)
+                if waited or not wait:
+                    break
+        finally:
+            if open_txn is not None:
+                open_txn.rollback()
+
+    def _verify_page(self, header: dict[str, Any], body: bytes, where: str, head: RemoteHead,
+                     page: int, size: int, staged_seq: int, staged_hash: str
+                     ) -> tuple[list[dict[str, Any]], list[str]]:
+        first = page * size + 1
+        if (header.get("t") != "page" or header.get("epoch") != head.epoch
+                or header.get("page") != page or header.get("size") != size
+                or header.get("first") != first):
+            raise FeedIntegrityError(
+                f"{where}: the answer is page {header.get('page')} of epoch "
+                f"{header.get('epoch')} starting at seq {header.get('first')}, not page {page} "
+                f"starting at seq {first}: a skipped or misplaced page is refused; nothing was "
+                "applied")
+        records = list(decode_records(header, body, where))
+        digest = str(header.get("prev"))
+        if first - 1 == staged_seq and digest != staged_hash:
+            raise FeedIntegrityError(
+                f"{where}: the page does not continue this replica's chain at seq {staged_seq} "
+                f"(the centre says {digest[:16]}…, this replica has {staged_hash[:16]}…): a "
+                "fork; nothing was applied")
+        hashes: list[str] = []
+        expected = first
+        for record in records:
+            seq = record.get("seq")
+            if seq != expected:
+                raise FeedIntegrityError(
+                    f"{where}: seq {expected} is missing (the page goes on with seq {seq}): a "
+                    "gap is refused; nothing was applied")
+            digest = chain_hash(digest, canonical_json(record))
+            hashes.append(digest)
+            if seq == staged_seq and digest != staged_hash:
+                raise FeedIntegrityError(
+                    f"{where}: seq {seq} hashes to {digest[:16]}… but this replica applied "
+                    f"{staged_hash[:16]}… there: the feed forked; nothing was applied")
+            expected += 1
+        if records and (records[-1]["seq"] != header.get("last")):
+            raise FeedIntegrityError(f"{where}: the page ends at seq {records[-1]['seq']}, its "
+                                     f"header says {header.get('last')}; nothing was applied")
+        if digest != header.get("hash"):
+            raise FeedIntegrityError(self._name_bad_seq(head, page, size, records, hashes, where,
+                                                        str(header.get("prev"))))
+        return records, hashes
+
+    def _name_bad_seq(self, head: RemoteHead, page: int, size: int,
+                      records: list[dict[str, Any]], hashes: list[str], where: str,
+                      prev: str) -> str:
+        """Find the first record that does not hash as the centre published it."""
+        first = page * size + 1
+        last = records[-1]["seq"] if records else first
+        try:
+            published = self.transport.get(
+                f"{PREFIX}/hashes/{head.epoch}/{size}/{page}").json()["hashes"]
+            by_seq = {int(seq): digest for seq, digest in published}
+            for record, digest in zip(records, hashes, strict=True):
+                if by_seq.get(record["seq"]) != digest:
+                    return (f"{where}: seq {record['seq']} does not match the hash the centre "
+                            "published for it (the record was changed in transit or in a "
+                            "cache); the page was refused and nothing was applied")
+        except (SyncError, ValueError, KeyError, TypeError):
+            pass
+        return (f"{where}: the records of seqs {first}–{last} do not hash to the page's "
+                f"published chain hash; the page was refused and nothing was applied")
+
+    # --- scoped: deltas ---
+
+    def _follow_deltas(self, state: LocalState, head: RemoteHead, result: PullResult,
+                       wait: float, sub: Subscription) -> None:
+        waited = False
+        while not self.stop.is_set():
+            if state.release >= head.release:
+                if not wait or waited:
+                    return
+                head = self.head(wait=wait, after=state.seq)
+                waited = True
+                if head.epoch != state.epoch:
+                    raise EpochChanged("the centre's epoch changed", head.epoch)
+                continue
+            release = state.release + 1
+            path = f"{PREFIX}/deltas/{head.epoch}/{release}"
+            params = {"lists": ",".join(sub.lists) if sub.lists else None,
+                      "scope": str(sub.scope)}
+            where = self.transport.url(path, params)
+            answer = self.transport.get(path, params)
+            header, body = decode_header(answer.body, where)
+            if (header.get("t") != "delta" or header.get("epoch") != head.epoch
+                    or header.get("release") != release
+                    or header.get("from_release") != release - 1):
+                raise FeedIntegrityError(f"{where}: this is not the delta of release {release}; "
+                                         "nothing was applied")
+            records = list(decode_records(header, body, where))
+            applied = self._apply_delta(state, header, records, where)
+            state = self.store.state()
+            result.releases += 1
+            result.records += applied.records
+            self._notify(applied.changes)
+            self._report(state, quiet=True)
+
+    def _apply_delta(self, state: LocalState, header: dict[str, Any],
+                     records: list[dict[str, Any]], where: str) -> _Applied:
+        release = int(header["release"])
+        txn = _OpenRelease(self, state)
+        try:
+            marker: dict[str, Any] = {}
+            for record in records:
+                self._check_format(record, where)
+                if record.get("t") == "release":
+                    marker = record
+                else:
+                    txn.add(record)
+            txn.flush()
+            wanted = header.get("checksums") or {}
+            local = self.store.checksums(sorted(wanted), txn.conn)
+            from registry.services.checksums import ListChecksum
+
+            for key, data in sorted(wanted.items()):
+                centre = ListChecksum.from_dict(data)
+                mine = local.get(key, ListChecksum(key))
+                if mine.checksum != centre.checksum:
+                    detail = "; ".join(mine.differences(centre)) or "the content differs"
+                    raise FeedIntegrityError(
+                        f"{where}: after applying release {release}, '{key}' does not match "
+                        f"the centre's checksum ({detail}); the release was refused and "
+                        "nothing was applied")
+            return txn.commit({**marker, "t": "release"}, int(header["seq"]),
+                              str(header["hash"]), release=release)
+        finally:
+            txn.rollback()
+
+    # --- shared ---
+
+    def _check_format(self, record: dict[str, Any], where: str) -> None:
+        found = record.get("format", 1)
+        if isinstance(found, int) and found > self.supported_format:
+            state = self.store.state()
+            raise UpgradeRequired(
+                f"upgrade required: {where} holds record format {found} (seq "
+                f"{record.get('seq', '?')}), newer than the format {self.supported_format} this "
+                f"client reads. Upgrade the registry package and run again; the local database "
+                f"is unchanged, at release {state.release}")
+
+    def _notify(self, changes: ReleaseChanges) -> None:
+        if self.on_release is None:
+            return
+        try:
+            self.on_release(changes)
+        except Exception as exc:  # a broken hook must not stop replication
+            log.error("the on-release hook failed for release %d: %s", changes.release, exc)
+        self.store.note(notified_release=changes.release)
+
+    def _replay_notifications(self) -> None:
+        """Call the hook for releases committed but not notified (a crash came between)."""
+        if self.on_release is None:
+            return
+        state = self.store.state()
+        if not state.bootstrapped or (state.notified_release or 0) >= state.release:
+            return
+        from sqlalchemy import select
+
+        from registry.sync.local_schema import releases as releases_table
+
+        with self.store.engine.connect() as conn:
+            pending = list(conn.execute(
+                select(releases_table)
+                .where(releases_table.c.release_id > (state.notified_release or 0))
+                .order_by(releases_table.c.release_id)))
+            for row in pending:
+                found = self.store.release_records(conn, row.release_id)
+                changes = ReleaseChanges(
+                    release=row.release_id, seq=row.seq, title=row.title,
+                    effective_date=row.effective_date.isoformat() if row.effective_date
+                    else None, change_set=row.change_set, published_at=row.published_at,
+                    versions=found["versions"], links=found["links"])
+                self._notify(changes)
+
+    def _fail(self, exc: Exception) -> None:
+        message = getattr(exc, "message", str(exc))
+        try:
+            self.store.note(last_error=message, last_error_at=datetime.now(UTC))
+            self._report(self.store.state(), quiet=True)
+        except Exception:  # the error being reported matters more than this bookkeeping
+            log.debug("could not record the error", exc_info=True)
+
+    def _report(self, state: LocalState, quiet: bool = False) -> None:
+        """Tell the centre's ledger where this replica stands (needs a token)."""
+        if not self.token or self._report_failed:
+            return
+        body = {"name": self.name, "epoch": state.epoch, "seq": state.seq,
+                "release": state.release, "lists": list(state.lists) if state.lists else None,
+                "scope": state.scope, "last_error": state.last_error,
+                "client_version": __version__}
+        try:
+            self.transport.post(f"{PREFIX}/ledger", body)
+        except HttpError as exc:
+            self._report_failed = True  # e.g. a reader token: say it once, keep syncing
+            log.warning("the centre refused the position report: %s", exc.message)
+        except TransportError as exc:
+            if not quiet:
+                log.warning("could not report the position: %s", exc.message)
+
+
+@dataclass
+class _Applied:
+    records: int
+    changes: ReleaseChanges
+
+
+class _OpenRelease:
+    """The local transaction of one release, open while its pages arrive."""
+
+    def __init__(self, client: SyncClient, committed: LocalState) -> None:
+        self.store = client.store
+        self.sub = client._subscription(committed)
+        self.locked = self.store.begin()
+        self.conn = self.locked.conn
+        if (self.locked.state.epoch, self.locked.state.seq) != (committed.epoch, committed.seq):
+            self.locked.rollback()
+            raise Conflict(f"another client moved this replica from seq {committed.seq} to "
+                           f"{self.locked.state.seq} meanwhile; run one client per database")
+        self.batch = Batch()
+        self.records = 0
+        self.release: int | None = None
+        self.changes = ReleaseChanges(release=0, seq=0) if client.on_release else None
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Stage one record (records of lists outside the subscription are skipped)."""
+        kind = record.get("t")
+        self.release = record.get("release", self.release)
+        if kind == "release":
+            return
+        key = record.get("key") if kind == "list" else record.get("list")
+        if key is not None and not self.sub.includes(str(key)):
+            return
+        if kind == "version":
+            self.batch.version(version_row(record))
+        elif kind == "link":
+            self.batch.link(link_row(record))
+        elif kind == "list":
+            self.batch.code_list(list_row(record))
+        elif kind == "remove":
+            if record.get("kind", "version") == "link":
+                self.batch.remove_link(record["list"], record["from"], record["to"],
+                                       record["effective_date"])
+            else:
+                self.batch.remove_version(record["list"], record["code"], record["valid_from"])
+        else:
+            raise FeedIntegrityError(f"seq {record.get('seq')}: unknown record type {kind!r} "
+                                     "in a supported format; refusing it")
+        self.records += 1
+        if self.changes is not None:
+            self.changes.add(record)
+        if len(self.batch) >= 2000:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is staged, inside the open transaction."""
+        self.store.flush(self.conn, self.batch)
+
+    def commit(self, marker: dict[str, Any], seq: int, digest: str,
+               release: int | None = None) -> _Applied:
+        """Write the rest, the release row and the cursor, and commit them together."""
+        number = int(release if release is not None else marker["release"])
+        self.flush()
+        self.store.record_release(self.conn, number, seq, digest, marker)
+        self.store.set_state(self.conn, seq=seq, hash=digest, release_id=number,
+                             applied_at=datetime.now(UTC), last_error=None,
+                             last_error_at=None)
+        self.locked.commit()
+        changes = self.changes or ReleaseChanges(release=number, seq=seq)
+        changes.release, changes.seq = number, seq
+        changes.mark(marker)
+        log.info("applied release %d (seq %d, %d records)", number, seq, self.records)
+        return _Applied(self.records, changes)
+
+    def rollback(self) -> None:
+        """Forget everything staged (idempotent)."""
+        self.locked.rollback()
+
+
+class _Prefetch:
+    """Fetches the next snapshot page while the current one is being written."""
+
+    def __init__(self, client: SyncClient, path: str, sub: Subscription) -> None:
+        self.client = client
+        self.path = path
+        self.params = {"lists": ",".join(sub.lists) if sub.lists else None,
+                       "scope": str(sub.scope) if sub.scope else None,
+                       "limit": client.snapshot_limit}
+        self.queue: queue.Queue[tuple[dict[str, Any], bytes, str] | BaseException | None] = \
+            queue.Queue(maxsize=2)
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _put(self, item: tuple[dict[str, Any], bytes, str] | BaseException | None) -> bool:
+        while not self.closed.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        token: str | None = None
+        try:
+            while not self.closed.is_set():
+                params = {**self.params, "after": token}
+                where = self.client.transport.url(self.path, params)
+                answer = self.client.transport.get(self.path, params)
+                header, body = decode_header(answer.body, where)
+                if header.get("after") != token:
+                    raise FeedIntegrityError(f"{where}: the page continues from "
+                                             f"{header.get('after')!r}, not {token!r}")
+                if not self._put((header, body, where)):
+                    return
+                token = header.get("next")
+                if not token:
+                    break
+            self._put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.closed.set()
+        self.thread.join(timeout=5)
+
+
+def run_hook(command: str) -> Callable[[ReleaseChanges], None]:
+    """An ``on_release`` that runs a shell command with the changes as JSON on stdin."""
+    import os
+    import subprocess
+
+    def hook(changes: ReleaseChanges) -> None:
+        env = {**os.environ, "REGISTRY_RELEASE": str(changes.release),
+               "REGISTRY_SEQ": str(changes.seq),
+               "REGISTRY_BOOTSTRAP": "1" if changes.bootstrap else "0"}
+        done = subprocess.run(command, shell=True, env=env, check=False,
+                              input=json.dumps(changes.as_dict(), ensure_ascii=False,
+                                               default=str).encode("utf-8"))
+        if done.returncode != 0:
+            raise SyncError(f"'{command}' exited with status {done.returncode}")
+    return hook

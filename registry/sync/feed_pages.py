@@ -1,0 +1,79 @@
+"""Change pages: fixed ranges of the feed, with what a replica needs to verify them (§9.5).
+
+Page ``k`` of size ``n`` holds seqs ``k·n+1 … (k+1)·n``. Its header names the hash just
+before the page (``prev``) and the hash of its last record (``hash``): a replica recomputes
+the chain over the records and refuses the page unless it continues its own cursor and
+arrives at ``hash``. A complete page never changes; the page holding the head grows until
+it is complete, and is only ever served as "no-cache".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.models import FeedRecord
+from registry.services.feed import GENESIS_HASH, Head
+from registry.sync.codec import encode_page
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One built page: its body, its validator and whether it can still grow."""
+
+    body: bytes
+    etag: str
+    complete: bool
+    last_seq: int
+
+
+def page_bounds(page: int, size: int) -> tuple[int, int]:
+    """First and last seq of page ``page``."""
+    return page * size + 1, (page + 1) * size
+
+
+def build_change_page(session: Session, head: Head, size: int, page: int) -> ChangePage | None:
+    """Page ``page`` as the feed holds it now, or ``None`` when it starts beyond the head."""
+    first, last = page_bounds(page, size)
+    if first > head.seq + 1:
+        return None
+    rows = session.execute(
+        select(FeedRecord.seq, FeedRecord.record, FeedRecord.hash)
+        .where(FeedRecord.seq >= first - 1, FeedRecord.seq <= last)
+        .order_by(FeedRecord.seq)
+    ).all()
+    prev = GENESIS_HASH
+    records = []
+    last_seq, last_hash = first - 1, GENESIS_HASH
+    for seq, text, digest in rows:
+        if seq == first - 1:
+            prev = digest
+            last_hash = digest
+            continue
+        records.append(json.loads(text))
+        last_seq, last_hash = seq, digest
+    if first > 1 and (not rows or rows[0][0] != first - 1):
+        # The record before the page is missing: serve what there is and let the replica,
+        # which checks the chain against its own cursor, refuse it by name.
+        prev = ""
+    if not records:
+        last_hash = prev
+    complete = last_seq == last
+    header = {"t": "page", "epoch": head.epoch, "page": page, "size": size, "first": first,
+              "last": last_seq, "prev": prev, "hash": last_hash, "complete": complete}
+    body = encode_page(header, records)
+    etag = (f'"{last_hash}"' if complete
+            else f'"{head.epoch[:12]}-{size}-{page}-{last_seq}-{last_hash[:16]}"')
+    return ChangePage(body=body, etag=etag, complete=complete, last_seq=last_seq)
+
+
+def page_hashes(session: Session, size: int, page: int) -> list[list[int | str]]:
+    """``[seq, hash]`` of every record of a page: a replica asks when a page fails, to name
+    the first seq that does not verify."""
+    first, last = page_bounds(page, size)
+    return [[seq, digest] for seq, digest in session.execute(
+        select(FeedRecord.seq, FeedRecord.hash)
+        .where(FeedRecord.seq >= first, FeedRecord.seq <= last).order_by(FeedRecord.seq))]

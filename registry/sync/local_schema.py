@@ -1,0 +1,158 @@
+"""The replica's own schema: small, documented, the same on SQLite, PostgreSQL and MariaDB.
+
+Local applications query these tables directly (docs/sync-protocol.md, "Local schema").
+The client creates them on first use and migrates them with ``registry_schema_version``;
+it never needs Alembic or the centre's schema. Every name starts with ``registry_`` so the
+tables can live in an application's own database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeEngine
+
+from registry.sync.errors import UpgradeRequired
+
+SCHEMA_VERSION = 1
+metadata = MetaData()
+
+
+def _key(length: int = 64) -> TypeEngine[str]:
+    # MariaDB compares text case- and accent-insensitively by default; codes are exact.
+    return String(length).with_variant(String(length, collation="utf8mb4_bin"),
+                                       "mysql", "mariadb")
+
+
+schema_version = Table(
+    "registry_schema_version", metadata,
+    Column("component", String(32), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+lists = Table(
+    "registry_lists", metadata,
+    Column("list_key", _key(), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("name_en", Text),
+    Column("owner", Text),
+    Column("definition", JSON, nullable=False),
+    Column("recorded_release", Integer, nullable=False),
+)
+
+versions = Table(
+    "registry_versions", metadata,
+    Column("list_key", _key(), primary_key=True),
+    Column("code", _key(), primary_key=True),
+    Column("valid_from", Date, primary_key=True),
+    Column("valid_to", Date),
+    Column("status", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("short_name", Text),
+    Column("name_en", Text),
+    Column("type", String(64), nullable=False),
+    Column("level", String(64), nullable=False),
+    Column("parent_code", _key()),
+    Column("attributes", JSON, nullable=False),
+    Column("recorded_release", Integer, nullable=False),
+    Column("change_set", Integer),
+    Index("ix_registry_versions_parent", "list_key", "parent_code"),
+)
+
+lineage = Table(
+    "registry_lineage", metadata,
+    Column("list_key", _key(), primary_key=True),
+    Column("from_code", _key(), primary_key=True),
+    Column("to_code", _key(), primary_key=True),
+    Column("effective_date", Date, primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("share", Double),
+    Column("release_id", Integer, nullable=False),
+    Column("change_set", Integer),
+    Index("ix_registry_lineage_to", "list_key", "to_code"),
+)
+
+releases = Table(
+    "registry_releases", metadata,
+    Column("release_id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("published_at", String(40)),
+    Column("title", Text),
+    Column("effective_date", Date),
+    Column("change_set", Integer),
+    Column("summary", JSON),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+sync_state = Table(
+    "registry_sync_state", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("source", Text),
+    Column("epoch", String(64)),
+    Column("seq", Integer, nullable=False, default=0),
+    Column("hash", String(64)),
+    Column("release_id", Integer, nullable=False, default=0),
+    Column("lists", JSON),
+    Column("scope", String(140)),
+    Column("record_format", Integer),
+    Column("consumer", String(128)),
+    Column("bootstrapped_at", DateTime(timezone=True)),
+    Column("applied_at", DateTime(timezone=True)),
+    Column("last_contact", DateTime(timezone=True)),
+    Column("head_seq", Integer),
+    Column("head_release", Integer),
+    Column("notified_release", Integer),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+)
+
+# Steps from version N to N+1, run in order inside one transaction each.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def ensure_schema(engine: Engine) -> int:
+    """Create the local tables, or migrate them to :data:`SCHEMA_VERSION`; return it.
+
+    A database written by a newer client is left alone, with a clear message.
+    """
+    with engine.begin() as conn:
+        if not inspect(conn).has_table(schema_version.name):
+            metadata.create_all(conn)
+            conn.execute(schema_version.insert().values(component="sync",
+                                                        version=SCHEMA_VERSION))
+            conn.execute(sync_state.insert().values(id=1, seq=0, release_id=0))
+            return SCHEMA_VERSION
+        found = conn.scalar(select(schema_version.c.version)
+                            .where(schema_version.c.component == "sync"))
+    current = int(found or 0)
+    if current > SCHEMA_VERSION:
+        raise UpgradeRequired(f"the local database has sync schema version {current}, newer "
+                              f"than this client's {SCHEMA_VERSION}: upgrade the registry "
+                              "package; nothing was changed")
+    while current < SCHEMA_VERSION:
+        with engine.begin() as conn:
+            MIGRATIONS[current](conn)
+            current += 1
+            conn.execute(schema_version.update().where(schema_version.c.component == "sync")
+                         .values(version=current))
+    return current

@@ -1,0 +1,385 @@
+"""The replica's database: upserts and removals per dialect, the cursor, local checksums.
+
+Every change happens inside a transaction that first locks the state row, so two clients
+pointed at the same database by mistake queue instead of interleaving, and the cursor is
+always written in the same transaction as the rows it accounts for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+
+from registry.db import make_engine, normalise_url
+from registry.services.checksums import ListChecksum, checksum_rows, iso
+from registry.sync.local_schema import (
+    ensure_schema,
+    lineage,
+    lists,
+    releases,
+    sync_state,
+    versions,
+)
+from registry.sync.protocol import Subscription, parse_lists, parse_scope
+
+BATCH = 2000
+
+
+def normalise_local_url(url: str) -> str:
+    """Pick the drivers we ship: psycopg 3 for PostgreSQL, PyMySQL (utf8mb4) for MariaDB."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        backend = parsed.get_backend_name()
+        parsed = parsed.set(drivername=f"{backend}+pymysql")
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed.render_as_string(hide_password=False)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def version_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A version record (feed or snapshot) as a row of ``registry_versions``."""
+    return {"list_key": record["list"], "code": record["code"],
+            "valid_from": date.fromisoformat(record["valid_from"]),
+            "valid_to": _date(record["valid_to"]), "status": record["status"],
+            "name": record["name"], "short_name": record["short_name"],
+            "name_en": record["name_en"], "type": record["type"], "level": record["level"],
+            "parent_code": record["parent"], "attributes": record["attributes"] or {},
+            "recorded_release": record["release"], "change_set": record["change_set"]}
+
+
+def link_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A link record as a row of ``registry_lineage``."""
+    return {"list_key": record["list"], "from_code": record["from"], "to_code": record["to"],
+            "effective_date": date.fromisoformat(record["effective_date"]),
+            "kind": record["kind"], "is_default": bool(record["default"]),
+            "share": record["share"], "release_id": record["release"],
+            "change_set": record["change_set"]}
+
+
+def list_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A list record as a row of ``registry_lists``."""
+    definition = record["definition"]
+    return {"list_key": record["key"], "name": definition.get("name") or record["key"],
+            "name_en": definition.get("name_en"), "owner": definition.get("owner"),
+            "definition": definition, "recorded_release": record["release"]}
+
+
+@dataclass(frozen=True)
+class LocalState:
+    """The replica's cursor and bookkeeping (one row of ``registry_sync_state``)."""
+
+    source: str | None
+    epoch: str | None
+    seq: int
+    hash: str | None
+    release: int
+    lists: tuple[str, ...] | None
+    scope: str | None
+    record_format: int | None
+    consumer: str | None
+    bootstrapped_at: datetime | None
+    applied_at: datetime | None
+    last_contact: datetime | None
+    head_seq: int | None
+    head_release: int | None
+    notified_release: int | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+    @property
+    def bootstrapped(self) -> bool:
+        """Whether a snapshot was ever applied."""
+        return self.epoch is not None
+
+    @property
+    def subscription(self) -> Subscription:
+        """What this replica holds."""
+        return Subscription(self.lists, parse_scope(self.scope))
+
+
+def _state(row: Any) -> LocalState:
+    stored = row.lists
+    if isinstance(stored, str):  # some drivers hand JSON back as text
+        stored = json.loads(stored)
+    return LocalState(
+        source=row.source, epoch=row.epoch, seq=row.seq, hash=row.hash,
+        release=row.release_id, lists=parse_lists(",".join(stored)) if stored else None,
+        scope=row.scope, record_format=row.record_format, consumer=row.consumer,
+        bootstrapped_at=row.bootstrapped_at, applied_at=row.applied_at,
+        last_contact=row.last_contact, head_seq=row.head_seq, head_release=row.head_release,
+        notified_release=row.notified_release, last_error=row.last_error,
+        last_error_at=row.last_error_at)
+
+
+class Batch:
+    """Pending changes of one transaction, keyed so that the last record for a key wins."""
+
+    def __init__(self) -> None:
+        self.versions: dict[tuple[str, str, date], dict[str, Any] | None] = {}
+        self.links: dict[tuple[str, str, str, date], dict[str, Any] | None] = {}
+        self.lists: dict[str, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.versions) + len(self.links) + len(self.lists)
+
+    def version(self, row: dict[str, Any]) -> None:
+        """Upsert one version."""
+        self.versions[(row["list_key"], row["code"], row["valid_from"])] = row
+
+    def remove_version(self, list_key: str, code: str, valid_from: str) -> None:
+        """Remove one version."""
+        self.versions[(list_key, code, date.fromisoformat(valid_from))] = None
+
+    def link(self, row: dict[str, Any]) -> None:
+        """Upsert one link."""
+        self.links[(row["list_key"], row["from_code"], row["to_code"],
+                    row["effective_date"])] = row
+
+    def remove_link(self, list_key: str, from_code: str, to_code: str, effective: str) -> None:
+        """Remove one link."""
+        self.links[(list_key, from_code, to_code, date.fromisoformat(effective))] = None
+
+    def code_list(self, row: dict[str, Any]) -> None:
+        """Upsert one list definition."""
+        self.lists[row["list_key"]] = row
+
+
+class Locked:
+    """An open transaction that holds the replica's write lock."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.conn = engine.connect()
+        try:
+            self.txn = self.conn.begin()
+            # A no-op UPDATE takes the row lock everywhere (and SQLite's write lock at once),
+            # so two clients on one database queue instead of interleaving.
+            self.conn.execute(update(sync_state).where(sync_state.c.id == 1)
+                              .values(seq=sync_state.c.seq))
+            self.state = _state(self.conn.execute(
+                select(sync_state).where(sync_state.c.id == 1)).one())
+        except BaseException:
+            self.conn.close()
+            raise
+        self.done = False
+
+    def commit(self) -> None:
+        """Commit and release the connection."""
+        self.done = True
+        try:
+            self.txn.commit()
+        finally:
+            self.conn.close()
+
+    def rollback(self) -> None:
+        """Roll back (idempotent) and release the connection."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            if self.txn.is_active:
+                self.txn.rollback()
+        finally:
+            self.conn.close()
+
+
+class LocalStore:
+    """One replica database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_local_url(url)
+        self.engine: Engine = make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        ensure_schema(self.engine)
+
+    def close(self) -> None:
+        """Release connections."""
+        self.engine.dispose()
+
+    # --- state ---
+
+    def state(self) -> LocalState:
+        """The committed state."""
+        with self.engine.connect() as conn:
+            return _state(conn.execute(select(sync_state).where(sync_state.c.id == 1)).one())
+
+    def begin(self) -> Locked:
+        """Open a transaction holding the replica's write lock; the caller ends it."""
+        return Locked(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[tuple[Connection, LocalState]]:
+        """A transaction holding the replica's write lock, with the state it locked."""
+        locked = self.begin()
+        try:
+            yield locked.conn, locked.state
+        except BaseException:
+            locked.rollback()
+            raise
+        locked.commit()
+
+    def set_state(self, conn: Connection, **values: Any) -> None:
+        """Write state fields inside the caller's transaction."""
+        if "lists" in values and values["lists"] is not None:
+            values["lists"] = list(values["lists"])
+        conn.execute(update(sync_state).where(sync_state.c.id == 1).values(**values))
+
+    def note(self, **values: Any) -> None:
+        """Write bookkeeping fields (contact, head seen, last error) in a transaction of
+        their own; they never move the cursor."""
+        with self.engine.begin() as conn:
+            conn.execute(update(sync_state).where(sync_state.c.id == 1).values(**values))
+
+    # --- data ---
+
+    def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        keys = [c.name for c in table.primary_key.columns]
+        others = [c.name for c in table.columns if c.name not in keys]
+        if self.dialect in ("mysql", "mariadb"):
+            my = mysql.insert(table)
+            stmt: Any = my.on_duplicate_key_update({n: my.inserted[n] for n in others})
+        else:
+            module: Any = postgresql if self.dialect == "postgresql" else sqlite
+            ins = module.insert(table)
+            stmt = ins.on_conflict_do_update(index_elements=keys,
+                                             set_={n: ins.excluded[n] for n in others})
+        for start in range(0, len(rows), BATCH):
+            conn.execute(stmt, rows[start:start + BATCH])
+
+    def _delete(self, conn: Connection, table: Table, keys: list[tuple[Any, ...]]) -> None:
+        if not keys:
+            return
+        names = [c.name for c in table.primary_key.columns]
+        stmt = delete(table).where(and_(*(table.c[n] == bindparam(f"k_{n}") for n in names)))
+        conn.execute(stmt, [{f"k_{n}": v for n, v in zip(names, key, strict=True)}
+                            for key in keys])
+
+    def flush(self, conn: Connection, batch: Batch) -> None:
+        """Write a batch: removals first, then upserts (their keys are disjoint)."""
+        self._upsert(conn, lists, list(batch.lists.values()))
+        self._delete(conn, versions, [k for k, v in batch.versions.items() if v is None])
+        self._upsert(conn, versions, [v for v in batch.versions.values() if v is not None])
+        self._delete(conn, lineage, [k for k, v in batch.links.items() if v is None])
+        self._upsert(conn, lineage, [v for v in batch.links.values() if v is not None])
+        batch.versions.clear()
+        batch.links.clear()
+        batch.lists.clear()
+
+    def insert_rows(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Plain inserts, for a snapshot into emptied tables."""
+        if rows:
+            conn.execute(table.insert(), rows)
+
+    def clear(self, conn: Connection) -> None:
+        """Empty every data table (before a snapshot, inside its transaction)."""
+        for table in (versions, lineage, lists, releases):
+            conn.execute(delete(table))
+
+    def record_release(self, conn: Connection, release: int, seq: int, digest: str,
+                       marker: Mapping[str, Any] | None) -> None:
+        """Remember an applied release (its marker record says what it was)."""
+        marker = marker or {}
+        row = {"release_id": release, "seq": seq, "hash": digest,
+               "published_at": marker.get("published_at"), "title": marker.get("title") or
+               marker.get("note"), "effective_date": _date(marker.get("effective_date")),
+               "change_set": marker.get("change_set"), "summary": marker.get("summary"),
+               "applied_at": _now()}
+        self._upsert(conn, releases, [row])
+
+    # --- reading back ---
+
+    def counts(self, conn: Connection | None = None) -> dict[str, dict[str, int]]:
+        """Versions and links per list."""
+        def run(c: Connection) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {
+                key: {"versions": 0, "links": 0} for key in c.scalars(select(lists.c.list_key))}
+            for key, n in c.execute(select(versions.c.list_key, func.count())
+                                    .group_by(versions.c.list_key)):
+                out.setdefault(key, {"versions": 0, "links": 0})["versions"] = n
+            for key, n in c.execute(select(lineage.c.list_key, func.count())
+                                    .group_by(lineage.c.list_key)):
+                out.setdefault(key, {"versions": 0, "links": 0})["links"] = n
+            return out
+        if conn is not None:
+            return run(conn)
+        with self.engine.connect() as c:
+            return run(c)
+
+    def version_records(self, conn: Connection, list_key: str) -> Iterator[dict[str, Any]]:
+        """The list's versions in the record vocabulary (for checksums and verify)."""
+        result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+            select(versions).where(versions.c.list_key == list_key))
+        for row in result:
+            attributes = row.attributes
+            if isinstance(attributes, str):
+                attributes = json.loads(attributes)
+            yield {"list": row.list_key, "code": row.code, "valid_from": iso(row.valid_from),
+                   "valid_to": iso(row.valid_to), "status": row.status, "name": row.name,
+                   "short_name": row.short_name, "name_en": row.name_en, "type": row.type,
+                   "level": row.level, "parent": row.parent_code,
+                   "attributes": attributes or {}, "release": row.recorded_release,
+                   "change_set": row.change_set}
+
+    def link_records(self, conn: Connection, list_key: str) -> Iterator[dict[str, Any]]:
+        """The list's links in the record vocabulary."""
+        for row in conn.execute(select(lineage).where(lineage.c.list_key == list_key)):
+            yield {"list": row.list_key, "from": row.from_code, "to": row.to_code,
+                   "kind": row.kind, "default": bool(row.is_default), "share": row.share,
+                   "effective_date": iso(row.effective_date), "release": row.release_id,
+                   "change_set": row.change_set}
+
+    def release_records(self, conn: Connection, release: int) -> dict[str, list[dict[str, Any]]]:
+        """Versions and links recorded by ``release`` that this replica holds."""
+        found: dict[str, list[dict[str, Any]]] = {"versions": [], "links": []}
+        for key in self.definitions(conn):
+            found["versions"].extend(
+                {"t": "version", **r} for r in self.version_records(conn, key)
+                if r["release"] == release)
+            found["links"].extend({"t": "link", **r} for r in self.link_records(conn, key)
+                                  if r["release"] == release)
+        return found
+
+    def definitions(self, conn: Connection) -> dict[str, tuple[dict[str, Any], int]]:
+        """Every list's definition and the release that recorded it."""
+        out: dict[str, tuple[dict[str, Any], int]] = {}
+        for row in conn.execute(select(lists.c.list_key, lists.c.definition,
+                                       lists.c.recorded_release)):
+            definition = row.definition
+            if isinstance(definition, str):
+                definition = json.loads(definition)
+            out[row.list_key] = (definition, row.recorded_release)
+        return out
+
+    def checksums(self, keys: Iterable[str] | None = None,
+                  conn: Connection | None = None) -> dict[str, ListChecksum]:
+        """Per-list checksums of what this replica holds (the centre's computation)."""
+        def run(c: Connection) -> dict[str, ListChecksum]:
+            definitions = self.definitions(c)
+            wanted = sorted(definitions) if keys is None else sorted(keys)
+            out: dict[str, ListChecksum] = {}
+            for key in wanted:
+                out.update(checksum_rows(
+                    [key], {key: definitions[key]} if key in definitions else {},
+                    self.version_records(c, key), self.link_records(c, key)))
+            return out
+        if conn is not None:
+            return run(conn)
+        with self.engine.connect() as c:
+            return run(c)

@@ -1,0 +1,237 @@
+"""The centre's side of sync: builds pages, snapshots, deltas and checksums, and caches them.
+
+Everything here is synchronous and runs in the request thread pool; the routes module
+turns it into HTTP. Immutable answers (complete pages, snapshots, deltas and checksums at
+a release) are cached in memory, gzipped once, so that a crowd of replicas asking for the
+same page costs one database query and one compression.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry.errors import NotFound
+from registry.services.checksums import ListAt, ListChecksum, centre_checksums
+from registry.services.feed import Head, read_head
+from registry.sync.codec import gzip_bytes
+from registry.sync.deltas import build_delta, scoped_checksum
+from registry.sync.errors import EpochChanged
+from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
+from registry.sync.protocol import DEFAULT_PAGE_SIZE, Subscription
+from registry.sync.scope import ScopedView, compute_view
+from registry.sync.snapshot import ReleasePoint, build_snapshot_page, release_point
+from registry.sync.watcher import HeadWatcher
+
+
+@dataclass
+class Body:
+    """An answer body with its gzip form, made on first need."""
+
+    raw: bytes
+    level: int = 6
+    _gz: bytes | None = None
+
+    @property
+    def gz(self) -> bytes:
+        """The gzipped bytes (computed once)."""
+        if self._gz is None:
+            self._gz = gzip_bytes(self.raw, self.level)
+        return self._gz
+
+
+class LRU:
+    """A small thread-safe least-recently-used cache, bounded by entry count."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        """The cached value of ``key``, or ``None``."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        """Remember ``value`` under ``key``."""
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def get_or_make(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The cached value of ``key``, made (outside the lock) when missing."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        value = make()
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+
+def page_size_from_env() -> int:
+    """``REGISTRY_SYNC_PAGE_SIZE`` (default 1000): part of every page URL, so changing it
+    never mixes pages of two sizes in a cache."""
+    return max(1, int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", DEFAULT_PAGE_SIZE)))
+
+
+class SyncServer:
+    """State shared by the sync routes of one app: sessions, caches and the head watcher."""
+
+    def __init__(self, sessions: sessionmaker[Session], page_size: int | None = None) -> None:
+        self.sessions = sessions
+        self.page_size = page_size or page_size_from_env()
+        self.watcher = HeadWatcher(self.head)
+        self._pages = LRU(256)
+        self._bodies = LRU(64)
+        self._views = LRU(32)
+        self._checksums = LRU(256)
+
+    def head(self) -> Head:
+        """The head as committed now."""
+        with self.sessions() as session:
+            return read_head(session)
+
+    def require_epoch(self, epoch: str) -> Head:
+        """The head, or :class:`EpochChanged` when a replica names another epoch."""
+        head = self.head()
+        if epoch != head.epoch:
+            raise EpochChanged(f"the feed's epoch is now {head.epoch}, not {epoch}: take a new "
+                               "snapshot", head.epoch)
+        return head
+
+    # --- change pages ---
+
+    def change_page(self, epoch: str, page: int) -> tuple[ChangePage, Body]:
+        """Page ``page`` of the current epoch, from the cache when it is complete."""
+        head = self.require_epoch(epoch)
+        size = self.page_size
+        complete_key = (epoch, size, page)
+        cached = self._pages.get(complete_key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+
+        def make() -> tuple[ChangePage, Body] | None:
+            with self.sessions() as session:
+                built = build_change_page(session, head, size, page)
+            if built is None:
+                return None
+            return built, Body(built.body, 9 if built.complete else 6)
+
+        found = self._pages.get_or_make((epoch, size, page, head.seq), make)
+        if found is None:
+            raise NotFound(f"page {page} starts after the head (seq {head.seq})")
+        if found[0].complete:
+            self._pages.put(complete_key, found)
+        return found  # type: ignore[no-any-return]
+
+    def hashes(self, epoch: str, page: int) -> list[list[int | str]]:
+        """Per-record hashes of a page (asked for only when a page fails to verify)."""
+        self.require_epoch(epoch)
+        with self.sessions() as session:
+            return page_hashes(session, self.page_size, page)
+
+    # --- snapshots, deltas and checksums at a release ---
+
+    def _point(self, session: Session, epoch: str, release: int) -> ReleasePoint:
+        head = read_head(session)
+        if epoch != head.epoch:
+            raise EpochChanged(f"the feed's epoch is now {head.epoch}, not {epoch}: take a new "
+                               "snapshot", head.epoch)
+        if release > head.release or release < 0:
+            raise NotFound(f"release {release} does not exist (the head is at release "
+                           f"{head.release})")
+        return release_point(session, release)
+
+    def _view_getter(self, epoch: str, sub: Subscription
+                     ) -> Callable[[Session, int, ListAt], ScopedView | None]:
+        scope = sub.scope
+
+        def view_of(session: Session, release: int, item: ListAt) -> ScopedView | None:
+            if scope is None or item.key != scope.list_key:
+                return None
+            return self._views.get_or_make(  # type: ignore[no-any-return]
+                (epoch, release, item.id, scope.code),
+                lambda: compute_view(session, item.id, item.key, scope.code, release))
+        return view_of
+
+    def _checksum_getter(self, epoch: str, sub: Subscription
+                         ) -> Callable[[Session, int, ListAt], ListChecksum]:
+        view_of = self._view_getter(epoch, sub)
+
+        def checksum_of(session: Session, release: int, item: ListAt) -> ListChecksum:
+            view = view_of(session, release, item)
+            code = view.code if view else None
+            return self._checksums.get_or_make(  # type: ignore[no-any-return]
+                (epoch, release, item.key, code),
+                lambda: scoped_checksum(session, release, item, view) if view
+                else centre_checksums(session, release, [item.key])[item.key])
+        return checksum_of
+
+    def snapshot(self, epoch: str, release: int, sub: Subscription, token: str | None,
+                 limit: int) -> Body:
+        """One snapshot page (cached: it never changes)."""
+        def make() -> Body:
+            with self.sessions() as session:
+                point = self._point(session, epoch, release)
+                view_of = self._view_getter(epoch, sub)
+                if token is None and sub.scope is not None:
+                    _require_scope_code(session, point.release, sub, view_of)
+                return Body(build_snapshot_page(session, epoch, point, sub, token, limit,
+                                                view_of), 6)
+        return self._bodies.get_or_make(  # type: ignore[no-any-return]
+            ("snapshot", epoch, release, sub, token, limit), make)
+
+    def delta(self, epoch: str, release: int, sub: Subscription) -> Body:
+        """The scoped delta of one release (cached: it never changes)."""
+        if release < 1:
+            raise NotFound("deltas start at release 1")
+
+        def make() -> Body:
+            with self.sessions() as session:
+                point = self._point(session, epoch, release)
+                return Body(build_delta(session, epoch, point, sub,
+                                        self._view_getter(epoch, sub),
+                                        self._checksum_getter(epoch, sub)), 6)
+        return self._bodies.get_or_make(  # type: ignore[no-any-return]
+            ("delta", epoch, release, sub), make)
+
+    def checksums(self, epoch: str, release: int, sub: Subscription) -> dict[str, Any]:
+        """Per-list checksums at ``release`` for ``sub``, with where the release ends."""
+        from registry.sync.snapshot import subscribed_lists
+
+        with self.sessions() as session:
+            point = self._point(session, epoch, release)
+            checksum_of = self._checksum_getter(epoch, sub)
+            lists = subscribed_lists(session, release, sub)
+            sums = {item.key: checksum_of(session, release, item).as_dict() for item in lists}
+        return {"epoch": epoch, "release": release, "seq": point.seq, "hash": point.hash,
+                "subscription": sub.as_dict(), "lists": sums}
+
+
+def _require_scope_code(session: Session, release: int, sub: Subscription,
+                        view_of: Callable[[Session, int, ListAt], ScopedView | None]) -> None:
+    from registry.sync.snapshot import subscribed_lists
+
+    scope = sub.scope
+    assert scope is not None
+    items = [i for i in subscribed_lists(session, release, Subscription((scope.list_key,)))]
+    view = view_of(session, release, items[0])
+    if view is None or not any(code == scope.code for code, _ in view.key_ids):
+        raise NotFound(f"the scope {scope} names no entry of '{scope.list_key}' at release "
+                       f"{release}")
