@@ -54,8 +54,9 @@ def read_bundle(base: Traversable | Path | None = None) -> bundled.Bundle:
     definitions = [_read_json(root, name) for name in manifest.get("lists", [])]
     items = []
     for name in manifest.get("changesets", []):
+        raw = _read_json(root, name)  # names the file and line itself
         try:
-            spec = parse_changeset(_read_json(root, name))
+            spec = parse_changeset(raw)
         except ValidationError as exc:
             raise ValidationError(f"{name}: {exc.field}", exc.rule, exc.detail) from None
         items.append(bundled.BundledChangeSet(name, spec.title, spec.legal_basis,

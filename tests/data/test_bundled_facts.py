@@ -1,0 +1,152 @@
+"""Facts of the bundled data, asserted through the registry after loading it.
+
+The bundled change sets are loaded once per backend, exactly as ``registry demo`` loads
+them, and every fact is read back through the query services and the CLI: counts before
+and after the 2025 reform, the reused province codes, address conversion, the special
+zones, and the other national lists.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from registry.cli import app
+from registry.db import make_engine, session_factory
+from registry.importers.bundled_load import LoadReport, load_bundled_data
+from registry.services import queries
+from registry.services.export_reads import entries_on
+from tests.conftest import Templates
+
+BEFORE = date(2025, 6, 30)
+AFTER = date(2025, 7, 1)
+ISLAND_ZONES = {"11948": ("Đặc khu Bạch Long Vĩ", "31"), "19742": ("Đặc khu Cồn Cỏ", "44"),
+                "20333": ("Đặc khu Hoàng Sa", "48"), "21548": ("Đặc khu Lý Sơn", "51"),
+                "26732": ("Đặc khu Côn Đảo", "79")}
+
+
+@pytest.fixture(scope="module")
+def loaded(templates: Templates, backend: str) -> Iterator[tuple[str, Engine, LoadReport]]:
+    """A database of this module's own with every bundled change set published."""
+    url = templates.fresh_url(backend)
+    engine = make_engine(url)
+    report = load_bundled_data(engine)
+    yield url, engine, report
+    engine.dispose()
+
+
+@pytest.fixture
+def db(loaded: tuple[str, Engine, LoadReport]) -> Iterator[Session]:
+    with session_factory(loaded[1])() as session:
+        yield session
+
+
+def by_level_and_type(session: Session, day: date) -> dict[str, Counter[str]]:
+    out: dict[str, Counter[str]] = {}
+    for view in entries_on(session, "admin-units", day):
+        out.setdefault(view.level, Counter())[view.type] += 1
+    return out
+
+
+def test_every_bundled_change_set_is_published(loaded: tuple[str, Engine, LoadReport]) -> None:
+    report = loaded[2]
+    assert report.skipped == 0
+    assert len(report.published) == 43
+    releases = [release for _, release in report.published]
+    assert releases == sorted(releases) and len(set(releases)) == 43
+
+
+def test_counts_the_day_before_the_reform(db: Session) -> None:
+    counts = by_level_and_type(db, BEFORE)
+    assert counts["province"] == {"Tỉnh": 57, "Thành phố Trung ương": 6}
+    assert counts["district"] == {"Huyện": 508, "Quận": 49, "Thành phố": 87, "Thị xã": 52}
+    assert sum(counts["district"].values()) == 696
+    # The reference sheet's 7,695 / 1,724 / 616 count three units whose source type
+    # contradicts their own names; the data takes the type from the name (see
+    # docs/data-sources.md). The total, 10,035, is the reference figure.
+    assert counts["commune"] == {"Xã": 7692, "Phường": 1726, "Thị trấn": 617}
+    assert sum(counts["commune"].values()) == 10035
+
+
+def test_counts_on_the_day_of_the_reform(db: Session) -> None:
+    counts = by_level_and_type(db, AFTER)
+    assert counts["province"] == {"Tỉnh": 28, "Thành phố Trung ương": 6}
+    assert "district" not in counts  # the district level is abolished
+    assert counts["commune"] == {"Xã": 2621, "Phường": 687, "Đặc khu": 13}
+    assert sum(counts["commune"].values()) == 3321
+
+
+def test_code_15_is_yen_bai_before_and_lao_cai_after(db: Session) -> None:
+    assert queries.require_entry(db, "admin-units", "15", BEFORE).name == "Tỉnh Yên Bái"
+    assert queries.require_entry(db, "admin-units", "15", AFTER).name == "Tỉnh Lào Cai"
+    assert queries.require_entry(db, "admin-units", "10", BEFORE).name == "Tỉnh Lào Cai"
+    assert queries.get_entry(db, "admin-units", "10", AFTER).status == "retired"  # type: ignore[union-attr]
+    moved = {"24": ("Tỉnh Bắc Giang", "Tỉnh Bắc Ninh"),
+             "44": ("Tỉnh Quảng Bình", "Tỉnh Quảng Trị"),
+             "52": ("Tỉnh Bình Định", "Tỉnh Gia Lai"), "80": ("Tỉnh Long An", "Tỉnh Tây Ninh"),
+             "82": ("Tỉnh Tiền Giang", "Tỉnh Đồng Tháp"),
+             "91": ("Tỉnh Kiên Giang", "Tỉnh An Giang")}
+    for code, (before, after) in moved.items():
+        assert queries.require_entry(db, "admin-units", code, BEFORE).name == before
+        assert queries.require_entry(db, "admin-units", code, AFTER).name == after
+
+
+def test_00013_resolves_to_00004_on_the_day_of_the_reform(db: Session) -> None:
+    found = queries.resolve(db, "admin-units", "00013", AFTER)
+    assert found.status == "ended" and found.ended_on == AFTER
+    assert found.entry is not None and found.entry.name == "Phường Quán Thánh"
+    assert [(s.entry.code, s.entry.name, s.is_default) for s in found.successors] == \
+        [("00004", "Phường Ba Đình", True)]
+    assert queries.resolve(db, "admin-units", "00013", BEFORE).status == "active"
+
+
+def test_the_resolve_command_prints_the_answer(loaded: tuple[str, Engine, LoadReport]) -> None:
+    result = CliRunner().invoke(app, ["resolve", "admin-units", "00013", "--as-of",
+                                      "2025-07-01"],
+                                env={"REGISTRY_DATABASE_URL": loaded[0], "COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert "00013 (Phường Quán Thánh) ended on 2025-07-01" in result.output
+    assert "default 00004 Phường Ba Đình (Phường)" in result.output
+
+
+def test_the_five_island_special_zones(db: Session) -> None:
+    zones = {v.code: (v.name, v.parent) for v in entries_on(db, "admin-units", AFTER)
+             if v.type == "Đặc khu" and v.code in ISLAND_ZONES}
+    assert zones == ISLAND_ZONES
+    for code in ISLAND_ZONES:
+        # New codes: none of them named anything before the reform.
+        assert queries.resolve(db, "admin-units", code, BEFORE).status == "not_yet"
+
+
+def test_new_communes_carry_a_predecessors_code_except_the_island_zones(db: Session) -> None:
+    before = {v.code for v in entries_on(db, "admin-units", BEFORE)}
+    after = [v.code for v in entries_on(db, "admin-units", AFTER) if v.level == "commune"]
+    kept = [code for code in after if code in before]
+    assert len(kept) == 3316
+    assert sorted(set(after) - before) == sorted(ISLAND_ZONES)
+
+
+def test_divided_communes_have_exactly_one_default_successor(db: Session) -> None:
+    found = queries.resolve(db, "admin-units", "10000", AFTER)
+    assert found.ambiguous
+    assert sum(s.is_default for s in found.successors) == 1
+
+
+def test_the_other_national_lists(db: Session) -> None:
+    groups = {c: queries.require_entry(db, "ethnic-groups", c, AFTER).name
+              for c in ("01", "04", "05", "06")}
+    assert groups == {"01": "Kinh", "04": "Mường", "05": "Khơ me", "06": "Hoa"}  # 2008 order
+    assert queries.require_entry(db, "agencies", "000.00.00.G01", AFTER).name == "Bộ Công an"
+    assert queries.require_entry(db, "agencies", "000.00.00.G22", AFTER).name == \
+        "Văn phòng Chính phủ"
+    counts = queries.count_entries(db, AFTER)
+    assert counts["ethnic-groups"] == 54
+    assert counts["nationalities"] == 249
+    assert counts["agencies"] >= 17
+    assert counts["procedures"] >= 1 and counts["genders"] >= 2
