@@ -26,8 +26,8 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
 from registry.errors import RegistryError
 from registry.sync.client import SyncClient, run_hook
