@@ -31,11 +31,11 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from registry.db import make_engine, session_factory, transaction  # noqa: E402
-from registry.migrate import upgrade  # noqa: E402
-from registry.services import change_sets, queries  # noqa: E402
-from registry.services.actors import SYSTEM  # noqa: E402
-from registry.services.change_sets import LegalBasis  # noqa: E402
+from registry.db import make_engine, session_factory, transaction
+from registry.migrate import upgrade
+from registry.services import change_sets, queries
+from registry.services.actors import SYSTEM
+from registry.services.change_sets import LegalBasis
 
 BASIS = LegalBasis("BENCH/2025", date(2025, 1, 1), "Benchmark")
 SYLLABLES = ["Hà", "Nội", "Đông", "Tây", "Nam", "Bắc", "Phú", "Mỹ", "Tân", "An", "Bình",
@@ -228,7 +228,7 @@ def main() -> None:
         figures = run_child(url3, "creates", n3)
         report(f"publish {n3:,} creates", figures["seconds"], baseline_insert(url3, n3), "s",
                "< 30 s")
-        rows.append((f"  peak memory of that process", f"{figures['peak_mb']:.0f} MB", "", "",
+        rows.append(("  peak memory of that process", f"{figures['peak_mb']:.0f} MB", "", "",
                      "< 500 MB"))
         print(f"  peak memory: {figures['peak_mb']:.0f} MB", flush=True)
         # 5. search over those 100,000 entries

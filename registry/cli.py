@@ -119,7 +119,7 @@ def lists_cmd(as_json: JsonOpt = False) -> None:
     def render() -> None:
         table = Table("key", "name", "entries", "owner")
         for d in data:
-            table.add_row(d["key"], d["name"], str(d["entries"]), d["owner"] or "")
+            table.add_row(str(d["key"]), str(d["name"]), str(d["entries"]), str(d["owner"] or ""))
         out.print(table)
 
     emit(data, as_json, render)
@@ -239,8 +239,8 @@ def changesets_cmd(status: Annotated[str | None, typer.Option(help="Only this st
     def render() -> None:
         table = Table("id", "status", "effective", "legal basis", "title", "release")
         for d in data:
-            table.add_row(str(d["id"]), d["status"], d["effective_date"], d["legal_basis"],
-                          d["title"], str(d["release"] or ""))
+            table.add_row(str(d["id"]), str(d["status"]), str(d["effective_date"]),
+                          str(d["legal_basis"]), str(d["title"]), str(d["release"] or ""))
         out.print(table)
 
     emit(data, as_json, render)

@@ -31,7 +31,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def load_examples() -> None:
     for name in ("hanoi-baseline.json", "hanoi-2025.json"):
-        code, out, err = run("import", "changeset", str(EXAMPLES / name), "--publish")
+        code, _, err = run("import", "changeset", str(EXAMPLES / name), "--publish")
         assert code == 0, err
 
 

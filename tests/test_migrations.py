@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from registry.models import Base
 from registry.migrate import upgrade
+from registry.models import Base
 from tests.conftest import Database
 
 

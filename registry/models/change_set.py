@@ -35,7 +35,8 @@ class ChangeSet(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     # The UPDATE names the version it read, so two concurrent reviewers cannot both win.
-    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+    __mapper_args__ = {  # noqa: RUF012  (SQLAlchemy reads it as declared on the class)
+        "version_id_col": version, "version_id_generator": False}
 
 
 class Operation(Base):

@@ -35,9 +35,7 @@ class EntryVersion(Base):
     __table_args__ = (
         Index("ix_entry_versions_lookup", "list_id", "code", "valid_from"),
         Index("ix_entry_versions_parent", "list_id", "parent_code"),
-        Index("ix_entry_versions_entry", "entry_id"),
         Index("ix_entry_versions_search", "list_id", "search_key"),
-        Index("ix_entry_versions_superseded", "superseded_release"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

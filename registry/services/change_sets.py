@@ -22,6 +22,7 @@ from registry.errors import (
     ValidationErrors,
 )
 from registry.models import ChangeSet, ChangeSetEvent, Operation
+from registry.models.base import table_of
 from registry.services.actors import Actor
 from registry.services.operations import parse_date, parse_operation
 from registry.services.planner import Plan, plan_operations
@@ -161,7 +162,7 @@ def add_operations(session: Session, actor: Actor, change_set_id: int,
              "list_key": op["list"], "payload": op} for i, op in enumerate(parsed)]
     session.flush()
     # No RETURNING: SQLite would then insert one row per statement to keep the order.
-    session.execute(insert(Operation.__table__), rows)
+    session.execute(insert(table_of(Operation)), rows)
     return list(session.scalars(
         select(Operation.id).where(Operation.change_set_id == change_set_id,
                                    Operation.position > position)

@@ -13,11 +13,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from registry.db import bulk_insert
 from registry.errors import FeedIntegrityError
 from registry.models import FeedHead, FeedRecord
+from registry.models.base import table_of
 
 RECORD_FORMAT = 1
 GENESIS_HASH = "0" * 64
@@ -85,7 +87,7 @@ class FeedWriter:
     def flush(self) -> None:
         """Write buffered records."""
         if self._rows:
-            self.session.execute(insert(FeedRecord.__table__), self._rows)
+            bulk_insert(self.session, table_of(FeedRecord), self._rows)
             self._rows = []
 
     def close(self) -> None:
@@ -98,7 +100,8 @@ class FeedWriter:
         )
 
 
-def iter_records(session: Session, after: int = 0, limit: int | None = None) -> Iterator[FeedRecord]:
+def iter_records(session: Session, after: int = 0,
+                 limit: int | None = None) -> Iterator[FeedRecord]:
     """Records with ``seq > after`` in order, fetched in batches."""
     batch = 5000
     cursor = after

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,7 +40,7 @@ def check_invariants(session: Session, release: int | None = None) -> list[str]:
         spans[lists[list_id]][code].append(_Span(code, start, end or FAR, status, parent))
     for key, by_code in spans.items():
         for code, versions in by_code.items():
-            for a, b in zip(versions, versions[1:], strict=False):
+            for a, b in pairwise(versions):
                 if b.start < a.end:
                     problems.append(f"{key} {code}: versions from {a.start} and {b.start} overlap")
             for v in versions:

@@ -324,7 +324,8 @@ class Planner:
                                   f"'{key[1]}' has no version on {self.on.isoformat()} to correct")
         before = self.world.state_on(key)
         assert before is not None
-        changes = {k: op[k] for k in ("name", "short_name", "name_en", "parent") if k in op}
+        changes: dict[str, Any] = {
+            k: op[k] for k in ("name", "short_name", "name_en", "parent") if k in op}
         if "type" in op:
             changes["level"] = rules.level_of(op["type"], "type").key
             changes["type"] = op["type"]
@@ -407,8 +408,9 @@ class Planner:
         parent_key = (key[0], state.parent)
         parent = self.current(parent_key)
         if parent is None:
-            raise ValidationError("parent", "parent_missing",
-                                  f"no entry '{state.parent}' in '{key[0]}' on {self.on.isoformat()}")
+            raise ValidationError(
+                "parent", "parent_missing",
+                f"no entry '{state.parent}' in '{key[0]}' on {self.on.isoformat()}")
         if parent.status != "active":
             raise ValidationError("parent", "parent_inactive",
                                   f"parent '{state.parent}' has ended by {self.on.isoformat()}")

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from registry.db import bulk_insert
 from registry.errors import ValidationErrors
 from registry.models import ChangeSet, Entry, EntryVersion, LineageLink
+from registry.models.base import table_of
 from registry.services.feed import lock_head
 from registry.services.planner import Plan, plan_operations
 from registry.services.releases import close_release, open_release
@@ -17,9 +19,9 @@ from registry.services.world import State
 from registry.text import fold
 
 BATCH = 2000
-ENTRIES = Entry.__table__
-VERSIONS = EntryVersion.__table__
-LINKS = LineageLink.__table__
+ENTRIES = table_of(Entry)
+VERSIONS = table_of(EntryVersion)
+LINKS = table_of(LineageLink)
 
 
 def version_record(list_key: str, code: str, valid_from: date, valid_to: date | None,
@@ -123,10 +125,10 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | 
             add(key, loaded.entry_id, base.valid_from, on, before)
             add(key, loaded.entry_id, on, base.valid_to, change.after)
         if len(versions) >= BATCH:
-            session.execute(insert(VERSIONS), versions)
+            bulk_insert(session, VERSIONS, versions)
             versions.clear()
     if versions:
-        session.execute(insert(VERSIONS), versions)
+        bulk_insert(session, VERSIONS, versions)
     for start in range(0, len(superseded), BATCH):
         session.execute(
             update(EntryVersion)
@@ -139,6 +141,6 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | 
               "share": lk.share, "effective_date": on, "change_set_id": change_set_id,
               "release_id": release} for lk in plan.links]
     if links:
-        session.execute(insert(LINKS), links)
-        for lk, row in zip(plan.links, links, strict=True):
-            feed.append(link_record(row, lk.list_key))
+        bulk_insert(session, LINKS, links)
+        for link, row in zip(plan.links, links, strict=True):
+            feed.append(link_record(row, link.list_key))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -64,7 +64,7 @@ def _view(row: Row[Any], release: int | None = None) -> EntryView:
     view = EntryView(*row)
     if release is not None and view.superseded_release is not None:
         # Seen from release R, a later supersession has not happened yet: reproducible reads.
-        view = EntryView(*row[:14], None, row[15])
+        view = replace(view, superseded_release=None)
     return view
 
 
@@ -201,7 +201,7 @@ def list_entries(session: Session, list_key: str, *, parent: str | None = None,
     if folded:
         escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(V.search_key.like(f"%{escaped}%", escape="\\"))
-        order = (V.search_key, V.code)
+        order: tuple[Any, ...] = (V.search_key, V.code)
     else:
         order = (V.code,)
     if after:
@@ -316,7 +316,8 @@ def links_of(session: Session, list_key: str, codes: Sequence[str], direction: s
         query = query.where(L.release_id <= at_release)
     if until is not None:
         query = query.where(L.effective_date <= until)
-    return [LinkView(*row, depth=1) for row in session.execute(query)]
+    return [LinkView(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], depth=1)
+            for row in session.execute(query)]
 
 
 def lineage(session: Session, list_key: str, code: str, direction: str = "successors",
@@ -333,7 +334,7 @@ def lineage(session: Session, list_key: str, code: str, direction: str = "succes
         found = links_of(session, list_key, frontier, direction, at_release)
         frontier = []
         for link in found:
-            out.append(LinkView(**{**link.__dict__, "depth": depth}))
+            out.append(replace(link, depth=depth))
             nxt = link.to_code if direction == "successors" else link.from_code
             if nxt not in seen:
                 seen.add(nxt)

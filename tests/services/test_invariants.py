@@ -23,9 +23,8 @@ def refused(session: Session, ops: list[dict[str, object]], effective: str = "20
     versions = session.scalar(select(func.count(EntryVersion.id)))
     records = session.scalar(select(func.count(FeedRecord.seq)))
     head = feed.read_head(session)
-    with pytest.raises(ValidationErrors) as err:
-        with session.begin_nested():
-            publish(session, ops, effective)
+    with pytest.raises(ValidationErrors) as err, session.begin_nested():
+        publish(session, ops, effective)
     assert session.scalar(select(func.count(EntryVersion.id))) == versions
     assert session.scalar(select(func.count(FeedRecord.seq))) == records
     assert feed.read_head(session) == head

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from registry.errors import ValidationErrors
 from registry.services import queries
 from registry.services.integrity import check_invariants
-from tests.factories import d, hanoi, publish, unit
+from tests.factories import d, hanoi, publish
 
 AU = "admin-units"
 
