@@ -40,8 +40,16 @@ def encode_page(header: dict[str, Any], records: Iterable[dict[str, Any]]) -> by
     return _dumps(full).encode("utf-8") + b"\n" + body
 
 
-def decode_header(data: bytes, where: str) -> tuple[dict[str, Any], bytes]:
-    """Split a page into its header and its record bytes; check the digest."""
+def check_digest(header: dict[str, Any], body: bytes, where: str) -> None:
+    """Refuse a page whose bytes are not the ones its header vouches for."""
+    if hashlib.sha256(body).hexdigest() != header.get("digest"):
+        raise FeedIntegrityError(f"{where}: the page's bytes do not match its digest (changed "
+                                 "in transit or in a cache); nothing was applied")
+
+
+def decode_header(data: bytes, where: str, check: bool = True) -> tuple[dict[str, Any], bytes]:
+    """Split a page into its header and its record bytes; check the digest unless told
+    not to (change pages check the hash chain first, to name the seq that fails)."""
     head, sep, body = data.partition(b"\n")
     try:
         header = json.loads(head)
@@ -50,25 +58,26 @@ def decode_header(data: bytes, where: str) -> tuple[dict[str, Any], bytes]:
                                  "nothing was applied") from None
     if not sep or not isinstance(header, dict) or "digest" not in header:
         raise FeedIntegrityError(f"{where}: the page has no valid header; nothing was applied")
-    if hashlib.sha256(body).hexdigest() != header["digest"]:
-        raise FeedIntegrityError(f"{where}: the page's bytes do not match its digest (changed "
-                                 "in transit or in a cache); nothing was applied")
+    if check:
+        check_digest(header, body, where)
     return header, body
 
 
 def decode_records(header: dict[str, Any], body: bytes, where: str) -> Iterator[dict[str, Any]]:
     """The records of a page whose header was checked by :func:`decode_header`."""
     schemas = [tuple(keys) for keys in header.get("schemas", [])]
+    first = header.get("first")
     count = 0
     for number, line in enumerate(body.splitlines(), start=1):
+        what = f"seq {first + number - 1}" if isinstance(first, int) else f"line {number}"
         try:
             values = json.loads(line)
             keys = schemas[values[0]]
-        except (ValueError, IndexError, TypeError):
-            raise FeedIntegrityError(f"{where}: line {number} is not a record; "
-                                     "nothing was applied") from None
+        except (ValueError, IndexError, TypeError, KeyError):
+            raise FeedIntegrityError(f"{where}: {what} is not a valid record (changed in "
+                                     "transit or in a cache?); nothing was applied") from None
         if len(keys) != len(values) - 1:
-            raise FeedIntegrityError(f"{where}: line {number} does not fit its schema; "
+            raise FeedIntegrityError(f"{where}: {what} does not fit its schema; "
                                      "nothing was applied")
         count += 1
         yield dict(zip(keys, values[1:], strict=True))

@@ -131,6 +131,8 @@ def pull_cmd(
                                         "and errors (for cron).")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Verify against the centre "
                                          "after catching up.")] = False,
+    snapshot_page: Annotated[int, typer.Option("--snapshot-page", min=100, max=50000,
+                                               help="Records per snapshot page.")] = 10000,
 ) -> None:
     """Bootstrap a local database from the registry and bring it up to date."""
     _logging(quiet)
@@ -141,7 +143,7 @@ def pull_cmd(
         client = SyncClient(source, into, subscription=subscription, token=token, name=name,
                             on_release=run_hook(on_release) if on_release else None,
                             progress=None if quiet else RichProgress(), stop=stop,
-                            retry_forever=follow)
+                            retry_forever=follow, snapshot_limit=snapshot_page)
     except RegistryError as exc:
         _fail(exc)
         return
@@ -200,8 +202,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 @sync_app.command("status")
 def status_cmd(into: IntoOpt, as_json: JsonOpt = False) -> None:
-    """The local release, how far behind the centre it was at the last contact, the last
-    error."""
+    """The local release, its lag behind the centre (at the last contact), the last error."""
     try:
         store = LocalStore(into)
     except RegistryError as exc:
@@ -268,8 +269,7 @@ def _print_verify(report: Any, as_json: bool) -> None:
 @sync_app.command("verify")
 def verify_cmd(source: FromOpt, into: IntoOpt, token: TokenOpt = None,
                as_json: JsonOpt = False) -> None:
-    """Compare the local database with the centre list by list, at the local release, and
-    say exactly what differs."""
+    """Compare the local database with the centre, list by list; say exactly what differs."""
     try:
         client = SyncClient(source, into, token=token)
     except RegistryError as exc:

@@ -1,0 +1,241 @@
+"""Real processes for the sync tests: a centre served by uvicorn on a loopback port, and
+replica databases on SQLite, PostgreSQL and MariaDB that each test creates and drops.
+
+``REGISTRY_TEST_MARIADB`` names the MariaDB/MySQL server
+(default ``mysql+pymysql://root@127.0.0.1:3306``). Like PostgreSQL, an unreachable
+MariaDB is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry.db import make_engine, session_factory, transaction
+from tests.conftest import PG_SERVER, Database, Templates
+from tests.factories import publish
+
+MARIADB_SERVER = os.environ.get("REGISTRY_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
+TARGETS = ["sqlite", "postgresql", "mariadb"]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Centre:
+    """A registry database served over HTTP by a real uvicorn process."""
+
+    url: str  # database URL
+    backend: str
+    engine: Engine
+    tmp: Path
+    page_size: int = 1000
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        """The HTTP base URL replicas use."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions on the centre's database (for publishing)."""
+        return session_factory(self.engine)
+
+    def start(self, database_url: str | None = None) -> None:
+        """Start (or restart) the server, and wait until it answers."""
+        env = {**os.environ, "REGISTRY_DATABASE_URL": database_url or self.url,
+               "REGISTRY_SYNC_PAGE_SIZE": str(self.page_size), **self.env}
+        log = open(self.tmp / f"centre-{self.port}.log", "ab")  # noqa: SIM115 (kept by Popen)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "registry.sync.app:create_sync_app",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the centre exited: see {log.name}")
+            try:
+                urllib.request.urlopen(f"{self.base}/sync/v1/head", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the centre did not start in 30 s")
+
+    def stop(self) -> None:
+        """Stop the server process (this process's own child, by its id)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def publish(self, ops: list[dict[str, Any]], effective: str = "2025-01-01",
+                title: str = "test change") -> int:
+        """Publish ``ops`` as one release, through the services; return the release."""
+        with transaction(self.sessions) as session:
+            return publish(session, ops, effective, title)
+
+    def run(self, work: Callable[[Session], Any]) -> Any:
+        """Run ``work`` in one committed transaction on the centre."""
+        with transaction(self.sessions) as session:
+            return work(session)
+
+
+def _centre(database: Database, tmp_path: Path, page_size: int = 1000) -> Iterator[Centre]:
+    centre = Centre(url=database.url, backend=database.backend, engine=database.engine,
+                    tmp=tmp_path, page_size=page_size)
+    centre.start()
+    yield centre
+    centre.stop()
+
+
+@pytest.fixture
+def centre(database: Database, tmp_path: Path) -> Iterator[Centre]:
+    """A served centre on each backend (SQLite and PostgreSQL)."""
+    yield from _centre(database, tmp_path)
+
+
+@pytest.fixture
+def sqlite_centre(templates: Templates, tmp_path: Path) -> Iterator[Centre]:
+    """A served SQLite centre, for tests whose subject is not the centre's backend."""
+    url = templates.fresh_url("sqlite")
+    engine = make_engine(url)
+    yield from _centre(Database("sqlite", url, engine), tmp_path)
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_centre(templates: Templates, tmp_path: Path) -> Iterator[Centre]:
+    """A served PostgreSQL centre."""
+    url = templates.fresh_url("postgresql")
+    engine = make_engine(url)
+    yield from _centre(Database("postgresql", url, engine), tmp_path)
+    engine.dispose()
+
+
+class Targets:
+    """Replica databases created on demand and dropped at the end of the test."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.dropped: list[tuple[str, str]] = []
+
+    def new(self, backend: str) -> str:
+        """The URL of a new, empty database on ``backend``."""
+        name = f"sync_r_{uuid.uuid4().hex[:12]}"
+        if backend == "sqlite":
+            return f"sqlite:///{self.tmp / (name + '.db')}"
+        if backend == "postgresql":
+            admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            self.dropped.append((backend, name))
+            return f"{PG_SERVER}/{name}"
+        if backend == "mariadb":
+            admin = _maria_admin()
+            with admin.connect() as conn:
+                conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
+                                  "COLLATE utf8mb4_unicode_ci"))
+            admin.dispose()
+            self.dropped.append((backend, name))
+            return f"{MARIADB_SERVER}/{name}"
+        raise ValueError(backend)
+
+    def drop_all(self) -> None:
+        """Drop every server-side database made here."""
+        for backend, name in self.dropped:
+            if backend == "postgresql":
+                admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            else:
+                admin = _maria_admin()
+                with admin.connect() as conn:
+                    conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            admin.dispose()
+
+
+def _maria_admin() -> Engine:
+    engine = create_engine(f"{MARIADB_SERVER}/", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any connection failure must fail the run loudly
+        pytest.fail(f"MariaDB is required for the sync tests and is unreachable at "
+                    f"{MARIADB_SERVER}: {exc}", pytrace=False)
+    return engine
+
+
+@pytest.fixture
+def targets(tmp_path: Path) -> Iterator[Targets]:
+    """Factory of replica databases."""
+    found = Targets(tmp_path)
+    yield found
+    found.drop_all()
+
+
+def clone_centre_database(templates: Templates, centre: Centre, tmp: Path) -> str:
+    """A copy of the centre's database as it is now (a "backup"); the server must be down
+    for PostgreSQL, which copies through a template."""
+    centre.engine.dispose()
+    if centre.backend == "sqlite":
+        with centre.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        centre.engine.dispose()
+        source = centre.url.removeprefix("sqlite:///")
+        copy = tmp / f"backup-{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(source, copy)
+        return f"sqlite:///{copy}"
+    name = f"registry_t_{uuid.uuid4().hex[:12]}"
+    source = centre.url.rsplit("/", 1)[1]
+    admin = templates._pg()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source}"'))
+    templates.names.append(name)
+    return f"{PG_SERVER}/{name}"
+
+
+def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the replica's data tables and cursor, sorted: equal dumps are equal
+    databases."""
+    from registry.sync.local_schema import lineage, lists, releases, sync_state, versions
+    from registry.sync.local_store import normalise_local_url
+
+    engine = make_engine(normalise_local_url(url))
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in (lists, versions, lineage):
+            out[table.name] = sorted(tuple(str(v) for v in row) for row in
+                                      conn.execute(table.select()))
+        out["releases"] = sorted(tuple(str(v) for v in row[:3])
+                                 for row in conn.execute(releases.select()))
+        state = conn.execute(sync_state.select()).one()
+        out["cursor"] = [(state.epoch, state.seq, state.hash, state.release_id)]
+    engine.dispose()
+    return out
