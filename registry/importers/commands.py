@@ -61,8 +61,8 @@ def _render_plan(plan: ImportPlan, diff: dict[str, Any] | None, examples: int) -
         for line in lines:
             out.print(f"  {line}", highlight=False)
     if diff is not None:
-        planned = ", ".join(f"{k} {v}" for k, v in sorted(diff["summary"].items()))
-        out.print(f"publishing would record: {planned}", highlight=False)
+        planned = ", ".join(f"{k} {v}" for k, v in sorted(diff["summary"].items()) if v)
+        out.print(f"publishing would record: {planned or 'nothing'}", highlight=False)
         for problem in diff["errors"][:50]:
             out.print(f"  [bold red]problem[/] {problem['field']}: {problem['message']}",
                       highlight=False)

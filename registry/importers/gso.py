@@ -291,6 +291,10 @@ def _grouper(units: dict[str, Unit], current: dict[str, EntryView]) -> Callable[
     return group
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def plan_gso_import(session: Session, parsed: GsoFile, effective: date,
                     whole_country: bool = False) -> ImportPlan:
     """The operations that turn the registry on ``effective`` into the file's state.
@@ -306,14 +310,15 @@ def plan_gso_import(session: Session, parsed: GsoFile, effective: date,
     desired = [Desired(u.code, u.name, u.type, u.level, u.parent, None, u.name_en)
                for u in parsed.units.values()]
     ops = diff_operations(LIST, current, desired, retire, Options(short_name_of=short_name))
+    n = len(tops or ())
     scope = ("the whole list: units missing from the file are retired" if whole_country
-             else f"the {len(tops or ())} province(s) in the file: units under them that the "
-                  "file leaves out are retired")
+             else f"the {n} province{'' if n == 1 else 's'} in the file: units under "
+                  f"{'it' if n == 1 else 'them'} that the file leaves out are retired")
     plan = ImportPlan(LIST, parsed.source, effective, parsed.rows, scope, bad=list(parsed.bad))
     counts = parsed.counts()
     plan.notes.append(
         f"layout: {'with districts' if parsed.layout == 'districts' else 'without districts'}; "
-        + ", ".join(f"{counts.get(level, 0)} {level}s" for level in WIDTHS))
+        + ", ".join(_count(counts.get(level, 0), level) for level in WIDTHS))
     names = {code: unit.name for code, unit in parsed.units.items()}
     group = _grouper(parsed.units, current)
     for op in ops:

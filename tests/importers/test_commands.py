@@ -46,7 +46,7 @@ def test_a_dry_run_prints_counts_per_operation_and_province_and_writes_nothing(
     assert "03388 Phường Quyết Tiến → Phường Đoàn Kết" in text
     assert "move (first 2 of 38):" in text
     assert "03388 Phường Đoàn Kết: 105 Thành phố Lai Châu → 12 Tỉnh Lai Châu" in text
-    assert "publishing would record: change 38, links 0, retire 76" in text
+    assert "publishing would record: change 38, retire 76" in text
     assert change_sets(database) == [("published", "124/2004/QĐ-TTg")]
 
 
