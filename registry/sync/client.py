@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Connection
 
 from registry import __version__
-from registry.errors import Conflict
+from registry.errors import Conflict, RegistryError
 from registry.services.feed import canonical_json, chain_hash
 from registry.sync.codec import check_digest, decode_header, decode_records
 from registry.sync.errors import (
@@ -215,7 +215,7 @@ class SyncClient:
                     log.warning("the centre's epoch changed (%s): taking a new snapshot",
                                 exc.message)
                     self._bootstrap(self.head(), result)
-        except (SyncError, Conflict) as exc:
+        except RegistryError as exc:
             self._fail(exc)
             raise
         state = self.store.state()
@@ -306,6 +306,7 @@ class SyncClient:
                             or header.get("release") != head.release:
                         raise FeedIntegrityError(f"{where}: this is not the snapshot page that "
                                                  "was asked for; nothing was applied")
+                    self._check_format(header, where)
                     if declared is None:
                         declared = header.get("lists") or {}
                         point = (int(header["seq"]), str(header["hash"]))
@@ -529,6 +530,7 @@ class SyncClient:
             where = self.transport.url(path, params)
             answer = self.transport.get(path, params)
             header, body = decode_header(answer.body, where)
+            self._check_format(header, where)
             if (header.get("t") != "delta" or header.get("epoch") != head.epoch
                     or header.get("release") != release
                     or header.get("from_release") != release - 1):

@@ -31,6 +31,7 @@ from registry.services.checksums import (
     version_dict,
     version_query,
 )
+from registry.services.feed import RECORD_FORMAT
 from registry.sync.codec import encode_page
 from registry.sync.protocol import Subscription
 from registry.sync.scope import ScopedView
@@ -113,7 +114,7 @@ def build_delta(session: Session, epoch: str, point: ReleasePoint, sub: Subscrip
     marker = next((r for r in reversed(feed_records) if r.get("t") == "release"), None)
     if marker is not None:
         records.append({k: v for k, v in marker.items() if k != "seq"})
-    header = {"t": "delta", "epoch": epoch, "release": release, "from_release": release - 1,
-              "seq": point.seq, "hash": point.hash, "subscription": sub.as_dict(),
-              "checksums": checksums}
+    header = {"t": "delta", "format": RECORD_FORMAT, "epoch": epoch, "release": release,
+              "from_release": release - 1, "seq": point.seq, "hash": point.hash,
+              "subscription": sub.as_dict(), "checksums": checksums}
     return encode_page(header, records)

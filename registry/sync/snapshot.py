@@ -33,7 +33,7 @@ from registry.services.checksums import (
     version_query,
     visible_at,
 )
-from registry.services.feed import GENESIS_HASH
+from registry.services.feed import GENESIS_HASH, RECORD_FORMAT
 from registry.sync.codec import encode_page
 from registry.sync.protocol import Subscription
 from registry.sync.scope import ScopedView
@@ -129,7 +129,8 @@ def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: 
     views = {item.key: view_of(session, point.release, item) for item in lists}
     section, index, after = _parse_token(token, keys)
     records: list[dict[str, Any]] = []
-    header: dict[str, Any] = {"t": "snapshot", "epoch": epoch, "release": point.release,
+    header: dict[str, Any] = {"t": "snapshot", "format": RECORD_FORMAT, "epoch": epoch,
+                              "release": point.release,
                               "seq": point.seq, "hash": point.hash, "after": token or None,
                               "subscription": sub.as_dict()}
     if section == "start":

@@ -130,6 +130,15 @@ def sqlite_centre(templates: Templates, tmp_path: Path) -> Iterator[Centre]:
 
 
 @pytest.fixture
+def small_page_centre(templates: Templates, tmp_path: Path) -> Iterator[Centre]:
+    """A served SQLite centre paging its feed by 5 records, so releases span pages."""
+    url = templates.fresh_url("sqlite")
+    engine = make_engine(url)
+    yield from _centre(Database("sqlite", url, engine), tmp_path, page_size=5)
+    engine.dispose()
+
+
+@pytest.fixture
 def pg_centre(templates: Templates, tmp_path: Path) -> Iterator[Centre]:
     """A served PostgreSQL centre."""
     url = templates.fresh_url("postgresql")
