@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 _FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "d"})
 
@@ -12,6 +13,7 @@ def nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
+@lru_cache(maxsize=65536)
 def fold(value: str) -> str:
     """Fold for search: ``"HÀ NỘI"``, ``"ha noi"`` and NFD ``"Hà Nội"`` all give ``"ha noi"``."""
     decomposed = unicodedata.normalize("NFD", value.translate(_FOLD_EXTRA))

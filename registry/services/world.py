@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from registry.models import CodeList, Entry, EntryVersion
@@ -45,11 +45,19 @@ class State:
         }
 
 
-def state_of(row: EntryVersion) -> State:
+def state_of(row: VersionRow) -> State:
     """The state recorded in a version row."""
     return State(status=row.status, name=row.name, type=row.type, level=row.level,
                  parent=row.parent_code, short_name=row.short_name, name_en=row.name_en,
                  attributes=dict(row.attributes or {}))
+
+
+_VERSION_COLUMNS = (
+    EntryVersion.id, EntryVersion.code, EntryVersion.valid_from, EntryVersion.valid_to,
+    EntryVersion.status, EntryVersion.name, EntryVersion.short_name, EntryVersion.name_en,
+    EntryVersion.type, EntryVersion.level, EntryVersion.parent_code, EntryVersion.attributes,
+)
+VersionRow = Any  # a Row with the fields of _VERSION_COLUMNS (attribute access like the model)
 
 
 @dataclass
@@ -57,7 +65,7 @@ class Loaded:
     """Current records and identity of one entry."""
 
     entry_id: int | None
-    versions: list[EntryVersion]
+    versions: list[VersionRow]
 
 
 class World:
@@ -95,8 +103,9 @@ class World:
                                                        Entry.code.in_(chunk))
                 ):
                     self._loaded[(list_key, code)].entry_id = entry_id
-                rows = self.session.scalars(
-                    select(EntryVersion).where(
+                # Plain rows, not ORM objects: a reform touches tens of thousands of entries.
+                rows = self.session.execute(
+                    select(*_VERSION_COLUMNS).where(
                         EntryVersion.list_id == list_id, EntryVersion.code.in_(chunk),
                         EntryVersion.superseded_release.is_(None),
                     ).order_by(EntryVersion.code, EntryVersion.valid_from)
@@ -114,7 +123,7 @@ class World:
         """Whether the code was ever issued in the list."""
         return self.get(key).entry_id is not None
 
-    def version_on(self, key: Key, on: date | None = None) -> EntryVersion | None:
+    def version_on(self, key: Key, on: date | None = None) -> VersionRow | None:
         """The current record valid on ``on`` (default: the effective date)."""
         day = on or self.on
         for row in self.get(key).versions:
@@ -129,7 +138,7 @@ class World:
             self._states[key] = state_of(row) if row else None
         return self._states[key]
 
-    def later_versions(self, key: Key) -> list[EntryVersion]:
+    def later_versions(self, key: Key) -> list[VersionRow]:
         """Records that start after the effective date (future-dated changes)."""
         return [r for r in self.get(key).versions if r.valid_from > self.on]
 
@@ -137,23 +146,23 @@ class World:
         """When the entry ended, if its latest record says it is retired."""
         versions = self.get(key).versions
         if versions and versions[-1].status == "retired":
-            return versions[-1].valid_from
+            ended: date = versions[-1].valid_from
+            return ended
         return None
 
-    def active_children(self, list_key: str, parents: list[str]) -> list[EntryVersion]:
+    def active_children(self, list_key: str, parents: list[str]) -> list[VersionRow]:
         """Records valid on or after the effective date whose parent is one of ``parents``."""
         code_list = self.lists[list_key]
-        out: list[EntryVersion] = []
+        out: list[VersionRow] = []
         for start in range(0, len(parents), CHUNK):
             chunk = parents[start:start + CHUNK]
-            out.extend(self.session.scalars(
-                select(EntryVersion).where(
+            out.extend(self.session.execute(
+                select(*_VERSION_COLUMNS).where(
                     EntryVersion.list_id == code_list.id,
                     EntryVersion.parent_code.in_(chunk),
                     EntryVersion.superseded_release.is_(None),
                     EntryVersion.status == "active",
                     or_(EntryVersion.valid_to.is_(None), EntryVersion.valid_to > self.on),
-                    and_(EntryVersion.code.is_not(None)),
                 )
             ))
         return out
