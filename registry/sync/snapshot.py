@@ -139,24 +139,24 @@ def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: 
                         "release": item.release} for item in lists)
         section, index, after = "v", 0, 0
     next_token: str | None = None
-    while section in ("v", "l") and len(records) < limit:
+    while True:
         if index >= len(lists):
-            if section == "l":
-                break
-            section, index, after = "l", 0, 0
-            continue
+            if section == "v":
+                section, index, after = "l", 0, 0
+                continue
+            break
         item = lists[index]
-        rows = _rows(session, point.release, item, views[item.key], section, after,
-                     limit - len(records))
-        convert = version_dict if section == "v" else link_dict
-        t = "version" if section == "v" else "link"
-        for row in rows:
-            records.append({"t": t, **convert(row)})
-        if rows:
-            after = rows[-1][-1]
         if len(records) >= limit:
             next_token = f"{section}:{item.key}:{after}"
             break
-        index, after = index + 1, 0
+        wanted = limit - len(records)
+        rows = _rows(session, point.release, item, views[item.key], section, after, wanted)
+        convert = version_dict if section == "v" else link_dict
+        t = "version" if section == "v" else "link"
+        records.extend({"t": t, **convert(row)} for row in rows)
+        if rows:
+            after = rows[-1][-1]
+        if len(rows) < wanted:
+            index, after = index + 1, 0
     header["next"] = next_token
     return encode_page(header, records)

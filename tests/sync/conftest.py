@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ class Centre:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    factory: str = "registry.sync.app:create_sync_app"
 
     @property
     def base(self) -> str:
@@ -69,7 +71,7 @@ class Centre:
                "REGISTRY_SYNC_PAGE_SIZE": str(self.page_size), **self.env}
         log = open(self.tmp / f"centre-{self.port}.log", "ab")  # noqa: SIM115 (kept by Popen)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "registry.sync.app:create_sync_app",
+            [sys.executable, "-m", "uvicorn", "--factory", self.factory,
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -79,6 +81,8 @@ class Centre:
             try:
                 urllib.request.urlopen(f"{self.base}/sync/v1/head", timeout=2).read()
                 return
+            except urllib.error.HTTPError:
+                return  # it answers (a 401 when anonymous reading is off)
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("the centre did not start in 30 s")
