@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.config import Settings, today
 from registry.errors import PermissionDenied
 from registry.graphql.loaders import Loaders
+from registry.models import FeedHead
 from registry.services.actors import Actor
-from registry.services.graph_reads import check_release
+from registry.services.cache import ReleaseCache
+from registry.services.graph_reads import Reader, check_release
 from registry.services.queries import latest_release
 
 
@@ -27,14 +31,67 @@ class When:
     release: int | None
 
 
+class SharedReader:
+    """One autocommit connection per process for the hot reads (PostgreSQL only).
+
+    Reads run on the event loop and each statement completes before the loop switches
+    request, so requests can share it. That saves, per request, a pool checkout with its
+    ping, a BEGIN and a ROLLBACK: round trips that cost more than the reads themselves.
+    Under READ COMMITTED a transaction would not give the statements of a request one
+    snapshot anyway. Mutations never use it: they run in their own transactions.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+
+    def connection(self) -> Connection:
+        """The live connection, reconnecting after the server dropped it."""
+        connection = self._connection
+        if connection is None or connection.closed or connection.invalidated:
+            if connection is not None:
+                connection.close()
+            connection = self._connection = self.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT")
+        return connection
+
+    def latest(self) -> int:
+        """The latest release number (0 before anything is published)."""
+        try:
+            return int(self.connection().execute(_HEAD).scalar() or 0)
+        except DBAPIError:
+            # The server restarted or dropped us: reconnect once.
+            self.close()
+            return int(self.connection().execute(_HEAD).scalar() or 0)
+
+    def close(self) -> None:
+        """Return the connection."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+_HEAD = select(FeedHead.release_id).where(FeedHead.id == 1)
+
+
 @dataclass
 class Context:
-    """What every resolver of one request shares. The session opens on first use."""
+    """What every resolver of one request shares. The session opens on first use.
+
+    Hot reads (entries, children, lineage, resolve) go through :attr:`reader`: the shared
+    autocommit connection on PostgreSQL, the request's session elsewhere (SQLite is
+    in-process, and its transaction gives the request one snapshot).
+    """
 
     sessions: sessionmaker[Session]
     settings: Settings
     actor: Actor | None = None
+    cache: ReleaseCache | None = None
+    namespace: str = ""
+    shared: SharedReader | None = None
     today: date = field(default_factory=today)
+    cache_release: int | None = None
+    cache_ok: bool = False
     _session: Session | None = None
     _latest: int | None = None
     _loaders: Loaders | None = None
@@ -47,23 +104,29 @@ class Context:
         return self._session
 
     @property
+    def reader(self) -> Reader:
+        """Where the hot reads run."""
+        return self.shared.connection() if self.shared is not None else self.session
+
+    @property
     def loaders(self) -> Loaders:
         """This request's DataLoaders: never shared, so no answer outlives its request."""
         if self._loaders is None:
-            self._loaders = Loaders(self.session)
+            self._loaders = Loaders(lambda: self.reader, lambda: self.session)
         return self._loaders
 
     def latest(self) -> int:
         """The latest release, read once per request."""
         if self._latest is None:
-            self._latest = latest_release(self.session)
+            self._latest = (self.shared.latest() if self.shared is not None
+                            else latest_release(self.session))
         return self._latest
 
     def when(self, as_of: date | None, at_release: int | None) -> When:
         """Check ``asOf``/``atRelease`` arguments; defaults are today and the latest."""
         release = None
         if at_release is not None:
-            self._latest, release = check_release(self.session, at_release)
+            self._latest, release = check_release(self.reader, at_release)
         return When(as_of or self.today, release)
 
     def require_actor(self) -> Actor:

@@ -17,7 +17,7 @@ from strawberry.dataloader import DataLoader
 
 from registry.models import ChangeSet, CodeList, Operation, Release
 from registry.services import graph_reads
-from registry.services.graph_reads import Filters
+from registry.services.graph_reads import Filters, Reader
 from registry.services.queries import EntryView, HistoryItem, LinkView, Page
 
 # (list, code, as_of, release)
@@ -43,8 +43,9 @@ def _grouped(keys: Sequence[K], group: Callable[[K], Hashable]) -> dict[Hashable
 class Loaders:
     """The DataLoaders of one request, all reading through the request's session."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, reader: Callable[[], Reader], session: Callable[[], Session]) -> None:
+        self._reader = reader
+        self._session = session
         self.entry: DataLoader[EntryKey, EntryView | None] = DataLoader(self._entries)
         self.children: DataLoader[ChildrenKey, Page] = DataLoader(self._children)
         self.links: DataLoader[LinksKey, list[LinkView]] = DataLoader(self._links)
@@ -54,11 +55,21 @@ class Loaders:
         self.change_set: DataLoader[int, ChangeSet | None] = DataLoader(self._change_sets)
         self.operations: DataLoader[int, list[Operation]] = DataLoader(self._operations)
 
+    @property
+    def reader(self) -> Reader:
+        """Where entry reads run (registry.graphql.context.Context.reader)."""
+        return self._reader()
+
+    @property
+    def session(self) -> Session:
+        """The request's ORM session, for change sets, releases and code lists."""
+        return self._session()
+
     async def _entries(self, keys: list[EntryKey]) -> list[EntryView | None]:
         found: dict[EntryKey, EntryView] = {}
         for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
             list_key, as_of, release = group  # type: ignore[misc]
-            views = graph_reads.entries_by_codes(self.session, list_key, [k[1] for k in members],
+            views = graph_reads.entries_by_codes(self.reader, list_key, [k[1] for k in members],
                                                  as_of, release)
             for key in members:
                 if key[1] in views:
@@ -69,7 +80,7 @@ class Loaders:
         found: dict[ChildrenKey, Page] = {}
         for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3], k[4], k[5])).items():
             list_key, as_of, release, first, filters = group  # type: ignore[misc]
-            pages = graph_reads.children_pages(self.session, list_key, [k[1] for k in members],
+            pages = graph_reads.children_pages(self.reader, list_key, [k[1] for k in members],
                                                filters, as_of, release, first)
             for key in members:
                 found[key] = pages[key[1]]
@@ -79,7 +90,7 @@ class Loaders:
         found: dict[LinksKey, list[LinkView]] = {}
         for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
             list_key, direction, release = group  # type: ignore[misc]
-            links = graph_reads.links_by_code(self.session, list_key, [k[1] for k in members],
+            links = graph_reads.links_by_code(self.reader, list_key, [k[1] for k in members],
                                               direction, release)
             for key in members:
                 found[key] = links[key[1]]
@@ -89,7 +100,7 @@ class Loaders:
         found: dict[HistoryKey, list[HistoryItem]] = {}
         for group, members in _grouped(keys, lambda k: (k[0], k[2])).items():
             list_key, release = group  # type: ignore[misc]
-            items = graph_reads.histories(self.session, list_key, [k[1] for k in members],
+            items = graph_reads.histories(self.reader, list_key, [k[1] for k in members],
                                           release)
             for key in members:
                 found[key] = items[key[1]]

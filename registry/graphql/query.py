@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 from sqlalchemy import select
 
-from registry.errors import NotFound, ValidationError
+from registry.errors import ValidationError
 from registry.graphql.context import When
 from registry.graphql.ids import from_global, number_of
 from registry.graphql.types import (
@@ -65,10 +65,8 @@ async def _one(info: Info, list_key: str, code: str, when: When) -> Entry | None
 
 def _page(info: Info, list_key: str, filters: Filters, when: When, first: int,
           after: str | None) -> Connection[Entry]:
-    page = graph_reads.page_entries(info.context.session, list_key, filters, when.as_of,
+    page = graph_reads.page_entries(info.context.reader, list_key, filters, when.as_of,
                                     when.release, first, after)
-    if not page.items and after is None:
-        code_lists.get_list(info.context.session, list_key)  # NotFound names the known lists
     return entry_connection(page, when, bool(filters.search), after)
 
 
@@ -200,7 +198,7 @@ class Query:
     def resolve(self, info: Info, list_key: ListKey, code: str, as_of: AsOf = None,
                 at_release: AtRelease = None) -> ResolutionResult:
         when = info.context.when(as_of, at_release)
-        found = graph_reads.resolve(info.context.session, list_key, code, when.as_of,
+        found = graph_reads.resolve(info.context.reader, list_key, code, when.as_of,
                                     when.release)
         return resolution_object(found, when)
 
@@ -244,5 +242,3 @@ class Query:
                              [encode_cursor([str(r.id)]) for r in items], len(rows) > first,
                              after is not None)
 
-
-__all__ = ["NotFound", "Query"]

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied
-from registry.graphql.context import Context
+from registry.graphql.caching import DOCUMENTS, cache_from_env, request_key
+from registry.graphql.context import Context, SharedReader
 from registry.graphql.schema import schema as registry_schema
+from registry.services.cache import MISSING
 from registry.services.tokens import authenticate
 
-
 _CONTEXT = "registry.graphql.context"
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` that hands strawberry the body this view has already read."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _unauthorized(message: str) -> Response:
@@ -36,22 +52,57 @@ class RegistryGraphQL(GraphQL[Context, None]):
         super().__init__(registry_schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.sessions = sessions
         self.settings = settings
+        self.cache = cache_from_env()
+        bind = sessions.kw.get("bind")
+        self.namespace = str(getattr(bind, "url", "")) or str(id(sessions))
+        self.shared = (SharedReader(bind) if isinstance(bind, Engine)
+                       and bind.dialect.name == "postgresql" else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await PlainTextResponse("GraphQL is served over HTTP only", 404)(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        context = Context(sessions=self.sessions, settings=self.settings)
+        context = Context(sessions=self.sessions, settings=self.settings, cache=self.cache,
+                          namespace=self.namespace, shared=self.shared)
         try:
             refused = self._authenticate(request, context)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
             scope[_CONTEXT] = context
-            await super().__call__(scope, receive, send)
+            if request.method != "POST" or self.cache.maxsize <= 0:
+                await super().__call__(scope, receive, send)
+                return
+            await self._cached(request, context, scope, send)
         finally:
             context.close()
+
+    async def _cached(self, request: Request, context: Context, scope: Scope,
+                      send: Send) -> None:
+        """Serve a POSTed query from the release-keyed cache, or run it and maybe keep it."""
+        body = await request.body()
+        found = request_key(body, context.today)
+        if found is not None and DOCUMENTS.get(found[1]):
+            hit = self.cache.get(self.namespace, context.latest(), found[0])
+            if hit is not MISSING:
+                await Response(hit, media_type="application/json")(scope, _replay(b""), send)
+                return
+        captured: list[bytes] = []
+        status = 0
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                captured.append(message.get("body", b""))
+            await send(message)
+
+        await super().__call__(scope, _replay(body), capture)
+        if (found is not None and context.cache_ok and status == 200
+                and context.cache_release is not None):
+            self.cache.put(self.namespace, context.cache_release, found[0], b"".join(captured))
 
     def _authenticate(self, request: Request, context: Context) -> Response | None:
         header = request.headers.get("authorization")

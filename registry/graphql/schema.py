@@ -14,17 +14,18 @@ from graphql import GraphQLError
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from registry.errors import RegistryError
+from registry.graphql.caching import ResponseCache
 from registry.graphql.errors import ShapeErrors
 from registry.graphql.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, CostLimiter
 from registry.graphql.metrics import OperationMetrics
@@ -49,13 +50,25 @@ class RegistrySchema(strawberry.Schema):
                       original, exc_info=original)
 
 
+# The rule classes are made once: the validation cache is keyed by the rules as well as the
+# document, so rules rebuilt per request (as QueryDepthLimiter(...) in a factory would do)
+# would miss the cache on every request and fill it with garbage.
+RULES = [depth_rule(MAX_DEPTH, None, None), alias_rule(MAX_ALIASES), MaxIntrospectionDepthRule]
+
+
+class Limits(AddValidationRules):
+    """Depth, alias and introspection-depth limits, checked while validating."""
+
+    def __init__(self) -> None:
+        super().__init__(RULES)
+
+
 def _extensions() -> list[Any]:
-    limits: list[type[SchemaExtension] | SchemaExtension | Any] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    limits: list[type[SchemaExtension] | Any] = [
+        Limits,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: AddValidationRules([MaxIntrospectionDepthRule]),
         CostLimiter,
+        ResponseCache,
         ShapeErrors,
         OperationMetrics,
         # Bounded, so that unique documents cannot grow memory without limit.

@@ -215,7 +215,7 @@ class Entry(Node):
                  first, filters))
         else:
             page = graph_reads.page_entries(
-                info.context.session, self.view.list_key,
+                info.context.reader, self.view.list_key,
                 Filters(parent=self.view.code, type=type, level=level, status=status),
                 self.when.as_of, self.when.release, first, after)
         return entry_connection(page, self.when, False, after)

@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
+    Engine,
     Select,
     and_,
     bindparam,
@@ -28,8 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from registry.errors import NotFound, ValidationError
-from registry.models import ChangeSet, CodeList, EntryVersion, LineageLink
-from registry.services.code_lists import get_list
+from registry.models import ChangeSet, CodeList, EntryVersion, FeedHead, LineageLink
 from registry.services.queries import (
     EntryView,
     HistoryItem,
@@ -39,12 +40,14 @@ from registry.services.queries import (
     Successor,
     decode_cursor,
     encode_cursor,
-    latest_release,
 )
 from registry.text import fold
 
 V = EntryVersion
 MAX_FIRST = 100
+Reader = Session | Connection
+"""What reads run on: a session, or (on PostgreSQL) the process's autocommit connection."""
+_HEAD = select(FeedHead.release_id).where(FeedHead.id == 1)
 
 # The columns of an EntryView after its list key, in its field order. Reads filter on
 # ``list_id`` rather than joining code_lists: the planner then knows which list, and
@@ -59,10 +62,16 @@ _WIDTH = len(COLUMNS)
 _list_ids: dict[tuple[str, str], int] = {}
 
 
-def list_id(session: Session, list_key: str) -> int | None:
+def _engine_of(reader: Reader) -> Engine:
+    if isinstance(reader, Connection):
+        return reader.engine
+    bind = reader.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind  # type: ignore[return-value]
+
+
+def list_id(session: Reader, list_key: str) -> int | None:
     """The id of a code list, or ``None`` if there is no such list."""
-    bind = session.get_bind()
-    url = str(bind.engine.url if hasattr(bind, "engine") else bind)
+    url = str(_engine_of(session).url)
     found = _list_ids.get((url, list_key))
     if found is None:
         for key, id_ in session.execute(select(CodeList.key, CodeList.id)):
@@ -107,13 +116,13 @@ _RECORDS_LATEST = _records(None)
 _RECORDS_AT = _records(0)
 
 
-def check_release(session: Session, at_release: int | None) -> tuple[int, int | None]:
+def check_release(session: Reader, at_release: int | None) -> tuple[int, int | None]:
     """Check an ``atRelease`` argument; return (latest, the release to read or ``None``).
 
     ``None`` means "the latest records" (``superseded_release IS NULL``): the cheapest
     predicate, and exact because the latest release is what those records say.
     """
-    latest = latest_release(session)
+    latest = int(session.execute(_HEAD).scalar() or 0)
     if at_release is None or at_release == latest:
         return latest, None
     if at_release < 1 or at_release > latest:
@@ -122,7 +131,7 @@ def check_release(session: Session, at_release: int | None) -> tuple[int, int | 
     return latest, at_release
 
 
-def entries_by_codes(session: Session, list_key: str, codes: Iterable[str], as_of: date,
+def entries_by_codes(session: Reader, list_key: str, codes: Iterable[str], as_of: date,
                      release: int | None) -> dict[str, EntryView]:
     """Versions of many codes of one list valid on ``as_of``: code → version."""
     wanted = sorted(set(codes))
@@ -150,13 +159,13 @@ class Filters:
     attribute_contains: tuple[tuple[str, str], ...] = ()
 
 
-def _json_text(session: Session, name: str) -> ColumnElement[Any]:
+def _json_text(session: Reader, name: str) -> ColumnElement[Any]:
     return V.attributes[name].as_string()
 
 
-def _json_array_contains(session: Session, name: str, value: str) -> ColumnElement[bool]:
+def _json_array_contains(session: Reader, name: str, value: str) -> ColumnElement[bool]:
     """``value`` is an element of the JSON array attribute ``name`` (or equals a scalar)."""
-    dialect = session.get_bind().dialect.name
+    dialect = _engine_of(session).dialect.name
     if dialect == "postgresql":
         from sqlalchemy import cast
         from sqlalchemy.dialects.postgresql import JSONB
@@ -168,15 +177,15 @@ def _json_array_contains(session: Session, name: str, value: str) -> ColumnEleme
     return exists(select(literal(1)).select_from(each).where(each.c.value == value))
 
 
-def _require_list(session: Session, list_key: str) -> int:
+def _require_list(session: Reader, list_key: str) -> int:
     lid = list_id(session, list_key)
     if lid is None:
-        get_list(session, list_key)  # raises NotFound naming the known lists
-        raise NotFound(f"no code list '{list_key}'")
+        known = ", ".join(session.execute(select(CodeList.key).order_by(CodeList.key)).scalars())
+        raise NotFound(f"no code list '{list_key}' (known: {known or 'none'})")
     return lid
 
 
-def _filtered(session: Session, list_key: str, filters: Filters, as_of: date,
+def _filtered(session: Reader, list_key: str, filters: Filters, as_of: date,
               release: int | None) -> Select[Any]:
     query = select(*COLUMNS).where(V.list_id == _require_list(session, list_key),
                                    _visible(release), _valid(as_of))
@@ -201,7 +210,7 @@ def check_first(first: int) -> None:
         raise ValidationError("first", "range", f"must be between 1 and {MAX_FIRST}")
 
 
-def page_entries(session: Session, list_key: str, filters: Filters, as_of: date,
+def page_entries(session: Reader, list_key: str, filters: Filters, as_of: date,
                  release: int | None, first: int, after: str | None = None) -> Page:
     """One keyset page of entries, ordered by code, or by folded name then code in a search.
 
@@ -240,30 +249,56 @@ def _page(rows: list[EntryView], first: int, by_name: bool) -> Page:
     return Page(items=items, end_cursor=cursor, has_next=len(rows) > first)
 
 
-def children_pages(session: Session, list_key: str, parents: Sequence[str], filters: Filters,
+def _children_statement(release: int | None, level: bool, type: bool,
+                        status: bool) -> Select[Any]:
+    inner = select(*COLUMNS).where(V.list_id == bindparam("list_id"),
+                                   V.parent_code.in_(bindparam("parents", expanding=True)),
+                                   _visible(None if release is None else 0), _valid())
+    if level:
+        inner = inner.where(V.level == bindparam("level"))
+    if type:
+        inner = inner.where(V.type == bindparam("type"))
+    if status:
+        inner = inner.where(V.status == bindparam("status"))
+    rank = func.row_number().over(partition_by=V.parent_code, order_by=V.code).label("rank")
+    ranked = inner.add_columns(rank).subquery()
+    return (select(*[ranked.c[i] for i in range(_WIDTH)])
+            .where(ranked.c.rank <= bindparam("limit"))
+            .order_by(ranked.c[7], ranked.c[1]))
+
+
+# Window statements by shape, built on first use: building one costs milliseconds.
+_children_statements: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
+
+
+def children_pages(session: Reader, list_key: str, parents: Sequence[str], filters: Filters,
                    as_of: date, release: int | None, first: int) -> dict[str, Page]:
     """The first page of children of many parents in one statement (a window per parent)."""
     check_first(first)
+    if filters.attribute_equals or filters.attribute_contains or filters.search:
+        raise ValidationError("children", "filter", "children filter by type, level and "
+                                                    "status only")
     wanted = sorted(set(parents))
     if not wanted:
         return {}
-    inner = _filtered(session, list_key, Filters(
-        level=filters.level, type=filters.type, status=filters.status,
-        attribute_equals=filters.attribute_equals,
-        attribute_contains=filters.attribute_contains), as_of, release)
-    rank = func.row_number().over(partition_by=V.parent_code, order_by=V.code).label("rank")
-    ranked = inner.where(V.parent_code.in_(wanted)).add_columns(rank).subquery()
-    query = (select(*[ranked.c[i] for i in range(_WIDTH)])
-             .where(ranked.c.rank <= first + 1)
-             .order_by(ranked.c[7], ranked.c[1]))
+    shape = (release is None, filters.level is not None, filters.type is not None,
+             filters.status is not None)
+    statement = _children_statements.get(shape)
+    if statement is None:
+        statement = _children_statements[shape] = _children_statement(
+            release, *shape[1:])
+    params: dict[str, Any] = {"list_id": _require_list(session, list_key), "parents": wanted,
+                              "as_of": as_of, "release": release or 0, "limit": first + 1,
+                              "level": filters.level, "type": filters.type,
+                              "status": filters.status}
     grouped: dict[str, list[EntryView]] = defaultdict(list)
-    for row in session.execute(query):
+    for row in session.execute(statement, params):
         view = _view(list_key, row)
         grouped[view.parent or ""].append(view)
     return {parent: _page(grouped.get(parent, []), first, False) for parent in wanted}
 
 
-def links_by_code(session: Session, list_key: str, codes: Sequence[str], direction: str,
+def links_by_code(session: Reader, list_key: str, codes: Sequence[str], direction: str,
                   release: int | None) -> dict[str, list[LinkView]]:
     """Direct lineage links of many codes: code → links, from one statement."""
     wanted = sorted(set(codes))
@@ -285,7 +320,7 @@ def links_by_code(session: Session, list_key: str, codes: Sequence[str], directi
     return out
 
 
-def histories(session: Session, list_key: str, codes: Sequence[str],
+def histories(session: Reader, list_key: str, codes: Sequence[str],
               release: int | None) -> dict[str, list[HistoryItem]]:
     """Every record of many entries (as said up to ``release``), oldest first."""
     wanted = sorted(set(codes))
@@ -306,7 +341,7 @@ def histories(session: Session, list_key: str, codes: Sequence[str],
     return out
 
 
-def resolve(session: Session, list_key: str, code: str, on: date,
+def resolve(session: Reader, list_key: str, code: str, on: date,
             release: int | None) -> Resolution:
     """What ``code`` denotes on ``on``, as said at ``release``; an ended code's successors.
 
