@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from registry.db import make_engine, session_factory, transaction
 from registry.exporters.export import export_list
 from registry.importers.bundled_load import load_bundled_data, read_bundle
-from registry.importers.gso import parse_table, plan_gso_import
+from registry.importers.gso import parse_table
+from registry.importers.gso_import import plan_gso_import
 from registry.importers.plans import commit_import, dry_run, refuse_bad_rows
 from registry.importers.tabular import read_table
 from registry.migrate import upgrade

@@ -1,24 +1,23 @@
 """CLI commands of this interface: ``import gso``, ``import csv``, ``export`` and ``demo``.
 
+``demo`` lives in :mod:`registry.importers.demo`.
+
 The helpers of :mod:`registry.cli` are imported inside the commands: ``registry.cli``
 imports this module while it is being built.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import replace
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table as RichTable
 
+from registry.importers.demo import demo_cmd
 from registry.importers.plans import ImportPlan
 
-DEFAULT_DEMO_DB = "registry-demo.db"
 EffectiveOpt = Annotated[str, typer.Option("--effective", help="Effective date, YYYY-MM-DD.")]
 DecisionOpt = Annotated[str | None, typer.Option("--decision",
                                                  help="Number of the legal document.")]
@@ -138,7 +137,8 @@ def import_gso_cmd(
     """Import the statistics office's administrative-unit export (CSV or XLSX)."""
     from registry.cli import _date, fail
     from registry.errors import RegistryError
-    from registry.importers.gso import plan_gso_import, read_gso_file
+    from registry.importers.gso import read_gso_file
+    from registry.importers.gso_import import plan_gso_import
 
     day = _date(effective, "--effective")
     assert day is not None
@@ -224,96 +224,6 @@ def export_cmd(
         fail(f"{out_file}: {exc.strerror or exc}")
     err.print(f"{result.rows} rows of {list_key} on {result.as_of.isoformat()} at release "
               f"{result.release} written to {out_file}", highlight=False)
-
-
-EXAMPLE_QUERIES = (
-    ("What did my old commune become? (00013, Phường Quán Thánh, Hà Nội)",
-     '{ resolve(list: "admin-units", code: "00013", asOf: "2025-07-01") '
-     "{ status successors { isDefault entry { code name type } } } }"),
-    ("The provinces on 1 July 2025",
-     '{ entries(list: "admin-units", level: "province", asOf: "2025-07-01", first: 50) '
-     "{ edges { node { code name type } } } }"),
-    ("Search without diacritics, before the reform",
-     '{ entries(list: "admin-units", search: "ba dinh", asOf: "2025-06-30", first: 10) '
-     "{ edges { node { code name type parent { code name } } } } }"),
-)
-
-
-def _demo_url(db: Path | None) -> str:
-    if db is not None:
-        return f"sqlite:///{db}"
-    return os.environ.get("REGISTRY_DATABASE_URL") or f"sqlite:///{DEFAULT_DEMO_DB}"
-
-
-def demo_cmd(
-    db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default: "
-                                            f"./{DEFAULT_DEMO_DB}, or REGISTRY_DATABASE_URL)."
-                                            )] = None,
-    host: Annotated[str, typer.Option("--host", help="Address to serve on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8000,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Load the data and exit.")]
-    = False,
-) -> None:
-    """Create and migrate a database, load the bundled national lists, and serve them."""
-    from sqlalchemy.exc import OperationalError
-
-    from registry.cli import err, fail, out
-    from registry.config import load_settings
-    from registry.db import make_engine, session_factory, transaction
-    from registry.importers.bundled_load import load_with_progress
-    from registry.migrate import upgrade
-    from registry.services import queries
-
-    url = _demo_url(db)
-    out.print(f"database: {url}", highlight=False)
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        report = load_with_progress(engine, err)
-        with transaction(session_factory(engine)) as session:
-            counts = queries.count_entries(session, date(2025, 7, 1))
-            release = queries.latest_release(session)
-    except OperationalError as exc:
-        fail(f"database {url!r}: {exc.orig}")
-    finally:
-        engine.dispose()
-    if report.published:
-        out.print(f"loaded {len(report.published)} change sets ({report.operations} "
-                  f"operations) in {report.seconds:.1f} s", highlight=False)
-    else:
-        out.print(f"all {report.skipped} bundled change sets were already loaded: reusing "
-                  "the database", highlight=False)
-    out.print(f"release {release}; entries on 2025-07-01: " + ", ".join(
-        f"{key} {n}" for key, n in sorted(counts.items())), highlight=False)
-    if no_serve:
-        return
-    _serve(replace(load_settings(), database_url=url), host, port)
-
-
-def _serve(settings: Any, host: str, port: int) -> None:
-    import uvicorn
-
-    from registry.app import create_app
-    from registry.cli import out
-
-    app = create_app(settings)
-    # A mounted UI at the root has the path "" in Starlette.
-    paths = {path or "/" for route in app.routes
-             if (path := getattr(route, "path", None)) is not None}
-    base = f"http://{host}:{port}"
-    out.print(f"\n[bold]serving[/] {base}", highlight=False)
-    # Only what this installation serves: the web UI and the feed are separate parts.
-    for label, path in (("GraphQL  ", "/graphql"), ("sync feed", "/sync/v1/head"),
-                        ("web UI   ", "/")):
-        if path in paths:
-            out.print(f"  {label} {base}{path}", highlight=False)
-    out.print("\n[bold]try these queries[/] at /graphql:")
-    for title, query in EXAMPLE_QUERIES:
-        out.print(f"  # {title}", highlight=False)
-        out.print(f"  {query}\n", highlight=False, soft_wrap=True)
-    out.print("or, on the command line: registry resolve admin-units 00013 --as-of 2025-07-01",
-              highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,27 +15,12 @@ commune's type is ``Cấp``. Every bad row is reported with its line and the rea
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from registry.errors import ValidationError
-from registry.importers.plans import BadLine, ImportPlan, describe
+from registry.importers.plans import BadLine
 from registry.importers.tabular import Cell, Row, Table, cell_text, read_table_file
-from registry.services.gso_diff import (
-    Desired,
-    Options,
-    current_state,
-    diff_operations,
-    in_scope,
-    top_ancestor,
-)
-from registry.services.queries import EntryView
-
-LIST = "admin-units"
 
 HEADER_DISTRICTS = ("Tỉnh Thành Phố", "Mã TP", "Quận Huyện", "Mã QH", "Phường Xã", "Mã PX",
                     "Cấp", "Tên Tiếng Anh")
@@ -273,54 +258,3 @@ def parse_table(table: Table) -> GsoFile:
 def read_gso_file(path: Path) -> GsoFile:
     """Read and parse a GSO export."""
     return parse_table(read_table_file(path))
-
-
-def _grouper(units: dict[str, Unit], current: dict[str, EntryView]) -> Callable[[str], str]:
-    """Labels the province an operation on a code belongs to, as "01 Thành phố Hà Nội".
-
-    The file's hierarchy decides for units it names, the registry's for the others.
-    """
-    in_file = {c: u.parent for c, u in units.items()}
-    in_registry = {c: v.parent for c, v in current.items()}
-
-    def group(code: str) -> str:
-        top = top_ancestor(code, in_file if code in units else in_registry)
-        name = units[top].name if top in units else current[top].name if top in current else ""
-        return f"{top} {name}".strip()
-
-    return group
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def plan_gso_import(session: Session, parsed: GsoFile, effective: date,
-                    whole_country: bool = False) -> ImportPlan:
-    """The operations that turn the registry on ``effective`` into the file's state.
-
-    Only the provinces the file names are in scope, so a file for one province retires
-    nothing elsewhere; ``whole_country`` makes the file the whole list, and retires every
-    unit it leaves out. Codes named by bad rows are never retired.
-    """
-    current = current_state(session, LIST, effective)
-    tops = None if whole_country else set(parsed.provinces())
-    protected = {code for bad in parsed.bad for code in bad.codes}
-    retire = [code for code in in_scope(current, tops) if code not in protected]
-    desired = [Desired(u.code, u.name, u.type, u.level, u.parent, None, u.name_en)
-               for u in parsed.units.values()]
-    ops = diff_operations(LIST, current, desired, retire, Options(short_name_of=short_name))
-    n = len(tops or ())
-    scope = ("the whole list: units missing from the file are retired" if whole_country
-             else f"the {n} province{'' if n == 1 else 's'} in the file: units under "
-                  f"{'it' if n == 1 else 'them'} that the file leaves out are retired")
-    plan = ImportPlan(LIST, parsed.source, effective, parsed.rows, scope, bad=list(parsed.bad))
-    counts = parsed.counts()
-    plan.notes.append(
-        f"layout: {'with districts' if parsed.layout == 'districts' else 'without districts'}; "
-        + ", ".join(_count(counts.get(level, 0), level) for level in WIDTHS))
-    names = {code: unit.name for code, unit in parsed.units.items()}
-    group = _grouper(parsed.units, current)
-    for op in ops:
-        plan.add(op, group(op["code"]), describe(op, current, names))
-    return plan

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.errors import ValidationErrors
-from registry.importers.gso import parse_table, plan_gso_import
+from registry.importers.gso import parse_table
+from registry.importers.gso_import import plan_gso_import
 from registry.importers.plans import ImportPlan, commit_import, dry_run, refuse_bad_rows
 from registry.importers.tabular import read_table
 from registry.models import EntryVersion

@@ -16,7 +16,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from registry.cli import app
-from registry.importers.commands import EXAMPLE_QUERIES
+from registry.importers.demo import EXAMPLE_QUERIES
 
 
 def _free_port() -> int:
