@@ -526,18 +526,22 @@ def reform_changesets(src: dict[str, Any], plan: dict[str, dict[str, Any]]) -> l
         for new_code, srcs in sorted(p["communes"].items()):
             target = entry(new_communes[new_code])
             if new_code in ISLAND_ZONES:
-                # The only predecessor is an island district without communes: a lineage
-                # link cannot cross levels, so the zone is created and the district retired.
+                # The only predecessor is an island district without communes. Lineage may
+                # cross levels, so the zone is a merge of that district: `resolve 318`
+                # then answers with the special zone.
                 check(len(srcs) == 1 and srcs[0]["code"] == ISLAND_ZONES[new_code][1],
                       f"special zone {new_code}: sources {srcs}")
                 check(target["name"] == ISLAND_ZONES[new_code][0], f"zone {new_code} name")
-                ops.append({"op": "create", "list": ADMIN, **target})
+                ops.append({"op": "merge", "list": ADMIN, "sources": [srcs[0]["code"]],
+                            "target": target})
                 continue
             sources: list[Any] = [s["code"] if s["kind"] == "whole" else s for s in srcs]
             ops.append({"op": "merge", "list": ADMIN, "sources": sources, "target": target})
         # 2. the district level is abolished: retire every district of the old provinces
+        island_districts = {d for _, d in ISLAND_ZONES.values()}
         for d_code in p["districts"]:
-            ops.append({"op": "retire", "list": ADMIN, "code": d_code})
+            if d_code not in island_districts:  # those end as sources of their zone's merge
+                ops.append({"op": "retire", "list": ADMIN, "code": d_code})
         # 3. the province: merge the old provinces, or rename/reclassify a single one
         target = entry(new_prov)
         if len(p["members"]) > 1:

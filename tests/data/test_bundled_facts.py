@@ -122,6 +122,11 @@ def test_the_five_island_special_zones(db: Session) -> None:
     for code in ISLAND_ZONES:
         # New codes: none of them named anything before the reform.
         assert queries.resolve(db, "admin-units", code, BEFORE).status == "not_yet"
+    # The island districts they replace resolve to them.
+    for district, zone in (("318", "11948"), ("471", "19742"), ("498", "20333"),
+                           ("536", "21548"), ("755", "26732")):
+        resolved = queries.resolve(db, "admin-units", district, AFTER)
+        assert [(s.entry.code, s.is_default) for s in resolved.successors] == [(zone, True)]
 
 
 def test_new_communes_carry_a_predecessors_code_except_the_island_zones(db: Session) -> None:

@@ -262,15 +262,19 @@ def test_quan_thanh_flows_into_ba_dinh(history: dict[str, Any]) -> None:
 
 def test_special_zones(history: dict[str, Any]) -> None:
     before, after, replay = history["before"], history["after"], history["replay"]
-    creates = {op["code"]: op for _, cs in history["reform"] for op in cs["operations"]
-               if op["op"] == "create"}
-    assert set(creates) == set(ISLAND_ZONES)
+    zone_merges = {op["target"]["code"]: op["sources"] for _, cs in history["reform"]
+                   for op in cs["operations"]
+                   if op["op"] == "merge" and op["target"]["code"] in ISLAND_ZONES}
+    # Each zone continues its island district in the lineage: the district is its only source.
+    assert zone_merges == {zone: [district] for zone, district in ISLAND_ZONES.items()}
+    assert not [op for _, cs in history["reform"] for op in cs["operations"]
+                if op["op"] == "create" and LEVEL[op["type"]] == "commune"]
     for zone, district in ISLAND_ZONES.items():
         assert zone not in before
         assert after[zone]["type"] == "Đặc khu"
         assert LEVEL[after[after[zone]["parent"]]["type"]] == "province"
         assert before[district]["type"] == "Huyện"
-        assert (ADMIN, district) in replay.retired
+        assert district not in after  # ended as the source of its zone's merge
         assert not any(e["parent"] == district for e in before.values() if e.get("parent"))
 
 
