@@ -178,6 +178,11 @@ class SyncClient:
         self._etag_page: tuple[str, int, int] | None = None
         self._report_failed = False
 
+    def shutdown(self) -> None:
+        """Stop :meth:`follow` from another thread, interrupting a long poll in flight."""
+        self.stop.set()
+        self.transport.abort()
+
     def close(self) -> None:
         """Release the connection and the database."""
         self.transport.close()

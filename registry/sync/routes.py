@@ -8,6 +8,7 @@ never in a thread, so hundreds of following replicas hold no worker.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -138,6 +139,19 @@ def _subscription(request: Request) -> Subscription:
                               request.query_params.get("scope"))
 
 
+async def _long_poll(request: Request, server: SyncServer, seq: int, epoch: str,
+                     wait: float) -> None:
+    """Wait for the head to pass ``seq``, giving up early when the client goes away."""
+    deadline = time.monotonic() + wait
+    while (remaining := deadline - time.monotonic()) > 0:
+        await server.watcher.wait_beyond(seq, epoch, min(remaining, 1.0))
+        head = server.watcher.head
+        if head is not None and (head.seq > seq or head.epoch != epoch):
+            return
+        if await request.is_disconnected():
+            return
+
+
 def routes(sessions: object) -> list[BaseRoute]:
     """Starlette routes of this interface; ``sessions`` is the app's session factory."""
     assert isinstance(sessions, sessionmaker)
@@ -172,7 +186,7 @@ def routes(sessions: object) -> list[BaseRoute]:
         if wait and after is not None:
             known = _int(request, "after")
             if current.seq <= known:
-                await server.watcher.wait_beyond(known, current.epoch, wait)
+                await _long_poll(request, server, known, current.epoch, wait)
                 current = await run_in_threadpool(server.head)
         return _json(request, {"epoch": current.epoch, "seq": current.seq,
                                "release": current.release, "hash": current.hash,
@@ -186,7 +200,7 @@ def routes(sessions: object) -> list[BaseRoute]:
         wait = _wait(request)
         built, body = await run_in_threadpool(server.change_page, epoch, page)
         if wait and not built.complete and _etag_matches(request, built.etag):
-            await server.watcher.wait_beyond(built.last_seq, epoch, wait)
+            await _long_poll(request, server, built.last_seq, epoch, wait)
             built, body = await run_in_threadpool(server.change_page, epoch, page)
         cache = IMMUTABLE if built.complete else NO_CACHE
         return _send(request, body, NDJSON, cache, built.etag)

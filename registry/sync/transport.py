@@ -8,9 +8,11 @@ changed. Only the standard library is used, so the client installs anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import json
+import logging
 import random
 import socket
 import threading
@@ -24,6 +26,8 @@ from registry.sync.errors import EpochChanged, FeedIntegrityError, SyncError, Tr
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 NETWORK_ERRORS = (OSError, http.client.HTTPException, socket.timeout)
+STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+log = logging.getLogger("registry.sync")
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,21 @@ class Transport:
         self.stop = stop or threading.Event()
         self.bytes_received = 0
         self._conn: http.client.HTTPConnection | None = None
+        self._aborted = False
 
     def close(self) -> None:
         """Drop the connection."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def abort(self) -> None:
+        """Interrupt a request in flight (from another thread), e.g. a long poll."""
+        conn = self._conn
+        if conn is not None and conn.sock is not None:
+            self._aborted = True
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -133,9 +146,18 @@ class Transport:
         attempt = 0
         while True:
             problem: str
+            reused = self._conn is not None and self._conn.sock is not None
+            self._aborted = False  # an abort counts for the request in flight only
             try:
                 answer = self._once(method, target, data, sent, timeout or self.timeout)
             except NETWORK_ERRORS as exc:
+                if self._aborted:
+                    self._aborted = False
+                    raise TransportError(f"{method} {self.base_url}{target}: stopped") from None
+                if reused and isinstance(exc, STALE_CONNECTION):
+                    # The centre closed an idle kept-alive connection: ask again at once.
+                    log.debug("reconnecting after %r", exc)
+                    continue
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 if answer.status < 400 or answer.status == 304:

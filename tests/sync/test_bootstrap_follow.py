@@ -119,7 +119,7 @@ def test_follow_applies_releases_as_they_are_published(sqlite_centre: Centre,
         assert done.wait(20), applied
         assert applied[1:] == wanted
     finally:
-        client.stop.set()
+        client.shutdown()
         thread.join(10)
     assert client.verify().ok
     client.close()
