@@ -226,18 +226,22 @@ class Entry(Node):
             (self.view.list_key, self.view.code, self.when.release))
         return [_record(i) for i in items]
 
-    @strawberry.field(description="What this entry became (direct links).")
+    @strawberry.field(description="What this entry became (direct links in effect on the "
+                                  "entry's `asOf`).")
     async def successors(self, info: Info) -> list[LineageLink]:
         return await self._links(info, "successors")
 
-    @strawberry.field(description="What this entry came from (direct links).")
+    @strawberry.field(description="What this entry came from (direct links in effect on "
+                                  "the entry's `asOf`).")
     async def predecessors(self, info: Info) -> list[LineageLink]:
         return await self._links(info, "predecessors")
 
     async def _links(self, info: Info, direction: str) -> list[LineageLink]:
         links = await info.context.loaders.links.load(
             (self.view.list_key, self.view.code, direction, self.when.release))
-        return [_link(lk, self.view.list_key, direction, self.when) for lk in links]
+        # Valid time applies to lineage too: a link takes effect on its date.
+        return [_link(lk, self.view.list_key, direction, self.when) for lk in links
+                if lk.effective_date <= self.when.as_of]
 
     @strawberry.field(description="The release that recorded this version.")
     async def released_in(self, info: Info) -> Release | None:

@@ -164,14 +164,13 @@ def _json_text(session: Reader, name: str) -> ColumnElement[Any]:
 
 
 def _json_array_contains(session: Reader, name: str, value: str) -> ColumnElement[bool]:
-    """``value`` is an element of the JSON array attribute ``name`` (or equals a scalar)."""
+    """``value`` is an element of the JSON array attribute ``name``."""
     dialect = _engine_of(session).dialect.name
     if dialect == "postgresql":
         from sqlalchemy import cast
         from sqlalchemy.dialects.postgresql import JSONB
 
-        as_jsonb = cast(V.attributes, JSONB)[name]
-        return or_(as_jsonb.contains([value]), as_jsonb.contains(value))
+        return cast(V.attributes, JSONB)[name].contains([value])
     # SQLite (and MariaDB replicas) expose arrays through json_each.
     each = func.json_each(V.attributes, f"$.{name}").table_valued("value")
     return exists(select(literal(1)).select_from(each).where(each.c.value == value))
