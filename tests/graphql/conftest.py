@@ -102,3 +102,33 @@ def token(write: Callable[[Callable[[Session], Any]], Any]) -> Callable[..., str
         return created.secret  # type: ignore[no-any-return]
 
     return issue
+
+
+class Statements:
+    """Counts the SQL statements an engine executes (``before_cursor_execute``)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.count = 0
+        self.sql: list[str] = []
+
+    def _on_execute(self, *args: Any) -> None:
+        self.count += 1
+        self.sql.append(str(args[2]))
+
+    def __enter__(self) -> Statements:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._on_execute)
+
+
+@pytest.fixture
+def statements(api: Api) -> Callable[[], Statements]:
+    """``with statements() as s: …`` counts what the app's engine runs meanwhile."""
+    return lambda: Statements(api.app.state.engine)
