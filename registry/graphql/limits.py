@@ -72,6 +72,11 @@ def _first(node: FieldNode, variables: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _page_of(owner: Any, name: str) -> bool:
+    """``edges``/``nodes`` of a connection: already counted by the connection's ``first``."""
+    return name in ("edges", "nodes") and str(getattr(owner, "name", "")).endswith("Connection")
+
+
 class CostCounter:
     """Sums the worst-case number of resolved fields of one operation."""
 
@@ -119,7 +124,12 @@ class CostCounter:
                 continue
             inner, is_list = _unwrap(field.type)
             first = _first(node, self.variables)
-            size = first if first is not None else (LIST_ESTIMATE if is_list else 1)
+            if first is not None:
+                size = first
+            elif is_list and not _page_of(owner, name):
+                size = LIST_ESTIMATE
+            else:
+                size = 1
             if isinstance(inner, GraphQLUnionType):
                 inner = None  # members are reached through inline fragments
             self.count(node.selection_set, inner, multiplier * size, seen)
