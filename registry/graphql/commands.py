@@ -73,16 +73,17 @@ def token_create(
         help="Comma-separated list keys a steward may edit (default: all).")] = None,
 ) -> None:
     """Create a token; its secret is printed once and never stored."""
-    from registry.cli import out, unit_of_work
+    from registry.cli import unit_of_work
     from registry.services import tokens
 
     keys = [k for k in (lists or "").split(",") if k.strip()] or None
     with unit_of_work() as session:
         created = tokens.create_token(session, SYSTEM, name, role, keys)
     scope = ", ".join(sorted(created.lists)) if created.lists else "all lists"
-    out.print(f"token '{created.name}' ({created.role}, {scope}) created. Its secret is shown "
-              "only now:", highlight=False)
-    sys.stdout.write(created.secret + "\n")
+    # Plain echo, not rich: a wrapped line must never split the secret or the message.
+    typer.echo(f"token '{created.name}' ({created.role}, {scope}) created; its secret is "
+               "shown only now:")
+    typer.echo(created.secret)
 
 
 @token_app.command("list")

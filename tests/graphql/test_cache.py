@@ -1,0 +1,95 @@
+"""The release-keyed response cache: used, and never stale after a publish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.factories import hanoi, publish
+from tests.graphql.conftest import Api, Statements
+
+Write = Callable[[Callable[..., Any]], Any]
+QUERY = '''query($code: String!) { administrativeUnit(code: $code, asOf: "2025-08-01") {
+  name children(first: 10) { nodes { code name } } } }'''
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_GRAPHQL_CACHE", "1000")
+
+
+def _served(api: Api, variables: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    with Statements(api.app.state.engine) as counted:
+        got = api(QUERY, variables)
+    return got, counted.count
+
+
+def test_a_repeated_query_is_served_from_the_cache(make_api: Callable[..., Api],
+                                                   write: Write) -> None:
+    api = make_api()
+    write(hanoi)
+    first, cold = _served(api, {"code": "001"})
+    again, warm = _served(api, {"code": "001"})
+    assert again == first
+    assert warm < cold and warm <= 3  # the read of the latest release, nothing else
+
+
+def test_never_stale_after_a_publish(make_api: Callable[..., Api], write: Write) -> None:
+    worker_1, worker_2 = make_api(), make_api()  # two processes' worth of caches
+    write(hanoi)
+    for api in (worker_1, worker_2):
+        assert _served(api, {"code": "001"})[0]["administrativeUnit"]["name"] == "Quận Ba Đình"
+        _served(api, {"code": "001"})  # now cached in both
+    write(lambda s: publish(s, [
+        {"op": "rename", "list": "admin-units", "code": "001", "name": "Phường Ba Đình"},
+        {"op": "rename", "list": "admin-units", "code": "00001", "name": "Phường Phúc Xá Mới"},
+    ], effective="2025-07-01"))
+    for api in (worker_1, worker_2):
+        got = _served(api, {"code": "001"})[0]["administrativeUnit"]
+        assert got["name"] == "Phường Ba Đình"
+        assert got["children"]["nodes"][0]["name"] == "Phường Phúc Xá Mới"
+
+
+def test_publishing_through_the_api_invalidates(api: Api, write: Write,
+                                                token: Callable[..., str]) -> None:
+    write(hanoi)
+    steward, approver = token("s", "steward", ["admin-units"]), token("a", "approver")
+    assert _served(api, {"code": "002"})[0]["administrativeUnit"]["name"] == "Quận Hoàn Kiếm"
+    created = api('''mutation { createChangeSet(input: { title: "đổi tên",
+        legalBasis: { number: "1/2025", date: "2025-06-01", issuer: "UBND" },
+        effectiveDate: "2025-07-01",
+        operations: { op: "rename", list: "admin-units", code: "002", name: "Quận Mới" } }) {
+        ... on ChangeSetPayload { changeSet { number } } } }''', token=steward)
+    number = created["createChangeSet"]["changeSet"]["number"]
+    for document, who in (("submitChangeSet", steward), ("approveChangeSet", approver),
+                          ("publishChangeSet", approver)):
+        api(f'mutation {{ {document}(changeSetId: {number}) {{ __typename }} }}', token=who)
+    assert _served(api, {"code": "002"})[0]["administrativeUnit"]["name"] == "Quận Mới"
+
+
+def test_change_sets_and_viewer_are_not_cached(api: Api, write: Write,
+                                               token: Callable[..., str]) -> None:
+    write(hanoi)
+    query = "{ changeSets(first: 5, status: DRAFT) { nodes { title } } }"
+    assert api(query)["changeSets"]["nodes"] == []
+    assert api(query)["changeSets"]["nodes"] == []
+    steward = token("s", "steward", ["admin-units"])
+    api('''mutation { createChangeSet(input: { title: "nháp",
+        legalBasis: { number: "1/2025", date: "2025-06-01", issuer: "UBND" },
+        effectiveDate: "2025-07-01" }) { __typename } }''', token=steward)
+    # No release was made, yet the draft shows at once.
+    assert api(query)["changeSets"]["nodes"] == [{"title": "nháp"}]
+    viewer = "{ viewer { name } release { number } }"
+    assert api(viewer)["viewer"]["name"] is None
+    assert api(viewer, token=steward)["viewer"]["name"] == "s"
+
+
+def test_errors_are_not_cached(api: Api, write: Write) -> None:
+    write(hanoi)
+    query = 'query($r: Int) { entry(list: "admin-units", code: "001", atRelease: $r) { name } }'
+    assert api.errors(query, {"r": 3})[0]["extensions"]["rule"] == "range"
+    write(lambda s: publish(s, [{"op": "rename", "list": "admin-units", "code": "00037",
+                                 "name": "Phường Khác"}]))
+    assert api(query, {"r": 3})["entry"]["name"] == "Quận Ba Đình"
