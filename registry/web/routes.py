@@ -1,13 +1,106 @@
-"""Routes this interface mounts in the ASGI app."""
+"""Routes this interface mounts in the ASGI app: the stewards' web UI at ``/``.
+
+The app factory mounts these last, after GraphQL and the sync feed, so ``/graphql``,
+``/sync/v1``, ``/healthz`` and ``/metrics`` keep their own handlers.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import os
+from pathlib import Path
+from typing import Any
 
-from registry.db import session_factory
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry.web import auth_pages, browse, changeset_pages
+from registry.web.plumbing import Endpoints
+from registry.web.rendering import Web
+from registry.web.security import session_secret
+
+STATIC = Path(__file__).resolve().parent / "static"
+SESSION_COOKIE = "registry_session"
+SESSION_HOURS = 8
+# Paths of the other interfaces: an unknown one there is their 404, not an HTML page.
+FOREIGN = ("/graphql", "/sync/", "/healthz", "/metrics", "/feed")
+
+# Scripts and styles only from our own files: an injected <script> cannot run even if it
+# slipped past escaping, and inline event handlers are refused by the browser.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+HEADERS = [(b"content-security-policy", CSP.encode()),
+           (b"x-content-type-options", b"nosniff"),
+           (b"referrer-policy", b"same-origin"),
+           (b"x-frame-options", b"DENY")]
 
 
-def routes(sessions: object) -> list[BaseRoute]:
+class SecurityHeaders:
+    """Adds the headers above to every response of the UI."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _not_found(web: Web, session: Session) -> Response:
+    if web.request.url.path.startswith(FOREIGN):
+        return PlainTextResponse("Not Found", status_code=404)
+    return web.render("error.html", 404, title=web.t("error.not_found"),
+                      message=web.t("error.not_found_text"))
+
+
+def routes(sessions: Any) -> list[BaseRoute]:
     """Starlette routes of this interface; ``sessions`` is the app's session factory."""
-    _ = session_factory
-    return []
+    assert isinstance(sessions, sessionmaker)
+    factory: sessionmaker[Session] = sessions
+    ep = Endpoints(factory)
+    cs = changeset_pages
+    inner: list[BaseRoute] = [
+        Route("/", ep.read(browse.home), methods=["GET"]),
+        Route("/login", ep.read(auth_pages.login_page, public=True), methods=["GET"]),
+        Route("/login", ep.form(auth_pages.login, login=False), methods=["POST"]),
+        Route("/logout", ep.form(auth_pages.logout, login=False), methods=["POST"]),
+        Route("/lists/{key}", ep.read(browse.list_page), methods=["GET"]),
+        Route("/lists/{key}/{code}", ep.read(browse.entry_page), methods=["GET"]),
+        Route("/releases", ep.read(browse.releases_page), methods=["GET"]),
+        Route("/consumers", ep.read(browse.sync_page), methods=["GET"]),
+        Route("/change-sets", ep.read(cs.list_page), methods=["GET"]),
+        Route("/change-sets", ep.form(cs.create), methods=["POST"]),
+        Route("/change-sets/new", ep.read(cs.new_page), methods=["GET"]),
+        Route("/change-sets/{cs_id}", ep.read(cs.detail_page), methods=["GET"]),
+        Route("/change-sets/{cs_id}/operations", ep.form(cs.add_operation), methods=["POST"]),
+        Route("/change-sets/{cs_id}/operations/{op_id}/remove", ep.form(cs.remove_operation),
+              methods=["POST"]),
+        Route("/change-sets/{cs_id}/upload", ep.form(cs.upload), methods=["POST"]),
+        Route("/change-sets/{cs_id}/upload/{token}", ep.form(cs.save_upload),
+              methods=["POST"]),
+        *(Route(f"/change-sets/{{cs_id}}/{action}", ep.form(getattr(cs, action)),
+                methods=["POST"])
+          for action in ("submit", "withdraw", "approve", "reject", "publish")),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/{path:path}", ep.read(_not_found, public=True), methods=["GET"]),
+    ]
+    secure = os.environ.get("REGISTRY_SECURE_COOKIES", "").lower() in ("1", "true", "yes")
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(SessionMiddleware, secret_key=session_secret(),
+                   session_cookie=SESSION_COOKIE, max_age=SESSION_HOURS * 3600,
+                   same_site="lax", https_only=secure),
+    ]
+    return [Mount("/", routes=inner, middleware=middleware)]
