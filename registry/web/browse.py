@@ -17,6 +17,7 @@ from registry.web.errors import rule_text
 from registry.web.rendering import Web
 
 PAGE_SIZE = 50
+MAX_PAGE = 200
 CHILDREN_SHOWN = 100
 STATUSES = ("active", "retired", "all")
 
@@ -64,12 +65,14 @@ def list_page(web: Web, session: Session) -> Response:
     status = status if status in STATUSES else "active"
     day, date_error = parse_day(web, params.get("as_of"))
     after = params.get("after") or None
+    raw_first = params.get("first", "")
+    first = min(max(int(raw_first), 5), MAX_PAGE) if raw_first.isdigit() else PAGE_SIZE
     error = None
     try:
         page = queries.list_entries(
             session, key, parent=parent or None, level=level or None, type=type_ or None,
             status=None if status == "all" else status, search=q or None, as_of=day,
-            first=PAGE_SIZE, after=after)
+            first=first, after=after)
     except ValidationError as exc:
         error = rule_text(web.t, exc)
         page = queries.list_entries(session, key, as_of=day, first=PAGE_SIZE, status=None)
@@ -77,7 +80,8 @@ def list_page(web: Web, session: Session) -> Response:
                                                         if e.parent}), day)
     filters = {"q": q, "level": level, "type": type_, "parent": parent,
                "status": status if status != "active" else "",
-               "as_of": params.get("as_of", "") if not date_error else ""}
+               "as_of": params.get("as_of", "") if not date_error else "",
+               "first": str(first) if first != PAGE_SIZE else ""}
     context: dict[str, Any] = dict(
         code_list=code_list, rules=rules, page=page, parents=parents, day=day, filters=filters,
         date_error=date_error, error=error, first_page=after is None)

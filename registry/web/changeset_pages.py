@@ -194,6 +194,12 @@ def add_operation(web: Web, session: Session, form: FormData) -> Response:
     cs_id = _id(web)
     cs = change_sets.get_change_set(session, cs_id)
     kind, list_key = field(form, "kind"), field(form, "list")
+    # The service checks these too; checking first keeps a refusal from reading as a
+    # validation problem of the operation.
+    if not rights(web, cs).edit:
+        raise PermissionDenied(f"only the author edits change set {cs_id}, while it is a draft")
+    if not web.actor.can_edit(list_key):
+        raise PermissionDenied(f"{web.actor.name} may not edit the list '{list_key}'")
     existing = change_sets.operation_payloads(session, cs_id)
     index = len(existing)
     where = f"operations[{index}]"

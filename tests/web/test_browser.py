@@ -70,6 +70,7 @@ def test_steward_merges_approver_publishes_and_entry_shows_lineage(
     field(target, "Tên").fill("Phường Ba Đình")
     field(target, "Loại").select_option("Phường")
     field(target, "Trực thuộc").fill("001")
+    field(target, "Tên ngắn").fill("Ba Đình")
     steward.get_by_role("button", name="Thêm thao tác").click()
     expect(steward.locator("main > p.flash[role=status]")).to_contain_text("Đã thêm thao tác")
     expect(steward.locator("#op-0")).to_contain_text("Hợp nhất 00004, 00013 thành 00004")
