@@ -101,7 +101,7 @@ def test_steward_merges_approver_publishes_and_entry_shows_lineage(
     expect(approver.locator("h1")).to_contain_text("Phường Ba Đình")
     timeline = approver.locator(".timeline")
     expect(timeline).to_contain_text("Phường Trúc Bạch")
-    expect(timeline).to_contain_text(f"Sắp xếp phường Trúc Bạch và Quán Thánh")
+    expect(timeline).to_contain_text("Sắp xếp phường Trúc Bạch và Quán Thánh")
     expect(timeline).to_contain_text(f"#{cs.release_id}")
     picture = approver.locator("svg.lineage")
     expect(picture).to_contain_text("00013")

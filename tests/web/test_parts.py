@@ -1,0 +1,110 @@
+"""The UI's parts without a server: the catalogue, the lineage layout, form-field mapping."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from registry.errors import ValidationError
+from registry.services.queries import LinkView
+from registry.web import i18n, lineage_svg, op_forms, rendering
+from registry.web.reads import Label
+
+WEB = Path(rendering.__file__).resolve().parent
+
+
+def _used_keys() -> set[str]:
+    keys: set[str] = set()
+    for path in [*WEB.glob("templates/*"), *WEB.glob("*.py")]:
+        keys |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+|[a-z_]+)["']""",
+                               path.read_text("utf-8")))
+    return keys
+
+
+def test_every_message_the_ui_uses_exists_in_both_languages() -> None:
+    used = _used_keys()
+    assert len(used) > 100
+    # A key ending in "." is a prefix completed at run time ("status." ~ value).
+    missing = sorted(k for k in used if k not in i18n.MESSAGES and not (
+        k.endswith(".") and any(m.startswith(k) for m in i18n.MESSAGES)))
+    assert missing == []
+    for key, (vi, en) in i18n.MESSAGES.items():
+        assert vi and en, key
+        fields = [{f for _, f, _, _ in string.Formatter().parse(text) if f}
+                  for text in (vi, en)]
+        assert fields[0] == fields[1], key
+
+
+def test_language_choice_and_local_formats() -> None:
+    assert i18n.pick_lang(None, None) == "vi"
+    assert i18n.pick_lang("en", "vi") == "en"
+    assert i18n.pick_lang("fr", "en") == "en"
+    assert i18n.translate("en", "cs.number", id=3) == "Change set 3"
+    assert i18n.translate("vi", "no.such.key") == "no.such.key"
+    assert rendering.format_date(date(2025, 7, 1), "vi") == "01/07/2025"
+    assert rendering.format_date(date(2025, 7, 1), "en") == "2025-07-01"
+    assert rendering.format_number(10035, "vi") == "10.035"
+    assert rendering.format_number(10035, "en") == "10,035"
+
+
+def _link(src: str, dst: str, depth: int, kind: str = "whole",
+          default: bool = False) -> LinkView:
+    return LinkView(src, dst, kind, default, None, date(2025, 7, 1), 1, 2, depth)
+
+
+def test_lineage_puts_predecessors_left_and_successors_right() -> None:
+    preds = [_link("a", "x", 1, default=True), _link("b", "x", 1, "part"),
+             _link("old", "a", 2)]
+    succs = [_link("x", "y", 1, "part", default=True), _link("x", "z", 1, "part")]
+    labels = {c: Label(c, f"Name {c}", "retired", date(2025, 1, 1))
+              for c in ("a", "b", "old", "y", "z")}
+    picture = lineage_svg.layout("x", "Entry", "active", preds, succs, labels)
+    column = {n.code: n.x for n in picture.nodes}
+    assert column["old"] < column["a"] == column["b"] < column["x"] < column["y"] == column["z"]
+    assert {n.code: n.role for n in picture.nodes}["x"] == "self"
+    assert len(picture.edges) == 5
+    assert [e.is_default for e in picture.edges if e.from_code == "x"] == [True, False]
+    assert picture.width == 2 * lineage_svg.PAD + 4 * lineage_svg.NODE_W + 3 * lineage_svg.GAP_X
+    assert not picture.empty
+
+
+def test_lineage_caps_a_column_and_counts_the_rest() -> None:
+    preds = [_link(f"{i:05d}", "x", 1) for i in range(lineage_svg.MAX_PER_COLUMN + 3)]
+    picture = lineage_svg.layout("x", "Entry", "active", preds, [], {})
+    more = [n for n in picture.nodes if n.role == "more"]
+    assert len(more) == 1 and more[0].more == 3
+    assert len(picture.edges) == lineage_svg.MAX_PER_COLUMN
+    alone = lineage_svg.layout("x", "Entry", "active", [], [], {})
+    assert alone.empty and len(alone.nodes) == 1
+
+
+@pytest.mark.parametrize(("relative", "kind", "expected"), [
+    ("code", "create", "code"),
+    ("", "retire", op_forms.GENERAL),
+    ("sources[1].code", "merge", "source_code_1"),
+    ("sources", "merge", "source_code_0"),
+    ("target.name", "merge", "target_name"),
+    ("target", "merge", "target_code"),
+    ("targets[2].share", "split", "target_share_2"),
+    ("targets[0].default", "split", "default_target"),
+    ("targets", "split", "targets"),
+    ("default", "split", "default_target"),
+    ("attributes.x", "create", op_forms.GENERAL),
+])
+def test_errors_map_to_the_input_that_holds_the_value(relative: str, kind: str,
+                                                      expected: str) -> None:
+    assert op_forms.form_field(relative, kind) == expected
+
+
+def test_only_problems_no_later_operation_can_fix_block_an_operation() -> None:
+    errors = [ValidationError("operations[2].code", "code_pattern", "bad"),
+              ValidationError("operations[2].parent", "parent_missing", "later"),
+              ValidationError("operations[1].code", "exists", "other op")]
+    found = op_forms.errors_for(errors, 2, "create")
+    assert [(e.field, e.rule) for e in found] == [("code", "code_pattern"),
+                                                  ("parent", "parent_missing")]
+    assert [e.rule for e in op_forms.blocking(found)] == ["code_pattern"]
