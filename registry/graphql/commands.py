@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -94,7 +94,7 @@ def token_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     from registry.services import tokens
 
     with unit_of_work() as session:
-        data = [{"name": t.name, "role": t.role, "lists": t.lists,
+        data: list[dict[str, Any]] = [{"name": t.name, "role": t.role, "lists": t.lists,
                  "created_at": t.created_at.isoformat(),
                  "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
                  "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}

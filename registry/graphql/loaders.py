@@ -33,8 +33,11 @@ K = TypeVar("K", bound=tuple[Any, ...])
 T = TypeVar("T")
 
 
-def _grouped(keys: Sequence[K], group: Callable[[K], Hashable]) -> dict[Hashable, list[K]]:
-    out: dict[Hashable, list[K]] = defaultdict(list)
+G = TypeVar("G", bound=Hashable)
+
+
+def _grouped(keys: Sequence[K], group: Callable[[K], G]) -> dict[G, list[K]]:
+    out: dict[G, list[K]] = defaultdict(list)
     for key in keys:
         out[group(key)].append(key)
     return out
@@ -68,7 +71,7 @@ class Loaders:
     async def _entries(self, keys: list[EntryKey]) -> list[EntryView | None]:
         found: dict[EntryKey, EntryView] = {}
         for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
-            list_key, as_of, release = group  # type: ignore[misc]
+            list_key, as_of, release = group
             views = graph_reads.entries_by_codes(self.reader, list_key, [k[1] for k in members],
                                                  as_of, release)
             for key in members:
@@ -79,7 +82,7 @@ class Loaders:
     async def _children(self, keys: list[ChildrenKey]) -> list[Page]:
         found: dict[ChildrenKey, Page] = {}
         for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3], k[4], k[5])).items():
-            list_key, as_of, release, first, filters = group  # type: ignore[misc]
+            list_key, as_of, release, first, filters = group
             pages = graph_reads.children_pages(self.reader, list_key, [k[1] for k in members],
                                                filters, as_of, release, first)
             for key in members:
@@ -89,7 +92,7 @@ class Loaders:
     async def _links(self, keys: list[LinksKey]) -> list[list[LinkView]]:
         found: dict[LinksKey, list[LinkView]] = {}
         for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
-            list_key, direction, release = group  # type: ignore[misc]
+            list_key, direction, release = group
             links = graph_reads.links_by_code(self.reader, list_key, [k[1] for k in members],
                                               direction, release)
             for key in members:
@@ -99,7 +102,7 @@ class Loaders:
     async def _history(self, keys: list[HistoryKey]) -> list[list[HistoryItem]]:
         found: dict[HistoryKey, list[HistoryItem]] = {}
         for group, members in _grouped(keys, lambda k: (k[0], k[2])).items():
-            list_key, release = group  # type: ignore[misc]
+            list_key, release = group
             items = graph_reads.histories(self.reader, list_key, [k[1] for k in members],
                                           release)
             for key in members:

@@ -5,6 +5,9 @@ succeeds and rolls back on any error, so a refused write changes nothing. The wo
 a worker thread, because publishing a large change set takes long enough to stall the
 reads served by the same event loop.
 """
+# strawberry types its decorators for its own mypy plugin, which the project does not
+# load; called with arguments they look untyped to plain mypy.
+# mypy: disable-error-code="untyped-decorator"
 
 from __future__ import annotations
 
@@ -212,7 +215,7 @@ class Mutation:
             diff = change_sets.preview(session, number).diff()
             problems = [FieldProblem(field=p["field"], rule=p["rule"], message=p["message"])
                         for p in diff["errors"]]
-            return PreviewPayload(change_set=change_set_object(row), diff=diff,
+            return PreviewPayload(change_set=change_set_object(row), diff=JSON(diff),
                                   valid=not problems, problems=problems)
 
         return await _write(info, work, commit=False)
@@ -275,7 +278,8 @@ class Mutation:
                                      "release (administrators; docs/list-format.md).")
     async def define_code_lists(self, info: Info, definitions: JSON) -> DefineCodeListsResult:
         def work(session: Session, actor: Actor) -> DefineCodeListsPayload:
-            raw = [definitions] if isinstance(definitions, dict) else definitions
+            given: Any = definitions
+            raw: list[Any] = [given] if isinstance(given, dict) else given
             if not isinstance(raw, list) or not raw or not all(isinstance(d, dict) for d in raw):
                 raise errors.ValidationError("definitions", "type",
                                              "must be a list definition or a list of them")

@@ -4,6 +4,9 @@ Scalar fields are plain attributes filled when the object is built (the cheapest
 graphql-core to read them); relations are async resolvers that go through the request's
 DataLoaders, at the ``When`` of the object they hang off.
 """
+# strawberry types its decorators for its own mypy plugin, which the project does not
+# load; called with arguments they look untyped to plain mypy.
+# mypy: disable-error-code="untyped-decorator"
 
 from __future__ import annotations
 
@@ -116,7 +119,7 @@ def _record(item: HistoryItem) -> EntryRecord:
     v = item.version
     return EntryRecord(valid_from=v.valid_from, valid_to=v.valid_to, status=v.status,
                        name=v.name, short_name=v.short_name, name_en=v.name_en, type=v.type,
-                       level=v.level, parent_code=v.parent, attributes=v.attributes,
+                       level=v.level, parent_code=v.parent, attributes=JSON(v.attributes),
                        recorded_release=v.recorded_release,
                        superseded_release=v.superseded_release, change_set_id=v.change_set_id,
                        legal_number=item.legal_number, title=item.title)
@@ -359,7 +362,7 @@ def entry_object(view: EntryView, when: When) -> Entry:
                list_key=view.list_key, code=view.code, name=view.name,
                short_name=view.short_name, name_en=view.name_en, type=view.type,
                level=view.level, status=view.status, valid_from=view.valid_from,
-               valid_to=view.valid_to, attributes=view.attributes,
+               valid_to=view.valid_to, attributes=JSON(view.attributes),
                recorded_release=view.recorded_release, view=view, when=when)
 
 
@@ -434,7 +437,8 @@ def code_list_object(row: CodeListRow) -> CodeList:
     """The GraphQL form of a code list."""
     d = row.definition
     return CodeList(id=strawberry.ID(to_global("CodeList", row.key)), key=row.key, name=row.name,
-                    name_en=row.name_en, owner=row.owner, release=row.release_id, definition=d,
+                    name_en=row.name_en, owner=row.owner, release=row.release_id,
+                    definition=JSON(d),
                     levels=[Level(key=lv["key"], name=lv.get("name", lv["key"]),
                                   types=list(lv.get("types", [])),
                                   parents=list(lv.get("parents", [])))
@@ -464,7 +468,7 @@ def release_object(row: ReleaseRow) -> Release:
     """The GraphQL form of a release."""
     return Release(id=strawberry.ID(to_global("Release", str(row.id))), number=row.id,
                    published_at=row.published_at, published_by=row.published_by,
-                   note=row.note, summary=row.summary, first_seq=row.first_seq,
+                   note=row.note, summary=JSON(row.summary), first_seq=row.first_seq,
                    last_seq=row.last_seq, change_set_id=row.change_set_id)
 
 
@@ -489,7 +493,7 @@ class ChangeSetOperation:
 def operation_object(row: OperationRow) -> ChangeSetOperation:
     """The GraphQL form of an operation."""
     return ChangeSetOperation(id=row.id, position=row.position, op=row.op, list_key=row.list_key,
-                              payload=row.payload)
+                              payload=JSON(row.payload))
 
 
 @strawberry.type(description="One step of a change set's review: who did what, and when.")
@@ -547,7 +551,7 @@ class ChangeSet(Node):
         if self.status in (ChangeSetStatus.PUBLISHED, ChangeSetStatus.REJECTED,
                            ChangeSetStatus.WITHDRAWN):
             return None
-        return change_sets.preview(info.context.session, self.number).diff()
+        return JSON(change_sets.preview(info.context.session, self.number).diff())
 
 
 def change_set_object(row: ChangeSetRow) -> ChangeSet:

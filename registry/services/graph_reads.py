@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Engine,
@@ -66,7 +67,7 @@ def _engine_of(reader: Reader) -> Engine:
     if isinstance(reader, Connection):
         return reader.engine
     bind = reader.get_bind()
-    return bind.engine if isinstance(bind, Connection) else bind  # type: ignore[return-value]
+    return bind.engine if isinstance(bind, Connection) else bind
 
 
 def list_id(session: Reader, list_key: str) -> int | None:
@@ -87,13 +88,13 @@ def _view(list_key: str, row: Any) -> EntryView:
 def _visible(release: int | None) -> ColumnElement[bool]:
     if release is None:
         return V.superseded_release.is_(None)
-    r = bindparam("release", release)
+    r: BindParameter[int] = bindparam("release", release)
     return and_(V.recorded_release <= r, or_(V.superseded_release.is_(None),
                                              V.superseded_release > r))
 
 
 def _valid(as_of: date | None = None) -> ColumnElement[bool]:
-    day = bindparam("as_of", as_of)
+    day: BindParameter[date] = bindparam("as_of", as_of)
     return and_(V.valid_from <= day, or_(V.valid_to.is_(None), V.valid_to > day))
 
 
@@ -160,7 +161,8 @@ class Filters:
 
 
 def _json_text(session: Reader, name: str) -> ColumnElement[Any]:
-    return V.attributes[name].as_string()
+    text: ColumnElement[Any] = V.attributes[name].as_string()
+    return text
 
 
 def _json_array_contains(session: Reader, name: str, value: str) -> ColumnElement[bool]:
@@ -314,7 +316,9 @@ def links_by_code(session: Reader, list_key: str, codes: Sequence[str], directio
     if release is not None:
         query = query.where(L.release_id <= release)
     for row in session.execute(query):
-        link = LinkView(*row, depth=1)
+        link = LinkView(from_code=row[0], to_code=row[1], kind=row[2], is_default=row[3],
+                        share=row[4], effective_date=row[5], change_set_id=row[6],
+                        release=row[7], depth=1)
         out[link.from_code if direction == "successors" else link.to_code].append(link)
     return out
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.orm import Session
-import asyncio
-
-import httpx
 from starlette.applications import Starlette
 
 from registry.app import create_app

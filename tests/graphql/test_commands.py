@@ -88,7 +88,8 @@ def server(database: Database, write: Write) -> Iterator[tuple[str, subprocess.P
         except httpx.TransportError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise AssertionError(f"registry serve did not start: {process.stderr.read()}")
+                raise AssertionError(
+                    f"registry serve did not start: {process.stderr.read()}") from None
             time.sleep(0.2)
     yield url, process
     process.terminate()
@@ -111,7 +112,8 @@ def test_serve_on_a_real_port(server: tuple[str, subprocess.Popen[str]]) -> None
         assert "graphiql" in client.get("/graphql", headers={"Accept": "text/html"}).text.lower()
         metrics = client.get("/metrics").text
         assert 'registry_graphql_operations_total{outcome="ok",type="query"}' in metrics
-        assert 'registry_http_requests_total{method="POST",route="/graphql",status="200"}' in metrics
+        assert ('registry_http_requests_total{method="POST",route="/graphql",status="200"}'
+                in metrics)
         request_id = client.get("/healthz", headers={"X-Request-ID": "trace-42"})
         assert request_id.headers["x-request-id"] == "trace-42"
     process.terminate()

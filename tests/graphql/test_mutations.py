@@ -45,6 +45,7 @@ DEFINE = '''mutation($d: JSON!) { defineCodeLists(definitions: $d) { __typename
   ... on DefineCodeListsPayload { release { number } codeLists { key name levels { key } } }
   ... on Problem { message code } ... on ValidationError { field rule } } }'''
 
+DRAFTS = "{ changeSets(first: 5, status: DRAFT) { nodes { number } } }"
 BASIS = {"number": "202/2025/QH15", "date": "2025-06-12", "issuer": "Quốc hội",
          "url": "https://example.org/202"}
 NEW_WARD = {"op": "create", "list": "admin-units", "code": "00040", "name": "Phường Mới",
@@ -219,7 +220,7 @@ def test_anonymous_writes_are_refused(api: Api, people: dict[str, str]) -> None:
         result = call(api, document, variables, None)
         assert result["__typename"] == "PermissionDenied", document
         assert "token" in result["message"]
-    assert api('{ changeSets(first: 5, status: DRAFT) { nodes { number } } }')["changeSets"]["nodes"] == []
+    assert api(DRAFTS)["changeSets"]["nodes"] == []
 
 
 def test_unauthorized_writes_are_refused(api: Api, people: dict[str, str]) -> None:
@@ -286,7 +287,7 @@ def test_steward_outside_their_lists(api: Api, people: dict[str, str]) -> None:
     refused = call(api, CREATE, _create(ops=[agency_op]), people["steward"])
     assert refused["__typename"] == "PermissionDenied"
     assert "agencies" in refused["message"]
-    assert api('{ changeSets(first: 5, status: DRAFT) { nodes { number } } }')["changeSets"]["nodes"] == []
+    assert api(DRAFTS)["changeSets"]["nodes"] == []
     number = call(api, CREATE, _create(ops=[RENAME]), people["steward"])["changeSet"]["number"]
     added = call(api, ADD, {"id": number, "ops": agency_op}, people["steward"])
     assert added["__typename"] == "PermissionDenied"

@@ -58,8 +58,8 @@ def test_token_limit(api: Api, statements: Callable[[], Statements]) -> None:
 
 @pytest.mark.parametrize("first", [0, 101, 100_000, -5])
 def test_huge_or_empty_first(api: Api, statements: Callable[[], Statements], first: int) -> None:
-    literal, *_ = _refused(api, statements,
-                         f'{{ entries(list: "admin-units", first: {first}) {{ nodes {{ code }} }} }}')
+    query = f'{{ entries(list: "admin-units", first: {first}) {{ nodes {{ code }} }} }}'
+    literal, *_ = _refused(api, statements, query)
     assert "first must be between 1 and 100" in literal["message"]
     variable, *_ = _refused(api, statements,
                           'query($n: Int!) { entries(list: "admin-units", first: $n) '
@@ -83,7 +83,8 @@ def test_cost_of_nested_connections(api: Api, statements: Callable[[], Statement
         children(first: 100) { nodes { code } } } } }
         { administrativeUnits(first: 100) { nodes { ...Kids } } }'''
     assert "more than" in _refused(api, statements, fragment)[0]["message"]
-    cheap = '{ administrativeUnits(first: 10) { nodes { children(first: 10) { nodes { code } } } } }'
+    cheap = ('{ administrativeUnits(first: 10) { nodes { children(first: 10) '
+             '{ nodes { code } } } } }')
     assert api(cheap)["administrativeUnits"]["nodes"]
 
 
