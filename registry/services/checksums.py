@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from registry.models import CodeList, EntryVersion, FeedRecord, LineageLink, Release
@@ -153,38 +153,53 @@ def visible_at(release: int) -> ColumnElement[bool]:
                 or_(V.superseded_release.is_(None), V.superseded_release > release))
 
 
-def version_query(release: int, list_ids: Iterable[int]) -> Select[Any]:
-    """Entry versions at ``release`` as rows of :data:`VERSION_FIELDS` plus the row id."""
-    return (select(CodeList.key, V.code, V.valid_from, V.valid_to, V.status, V.name,
-                   V.short_name, V.name_en, V.type, V.level, V.parent_code, V.attributes,
-                   V.recorded_release, V.change_set_id, V.id)
-            .join(CodeList, CodeList.id == V.list_id)
-            .where(visible_at(release), V.list_id.in_(list(list_ids))))
+VERSION_COLUMNS = (V.code, V.valid_from, V.valid_to, V.status, V.name, V.short_name,
+                   V.name_en, V.type, V.level, V.parent_code, V.attributes, V.recorded_release,
+                   V.change_set_id, V.id)
 
 
-def version_dict(row: Any) -> dict[str, Any]:
+def version_query(release: int, list_id: int) -> Select[Any]:
+    """One list's entry versions at ``release``: :data:`VERSION_COLUMNS` (the id last).
+
+    Per list and without a join, so that paging on ``(code, valid_from)`` walks the
+    ``(list_id, code, valid_from)`` index whatever the planner's statistics say.
+    """
+    return select(*VERSION_COLUMNS).where(V.list_id == list_id, visible_at(release))
+
+
+def versions_after(query: Select[Any], after: tuple[str, date] | None,
+                   limit: int) -> Select[Any]:
+    """The next ``limit`` rows of a :func:`version_query` in key order, after ``after``."""
+    if after is not None:
+        query = query.where(tuple_(V.code, V.valid_from) > tuple_(literal(after[0]),
+                                                                  literal(after[1])))
+    return query.order_by(V.code, V.valid_from).limit(limit)
+
+
+def version_dict(list_key: str, row: Any) -> dict[str, Any]:
     """A row of :func:`version_query` in the record vocabulary, dates as ISO text."""
-    return {"list": row[0], "code": row[1], "valid_from": row[2].isoformat(),
-            "valid_to": row[3].isoformat() if row[3] else None, "status": row[4],
-            "name": row[5], "short_name": row[6], "name_en": row[7], "type": row[8],
-            "level": row[9], "parent": row[10], "attributes": row[11] or {},
-            "release": row[12], "change_set": row[13]}
+    return {"list": list_key, "code": row[0], "valid_from": row[1].isoformat(),
+            "valid_to": row[2].isoformat() if row[2] else None, "status": row[3],
+            "name": row[4], "short_name": row[5], "name_en": row[6], "type": row[7],
+            "level": row[8], "parent": row[9], "attributes": row[10] or {},
+            "release": row[11], "change_set": row[12]}
 
 
-def link_query(release: int, list_ids: Iterable[int]) -> Select[Any]:
-    """Lineage links at ``release`` as rows of :data:`LINK_FIELDS` plus the row id."""
-    L = LineageLink
-    return (select(CodeList.key, L.from_code, L.to_code, L.kind, L.is_default, L.share,
-                   L.effective_date, L.release_id, L.change_set_id, L.id)
-            .join(CodeList, CodeList.id == L.list_id)
-            .where(L.release_id <= release, L.list_id.in_(list(list_ids))))
+L = LineageLink
+LINK_COLUMNS = (L.from_code, L.to_code, L.kind, L.is_default, L.share, L.effective_date,
+                L.release_id, L.change_set_id, L.id)
 
 
-def link_dict(row: Any) -> dict[str, Any]:
+def link_query(release: int, list_id: int) -> Select[Any]:
+    """One list's lineage links at ``release``: :data:`LINK_COLUMNS` (the id last)."""
+    return select(*LINK_COLUMNS).where(L.list_id == list_id, L.release_id <= release)
+
+
+def link_dict(list_key: str, row: Any) -> dict[str, Any]:
     """A row of :func:`link_query` in the record vocabulary."""
-    return {"list": row[0], "from": row[1], "to": row[2], "kind": row[3],
-            "default": bool(row[4]), "share": row[5], "effective_date": row[6].isoformat(),
-            "release": row[7], "change_set": row[8]}
+    return {"list": list_key, "from": row[0], "to": row[1], "kind": row[2],
+            "default": bool(row[3]), "share": row[4], "effective_date": row[5].isoformat(),
+            "release": row[6], "change_set": row[7]}
 
 
 @dataclass(frozen=True)
@@ -248,27 +263,41 @@ def checksum_rows(list_keys: Iterable[str],
     return sums
 
 
-def _stream(session: Session, query: Select[Any], batch: int = 5000) -> Iterator[Any]:
-    # Keyset pages on the row id (the last column), so memory stays flat on big lists.
-    after = 0
-    id_column = list(query.selected_columns)[-1]
+def stream_versions(session: Session, release: int, list_id: int,
+                    batch: int = 5000) -> Iterator[Any]:
+    """Every version of one list at ``release``, in key order, in keyset pages."""
+    query = version_query(release, list_id)
+    after: tuple[str, date] | None = None
     while True:
-        rows = session.execute(query.where(id_column > after).order_by(id_column)
-                               .limit(batch)).all()
-        if not rows:
-            return
+        rows = session.execute(versions_after(query, after, batch)).all()
         yield from rows
+        if len(rows) < batch:
+            return
+        after = (rows[-1][0], rows[-1][1])
+
+
+def stream_links(session: Session, release: int, list_id: int,
+                 batch: int = 5000) -> Iterator[Any]:
+    """Every lineage link of one list at ``release``, by id."""
+    query = link_query(release, list_id)
+    after = 0
+    while True:
+        rows = session.execute(query.where(L.id > after).order_by(L.id).limit(batch)).all()
+        yield from rows
+        if len(rows) < batch:
+            return
         after = rows[-1][-1]
 
 
 def centre_checksums(session: Session, release: int,
                      list_keys: Iterable[str] | None = None) -> dict[str, ListChecksum]:
     """Checksums of whole lists at ``release`` as the centre records them."""
-    lists = lists_at(session, release, list_keys)
-    ids = [item.id for item in lists]
-    return checksum_rows(
-        [item.key for item in lists],
-        {item.key: (item.definition, item.release) for item in lists},
-        (version_dict(row) for row in _stream(session, version_query(release, ids))),
-        (link_dict(row) for row in _stream(session, link_query(release, ids))),
-    )
+    out: dict[str, ListChecksum] = {}
+    for item in lists_at(session, release, list_keys):
+        out.update(checksum_rows(
+            [item.key], {item.key: (item.definition, item.release)},
+            (version_dict(item.key, row) for row in
+             stream_versions(session, release, item.id)),
+            (link_dict(item.key, row) for row in stream_links(session, release, item.id)),
+        ))
+    return out

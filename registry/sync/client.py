@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from registry import __version__
 from registry.errors import Conflict, RegistryError
 from registry.services.feed import canonical_json, chain_hash
-from registry.sync.codec import check_digest, decode_header, decode_records
+from registry.sync.codec import check_digest, decode_header, decode_records, decode_rows
 from registry.sync.errors import (
     EpochChanged,
     FeedIntegrityError,
@@ -40,7 +40,7 @@ from registry.sync.errors import (
     TransportError,
     UpgradeRequired,
 )
-from registry.sync.local_schema import lineage, versions
+from registry.sync.local_schema import lineage
 from registry.sync.local_store import (
     Batch,
     LocalState,
@@ -354,29 +354,54 @@ class SyncClient:
 
     def _apply_snapshot_page(self, conn: Connection, header: dict[str, Any], body: bytes,
                              where: str, counted: dict[str, dict[str, int]]) -> int:
-        version_rows: list[dict[str, Any]] = []
-        link_rows: list[dict[str, Any]] = []
+        """Write one snapshot page; return how many versions and links it held."""
+        schemas, rows = decode_rows(header, body, where)
+        groups: dict[int, list[list[Any]]] = {}
+        for values in rows:
+            groups.setdefault(values[0], []).append(values)
         batch = Batch()
+        links: list[dict[str, Any]] = []
         n = 0
-        for record in decode_records(header, body, where):
-            self._check_format(record, where)
-            kind = record.get("t")
-            n += 1
-            if kind == "version":
-                version_rows.append(version_row(record))
-                counted.setdefault(record["list"], {"versions": 0, "links": 0})["versions"] += 1
-            elif kind == "link":
-                link_rows.append(link_row(record))
-                counted.setdefault(record["list"], {"versions": 0, "links": 0})["links"] += 1
-            elif kind == "list":
-                n -= 1  # progress counts entry versions and links
-                batch.code_list(list_row(record))
-                counted.setdefault(record["key"], {"versions": 0, "links": 0})
-            else:
-                raise FeedIntegrityError(f"{where}: unknown snapshot record type {kind!r}")
+        for index, group in groups.items():
+            keys = schemas[index]
+            if "t" not in keys:
+                raise FeedIntegrityError(f"{where}: a snapshot record without a type")
+            at = {key: i + 1 for i, key in enumerate(keys)}
+            kinds = {values[at["t"]] for values in group}
+            if kinds == {"version"} and all(k in at for k in _BULK_FIELDS):
+                # The fast path: straight from the page's value lists to insert parameters.
+                pick = [at[k] for k in _BULK_FIELDS]
+                attributes = at["attributes"]
+                bulk = []
+                for values in group:
+                    row = [values[i] for i in pick]
+                    row[11] = json.dumps(values[attributes] or {})
+                    bulk.append(tuple(row))
+                    tally = counted.setdefault(row[0], {"versions": 0, "links": 0})
+                    tally["versions"] += 1
+                self.store.bulk_versions(conn, bulk)
+                n += len(bulk)
+                continue
+            for values in group:
+                record = dict(zip(keys, values[1:], strict=True))
+                kind = record["t"]
+                if kind == "version":
+                    self.store.bulk_versions(conn, [_bulk(record)])
+                    counted.setdefault(record["list"], {"versions": 0, "links": 0})[
+                        "versions"] += 1
+                    n += 1
+                elif kind == "link":
+                    links.append(link_row(record))
+                    counted.setdefault(record["list"], {"versions": 0, "links": 0})[
+                        "links"] += 1
+                    n += 1
+                elif kind == "list":
+                    batch.code_list(list_row(record))
+                    counted.setdefault(record["key"], {"versions": 0, "links": 0})
+                else:
+                    raise FeedIntegrityError(f"{where}: unknown snapshot record type {kind!r}")
         self.store.flush(conn, batch)
-        self.store.insert_rows(conn, versions, version_rows)
-        self.store.insert_rows(conn, lineage, link_rows)
+        self.store.insert_rows(conn, lineage, links)
         return n
 
     # --- unscoped: change pages ---
@@ -656,6 +681,16 @@ class SyncClient:
 class _Applied:
     records: int
     changes: ReleaseChanges
+
+
+_BULK_FIELDS = ("list", "code", "valid_from", "valid_to", "status", "name", "short_name",
+                "name_en", "type", "level", "parent", "attributes", "release", "change_set")
+
+
+def _bulk(record: dict[str, Any]) -> tuple[Any, ...]:
+    row = [record[k] for k in _BULK_FIELDS]
+    row[11] = json.dumps(record["attributes"] or {})
+    return tuple(row)
 
 
 class _OpenRelease:

@@ -24,20 +24,46 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def encode_page(header: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
-    """The page body: header (with ``schemas``, ``count`` and ``digest``) and records."""
-    schemas: dict[tuple[str, ...], int] = {}
-    lines: list[str] = []
-    for record in records:
-        keys = tuple(sorted(record))
-        index = schemas.get(keys)
+class PageWriter:
+    """Collects the lines of one page."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[tuple[str, ...], int] = {}
+        self._lines: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def _schema(self, keys: tuple[str, ...]) -> int:
+        index = self._schemas.get(keys)
         if index is None:
-            index = schemas[keys] = len(schemas)
-        lines.append(_dumps([index, *(record[k] for k in keys)]))
-    body = "".join(line + "\n" for line in lines).encode("utf-8")
-    full = {**header, "schemas": [list(k) for k in schemas], "count": len(lines),
-            "digest": hashlib.sha256(body).hexdigest()}
-    return _dumps(full).encode("utf-8") + b"\n" + body
+            index = self._schemas[keys] = len(self._schemas)
+        return index
+
+    def record(self, record: dict[str, Any]) -> None:
+        """Add a record given as a mapping."""
+        keys = tuple(sorted(record))
+        self._lines.append(_dumps([self._schema(keys), *(record[k] for k in keys)]))
+
+    def rows(self, keys: tuple[str, ...], rows: Iterable[list[Any]]) -> None:
+        """Add records given as value lists in the order of ``keys`` (the fast path)."""
+        index = self._schema(keys)
+        self._lines.extend(_dumps([index, *values]) for values in rows)
+
+    def encode(self, header: dict[str, Any]) -> bytes:
+        """The page: header (with ``schemas``, ``count`` and ``digest``), then the lines."""
+        body = "".join(line + "\n" for line in self._lines).encode("utf-8")
+        full = {**header, "schemas": [list(k) for k in self._schemas],
+                "count": len(self._lines), "digest": hashlib.sha256(body).hexdigest()}
+        return _dumps(full).encode("utf-8") + b"\n" + body
+
+
+def encode_page(header: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
+    """A page of records given as mappings."""
+    writer = PageWriter()
+    for record in records:
+        writer.record(record)
+    return writer.encode(header)
 
 
 def check_digest(header: dict[str, Any], body: bytes, where: str) -> None:
@@ -63,27 +89,50 @@ def decode_header(data: bytes, where: str, check: bool = True) -> tuple[dict[str
     return header, body
 
 
-def decode_records(header: dict[str, Any], body: bytes, where: str) -> Iterator[dict[str, Any]]:
-    """The records of a page whose header was checked by :func:`decode_header`."""
+def decode_rows(header: dict[str, Any], body: bytes, where: str
+                ) -> tuple[list[tuple[str, ...]], list[list[Any]]]:
+    """The schemas and the raw value lists ``[schema, v1, v2, …]`` of a page, checked."""
     schemas = [tuple(keys) for keys in header.get("schemas", [])]
+    try:
+        # One parse for the whole page: a JSON text never holds a raw newline.
+        rows = json.loads(b"[" + body.replace(b"\n", b",")[:-1] + b"]") if body else []
+    except ValueError:
+        rows = None
+    if rows is None or len(rows) != header.get("count"):
+        _find_bad_line(header, body, schemas, where)
+        raise FeedIntegrityError(f"{where}: the page holds {len(body.splitlines())} lines "
+                                 f"where the header announces {header.get('count')}; "
+                                 "nothing was applied")
+    for number, values in enumerate(rows, start=1):
+        if (not isinstance(values, list) or not values or not isinstance(values[0], int)
+                or not 0 <= values[0] < len(schemas)
+                or len(schemas[values[0]]) != len(values) - 1):
+            raise FeedIntegrityError(f"{where}: {_what(header, number)} does not fit its "
+                                     "schema; nothing was applied")
+    return schemas, rows
+
+
+def _what(header: dict[str, Any], number: int) -> str:
     first = header.get("first")
-    count = 0
+    return f"seq {first + number - 1}" if isinstance(first, int) else f"line {number}"
+
+
+def _find_bad_line(header: dict[str, Any], body: bytes, schemas: list[tuple[str, ...]],
+                   where: str) -> None:
     for number, line in enumerate(body.splitlines(), start=1):
-        what = f"seq {first + number - 1}" if isinstance(first, int) else f"line {number}"
         try:
-            values = json.loads(line)
-            keys = schemas[values[0]]
-        except (ValueError, IndexError, TypeError, KeyError):
-            raise FeedIntegrityError(f"{where}: {what} is not a valid record (changed in "
-                                     "transit or in a cache?); nothing was applied") from None
-        if len(keys) != len(values) - 1:
-            raise FeedIntegrityError(f"{where}: {what} does not fit its schema; "
-                                     "nothing was applied")
-        count += 1
-        yield dict(zip(keys, values[1:], strict=True))
-    if count != header.get("count"):
-        raise FeedIntegrityError(f"{where}: {count} records where the header announces "
-                                 f"{header.get('count')}; nothing was applied")
+            json.loads(line)
+        except ValueError:
+            raise FeedIntegrityError(f"{where}: {_what(header, number)} is not a valid record "
+                                     "(changed in transit or in a cache?); nothing was "
+                                     "applied") from None
+
+
+def decode_records(header: dict[str, Any], body: bytes, where: str) -> Iterator[dict[str, Any]]:
+    """The records of a page as mappings."""
+    schemas, rows = decode_rows(header, body, where)
+    for values in rows:
+        yield dict(zip(schemas[values[0]], values[1:], strict=True))
 
 
 def gzip_bytes(data: bytes, level: int = 6) -> bytes:

@@ -58,10 +58,10 @@ def release_records(session: Session, release: int) -> list[dict[str, Any]]:
 def scoped_checksum(session: Session, release: int, item: ListAt,
                     view: ScopedView) -> ListChecksum:
     """The checksum of a scoped view, the same computation a replica makes on its rows."""
-    versions = (version_dict(row) for row in _by_ids(
-        session, version_query(release, [item.id]), EntryVersion.id, view.version_ids))
-    links = (link_dict(row) for row in _by_ids(
-        session, link_query(release, [item.id]), LineageLink.id, view.link_ids))
+    versions = (version_dict(item.key, row) for row in _by_ids(
+        session, version_query(release, item.id), EntryVersion.id, view.version_ids))
+    links = (link_dict(item.key, row) for row in _by_ids(
+        session, link_query(release, item.id), LineageLink.id, view.link_ids))
     return checksum_rows([item.key], {item.key: (item.definition, item.release)},
                          versions, links)[item.key]
 
@@ -73,13 +73,13 @@ def _scoped_changes(session: Session, release: int, item: ListAt, before: Scoped
     upsert_ids = sorted(row_id for key, row_id in now.key_ids.items()
                         if key not in old_keys or now.key_release[key] == release)
     out: list[dict[str, Any]] = [
-        {"t": "version", **version_dict(row)} for row in _by_ids(
-            session, version_query(release, [item.id]), EntryVersion.id, upsert_ids)]
+        {"t": "version", **version_dict(item.key, row)} for row in _by_ids(
+            session, version_query(release, item.id), EntryVersion.id, upsert_ids)]
     for code, valid_from in sorted(set(old_keys) - set(now.key_ids)):
         out.append({"t": "remove", "list": item.key, "code": code, "valid_from": valid_from})
     new_links = sorted(row_id for key, row_id in now.link_keys.items() if key not in old_links)
-    out.extend({"t": "link", **link_dict(row)} for row in _by_ids(
-        session, link_query(release, [item.id]), LineageLink.id, new_links))
+    out.extend({"t": "link", **link_dict(item.key, row)} for row in _by_ids(
+        session, link_query(release, item.id), LineageLink.id, new_links))
     for from_code, to_code, effective in sorted(set(old_links) - set(now.link_keys)):
         out.append({"t": "remove", "kind": "link", "list": item.key, "from": from_code,
                     "to": to_code, "effective_date": effective})

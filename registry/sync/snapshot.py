@@ -7,16 +7,20 @@ it is served ``immutable``, and a replica may fetch the pages over minutes witho
 long-running transaction at the centre. After the snapshot the replica follows the changes
 after R's last seq.
 
-Sections come in this order, each by row id: list definitions, then per list its entry
-versions, then per list its links. The position token ``"v:LIST:ID"`` or ``"l:LIST:ID"``
-names the last row sent.
+Sections come in this order: list definitions, then per list its entry versions in key
+order (code, valid from), then per list its links by id. The opaque position token names
+the section, the list and the last row sent; paging on the key walks the centre's
+``(list, code, valid_from)`` index, so every page costs the same however deep it is.
 """
 
 from __future__ import annotations
 
+import base64
 import bisect
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,15 +30,14 @@ from registry.errors import NotFound, ValidationError
 from registry.models import EntryVersion, FeedRecord, LineageLink, Release
 from registry.services.checksums import (
     ListAt,
-    link_dict,
     link_query,
     lists_at,
-    version_dict,
     version_query,
+    versions_after,
     visible_at,
 )
 from registry.services.feed import GENESIS_HASH, RECORD_FORMAT
-from registry.sync.codec import encode_page
+from registry.sync.codec import PageWriter
 from registry.sync.protocol import Subscription
 from registry.sync.scope import ScopedView
 
@@ -73,13 +76,23 @@ def subscribed_lists(session: Session, release: int, sub: Subscription) -> list[
     return found
 
 
-def _parse_token(token: str | None, keys: list[str]) -> tuple[str, int, int]:
+Position = tuple[str, str, Any]  # section, list key, last row (key or id)
+
+
+def _token(position: Position) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def _parse_token(token: str | None) -> Position | None:
     if not token:
-        return "start", 0, 0
+        return None
     try:
-        section, key, after = token.split(":", 2)
-        return section, keys.index(key), int(after)
-    except ValueError:
+        section, key, after = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token)
+                                                                                 % 4)))
+        if section not in ("v", "l") or not isinstance(key, str):
+            raise ValueError(section)
+        return section, key, after
+    except (ValueError, TypeError):
         raise ValidationError("after", "token", f"'{token}' is not a snapshot position") from None
 
 
@@ -90,17 +103,44 @@ def _by_ids(session: Session, query: Any, id_column: Any, ids: list[int]) -> Ite
 
 
 def _rows(session: Session, release: int, item: ListAt, view: ScopedView | None,
-          section: str, after: int, limit: int) -> list[Any]:
+          section: str, after: Any, limit: int) -> tuple[list[Any], Any]:
+    """Up to ``limit`` rows after ``after``, and the position of the last one."""
     if section == "v":
-        query, column = version_query(release, [item.id]), EntryVersion.id
-        scoped = view.version_ids if view else None
+        query = version_query(release, item.id)
+        if view is None:
+            key = (after[0], date.fromisoformat(after[1])) if after else None
+            rows = list(session.execute(versions_after(query, key, limit)))
+            return rows, [rows[-1][0], rows[-1][1].isoformat()] if rows else after
+        ids = view.version_ids
+        column: Any = EntryVersion.id
     else:
-        query, column = link_query(release, [item.id]), LineageLink.id
-        scoped = view.link_ids if view else None
-    if scoped is None:
-        return list(session.execute(query.where(column > after).order_by(column).limit(limit)))
-    start = bisect.bisect_right(scoped, after)
-    return list(_by_ids(session, query, column, scoped[start:start + limit]))
+        query = link_query(release, item.id)
+        if view is None:
+            rows = list(session.execute(query.where(LineageLink.id > (after or 0))
+                                        .order_by(LineageLink.id).limit(limit)))
+            return rows, rows[-1][-1] if rows else after
+        ids = view.link_ids
+        column = LineageLink.id
+    start = bisect.bisect_right(ids, after or 0)
+    rows = list(_by_ids(session, query, column, ids[start:start + limit]))
+    return rows, rows[-1][-1] if rows else after
+
+
+def _version_values(key: str, row: Any) -> list[Any]:
+    return ["version", key, row[0], row[1].isoformat(), row[2].isoformat() if row[2] else None,
+            row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10] or {}, row[11],
+            row[12]]
+
+
+def _link_values(key: str, row: Any) -> list[Any]:
+    return ["link", key, row[0], row[1], row[2], bool(row[3]), row[4], row[5].isoformat(),
+            row[6], row[7]]
+
+
+VERSION_KEYS = ("t", "list", "code", "valid_from", "valid_to", "status", "name", "short_name",
+                "name_en", "type", "level", "parent", "attributes", "release", "change_set")
+LINK_KEYS = ("t", "list", "from", "to", "kind", "default", "share", "effective_date",
+             "release", "change_set")
 
 
 def counts(session: Session, release: int, lists: list[ListAt],
@@ -127,36 +167,42 @@ def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: 
     lists = subscribed_lists(session, point.release, sub)
     keys = [item.key for item in lists]
     views = {item.key: view_of(session, point.release, item) for item in lists}
-    section, index, after = _parse_token(token, keys)
-    records: list[dict[str, Any]] = []
+    position = _parse_token(token)
+    writer = PageWriter()
     header: dict[str, Any] = {"t": "snapshot", "format": RECORD_FORMAT, "epoch": epoch,
-                              "release": point.release,
-                              "seq": point.seq, "hash": point.hash, "after": token or None,
-                              "subscription": sub.as_dict()}
-    if section == "start":
+                              "release": point.release, "seq": point.seq, "hash": point.hash,
+                              "after": token or None, "subscription": sub.as_dict()}
+    if position is None:
         header["lists"] = counts(session, point.release, lists, views)
-        records.extend({"t": "list", "key": item.key, "definition": item.definition,
-                        "release": item.release} for item in lists)
-        section, index, after = "v", 0, 0
+        for item in lists:
+            writer.record({"t": "list", "key": item.key, "definition": item.definition,
+                           "release": item.release})
+        section, index, after = "v", 0, None
+    else:
+        section, key, after = position
+        if key not in keys:
+            raise ValidationError("after", "token", f"the position names the list '{key}', "
+                                  "which is not in this snapshot")
+        index = keys.index(key)
     next_token: str | None = None
     while True:
         if index >= len(lists):
             if section == "v":
-                section, index, after = "l", 0, 0
+                section, index, after = "l", 0, None
                 continue
             break
         item = lists[index]
-        if len(records) >= limit:
-            next_token = f"{section}:{item.key}:{after}"
+        if len(writer) >= limit:
+            next_token = _token((section, item.key, after))
             break
-        wanted = limit - len(records)
-        rows = _rows(session, point.release, item, views[item.key], section, after, wanted)
-        convert = version_dict if section == "v" else link_dict
-        t = "version" if section == "v" else "link"
-        records.extend({"t": t, **convert(row)} for row in rows)
-        if rows:
-            after = rows[-1][-1]
+        wanted = limit - len(writer)
+        rows, after = _rows(session, point.release, item, views[item.key], section, after,
+                            wanted)
+        if section == "v":
+            writer.rows(VERSION_KEYS, (_version_values(item.key, row) for row in rows))
+        else:
+            writer.rows(LINK_KEYS, (_link_values(item.key, row) for row in rows))
         if len(rows) < wanted:
-            index, after = index + 1, 0
+            index, after = index + 1, None
     header["next"] = next_token
-    return encode_page(header, records)
+    return writer.encode(header)
