@@ -160,22 +160,17 @@ class Filters:
     attribute_contains: tuple[tuple[str, str], ...] = ()
 
 
-def _json_text(session: Reader, name: str) -> ColumnElement[Any]:
-    text: ColumnElement[Any] = V.attributes[name].as_string()
-    return text
-
-
-def _json_array_contains(session: Reader, name: str, value: str) -> ColumnElement[bool]:
-    """``value`` is an element of the JSON array attribute ``name``."""
-    dialect = _engine_of(session).dialect.name
+def _json_array_contains(dialect: str, name: str, param: str) -> ColumnElement[bool]:
+    """The bound value ``param`` is an element of the JSON array attribute ``name``."""
     if dialect == "postgresql":
         from sqlalchemy import cast
         from sqlalchemy.dialects.postgresql import JSONB
 
-        return cast(V.attributes, JSONB)[name].contains([value])
+        # The parameter is bound as a one-element JSON array: jsonb @> '["value"]'.
+        return cast(V.attributes, JSONB)[name].contains(bindparam(param, type_=JSONB))
     # SQLite (and MariaDB replicas) expose arrays through json_each.
     each = func.json_each(V.attributes, f"$.{name}").table_valued("value")
-    return exists(select(literal(1)).select_from(each).where(each.c.value == value))
+    return exists(select(literal(1)).select_from(each).where(each.c.value == bindparam(param)))
 
 
 def _require_list(session: Reader, list_key: str) -> int:
@@ -186,23 +181,36 @@ def _require_list(session: Reader, list_key: str) -> int:
     return lid
 
 
-def _filtered(session: Reader, list_key: str, filters: Filters, as_of: date,
-              release: int | None) -> Select[Any]:
-    query = select(*COLUMNS).where(V.list_id == _require_list(session, list_key),
-                                   _visible(release), _valid(as_of))
-    if filters.parent is not None:
-        query = query.where(V.parent_code == filters.parent)
-    if filters.level is not None:
-        query = query.where(V.level == filters.level)
-    if filters.type is not None:
-        query = query.where(V.type == filters.type)
-    if filters.status is not None:
-        query = query.where(V.status == filters.status)
-    for name, value in filters.attribute_equals:
-        query = query.where(_json_text(session, name) == value)
-    for name, value in filters.attribute_contains:
-        query = query.where(_json_array_contains(session, name, value))
-    return query
+# (latest?, parent?, level?, type?, status?, search?, after: "" | "code" | "name",
+#  attribute names compared, attribute arrays searched, dialect)
+_Shape = tuple[bool, bool, bool, bool, bool, bool, str, tuple[str, ...], tuple[str, ...], str]
+_page_statements: dict[_Shape, Select[Any]] = {}
+
+
+def _page_statement(shape: _Shape) -> Select[Any]:
+    """The statement of one shape of list query, all values bound, built once."""
+    latest, parent, level, type, status, search, after, equals, contains, dialect = shape
+    query = select(*COLUMNS).where(V.list_id == bindparam("list_id"),
+                                   _visible(None if latest else 0), _valid())
+    for present, column in ((parent, V.parent_code), (level, V.level), (type, V.type),
+                            (status, V.status)):
+        if present:
+            query = query.where(column == bindparam(column.key))
+    for i, name in enumerate(equals):
+        query = query.where(V.attributes[name].as_string() == bindparam(f"eq{i}"))
+    for i, name in enumerate(contains):
+        query = query.where(_json_array_contains(dialect, name, f"in{i}"))
+    order: tuple[Any, ...] = (V.code,)
+    if search:
+        query = query.where(V.search_key.like(bindparam("pattern"), escape="\\"))
+        order = (V.search_key, V.code)
+    if after == "name":
+        query = query.where(or_(V.search_key > bindparam("after_name"),
+                                and_(V.search_key == bindparam("after_name"),
+                                     V.code > bindparam("after_code"))))
+    elif after == "code":
+        query = query.where(V.code > bindparam("after_code"))
+    return query.order_by(*order).limit(bindparam("limit"))
 
 
 def check_first(first: int) -> None:
@@ -219,25 +227,35 @@ def page_entries(session: Reader, list_key: str, filters: Filters, as_of: date,
     from either continues in both.
     """
     check_first(first)
-    query = _filtered(session, list_key, filters, as_of, release)
     folded = fold(filters.search) if filters.search else ""
-    if folded:
-        escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(V.search_key.like(f"%{escaped}%", escape="\\"))
-        order: tuple[Any, ...] = (V.search_key, V.code)
-    else:
-        order = (V.code,)
+    params: dict[str, Any] = {
+        "list_id": _require_list(session, list_key), "as_of": as_of, "release": release or 0,
+        "parent_code": filters.parent, "level": filters.level, "type": filters.type,
+        "status": filters.status, "limit": first + 1}
+    after_kind = ""
     if after:
         values = decode_cursor(after)
-        if len(values) != len(order):
+        if len(values) != (2 if folded else 1):
             raise ValidationError("after", "cursor", "belongs to another ordering")
-        if folded:
-            query = query.where(or_(V.search_key > values[0],
-                                    and_(V.search_key == values[0], V.code > values[1])))
-        else:
-            query = query.where(V.code > values[0])
-    rows = [_view(list_key, r)
-            for r in session.execute(query.order_by(*order).limit(first + 1))]
+        after_kind = "name" if folded else "code"
+        params["after_code"] = values[-1]
+        params["after_name"] = values[0]
+    if folded:
+        escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["pattern"] = f"%{escaped}%"
+    for i, (_, value) in enumerate(filters.attribute_equals):
+        params[f"eq{i}"] = value
+    dialect = _engine_of(session).dialect.name
+    for i, (_, value) in enumerate(filters.attribute_contains):
+        params[f"in{i}"] = [value] if dialect == "postgresql" else value
+    shape: _Shape = (release is None, filters.parent is not None, filters.level is not None,
+                     filters.type is not None, filters.status is not None, bool(folded),
+                     after_kind, tuple(n for n, _ in filters.attribute_equals),
+                     tuple(n for n, _ in filters.attribute_contains), dialect)
+    statement = _page_statements.get(shape)
+    if statement is None:
+        statement = _page_statements[shape] = _page_statement(shape)
+    rows = [_view(list_key, r) for r in session.execute(statement, params)]
     return _page(rows, first, bool(folded))
 
 
