@@ -104,8 +104,7 @@ def entry_page(web: Web, session: Session) -> Response:
                  key=lambda v: v.valid_from, default=history[-1].version)
     shown = version or latest
     ancestors = queries.ancestors(session, key, code, day) if version else []
-    children = queries.list_entries(session, key, parent=code, as_of=day,
-                                    first=CHILDREN_SHOWN) if version else None
+    children = reads.children(session, key, code, day, CHILDREN_SHOWN) if version else None
     predecessors = queries.lineage(session, key, code, "predecessors")
     successors = queries.lineage(session, key, code, "successors")
     codes = {lk.from_code for lk in [*predecessors, *successors]} | {

@@ -17,7 +17,9 @@ def rule_text(t: Translator, error: ValidationError) -> str:
 def error_text(t: Translator, exc: RegistryError) -> str:
     """One message for any domain error."""
     if isinstance(exc, ValidationErrors):
-        return "; ".join(f"{e.field}: {rule_text(t, e)}" for e in exc.errors[:10])
+        shown = "; ".join(f"{e.field}: {rule_text(t, e)}" for e in exc.errors[:3])
+        more = " …" if len(exc.errors) > 3 else ""
+        return f"{t('cs.problems', n=len(exc.errors))}: {shown}{more}"
     if isinstance(exc, ValidationError):
         where = f"{exc.field}: " if exc.field else ""
         return where + rule_text(t, exc)

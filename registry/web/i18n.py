@@ -85,7 +85,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.attributes": ("Thuộc tính", "Attributes"),
     "col.recorded": ("Ghi nhận ở bản phát hành", "Recorded in release"),
     "col.updated": ("Cập nhật", "Updated"),
-    "col.actions": ("Thao tác", "Actions"),
+    "col.actions": ("Xử lý", "Actions"),
     "none": ("—", "—"),
     "top_level": ("(cấp cao nhất)", "(top level)"),
     # statuses
@@ -212,6 +212,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "This change set was published as release {n}."),
     "cs.problems": ("{n} lỗi kiểm tra", "{n} validation problems"),
     "cs.problem": ("Lỗi", "Problem"),
+    "cs.more_problems": ("… và {n} lỗi khác ở thao tác này", "… and {n} more problems here"),
     "cs.no_problems": ("Không có lỗi kiểm tra.", "No validation problems."),
     "cs.summary": ("Tóm tắt", "Summary"),
     "cs.before": ("Trước", "Before"),
