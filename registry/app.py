@@ -71,9 +71,13 @@ def configure_logging(level: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("REGISTRY_LOG_LEVEL", "INFO").upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "strawberry"):
+    for name in ("uvicorn", "uvicorn.error", "strawberry"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # RequestLog writes one structured line per request; uvicorn's own would repeat it.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
 
 
 def _route_of(path: str) -> str:

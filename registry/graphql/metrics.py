@@ -10,6 +10,9 @@ from strawberry.extensions import SchemaExtension
 
 OPERATIONS = Counter("registry_graphql_operations_total",
                      "GraphQL operations by type and outcome.", ["type", "outcome"])
+CACHE = Counter("registry_graphql_cache_total",
+                "Cacheable GraphQL requests by result: hit (served without executing) or miss.",
+                ["result"])
 DURATION = Histogram("registry_graphql_operation_seconds",
                      "Time to execute one GraphQL operation.", ["type"],
                      buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,

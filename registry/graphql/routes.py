@@ -16,6 +16,7 @@ from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied
 from registry.graphql.caching import DOCUMENTS, cache_from_env, request_key
 from registry.graphql.context import Context, SharedReader
+from registry.graphql.metrics import CACHE
 from registry.graphql.schema import schema as registry_schema
 from registry.services.cache import MISSING
 from registry.services.tokens import authenticate
@@ -86,8 +87,10 @@ class RegistryGraphQL(GraphQL[Context, None]):
         if found is not None and DOCUMENTS.get(found[1]):
             hit = self.cache.get(self.namespace, context.latest(), found[0])
             if hit is not MISSING:
+                CACHE.labels("hit").inc()
                 await Response(hit, media_type="application/json")(scope, _replay(b""), send)
                 return
+            CACHE.labels("miss").inc()
         captured: list[bytes] = []
         status = 0
 

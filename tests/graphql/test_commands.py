@@ -112,6 +112,7 @@ def test_serve_on_a_real_port(server: tuple[str, subprocess.Popen[str]]) -> None
         assert "graphiql" in client.get("/graphql", headers={"Accept": "text/html"}).text.lower()
         metrics = client.get("/metrics").text
         assert 'registry_graphql_operations_total{outcome="ok",type="query"}' in metrics
+        assert 'registry_graphql_cache_total{result="hit"} 1.0' in metrics
         assert ('registry_http_requests_total{method="POST",route="/graphql",status="200"}'
                 in metrics)
         request_id = client.get("/healthz", headers={"X-Request-ID": "trace-42"})
@@ -124,3 +125,4 @@ def test_serve_on_a_real_port(server: tuple[str, subprocess.Popen[str]]) -> None
                for r in requests)
     assert any(r.get("request_id") == "trace-42" for r in requests)
     assert all({"ts", "level", "logger"} <= set(line) for line in lines)
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]  # ours only
