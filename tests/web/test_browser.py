@@ -196,3 +196,22 @@ def test_a_script_in_a_name_is_shown_as_text(live: Live, new_page: Any) -> None:
     expect(page.locator("main")).to_contain_text("onerror=")
     assert page.evaluate("window.__pwned") is None
     assert page.locator("main script, main img").count() == 0
+
+
+def test_keyboard_labels_and_tablet_layout(live: Live, new_page: Any) -> None:
+    page = new_page(820, 1180)  # a tablet held upright
+    log_in(page, live, "steward-hn")
+    cs_id = _new_change_set(page, live, "Kiểm tra khả năng tiếp cận")
+    for query in ("add=create", "add=merge", "add=split"):
+        page.goto(f"{live.url}/change-sets/{cs_id}?{query}")
+        unlabelled = page.evaluate("""() => [...document.querySelectorAll(
+            'input:not([type=hidden]), select, textarea')].filter(
+            e => !e.labels || e.labels.length === 0).map(e => e.name)""")
+        assert unlabelled == []
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.goto(f"{live.url}/lists/{AU}?as_of=2025-01-01")
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile("#main$"))
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

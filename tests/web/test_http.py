@@ -315,3 +315,36 @@ def test_the_sync_page_flags_replicas_behind(live: Live,
     page = client_for(live.url).http.get("/consumers").text
     behind = page[page.index("so-tttt-da-nang"):]
     assert "chậm" in behind[:2000] and f"{head.release - 1} bản phát hành" in behind[:2000]
+
+
+def test_reject_needs_a_reason_and_keeps_it(live: Live,
+                                            client_for: Callable[[str], Client]) -> None:
+    steward = _logged_in(live, client_for, "steward-reject", "steward", [AU])
+    cs_id = _draft(steward, title="Sẽ bị từ chối")
+    steward.post(f"/change-sets/{cs_id}/operations", {
+        "kind": "rename", "list": AU, "code": "00079", "name": "Phường Tràng Tiền Mới"})
+    steward.post(f"/change-sets/{cs_id}/submit", {"version": "2"})
+    approver = _logged_in(live, client_for, "approver-reject", "approver")
+    empty = approver.post(f"/change-sets/{cs_id}/reject", {"comment": " ", "version": "3"})
+    assert empty.status_code == 400 and "a rejection needs a reason" in empty.text
+    stale = approver.post(f"/change-sets/{cs_id}/reject", {"comment": "Sai tên", "version": "2"})
+    assert stale.status_code == 409  # someone else's newer version wins, nothing changes
+    done = approver.post(f"/change-sets/{cs_id}/reject", {"comment": "Sai tên", "version": "3"})
+    assert done.status_code == 303
+    cs = live.read(lambda s: change_sets.get_change_set(s, cs_id))
+    assert (cs.status, cs.reviewer, cs.comment) == ("rejected", "approver-reject", "Sai tên")
+    page = approver.http.get(f"/change-sets/{cs_id}").text
+    assert "bị từ chối" in page and "Sai tên" in page and 'id="approve-btn"' not in page
+
+
+def test_the_author_withdraws_and_removes_operations(
+        live: Live, client_for: Callable[[str], Client]) -> None:
+    steward = _logged_in(live, client_for, "steward-withdraw", "steward", [AU])
+    cs_id = _draft(steward)
+    steward.post(f"/change-sets/{cs_id}/operations", {
+        "kind": "retire", "list": AU, "code": "00082"})
+    (op_id,) = live.read(lambda s: [op.id for op in change_sets.operations_of(s, cs_id)])
+    assert steward.post(f"/change-sets/{cs_id}/operations/{op_id}/remove").status_code == 303
+    assert _count(live, Operation, Operation.change_set_id == cs_id) == 0
+    assert steward.post(f"/change-sets/{cs_id}/withdraw").status_code == 303
+    assert live.read(lambda s: change_sets.get_change_set(s, cs_id).status) == "withdrawn"

@@ -108,3 +108,17 @@ def test_only_problems_no_later_operation_can_fix_block_an_operation() -> None:
     assert [(e.field, e.rule) for e in found] == [("code", "code_pattern"),
                                                   ("parent", "parent_missing")]
     assert [e.rule for e in op_forms.blocking(found)] == ["code_pattern"]
+
+
+def test_the_session_key_is_shared_through_a_private_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.web import security
+
+    monkeypatch.delenv(security.SECRET_ENV, raising=False)
+    path = tmp_path / "state" / "web-secret"
+    monkeypatch.setenv(security.SECRET_FILE_ENV, str(path))
+    first = security.session_secret()
+    assert security.session_secret() == first and len(first) > 40
+    assert path.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv(security.SECRET_ENV, "configured")
+    assert security.session_secret() == "configured"
