@@ -265,15 +265,11 @@ def checksum_rows(list_keys: Iterable[str],
 
 def stream_versions(session: Session, release: int, list_id: int,
                     batch: int = 5000) -> Iterator[Any]:
-    """Every version of one list at ``release``, in key order, in keyset pages."""
-    query = version_query(release, list_id)
-    after: tuple[str, date] | None = None
-    while True:
-        rows = session.execute(versions_after(query, after, batch)).all()
-        yield from rows
-        if len(rows) < batch:
-            return
-        after = (rows[-1][0], rows[-1][1])
+    """Every version of one list at ``release``, in no particular order (a sum does not
+    care), from one streamed query."""
+    result = session.execute(version_query(release, list_id),
+                             execution_options={"yield_per": batch})
+    yield from result
 
 
 def stream_links(session: Session, release: int, list_id: int,

@@ -22,6 +22,7 @@ import logging
 import queue
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,7 @@ from registry.sync.protocol import (
     PREFIX,
     SUPPORTED_FORMAT,
     Subscription,
+    from_wire,
     page_of,
 )
 from registry.sync.transport import Answer, HttpError, Transport
@@ -368,22 +370,27 @@ class SyncClient:
                 raise FeedIntegrityError(f"{where}: a snapshot record without a type")
             at = {key: i + 1 for i, key in enumerate(keys)}
             kinds = {values[at["t"]] for values in group}
-            if kinds == {"version"} and all(k in at for k in _BULK_FIELDS):
-                # The fast path: straight from the page's value lists to insert parameters.
-                pick = [at[k] for k in _BULK_FIELDS]
-                attributes = at["attributes"]
+            fields = [k if k in at else "attributes_json" if k == "attributes" else k
+                      for k in _BULK_FIELDS]
+            if kinds == {"version"} and all(k in at for k in fields):
+                # The fast path: straight from the page's value lists to insert parameters;
+                # the attributes arrive as JSON text and are stored as they are.
+                pick = [at[k] for k in fields]
+                as_text = fields[11] == "attributes_json"
                 bulk = []
                 for values in group:
                     row = [values[i] for i in pick]
-                    row[11] = json.dumps(values[attributes] or {})
+                    if not as_text:
+                        row[11] = json.dumps(row[11] or {})
                     bulk.append(tuple(row))
-                    tally = counted.setdefault(row[0], {"versions": 0, "links": 0})
-                    tally["versions"] += 1
+                for list_key, number in Counter(row[0] for row in bulk).items():
+                    counted.setdefault(list_key, {"versions": 0, "links": 0})[
+                        "versions"] += number
                 self.store.bulk_versions(conn, bulk)
                 n += len(bulk)
                 continue
             for values in group:
-                record = dict(zip(keys, values[1:], strict=True))
+                record = from_wire(dict(zip(keys, values[1:], strict=True)))
                 kind = record["t"]
                 if kind == "version":
                     self.store.bulk_versions(conn, [_bulk(record)])

@@ -50,6 +50,12 @@ class PageWriter:
         index = self._schema(keys)
         self._lines.extend(_dumps([index, *values]) for values in rows)
 
+    def raw_rows(self, keys: tuple[str, ...], arrays: Iterable[str]) -> None:
+        """Add records given as JSON array texts (values only) in the order of ``keys``."""
+        prefix = f"[{self._schema(keys)},"
+        self._lines.extend(prefix + text[1:] if text != "[]" else prefix[:-1] + "]"
+                           for text in arrays)
+
     def encode(self, header: dict[str, Any]) -> bytes:
         """The page: header (with ``schemas``, ``count`` and ``digest``), then the lines."""
         body = "".join(line + "\n" for line in self._lines).encode("utf-8")

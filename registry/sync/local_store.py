@@ -315,6 +315,10 @@ class LocalStore:
         """Empty every data table (before a snapshot, inside its transaction)."""
         for table in (versions, lineage, lists, releases):
             conn.execute(delete(table))
+        if self.dialect == "sqlite":
+            # A snapshot writes a lot in one transaction: a bigger page cache (64 MB) keeps
+            # the indexes in memory instead of spilling to the WAL over and over.
+            conn.exec_driver_sql("PRAGMA cache_size = -65536")
 
     def record_release(self, conn: Connection, release: int, seq: int, digest: str,
                        marker: Mapping[str, Any] | None) -> None:

@@ -5,8 +5,10 @@ Everything here is part of the wire contract documented in docs/sync-protocol.md
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from registry.errors import ValidationError
 
@@ -110,3 +112,12 @@ def parse_subscription(lists: str | None, scope: str | None) -> Subscription:
 def page_of(seq: int, size: int) -> int:
     """The change page holding ``seq`` (page k covers seqs k·size+1 … (k+1)·size)."""
     return (seq - 1) // size
+
+
+def from_wire(record: dict[str, Any]) -> dict[str, Any]:
+    """A record in the feed's vocabulary: snapshot versions carry ``attributes_json``."""
+    if "attributes_json" in record:
+        record = dict(record)
+        text = record.pop("attributes_json")
+        record["attributes"] = json.loads(text) if text else {}
+    return record

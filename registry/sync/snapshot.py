@@ -23,19 +23,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, Text, cast, func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from registry.errors import NotFound, ValidationError
 from registry.models import EntryVersion, FeedRecord, LineageLink, Release
-from registry.services.checksums import (
-    ListAt,
-    link_query,
-    lists_at,
-    version_query,
-    versions_after,
-    visible_at,
-)
+from registry.services.checksums import ListAt, link_query, lists_at, visible_at
 from registry.services.feed import GENESIS_HASH, RECORD_FORMAT
 from registry.sync.codec import PageWriter
 from registry.sync.protocol import Subscription
@@ -102,34 +95,52 @@ def _by_ids(session: Session, query: Any, id_column: Any, ids: list[int]) -> Ite
         yield from session.execute(query.where(id_column.in_(chunk)).order_by(id_column))
 
 
-def _rows(session: Session, release: int, item: ListAt, view: ScopedView | None,
-          section: str, after: Any, limit: int) -> tuple[list[Any], Any]:
-    """Up to ``limit`` rows after ``after``, and the position of the last one."""
-    if section == "v":
-        query = version_query(release, item.id)
-        if view is None:
-            key = (after[0], date.fromisoformat(after[1])) if after else None
-            rows = list(session.execute(versions_after(query, key, limit)))
-            return rows, [rows[-1][0], rows[-1][1].isoformat()] if rows else after
-        ids = view.version_ids
-        column: Any = EntryVersion.id
+def _json_array(session: Session, *values: Any) -> Any:
+    """The database's own JSON array builder: it writes each line faster than Python."""
+    name = "json_build_array" if session.get_bind().dialect.name == "postgresql" else "json_array"
+    return cast(getattr(func, name)(*values), Text)
+
+
+def _version_lines(session: Session, release: int, item: ListAt, view: ScopedView | None,
+                   after: Any, limit: int) -> tuple[list[str], Any]:
+    """Up to ``limit`` versions after ``after`` as JSON arrays in :data:`VERSION_KEYS`
+    order, made by the database, and the position of the last one."""
+    V = EntryVersion
+    line = _json_array(session, literal("version", String), literal(item.key, String), V.code,
+                       cast(V.valid_from, Text), cast(V.valid_to, Text), V.status, V.name,
+                       V.short_name, V.name_en, V.type, V.level, V.parent_code,
+                       cast(V.attributes, Text), V.recorded_release, V.change_set_id)
+    query = select(line, V.code, V.valid_from, V.id).where(V.list_id == item.id,
+                                                          visible_at(release))
+    if view is None:
+        if session.get_bind().dialect.name == "postgresql":
+            # Walk the (list, code, valid_from) index in order, whatever the statistics say:
+            # a sort of everything after the position would make paging quadratic.
+            session.execute(text("SET LOCAL enable_sort = off"))
+        key = (after[0], date.fromisoformat(after[1])) if after else None
+        if key is not None:
+            query = query.where(tuple_(V.code, V.valid_from) > tuple_(literal(key[0]),
+                                                                      literal(key[1])))
+        rows = session.execute(query.order_by(V.code, V.valid_from).limit(limit)).all()
+        last = [rows[-1][1], rows[-1][2].isoformat()] if rows else after
+        return [row[0] for row in rows], last
+    start = bisect.bisect_right(view.version_ids, after or 0)
+    rows = list(_by_ids(session, query, V.id, view.version_ids[start:start + limit]))
+    return [row[0] for row in rows], rows[-1][-1] if rows else after
+
+
+def _link_rows(session: Session, release: int, item: ListAt, view: ScopedView | None,
+               after: Any, limit: int) -> tuple[list[Any], Any]:
+    """Up to ``limit`` links after id ``after``, and the id of the last one."""
+    query = link_query(release, item.id)
+    if view is None:
+        rows = list(session.execute(query.where(LineageLink.id > (after or 0))
+                                    .order_by(LineageLink.id).limit(limit)))
     else:
-        query = link_query(release, item.id)
-        if view is None:
-            rows = list(session.execute(query.where(LineageLink.id > (after or 0))
-                                        .order_by(LineageLink.id).limit(limit)))
-            return rows, rows[-1][-1] if rows else after
-        ids = view.link_ids
-        column = LineageLink.id
-    start = bisect.bisect_right(ids, after or 0)
-    rows = list(_by_ids(session, query, column, ids[start:start + limit]))
+        start = bisect.bisect_right(view.link_ids, after or 0)
+        rows = list(_by_ids(session, query, LineageLink.id,
+                            view.link_ids[start:start + limit]))
     return rows, rows[-1][-1] if rows else after
-
-
-def _version_values(key: str, row: Any) -> list[Any]:
-    return ["version", key, row[0], row[1].isoformat(), row[2].isoformat() if row[2] else None,
-            row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10] or {}, row[11],
-            row[12]]
 
 
 def _link_values(key: str, row: Any) -> list[Any]:
@@ -137,8 +148,11 @@ def _link_values(key: str, row: Any) -> list[Any]:
             row[6], row[7]]
 
 
+# Snapshot versions carry their attributes as JSON text ("attributes_json"), which a
+# replica stores as it is, without parsing and serialising it again.
 VERSION_KEYS = ("t", "list", "code", "valid_from", "valid_to", "status", "name", "short_name",
-                "name_en", "type", "level", "parent", "attributes", "release", "change_set")
+                "name_en", "type", "level", "parent", "attributes_json", "release",
+                "change_set")
 LINK_KEYS = ("t", "list", "from", "to", "kind", "default", "share", "effective_date",
              "release", "change_set")
 
@@ -196,11 +210,14 @@ def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: 
             next_token = _token((section, item.key, after))
             break
         wanted = limit - len(writer)
-        rows, after = _rows(session, point.release, item, views[item.key], section, after,
-                            wanted)
+        rows: list[Any]
         if section == "v":
-            writer.rows(VERSION_KEYS, (_version_values(item.key, row) for row in rows))
+            rows, after = _version_lines(session, point.release, item, views[item.key], after,
+                                         wanted)
+            writer.raw_rows(VERSION_KEYS, rows)
         else:
+            rows, after = _link_rows(session, point.release, item, views[item.key], after,
+                                     wanted)
             writer.rows(LINK_KEYS, (_link_values(item.key, row) for row in rows))
         if len(rows) < wanted:
             index, after = index + 1, None

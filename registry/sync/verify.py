@@ -15,7 +15,7 @@ from typing import Any
 from registry.services.checksums import ListChecksum, link_digest, version_digest
 from registry.sync.codec import decode_header, decode_records
 from registry.sync.local_store import LocalStore
-from registry.sync.protocol import PREFIX, Subscription
+from registry.sync.protocol import PREFIX, Subscription, from_wire
 from registry.sync.transport import Transport
 
 FIELDS = ("valid_to", "status", "name", "short_name", "name_en", "type", "level", "parent",
@@ -67,7 +67,7 @@ def iter_snapshot(transport: Transport, epoch: str, release: int, sub: Subscript
                   "after": token}
         where = transport.url(path, params)
         header, body = decode_header(transport.get(path, params).body, where)
-        yield from decode_records(header, body, where)
+        yield from map(from_wire, decode_records(header, body, where))
         token = header.get("next")
         if not token:
             return
