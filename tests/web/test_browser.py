@@ -43,7 +43,9 @@ def test_search_as_you_type_finds_ha_noi_without_accents(live: Live, new_page: A
     page = new_page()
     page.goto(f"{live.url}/lists/{AU}?as_of=2025-01-01")
     expect(page.locator("#results")).to_contain_text("Quận Ba Đình")
-    page.locator("#q").press_sequentially("ha noi", delay=30)
+    # Slower than the 250 ms pause that sends a search: several requests overlap, and the
+    # last one typed must win.
+    page.locator("#q").press_sequentially("ha noi", delay=300)
     results = page.locator("#results tbody tr")
     expect(results).to_have_count(1)
     expect(results.first).to_contain_text("Thành phố Hà Nội")
