@@ -376,10 +376,15 @@ class LocalStore:
     def release_records(self, conn: Connection, release: int) -> dict[str, list[dict[str, Any]]]:
         """Versions and links recorded by ``release`` that this replica holds."""
         found: dict[str, list[dict[str, Any]]] = {"versions": [], "links": []}
-        for key in self.definitions(conn):
+        keys = list(conn.scalars(select(versions.c.list_key).distinct()
+                                 .where(versions.c.recorded_release == release)))
+        for key in keys:
             found["versions"].extend(
                 {"t": "version", **r} for r in self.version_records(conn, key)
                 if r["release"] == release)
+        link_keys = list(conn.scalars(select(lineage.c.list_key).distinct()
+                                      .where(lineage.c.release_id == release)))
+        for key in link_keys:
             found["links"].extend({"t": "link", **r} for r in self.link_records(conn, key)
                                   if r["release"] == release)
         return found

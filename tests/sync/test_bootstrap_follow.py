@@ -184,3 +184,28 @@ def test_a_second_pull_changes_nothing(sqlite_centre: Centre, targets: Targets) 
     assert (again.bootstrapped, again.releases, again.records) == (False, 0, 0)
     assert dump(into) == before
     client.close()
+
+
+def test_releases_committed_but_not_notified_are_notified_on_restart(
+        sqlite_centre: Centre, targets: Targets) -> None:
+    centre = sqlite_centre
+    centre.run(hanoi)
+    into = targets.new("sqlite")
+    client = SyncClient(centre.base, into)
+    client.pull()
+    first = centre.publish(STEPS[0][2], STEPS[0][1], title="rename")
+    second = centre.publish(STEPS[5][2], STEPS[5][1], title="creates")
+    client.pull()  # applied with no hook: as if the process died before calling it
+    client.close()
+    store = LocalStore(into)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE registry_sync_state SET notified_release = :r"),
+                     {"r": first - 1})
+    store.close()
+    seen: list[ReleaseChanges] = []
+    again = SyncClient(centre.base, into, on_release=seen.append)
+    assert again.pull().releases == 0
+    assert [(c.release, c.title) for c in seen] == [(first, "rename"), (second, "creates")]
+    assert sorted(v["code"] for v in seen[1].versions) == ["00043", "00046"]
+    assert again.store.state().notified_release == second
+    again.close()

@@ -1,0 +1,361 @@
+"""Sync benchmark (issue: sync). Run: ``python bench/sync_bench.py [--versions N] [--clients N]``.
+
+Every figure is printed beside its target and beside a floor measured in the same run on
+the same machine, so a slow machine shows as a slow floor, not as a slow protocol:
+
+* **Bootstrap**: N entry versions (default 1,000,000) from a PostgreSQL centre into a new
+  SQLite file over loopback, end to end, with the client's peak memory (it runs in a
+  process of its own). Floors: the raw ``executemany`` rate of the same rows into the same
+  file, and the raw rate of reading them from PostgreSQL.
+* **Bytes**: bytes on the wire for that bootstrap beside a gzip (level 6) of a plain CSV of
+  the same records.
+* **Incremental**: one release the size of the 2025 reform (~14,000 records) applied to
+  the SQLite replica and to a PostgreSQL replica. Floor: fetching and verifying the same
+  pages without applying them.
+* **Fan-out**: C following clients (default 200, in 4 processes) on one server; the time
+  from a release's commit at the centre to its being applied in each replica (p50, p99).
+  Floor: the same number of bare long polls on the head, woken by a release.
+
+The bench centre database is built once through the services (``bench/sync_data.py``)
+and kept for later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import io
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sync_data import PG, build, rename_items
+
+from registry.db import make_engine, session_factory, transaction
+from registry.services.feed import read_head
+from registry.sync.client import SyncClient
+from registry.sync.codec import decode_header, decode_records
+from registry.sync.protocol import page_of
+from tests.factories import publish, unit
+
+HERE = Path(__file__).resolve().parent
+ROWS: list[tuple[str, str, str, str]] = []  # (figure, measured, target, floor)
+
+
+def row(figure: str, measured: str, target: str, floor: str) -> None:
+    """Record and print one line of the report."""
+    ROWS.append((figure, measured, target, floor))
+    print(f"  {figure}: {measured}   (target {target}; floor {floor})", flush=True)
+
+
+def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
+    """uvicorn on the bench centre, one worker, as ``registry serve`` would run it."""
+    env = {**os.environ, "REGISTRY_DATABASE_URL": url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "registry.sync.app:create_sync_app",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/sync/v1/head", timeout=2).read()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the centre did not start")
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bootstrap(base: str, target: str) -> dict[str, Any]:
+    """One bootstrap in a child process; its JSON figures."""
+    done = subprocess.run([sys.executable, str(HERE / "sync_client_run.py"), "--from", base,
+                           "--into", target], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def raw_insert_rate(path: Path) -> float:
+    """Rows per second of a plain executemany of the replica's rows into a table with the
+    same columns and indexes, in the same file."""
+    source = sqlite3.connect(path)
+    sink = sqlite3.connect(path)
+    sink.execute("DROP TABLE IF EXISTS floor_versions")
+    sink.execute("CREATE TABLE floor_versions AS SELECT * FROM registry_versions WHERE 0")
+    sink.execute("CREATE UNIQUE INDEX floor_pk ON floor_versions (list_key, code, valid_from)")
+    sink.execute("CREATE INDEX floor_parent ON floor_versions (list_key, parent_code)")
+    sink.execute("PRAGMA cache_size = -65536")
+    cursor = source.execute("SELECT * FROM registry_versions")
+    spent, total = 0.0, 0
+    sink.execute("BEGIN")
+    while rows := cursor.fetchmany(20000):
+        started = time.perf_counter()
+        sink.executemany(f"INSERT INTO floor_versions VALUES ({','.join('?' * 14)})", rows)
+        spent += time.perf_counter() - started
+        total += len(rows)
+    started = time.perf_counter()
+    sink.commit()
+    spent += time.perf_counter() - started
+    sink.execute("DROP TABLE floor_versions")
+    sink.commit()
+    source.close()
+    sink.close()
+    return total / spent
+
+
+def raw_read_rate(url: str) -> float:
+    """Rows per second of reading every bench version from PostgreSQL with psycopg."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        started = time.perf_counter()
+        total = 0
+        with conn.cursor(name="floor") as cursor:
+            cursor.itersize = 20000
+            cursor.execute("SELECT v.* FROM entry_versions v JOIN code_lists c ON "
+                           "c.id = v.list_id WHERE c.key = 'bench-items' AND "
+                           "v.superseded_release IS NULL")
+            for _ in cursor:
+                total += 1
+        return total / (time.perf_counter() - started)
+
+
+def csv_gzip_size(path: Path) -> int:
+    """gzip -6 of a plain CSV of the replica's records."""
+    source = sqlite3.connect(path)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6) as zipped, \
+            io.TextIOWrapper(zipped, encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        for record in source.execute("SELECT * FROM registry_versions"):
+            writer.writerow(["" if v is None else v for v in record])
+        for record in source.execute("SELECT * FROM registry_lineage"):
+            writer.writerow(["" if v is None else v for v in record])
+    source.close()
+    return len(buffer.getvalue())
+
+
+def fetch_only(base: str, after_seq: int, head_seq: int, page_size: int, epoch: str) -> float:
+    """Seconds to fetch, decode and hash-verify the change pages after ``after_seq``."""
+    from registry.services.feed import canonical_json, chain_hash
+    from registry.sync.transport import Transport
+
+    transport = Transport(base)
+    started = time.perf_counter()
+    for page in range(page_of(after_seq + 1, page_size), page_of(head_seq, page_size) + 1):
+        body = transport.get(f"/sync/v1/changes/{epoch}/{page_size}/{page}").body
+        header, rest = decode_header(body, "page")
+        digest = header["prev"]
+        for record in decode_records(header, rest, "page"):
+            digest = chain_hash(digest, canonical_json(record))
+    transport.close()
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The ``share`` quantile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def long_poll_floor(base: str, clients: int, publish_one: Any) -> list[float]:
+    """Wake-up delays of bare long polls on the head after a publish."""
+    head = json.loads(urllib.request.urlopen(f"{base}/sync/v1/head").read())
+    woken: list[float] = []
+
+    def poll() -> None:
+        urllib.request.urlopen(f"{base}/sync/v1/head?wait=30&after={head['seq']}",
+                               timeout=60).read()
+        woken.append(time.time())
+
+    threads = [threading.Thread(target=poll) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    committed = publish_one()
+    for thread in threads:
+        thread.join(60)
+    return [t - committed for t in woken]
+
+
+def fan_out(base: str, clients: int, processes: int, workdir: Path, publish_one: Any,
+            releases: int) -> list[float]:
+    """Publish-to-applied delays over ``releases`` releases for ``clients`` followers."""
+    per = clients // processes
+    workers = []
+    for p in range(processes):
+        workers.append(subprocess.Popen(
+            [sys.executable, str(HERE / "sync_fanout_worker.py"), "--from", base, "--dir",
+             str(workdir), "--clients", str(per), "--first", str(p * per)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    applied: dict[int, list[float]] = {}
+    lock = threading.Lock()
+
+    def read(worker: subprocess.Popen[str]) -> None:
+        assert worker.stdout is not None
+        for line in worker.stdout:
+            data = json.loads(line)
+            if "release" in data:
+                with lock:
+                    applied.setdefault(data["release"], []).append(data["at"])
+
+    ready = 0
+    for worker in workers:
+        assert worker.stdout is not None
+        ready += json.loads(worker.stdout.readline())["ready"]
+        threading.Thread(target=read, args=(worker,), daemon=True).start()
+    delays: list[float] = []
+    for _ in range(releases):
+        time.sleep(2)
+        release, committed = publish_one(with_release=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with lock:
+                if len(applied.get(release, [])) >= ready:
+                    break
+            time.sleep(0.05)
+        with lock:
+            got = applied.get(release, [])
+            delays.extend(t - committed for t in got)
+            missing = ready - len(got)
+        if missing:
+            print(f"  warning: {missing} replicas did not apply release {release} in 30 s")
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.close()
+    for worker in workers:
+        worker.wait(60)
+    return delays
+
+
+def main() -> None:
+    """Run every scenario and print the report."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--versions", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--pg", default=PG, help="PostgreSQL server URL (no database)")
+    args = parser.parse_args()
+
+    print(f"building the centre ({args.versions:,} versions; kept between runs)…", flush=True)
+    url = build(args.versions, server=args.pg)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    sessions = session_factory(engine)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(url, port)
+    work = Path(tempfile.mkdtemp(prefix="sync-bench-"))
+    pg_replica = f"registry_sync_bench_replica_{os.getpid()}"
+    admin = create_engine(f"{args.pg}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        print("bootstrap into SQLite…", flush=True)
+        sqlite_path = work / "replica.db"
+        figures = bootstrap(base, f"sqlite:///{sqlite_path}")
+        rate = figures["records"] / figures["seconds"]
+        row("bootstrap, records/s end to end", f"{rate:,.0f} ({figures['records']:,} in "
+            f"{figures['seconds']:.1f} s)", "≥ 50,000",
+            f"raw executemany into the same file {raw_insert_rate(sqlite_path):,.0f}/s; "
+            f"raw PostgreSQL read {raw_read_rate(url):,.0f}/s")
+        row("bootstrap, client peak memory", f"{figures['max_rss_mb']:.0f} MB", "< 300 MB",
+            "a Python process with the client imported ≈ 60 MB")
+        csv_size = csv_gzip_size(sqlite_path)
+        row("bootstrap, bytes on the wire", f"{figures['bytes']:,} "
+            f"({figures['bytes'] / csv_size:.2f}× the CSV)", "≤ 1.5× gzip of a CSV",
+            f"gzip -6 of a plain CSV of the same records {csv_size:,}")
+
+        print("bootstrap into PostgreSQL…", flush=True)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_replica}"'))
+            conn.execute(text(f'CREATE DATABASE "{pg_replica}"'))
+        pg_target = f"{args.pg}/{pg_replica}"
+        pg_figures = bootstrap(base, pg_target)
+        row("bootstrap into PostgreSQL, records/s",
+            f"{pg_figures['records'] / pg_figures['seconds']:,.0f}", "(no target)", "—")
+
+        print("incremental: a release of ~14,000 records…", flush=True)
+        with sessions() as session:
+            before = read_head(session)
+        shift = before.release  # a later effective date on every run
+        rename_items(url, 0, 7000, date(2025, 7, 1) + timedelta(days=shift),
+                     f"bench reform {shift}")
+        with sessions() as session:
+            after = read_head(session)
+        records = after.seq - before.seq
+        floor = fetch_only(base, before.seq, after.seq, 1000, after.epoch)
+        for name, target in (("SQLite", f"sqlite:///{sqlite_path}"), ("PostgreSQL", pg_target)):
+            client = SyncClient(base, target)
+            started = time.perf_counter()
+            result = client.pull()
+            seconds = time.perf_counter() - started
+            client.close()
+            assert result.releases == 1, result
+            row(f"incremental on {name}, {records:,} records", f"{seconds:.2f} s", "< 2 s",
+                f"fetch and verify the same pages without applying {floor:.2f} s")
+
+        print(f"fan-out: {args.clients} following clients…", flush=True)
+        counter = iter(range(1, 1_000_000))
+
+        def publish_one(with_release: bool = False) -> Any:
+            n = next(counter)
+            with transaction(sessions) as session:
+                release = publish(session, [{"op": "rename", "list": "admin-units",
+                                             "code": "01", "name": f"Hà Nội {shift}-{n}"}],
+                                  "2025-01-01")
+            committed = time.time()
+            return (release, committed) if with_release else committed
+
+        with transaction(sessions) as session:
+            try:
+                publish(session, [unit("01", "Thành phố Hà Nội", "Thành phố Trung ương")])
+            except Exception:  # already there from an earlier run
+                session.rollback()
+        (work / "one").mkdir()
+        single = fan_out(base, 1, 1, work / "one", publish_one, 5)
+        row("push latency, 1 follower (max of 5 releases)", f"{max(single):.3f} s", "< 1 s",
+            "—")
+        floor_delays = long_poll_floor(base, args.clients, publish_one)
+        (work / "many").mkdir()
+        delays = fan_out(base, args.clients, 4, work / "many", publish_one, 5)
+        row(f"fan-out, {args.clients} followers, publish→applied p99",
+            f"{percentile(delays, 0.99):.2f} s (p50 {statistics.median(delays):.2f} s, "
+            f"{len(delays)} samples)", "< 3 s",
+            f"bare long polls woken by a release: p99 {percentile(floor_delays, 0.99):.2f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        server.terminate()
+        server.wait(30)
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_replica}" WITH (FORCE)'))
+        admin.dispose()
+    print("\n| figure | measured | target | floor (same run) |\n|---|---|---|---|")
+    for figure, measured, target, floor_text in ROWS:
+        print(f"| {figure} | {measured} | {target} | {floor_text} |")
+
+
+if __name__ == "__main__":
+    main()
