@@ -58,6 +58,27 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class Sessions:
+    """Signed cookie sessions, keyed on first use.
+
+    Building the app (as every test of the other interfaces does) then never reads or
+    creates the key file; only serving a page of the UI does.
+    """
+
+    def __init__(self, app: ASGIApp, secure: bool) -> None:
+        self.app = app
+        self.secure = secure
+        self.inner: SessionMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.inner is None:
+            self.inner = SessionMiddleware(self.app, secret_key=session_secret(),
+                                           session_cookie=SESSION_COOKIE,
+                                           max_age=SESSION_HOURS * 3600, same_site="lax",
+                                           https_only=self.secure)
+        await self.inner(scope, receive, send)
+
+
 def _not_found(web: Web, session: Session) -> Response:
     if web.request.url.path.startswith(FOREIGN):
         return PlainTextResponse("Not Found", status_code=404)
@@ -97,10 +118,5 @@ def routes(sessions: Any) -> list[BaseRoute]:
         Route("/{path:path}", ep.read(_not_found, public=True), methods=["GET"]),
     ]
     secure = os.environ.get("REGISTRY_SECURE_COOKIES", "").lower() in ("1", "true", "yes")
-    middleware = [
-        Middleware(SecurityHeaders),
-        Middleware(SessionMiddleware, secret_key=session_secret(),
-                   session_cookie=SESSION_COOKIE, max_age=SESSION_HOURS * 3600,
-                   same_site="lax", https_only=secure),
-    ]
+    middleware = [Middleware(SecurityHeaders), Middleware(Sessions, secure=secure)]
     return [Mount("/", routes=inner, middleware=middleware)]
