@@ -107,7 +107,7 @@ def _etag_matches(request: Request, etag: str) -> bool:
 def _json(request: Request, data: Any, cache: str = NO_CACHE, status: int = 200) -> Response:
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
-    if _accepts_gzip(request) and len(raw) > 256:
+    if _accepts_gzip(request):
         headers["Content-Encoding"] = "gzip"
         raw = gzip_bytes(raw)
     return Response(raw, status_code=status, media_type="application/json", headers=headers)

@@ -267,10 +267,13 @@ def test_transient_failures_are_retried(sqlite_centre: Centre, targets: Targets)
     centre = sqlite_centre
     centre.run(hanoi)
     proxy = Proxy(centre.base)
-    failures = iter(["503", "drop", "502", "drop"])
+    failures = iter(["503", "drop", "slow", "502", "drop"])
 
     def flaky(path: str) -> Reply | None:
         failure = next(failures, None)
+        if failure == "slow":
+            time.sleep(1.5)  # longer than the client's timeout below
+            raise Drop
         if failure == "drop":
             raise Drop
         if failure is not None:
@@ -281,7 +284,9 @@ def test_transient_failures_are_retried(sqlite_centre: Centre, targets: Targets)
     into = targets.new("sqlite")
     client = SyncClient(proxy.base, into)
     client.transport.base_delay = 0.05
+    client.transport.timeout = 1.0
     assert client.pull().bootstrapped
+    assert len(proxy.requests) > 5  # the failed attempts were made, then retried
     assert client.verify().ok
     client.close()
     proxy.close()

@@ -46,6 +46,7 @@ def test_head_and_change_pages_follow_the_caching_contract(small_page_centre: Ce
     status, headers, body = get(centre.base, "/sync/v1/head")
     head = json.loads(body)
     assert status == 200 and headers["cache-control"] == "no-cache"
+    assert headers["content-encoding"] == "gzip"
     assert (head["seq"], head["release"], head["format"], head["page_size"]) == (12, 2, 1, 5)
     epoch = head["epoch"]
 
