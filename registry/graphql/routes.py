@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from registry.errors import PermissionDenied
 from registry.graphql.caching import DOCUMENTS, cache_from_env, request_key
 from registry.graphql.context import Context, SharedReader
 from registry.graphql.metrics import CACHE
+from registry.graphql.schema import build_schema
 from registry.graphql.schema import schema as registry_schema
 from registry.services.cache import MISSING
 from registry.services.tokens import authenticate
@@ -50,7 +52,9 @@ class RegistryGraphQL(GraphQL[Context, None]):
     def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
         # Subscriptions are not offered, and GET may only read (strawberry refuses
         # mutations over GET), so a link cannot make a browser write.
-        super().__init__(registry_schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        batch = int(os.environ.get("REGISTRY_GRAPHQL_BATCH", "0"))
+        super().__init__(build_schema(batch) if batch > 0 else registry_schema,
+                         graphql_ide="graphiql", allow_queries_via_get=True)
         self.sessions = sessions
         self.settings = settings
         self.cache = cache_from_env()

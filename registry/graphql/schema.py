@@ -1,7 +1,7 @@
 """The schema, with its safety limits: depth, aliases, tokens, introspection depth, cost.
 
-Batching (several operations in one HTTP request) is off: strawberry refuses a JSON list
-body unless ``batching_config`` is set, and a batch would multiply every limit here.
+Batching (several operations in one HTTP request) is off by default: a batch multiplies
+every limit here. ``REGISTRY_GRAPHQL_BATCH=N`` accepts up to N operations per request.
 """
 
 from __future__ import annotations
@@ -78,13 +78,15 @@ def _extensions() -> list[Any]:
     return limits
 
 
-def build_schema() -> strawberry.Schema:
-    """The registry's GraphQL schema."""
+def build_schema(batch: int = 0) -> strawberry.Schema:
+    """The registry's GraphQL schema; ``batch`` > 0 accepts that many operations per request."""
     return RegistrySchema(
         query=Query, mutation=Mutation,
         types=[AdministrativeUnit, Agency, Procedure, GenericEntry],
         extensions=_extensions(),
-        config=StrawberryConfig(batching_config=None, relay_max_results=100),
+        config=StrawberryConfig(
+            batching_config={"max_operations": batch} if batch > 0 else None,
+            relay_max_results=100),
     )
 
 

@@ -121,6 +121,20 @@ def test_batching_is_off(api: Api) -> None:
     assert response.status_code == 400
 
 
+def test_batching_can_be_allowed(make_api: Callable[..., Api],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_GRAPHQL_BATCH", "2")
+    api = make_api()
+    batch = [{"query": "{ release { number } }"},
+             {"query": '{ codeList(key: "agencies") { key } }'}]
+    two = api.request("POST", "/graphql", json=batch)
+    assert two.status_code == 200
+    assert [r["data"] for r in two.json()] == [{"release": {"number": 2}},
+                                               {"codeList": {"key": "agencies"}}]
+    three = api.request("POST", "/graphql", json=[{"query": "{ release { number } }"}] * 3)
+    assert three.status_code == 400
+
+
 def test_no_mutation_over_get(api: Api, statements: Callable[[], Statements]) -> None:
     # A link or an <img> must not be able to write.
     with statements() as counted:
@@ -154,8 +168,11 @@ def test_unexpected_errors_are_masked(pg_database: Database,
     # PostgreSQL refuses NUL in text: a database error our code does not expect.
     app = create_app(Settings(database_url=pg_database.url, anonymous_read=True))
     try:
-        response = Api(app).post('query($c: String!) { entry(list: "admin-units", code: $c) '
-                                 '{ code } }', {"c": "a\u0000b"})
+        api = Api(app)
+        response = api.post('query($c: String!) { entry(list: "admin-units", code: $c) '
+                            '{ code } }', {"c": "a\u0000b"})
+        # The shared read connection survives the failed statement.
+        assert api('{ entry(list: "admin-units", code: "01") { code } }') == {"entry": None}
     finally:
         app.state.engine.dispose()
     [error] = response.json()["errors"]
