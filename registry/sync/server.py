@@ -8,11 +8,11 @@ same page costs one database query and one compression.
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,20 +30,34 @@ from registry.sync.snapshot import ReleasePoint, build_snapshot_page, release_po
 from registry.sync.watcher import HeadWatcher
 
 
-@dataclass
 class Body:
-    """An answer body with its gzip form, made on first need."""
+    """An answer body, kept gzipped once a client has asked for gzip (most do), so that
+    cached pages cost their compressed size."""
 
-    raw: bytes
-    level: int = 6
-    _gz: bytes | None = None
+    def __init__(self, raw: bytes, level: int = 6) -> None:
+        self._raw: bytes | None = raw
+        self._gz: bytes | None = None
+        self.level = level
+        self._lock = threading.Lock()
 
     @property
     def gz(self) -> bytes:
-        """The gzipped bytes (computed once)."""
-        if self._gz is None:
-            self._gz = gzip_bytes(self.raw, self.level)
-        return self._gz
+        """The gzipped bytes (compressed once)."""
+        with self._lock:
+            if self._gz is None:
+                assert self._raw is not None
+                self._gz = gzip_bytes(self._raw, self.level)
+                self._raw = None
+            return self._gz
+
+    @property
+    def raw(self) -> bytes:
+        """The plain bytes."""
+        with self._lock:
+            if self._raw is not None:
+                return self._raw
+            assert self._gz is not None
+            return gzip.decompress(self._gz)
 
 
 class LRU:
