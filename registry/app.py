@@ -51,6 +51,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: what log collectors parse without a grammar."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON object; ``extra={"fields": {...}}`` adds keys."""
         data: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(), "logger": record.name,
@@ -130,6 +131,7 @@ def _health(engine: Engine) -> Route:
     sessions = session_factory(engine)
 
     def healthz(request: Request) -> Response:
+        """200 with the database kind and latest release, or 503."""
         try:
             with sessions() as session:
                 session.execute(text("SELECT 1"))

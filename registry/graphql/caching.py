@@ -115,6 +115,7 @@ class ResponseCache(SchemaExtension):
     """
 
     def on_execute(self) -> Iterator[None]:
+        """Note the latest release before executing; after, mark a clean answer cacheable."""
         ctx = self.execution_context
         context = ctx.context
         cacheable = (isinstance(context, Context) and context.cache is not None

@@ -150,6 +150,7 @@ class CostLimiter(SchemaExtension):
     """Refuses an operation whose cost is over :data:`MAX_COST` before it executes."""
 
     def on_execute(self) -> Iterator[None]:
+        """Count the operation with its variables; over the limit, skip execution."""
         context = self.execution_context
         document = context.graphql_document
         if document is not None:

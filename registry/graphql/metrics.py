@@ -23,6 +23,7 @@ class OperationMetrics(SchemaExtension):
     """Counts operations (``ok``, ``error`` or ``refused`` before execution) and times them."""
 
     def on_operation(self) -> Iterator[None]:
+        """Time the operation, then count it by type and outcome."""
         started = time.perf_counter()
         yield
         context = self.execution_context

@@ -42,6 +42,7 @@ class RegistrySchema(strawberry.Schema):
 
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
+        """Log unexpected errors with their traceback; the client sees them masked."""
         for error in errors:
             original = error.original_error
             if original is None or isinstance(original, RegistryError | GraphQLError):

@@ -184,7 +184,7 @@ class Entry(Node):
     def as_of(self) -> date:
         return self.when.as_of
 
-    @strawberry.field
+    @strawberry.field(description="The parent entry, at the same `asOf`/`atRelease`.")
     async def parent(self, info: Info) -> Entry | None:
         if self.view.parent is None:
             return None
@@ -258,7 +258,7 @@ class Entry(Node):
         row = await info.context.loaders.change_set.load(self.view.change_set_id)
         return change_set_object(row) if row else None
 
-    @strawberry.field
+    @strawberry.field(description="The code list of this entry.")
     async def code_list(self, info: Info) -> CodeList | None:
         row = await info.context.loaders.code_list.load(self.view.list_key)
         return code_list_object(row) if row else None
@@ -281,19 +281,19 @@ class AdministrativeUnit(Entry):
 
 @strawberry.type(description="A state agency (QCVN 102 identifier).")
 class Agency(Entry):
-    @strawberry.field
+    @strawberry.field(description="Attribute `address`.")
     def address(self) -> str | None:
         return _attr(self, "address")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="Attribute `email`.")
     def email(self) -> str | None:
         return _attr(self, "email")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="Attribute `phone`.")
     def phone(self) -> str | None:
         return _attr(self, "phone")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="Attribute `website`.")
     def website(self) -> str | None:
         return _attr(self, "website")  # type: ignore[no-any-return]
 
@@ -308,11 +308,11 @@ class Agency(Entry):
 
 @strawberry.type(description="An administrative procedure.")
 class Procedure(Entry):
-    @strawberry.field
+    @strawberry.field(description="Attribute `field_code`: the procedure's field.")
     def field_code(self) -> str | None:
         return _attr(self, "field_code")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="Attribute `field_name`.")
     def field_name(self) -> str | None:
         return _attr(self, "field_name")  # type: ignore[no-any-return]
 
@@ -320,15 +320,15 @@ class Procedure(Entry):
     def levels(self) -> list[str]:
         return list(_attr(self, "levels") or [])
 
-    @strawberry.field
+    @strawberry.field(description="Attribute `online_level`: full, partial or none.")
     def online_level(self) -> str | None:
         return _attr(self, "online_level")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="Attribute `processing_time`.")
     def processing_time(self) -> str | None:
         return _attr(self, "processing_time")  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="Attribute `fees`.")
     def fees(self) -> str | None:
         return _attr(self, "fees")  # type: ignore[no-any-return]
 
@@ -337,7 +337,7 @@ class Procedure(Entry):
         return await _refs(info, self, "agencies", list(_attr(self, "implementing_agencies")
                                                         or []))
 
-    @strawberry.field
+    @strawberry.field(description="The agency competent to decide.")
     async def competent_agency(self, info: Info) -> Agency | None:
         code = _attr(self, "competent_agency")
         if not code:
@@ -456,7 +456,7 @@ class Release(Node):
     last_seq: int
     change_set_id: int | None
 
-    @strawberry.field
+    @strawberry.field(description="The change set this release published, if any.")
     async def change_set(self, info: Info) -> ChangeSet | None:
         if self.change_set_id is None:
             return None
@@ -536,7 +536,7 @@ class ChangeSet(Node):
     version: int = strawberry.field(description="Optimistic version: pass it as "
                                                 "`expectedVersion` to writes.")
 
-    @strawberry.field
+    @strawberry.field(description="Its operations, in order.")
     async def operations(self, info: Info) -> list[ChangeSetOperation]:
         rows = await info.context.loaders.operations.load(self.number)
         return [operation_object(r) for r in rows]
