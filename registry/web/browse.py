@@ -99,9 +99,12 @@ def entry_page(web: Web, session: Session) -> Response:
     rules = code_lists.rules_for(code_list)
     history = queries.history(session, key, code)  # NotFound for an unknown code
     day, date_error = parse_day(web, web.request.query_params.get("as_of"))
-    version = queries.get_entry(session, key, code, day)
-    latest = max((h.version for h in history if h.version.superseded_release is None),
-                 key=lambda v: v.valid_from, default=history[-1].version)
+    current = [h.version for h in history if h.version.superseded_release is None]
+    # The history holds every current record, so the version valid on the date is among
+    # them: the same answer as queries.get_entry, without a second read.
+    version = next((v for v in current if v.valid_from <= day
+                    and (v.valid_to is None or day < v.valid_to)), None)
+    latest = max(current, key=lambda v: v.valid_from, default=history[-1].version)
     shown = version or latest
     ancestors = queries.ancestors(session, key, code, day) if version else []
     children = reads.children(session, key, code, day, CHILDREN_SHOWN) if version else None
