@@ -183,7 +183,9 @@ def main() -> None:
 
 def _print(rows: list[tuple[str, int, dict[str, Any], dict[str, Any], dict[str, Any]]],
            duration: float) -> None:
-    print(f"\none uvicorn worker per server, {duration:g} s per cell after 1 s warm-up; "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nload average at the end (1, 5, 15 min, {os.cpu_count()} CPUs): {load}")
+    print(f"one uvicorn worker per server, {duration:g} s per cell after 1 s warm-up; "
           "p50/p99 in ms, throughput in requests/s. cold: response cache off; warm: "
           "release-keyed cache after one pass over the keys; floor: direct SQL\n")
     print("| query | clients | cold p50 | cold p99 | cold req/s | warm p50 | warm p99 "
