@@ -24,7 +24,7 @@ from registry.services.operations import parse_date, parse_operation
 from registry.services.planner import Plan, plan_operations
 from registry.web import diff_view, op_forms, uploads
 from registry.web.errors import error_text, rule_text
-from registry.web.plumbing import Rendered, field, status_of
+from registry.web.plumbing import FormPage, Rendered, field, status_of
 from registry.web.rendering import Web
 
 OPS_PER_PAGE = 50
@@ -250,7 +250,7 @@ def remove_operation(web: Web, session: Session, form: FormData) -> Response:
 # -- workflow ---------------------------------------------------------------------------
 
 
-def _workflow(action: str) -> Any:
+def _workflow(action: str) -> FormPage:
     def handler(web: Web, session: Session, form: FormData) -> Response:
         assert web.actor is not None
         cs_id = _id(web)

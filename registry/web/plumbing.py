@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -76,13 +77,7 @@ def login_redirect(web: Web) -> Response:
     if web.request.url.query:
         target += "?" + web.request.url.query
     web.flash(web.t("login.required"), "info")
-    return web.redirect(f"{web.base}/login?next={_quote(target)}")
-
-
-def _quote(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
+    return web.redirect(f"{web.base}/login?next={quote(target, safe='')}")
 
 
 class Endpoints:
