@@ -41,7 +41,7 @@ from registry.sync.errors import (
     TransportError,
     UpgradeRequired,
 )
-from registry.sync.local_schema import lineage
+from registry.sync.local_schema import stage_lineage, stage_lists, stage_versions
 from registry.sync.local_store import (
     Batch,
     LocalState,
@@ -297,62 +297,83 @@ class SyncClient:
 
     def _bootstrap(self, head: RemoteHead, result: PullResult,
                    sub: Subscription | None = None) -> None:
+        """Take a snapshot into the stage tables, page by page (each page committed with its
+        position, so an interrupted bootstrap resumes), then swap it in at once."""
         sub = sub or self._subscription(self.store.state())
-        path = f"{PREFIX}/snapshot/{head.epoch}/{head.release}"
-        pages = _Prefetch(self, path, sub)
-        counted: dict[str, dict[str, int]] = {}
-        declared: dict[str, dict[str, int]] | None = None
-        point: tuple[int, str] | None = None
-        started = False
-        changes = ReleaseChanges(release=head.release, seq=0, bootstrap=True)
-        try:
+        stage = self.store.state().stage
+        if (stage and stage.get("epoch") == head.epoch
+                and stage.get("subscription") == sub.as_dict()):
+            log.info("resuming the snapshot of release %d", stage["release"])
+        else:
+            stage = {"epoch": head.epoch, "release": head.release,
+                     "subscription": sub.as_dict(), "next": None, "done": False,
+                     "counted": {}, "declared": None, "seq": None, "hash": None}
             with self.store.transaction() as (conn, _state):
-                self.store.clear(conn)
-                for header, body, where in pages:
-                    if header.get("t") != "snapshot" or header.get("epoch") != head.epoch \
-                            or header.get("release") != head.release:
-                        raise FeedIntegrityError(f"{where}: this is not the snapshot page that "
-                                                 "was asked for; nothing was applied")
-                    self._check_format(header, where)
-                    if declared is None:
-                        declared = header.get("lists") or {}
-                        point = (int(header["seq"]), str(header["hash"]))
-                        if self.progress:
-                            total = sum(v["versions"] + v["links"] for v in declared.values())
-                            self.progress.start(total, f"snapshot of release {head.release}")
-                            started = True
+                self.store.clear_stage(conn)
+                self.store.set_state(conn, stage=stage)
+        release = int(stage["release"])
+        counted: dict[str, dict[str, int]] = stage["counted"]
+        started = False
+        pages = None if stage["done"] else _Prefetch(
+            self, f"{PREFIX}/snapshot/{head.epoch}/{release}", sub, stage["next"])
+        try:
+            for header, body, where in pages or ():
+                if header.get("t") != "snapshot" or header.get("epoch") != head.epoch \
+                        or header.get("release") != release:
+                    raise FeedIntegrityError(f"{where}: this is not the snapshot page that "
+                                             "was asked for; nothing was applied")
+                self._check_format(header, where)
+                if stage["declared"] is None:
+                    stage.update(declared=header.get("lists") or {}, seq=int(header["seq"]),
+                                 hash=str(header["hash"]))
+                if self.progress and not started:
+                    total = sum(v["versions"] + v["links"] for v in stage["declared"].values())
+                    self.progress.start(total, f"snapshot of release {release}")
+                    self.progress.advance(sum(v["versions"] + v["links"]
+                                              for v in counted.values()))
+                    started = True
+                with self.store.transaction() as (conn, state):
+                    if (state.stage or {}).get("next") != header.get("after"):
+                        raise Conflict("another client is writing this snapshot; run one "
+                                       "client per database")
                     n = self._apply_snapshot_page(conn, header, body, where, counted)
-                    if self.progress:
-                        self.progress.advance(n)
-                    result.records += n
-                assert declared is not None and point is not None
-                for key, want in declared.items():
-                    have = counted.get(key, {"versions": 0, "links": 0})
-                    if have != want:
-                        raise FeedIntegrityError(
-                            f"snapshot of release {head.release}: '{key}' arrived with "
-                            f"{have['versions']} versions and {have['links']} links, the "
-                            f"centre announced {want['versions']} and {want['links']}; "
-                            "nothing was applied")
-                self.store.record_release(conn, head.release, point[0], point[1],
-                                          {"title": "snapshot"})
-                self.store.set_state(
-                    conn, source=self.transport.base_url, epoch=head.epoch, seq=point[0],
-                    hash=point[1], release_id=head.release, lists=sub.lists,
-                    scope=str(sub.scope) if sub.scope else None, consumer=self.name,
-                    record_format=self.supported_format, bootstrapped_at=datetime.now(UTC),
-                    applied_at=datetime.now(UTC), notified_release=head.release,
-                    last_error=None, last_error_at=None)
+                    stage.update(next=header.get("next"), done=not header.get("next"),
+                                 counted=counted)
+                    self.store.set_state(conn, stage=stage)
+                if self.progress:
+                    self.progress.advance(n)
+                result.records += n
         finally:
-            pages.close()
+            if pages is not None:
+                pages.close()
             if started and self.progress:
                 self.progress.finish()
+        declared: dict[str, dict[str, int]] = stage["declared"] or {}
+        for key, want in declared.items():
+            have = counted.get(key, {"versions": 0, "links": 0})
+            if have != want:
+                with self.store.transaction() as (conn, _state):
+                    self.store.clear_stage(conn)
+                    self.store.set_state(conn, stage=None)
+                raise FeedIntegrityError(
+                    f"snapshot of release {release}: '{key}' arrived with {have['versions']} "
+                    f"versions and {have['links']} links, the centre announced "
+                    f"{want['versions']} and {want['links']}; nothing was applied")
+        seq, digest = int(stage["seq"]), str(stage["hash"])
+        with self.store.transaction() as (conn, _state):
+            self.store.promote_stage(conn)
+            self.store.record_release(conn, release, seq, digest, {"title": "snapshot"})
+            self.store.set_state(
+                conn, source=self.transport.base_url, epoch=head.epoch, seq=seq, hash=digest,
+                release_id=release, lists=sub.lists,
+                scope=str(sub.scope) if sub.scope else None, consumer=self.name,
+                record_format=self.supported_format, bootstrapped_at=datetime.now(UTC),
+                applied_at=datetime.now(UTC), notified_release=release, last_error=None,
+                last_error_at=None, stage=None)
         result.bootstrapped = True
-        changes.seq = point[0]
-        changes.counts = counted
-        log.info("bootstrapped at release %d (seq %d): %d records", head.release, point[0],
-                 result.records)
-        self._notify(changes)
+        log.info("bootstrapped at release %d (seq %d): %d records", release, seq,
+                 sum(v["versions"] + v["links"] for v in counted.values()))
+        self._notify(ReleaseChanges(release=release, seq=seq, bootstrap=True, counts=counted))
 
     def _apply_snapshot_page(self, conn: Connection, header: dict[str, Any], body: bytes,
                              where: str, counted: dict[str, dict[str, int]]) -> int:
@@ -386,14 +407,14 @@ class SyncClient:
                 for list_key, number in Counter(row[0] for row in bulk).items():
                     counted.setdefault(list_key, {"versions": 0, "links": 0})[
                         "versions"] += number
-                self.store.bulk_versions(conn, bulk)
+                self.store.bulk_versions(conn, bulk, stage_versions)
                 n += len(bulk)
                 continue
             for values in group:
                 record = from_wire(dict(zip(keys, values[1:], strict=True)))
                 kind = record["t"]
                 if kind == "version":
-                    self.store.bulk_versions(conn, [_bulk(record)])
+                    self.store.bulk_versions(conn, [_bulk(record)], stage_versions)
                     counted.setdefault(record["list"], {"versions": 0, "links": 0})[
                         "versions"] += 1
                     n += 1
@@ -407,8 +428,8 @@ class SyncClient:
                     counted.setdefault(record["key"], {"versions": 0, "links": 0})
                 else:
                     raise FeedIntegrityError(f"{where}: unknown snapshot record type {kind!r}")
-        self.store.flush(conn, batch)
-        self.store.insert_rows(conn, lineage, links)
+        self.store.insert_rows(conn, stage_lists, list(batch.lists.values()))
+        self.store.insert_rows(conn, stage_lineage, links)
         return n
 
     # --- unscoped: change pages ---
@@ -775,8 +796,10 @@ class _OpenRelease:
 class _Prefetch:
     """Fetches the next snapshot page while the current one is being written."""
 
-    def __init__(self, client: SyncClient, path: str, sub: Subscription) -> None:
+    def __init__(self, client: SyncClient, path: str, sub: Subscription,
+                 start: str | None = None) -> None:
         self.client = client
+        self.start = start
         self.path = path
         self.params = {"lists": ",".join(sub.lists) if sub.lists else None,
                        "scope": str(sub.scope) if sub.scope else None,
@@ -797,7 +820,7 @@ class _Prefetch:
         return False
 
     def _run(self) -> None:
-        token: str | None = None
+        token = self.start
         try:
             while not self.closed.is_set():
                 params = {**self.params, "after": token}

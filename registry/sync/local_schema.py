@@ -9,6 +9,7 @@ tables can live in an application's own database.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -48,48 +49,62 @@ schema_version = Table(
     Column("version", Integer, nullable=False),
 )
 
-lists = Table(
-    "registry_lists", metadata,
-    Column("list_key", _key(), primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("name_en", Text),
-    Column("owner", Text),
-    Column("definition", JSON, nullable=False),
-    Column("recorded_release", Integer, nullable=False),
-)
+def _list_columns() -> list[Column[Any]]:
+    return [
+        Column("list_key", _key(), primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("name_en", Text),
+        Column("owner", Text),
+        Column("definition", JSON, nullable=False),
+        Column("recorded_release", Integer, nullable=False),
+    ]
 
-versions = Table(
-    "registry_versions", metadata,
-    Column("list_key", _key(), primary_key=True),
-    Column("code", _key(), primary_key=True),
-    Column("valid_from", Date, primary_key=True),
-    Column("valid_to", Date),
-    Column("status", String(16), nullable=False),
-    Column("name", Text, nullable=False),
-    Column("short_name", Text),
-    Column("name_en", Text),
-    Column("type", String(64), nullable=False),
-    Column("level", String(64), nullable=False),
-    Column("parent_code", _key()),
-    Column("attributes", JSON, nullable=False),
-    Column("recorded_release", Integer, nullable=False),
-    Column("change_set", Integer),
-    Index("ix_registry_versions_parent", "list_key", "parent_code"),
-)
 
-lineage = Table(
-    "registry_lineage", metadata,
-    Column("list_key", _key(), primary_key=True),
-    Column("from_code", _key(), primary_key=True),
-    Column("to_code", _key(), primary_key=True),
-    Column("effective_date", Date, primary_key=True),
-    Column("kind", String(8), nullable=False),
-    Column("is_default", Boolean, nullable=False),
-    Column("share", Double),
-    Column("release_id", Integer, nullable=False),
-    Column("change_set", Integer),
-    Index("ix_registry_lineage_to", "list_key", "to_code"),
-)
+def _version_columns() -> list[Column[Any]]:
+    return [
+        Column("list_key", _key(), primary_key=True),
+        Column("code", _key(), primary_key=True),
+        Column("valid_from", Date, primary_key=True),
+        Column("valid_to", Date),
+        Column("status", String(16), nullable=False),
+        Column("name", Text, nullable=False),
+        Column("short_name", Text),
+        Column("name_en", Text),
+        Column("type", String(64), nullable=False),
+        Column("level", String(64), nullable=False),
+        Column("parent_code", _key()),
+        Column("attributes", JSON, nullable=False),
+        Column("recorded_release", Integer, nullable=False),
+        Column("change_set", Integer),
+    ]
+
+
+def _lineage_columns() -> list[Column[Any]]:
+    return [
+        Column("list_key", _key(), primary_key=True),
+        Column("from_code", _key(), primary_key=True),
+        Column("to_code", _key(), primary_key=True),
+        Column("effective_date", Date, primary_key=True),
+        Column("kind", String(8), nullable=False),
+        Column("is_default", Boolean, nullable=False),
+        Column("share", Double),
+        Column("release_id", Integer, nullable=False),
+        Column("change_set", Integer),
+    ]
+
+
+lists = Table("registry_lists", metadata, *_list_columns())
+versions = Table("registry_versions", metadata, *_version_columns(),
+                 Index("ix_registry_versions_parent", "list_key", "parent_code"))
+lineage = Table("registry_lineage", metadata, *_lineage_columns(),
+                Index("ix_registry_lineage_to", "list_key", "to_code"))
+
+# A snapshot is written here page by page, each page committed with its position, so an
+# interrupted bootstrap resumes where it stopped; one transaction then replaces the live
+# tables with these, so local applications switch from the old state to the new at once.
+stage_lists = Table("registry_stage_lists", metadata, *_list_columns())
+stage_versions = Table("registry_stage_versions", metadata, *_version_columns())
+stage_lineage = Table("registry_stage_lineage", metadata, *_lineage_columns())
 
 releases = Table(
     "registry_releases", metadata,
@@ -124,6 +139,8 @@ sync_state = Table(
     Column("notified_release", Integer),
     Column("last_error", Text),
     Column("last_error_at", DateTime(timezone=True)),
+    # The snapshot being written into the stage tables, if any (see stage_versions).
+    Column("stage", JSON),
 )
 
 # Steps from version N to N+1, run in order inside one transaction each.

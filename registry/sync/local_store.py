@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, delete, event, func, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
@@ -25,6 +25,9 @@ from registry.sync.local_schema import (
     lineage,
     lists,
     releases,
+    stage_lineage,
+    stage_lists,
+    stage_versions,
     sync_state,
     versions,
 )
@@ -104,6 +107,7 @@ class LocalState:
     notified_release: int | None
     last_error: str | None
     last_error_at: datetime | None
+    stage: dict[str, Any] | None = None
 
     @property
     def bootstrapped(self) -> bool:
@@ -127,7 +131,8 @@ def _state(row: Any) -> LocalState:
         bootstrapped_at=row.bootstrapped_at, applied_at=row.applied_at,
         last_contact=row.last_contact, head_seq=row.head_seq, head_release=row.head_release,
         notified_release=row.notified_release, last_error=row.last_error,
-        last_error_at=row.last_error_at)
+        last_error_at=row.last_error_at,
+        stage=json.loads(row.stage) if isinstance(row.stage, str) else row.stage)
 
 
 class Batch:
@@ -161,6 +166,10 @@ class Batch:
     def code_list(self, row: dict[str, Any]) -> None:
         """Upsert one list definition."""
         self.lists[row["list_key"]] = row
+
+
+def _sqlite_cache(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA cache_size = -65536")
 
 
 class Locked:
@@ -208,6 +217,10 @@ class LocalStore:
         self.url = normalise_local_url(url)
         self.engine: Engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            # Snapshots write a lot in few transactions: a 64 MB page cache keeps the
+            # indexes in memory instead of spilling to the WAL over and over.
+            event.listen(self.engine, "connect", _sqlite_cache)
         ensure_schema(self.engine)
 
     def close(self) -> None:
@@ -290,7 +303,8 @@ class LocalStore:
         if rows:
             conn.execute(table.insert(), rows)
 
-    def bulk_versions(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    def bulk_versions(self, conn: Connection, rows: list[tuple[Any, ...]],
+                      table: Table = versions) -> None:
         """Insert many versions fast, into tables emptied for a snapshot.
 
         Each row is in :data:`BULK_VERSION_COLUMNS` order, with dates as ISO text and the
@@ -302,23 +316,29 @@ class LocalStore:
         names = ", ".join(BULK_VERSION_COLUMNS)
         if self.dialect == "postgresql":
             raw: Any = conn.connection.dbapi_connection
-            with raw.cursor().copy(f"COPY {versions.name} ({names}) FROM STDIN") as copy:
+            with raw.cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        sql = (f"INSERT INTO {versions.name} ({names}) "
+        sql = (f"INSERT INTO {table.name} ({names}) "
                f"VALUES ({', '.join([mark] * len(BULK_VERSION_COLUMNS))})")
         conn.exec_driver_sql(sql, rows)
 
-    def clear(self, conn: Connection) -> None:
-        """Empty every data table (before a snapshot, inside its transaction)."""
+    def clear_stage(self, conn: Connection) -> None:
+        """Empty the stage tables (a new snapshot begins, or one was promoted)."""
+        for table in (stage_versions, stage_lineage, stage_lists):
+            conn.execute(delete(table))
+
+    def promote_stage(self, conn: Connection) -> None:
+        """Replace the live data with the staged snapshot, inside the caller's transaction."""
         for table in (versions, lineage, lists, releases):
             conn.execute(delete(table))
-        if self.dialect == "sqlite":
-            # A snapshot writes a lot in one transaction: a bigger page cache (64 MB) keeps
-            # the indexes in memory instead of spilling to the WAL over and over.
-            conn.exec_driver_sql("PRAGMA cache_size = -65536")
+        for live, staged in ((lists, stage_lists), (versions, stage_versions),
+                             (lineage, stage_lineage)):
+            names = [c.name for c in live.columns]
+            conn.execute(live.insert().from_select(names, select(*(staged.c[n] for n in names))))
+        self.clear_stage(conn)
 
     def record_release(self, conn: Connection, release: int, seq: int, digest: str,
                        marker: Mapping[str, Any] | None) -> None:

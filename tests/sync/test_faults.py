@@ -20,6 +20,7 @@ from registry.services import feed as feed_service
 from registry.sync.client import SyncClient
 from registry.sync.errors import FeedIntegrityError, UpgradeRequired
 from registry.sync.local_store import LocalStore
+from registry.sync.transport import HttpError
 from tests.conftest import Templates
 from tests.factories import hanoi, unit
 from tests.sync.conftest import Centre, Targets, clone_centre_database, dump
@@ -306,3 +307,48 @@ def test_transient_failures_are_retried(sqlite_centre: Centre, targets: Targets)
     thread.join(30)
     assert outcome and outcome[0].releases == 1  # type: ignore[attr-defined]
     client.close()
+
+
+def test_an_interrupted_bootstrap_resumes_and_shows_nothing_half_done(
+        sqlite_centre: Centre, targets: Targets) -> None:
+    centre = sqlite_centre
+    centre.run(hanoi)
+    centre.publish(_units("16", 40), "2025-02-01")
+    into = targets.new("sqlite")
+    proxy = Proxy(centre.base)
+    served: list[str] = []
+
+    def fail_after_three_pages(path: str) -> Reply | None:
+        if "/snapshot/" in path:
+            served.append(path)
+            if len(served) > 3:
+                return Reply(400, {"Content-Type": "application/json"},
+                             b'{"error": "x", "message": "the link went down"}')
+        return None
+
+    proxy.before = fail_after_three_pages
+    client = SyncClient(proxy.base, into, snapshot_limit=10)
+    with pytest.raises(HttpError):
+        client.pull()
+    client.close()
+    store = LocalStore(into)
+    assert not store.state().bootstrapped
+    assert store.counts() == {}  # nothing half-done is visible to local applications
+    with store.engine.connect() as conn:
+        # pages of 10 records: the 3 lists and 7 versions, then 10 and 10 versions
+        assert conn.scalar(text("SELECT count(*) FROM registry_stage_versions")) == 27
+    store.close()
+
+    proxy.before = None
+    served.clear()
+    proxy.requests.clear()
+    resumed = SyncClient(proxy.base, into, snapshot_limit=10)
+    assert resumed.pull().bootstrapped
+    snapshots = [p for p in proxy.requests if "/snapshot/" in p]
+    assert "after=" in snapshots[0]  # it went on from the fourth page, not from the start
+    assert len(snapshots) == 3  # the 20 versions left, and the empty page that ends it
+    assert resumed.verify().ok
+    with resumed.store.engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM registry_stage_versions")) == 0
+    resumed.close()
+    proxy.close()
