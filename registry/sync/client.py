@@ -57,6 +57,7 @@ from registry.sync.protocol import (
     Subscription,
     from_wire,
     page_of,
+    parse_scope,
 )
 from registry.sync.transport import Answer, HttpError, Transport
 from registry.sync.verify import VerifyReport, verify_replica
@@ -264,7 +265,13 @@ class SyncClient:
     def _subscription(self, state: LocalState) -> Subscription:
         if self.requested is not None:
             return self.requested
-        return state.subscription if state.bootstrapped else Subscription()
+        if state.bootstrapped:
+            return state.subscription
+        if state.stage:  # an interrupted first bootstrap goes on with what it was taking
+            staged = state.stage["subscription"]
+            return Subscription(tuple(staged["lists"]) if staged["lists"] else None,
+                                parse_scope(staged["scope"]))
+        return Subscription()
 
     def _pull_once(self, result: PullResult, wait: float) -> None:
         state = self.store.state()

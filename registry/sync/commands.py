@@ -193,7 +193,16 @@ def status_data(store: LocalStore) -> dict[str, Any]:
             "head_release": state.head_release, "head_seq": state.head_seq,
             "bootstrapped_at": _iso(state.bootstrapped_at), "applied_at": _iso(state.applied_at),
             "last_contact": _iso(state.last_contact), "last_error": state.last_error,
-            "last_error_at": _iso(state.last_error_at), "counts": store.counts()}
+            "last_error_at": _iso(state.last_error_at), "counts": store.counts(),
+            "snapshot_in_progress": _stage(state.stage)}
+
+
+def _stage(stage: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not stage:
+        return None
+    done = sum(v["versions"] + v["links"] for v in stage.get("counted", {}).values())
+    total = sum(v["versions"] + v["links"] for v in (stage.get("declared") or {}).values())
+    return {"release": stage["release"], "records": done, "of": total}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -219,6 +228,10 @@ def status_cmd(into: IntoOpt, as_json: JsonOpt = False) -> None:
     if not state.bootstrapped:
         out.print("not bootstrapped yet: run 'registry sync pull --from URL --into "
                   f"{into}'")
+        if data["snapshot_in_progress"]:
+            stage = data["snapshot_in_progress"]
+            out.print(f"a snapshot of release {stage['release']} is under way: "
+                      f"{stage['records']} of {stage['of']} records; 'pull' resumes it")
         if state.last_error:
             out.print(f"last error ({_ago(state.last_error_at)}): {state.last_error}",
                       highlight=False)
