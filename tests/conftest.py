@@ -12,12 +12,15 @@ An unreachable PostgreSQL is a failure, never a skip: CI must not pass without i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -27,6 +30,7 @@ from registry.db import make_engine
 from registry.migrate import upgrade
 
 PG_SERVER = os.environ.get("REGISTRY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+T = TypeVar("T")
 BACKENDS = [b.strip() for b in os.environ.get("REGISTRY_TEST_BACKENDS",
                                               "sqlite,postgresql").split(",") if b.strip()]
 
@@ -156,3 +160,13 @@ def pg_database(templates: Templates) -> Iterator[Database]:
     engine = make_engine(url)
     yield Database("postgresql", url, engine)
     engine.dispose()
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous test code.
+
+    In a thread of its own: the browser tests' Playwright keeps an event loop running in
+    the main thread for the whole session, and ``asyncio.run`` refuses to nest in it.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

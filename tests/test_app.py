@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -13,7 +12,7 @@ from starlette.applications import Starlette
 
 from registry.app import JsonFormatter, create_app
 from registry.config import Settings
-from tests.conftest import Database
+from tests.conftest import Database, run_async
 
 
 def _request(app: Starlette, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -22,7 +21,7 @@ def _request(app: Starlette, method: str, path: str, **kwargs: Any) -> httpx.Res
         async with httpx.AsyncClient(transport=transport, base_url="http://registry") as c:
             return await c.request(method, path, **kwargs)
 
-    return asyncio.run(send())
+    return run_async(send())
 
 
 @pytest.fixture

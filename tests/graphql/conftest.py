@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from registry.config import Settings
 from registry.db import session_factory, transaction
 from registry.services import tokens
 from registry.services.actors import SYSTEM
-from tests.conftest import Database
+from tests.conftest import Database, run_async
 
 
 class Api:
@@ -33,7 +32,7 @@ class Api:
             async with httpx.AsyncClient(transport=transport, base_url="http://registry") as c:
                 return await c.request(method, path, **kwargs)
 
-        return asyncio.run(send())
+        return run_async(send())
 
     def post(self, query: str, variables: dict[str, Any] | None = None,
              token: str | None = None, **extra: Any) -> httpx.Response:
