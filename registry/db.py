@@ -80,7 +80,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     columns = list(rows[0])
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    raw = connection.connection.dbapi_connection
+    raw: Any = connection.connection.dbapi_connection  # a psycopg.Connection here
     assert raw is not None
     names = ", ".join(f'"{c}"' for c in columns)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
