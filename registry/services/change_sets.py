@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from registry.db import bulk_insert
 from registry.errors import (
     Conflict,
     NotFound,
@@ -162,7 +163,7 @@ def add_operations(session: Session, actor: Actor, change_set_id: int,
              "list_key": op["list"], "payload": op} for i, op in enumerate(parsed)]
     session.flush()
     # No RETURNING: SQLite would then insert one row per statement to keep the order.
-    session.execute(insert(table_of(Operation)), rows)
+    bulk_insert(session, table_of(Operation), rows)
     return list(session.scalars(
         select(Operation.id).where(Operation.change_set_id == change_set_id,
                                    Operation.position > position)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from registry.db import bulk_insert
@@ -82,7 +82,7 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | 
             chunk = codes[start:start + BATCH]
             # Insert, then read the ids back: RETURNING with a guaranteed order makes SQLite
             # fall back to one statement per row.
-            session.execute(insert(ENTRIES), [
+            bulk_insert(session, ENTRIES, [
                 {"list_id": list_id, "code": code, "created_release": release} for code in chunk])
             for entry_id, code in session.execute(
                 select(ENTRIES.c.id, ENTRIES.c.code).where(

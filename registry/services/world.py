@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ARRAY, String, any_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from registry.models import CodeList, Entry, EntryVersion
@@ -98,20 +98,30 @@ class World:
                 chunk = codes[start:start + CHUNK]
                 for code in chunk:
                     self._loaded[(list_key, code)] = Loaded(None, [])
+                existing = []
                 for entry_id, code in self.session.execute(
                     select(Entry.id, Entry.code).where(Entry.list_id == list_id,
-                                                       Entry.code.in_(chunk))
+                                                       self._among(Entry.code, chunk))
                 ):
                     self._loaded[(list_key, code)].entry_id = entry_id
+                    existing.append(code)
+                if not existing:
+                    continue  # new codes (creates): nothing more to read
                 # Plain rows, not ORM objects: a reform touches tens of thousands of entries.
                 rows = self.session.execute(
                     select(*_VERSION_COLUMNS).where(
-                        EntryVersion.list_id == list_id, EntryVersion.code.in_(chunk),
+                        EntryVersion.list_id == list_id, self._among(EntryVersion.code, existing),
                         EntryVersion.superseded_release.is_(None),
                     ).order_by(EntryVersion.code, EntryVersion.valid_from)
                 )
                 for row in rows:
                     self._loaded[(list_key, row.code)].versions.append(row)
+
+    def _among(self, column: Any, codes: list[str]) -> Any:
+        """``column IN codes``; one array parameter on PostgreSQL instead of hundreds."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return column == any_(bindparam(None, codes, type_=ARRAY(String)))
+        return column.in_(codes)
 
     def get(self, key: Key) -> Loaded:
         """The loaded entry (loading it on demand)."""
@@ -159,7 +169,7 @@ class World:
             out.extend(self.session.execute(
                 select(*_VERSION_COLUMNS).where(
                     EntryVersion.list_id == code_list.id,
-                    EntryVersion.parent_code.in_(chunk),
+                    self._among(EntryVersion.parent_code, chunk),
                     EntryVersion.superseded_release.is_(None),
                     EntryVersion.status == "active",
                     or_(EntryVersion.valid_to.is_(None), EntryVersion.valid_to > self.on),
