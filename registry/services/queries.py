@@ -385,41 +385,10 @@ class Resolution:
 
 
 def resolve(session: Session, list_key: str, code: str, on: date | None = None) -> Resolution:
-    """What ``code`` denotes on ``on``; for an ended code, its successors on that date."""
-    day = on or today()
-    version = get_entry(session, list_key, code, day)
-    if version is not None and version.status == "active":
-        return Resolution(list_key, code, day, "active", version, None, [])
-    records = session.execute(
-        _base().where(CodeList.key == list_key, V.code == code, visible_at(None))
-        .order_by(V.valid_from)
-    ).all()
-    if not records:
-        raise NotFound(f"no entry '{code}' in '{list_key}'")
-    first = _view(records[0])
-    if version is None and first.valid_from > day:
-        return Resolution(list_key, code, day, "not_yet", None, None, [])
-    ended = version.valid_from if version is not None else None
-    found: dict[str, Successor] = {}
-    # Walk links in breadth: a successor that itself ended hands over to its own successors.
-    frontier: list[tuple[str, bool, tuple[str, ...], float | None]] = [(code, True, (), None)]
-    seen = {code}
-    while frontier:
-        by_code = {c: (d, k, s) for c, d, k, s in frontier}
-        links = links_of(session, list_key, list(by_code), "successors", until=day)
-        targets = get_entries(session, list_key, [lk.to_code for lk in links], day)
-        frontier = []
-        for link in links:
-            is_default, kinds, share = by_code[link.from_code]
-            path = (link.is_default and is_default, (*kinds, link.kind),
-                    link.share if share is None else (share * link.share if link.share else share))
-            target = targets.get(link.to_code)
-            if target is not None and target.status == "active":
-                old = found.get(target.code)
-                if old is None or (path[0] and not old.is_default):
-                    found[target.code] = Successor(target, *path)
-            elif link.to_code not in seen:
-                seen.add(link.to_code)
-                frontier.append((link.to_code, *path))
-    successors = sorted(found.values(), key=lambda s: (not s.is_default, s.entry.code))
-    return Resolution(list_key, code, day, "ended", version, ended, successors)
+    """What ``code`` denotes on ``on``; for an ended code, its successors on that date.
+
+    One implementation serves the CLI, the web UI and GraphQL (which adds record time).
+    """
+    from registry.services.graph_reads import resolve as resolve_at  # it builds on this module
+
+    return resolve_at(session, list_key, code, on or today(), None)
