@@ -22,14 +22,15 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pgtools import drop_pg, fresh_pg
 
 from registry.db import make_engine, session_factory, transaction
 from registry.migrate import upgrade
@@ -45,23 +46,6 @@ SYLLABLES = ["Hà", "Nội", "Đông", "Tây", "Nam", "Bắc", "Phú", "Mỹ", "
 def name_for(i: int, prefix: str = "Xã") -> str:
     a, b, c = SYLLABLES[i % 20], SYLLABLES[(i // 20) % 20], SYLLABLES[(i // 400) % 20]
     return f"{prefix} {a} {b} {c} {i}"
-
-
-def fresh_pg(server: str) -> str:
-    name = f"registry_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"{server}/{name}"
-
-
-def drop_pg(server: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def publish(url: str, ops: list[dict[str, Any]], effective: str) -> float:

@@ -29,9 +29,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pgtools import drop_pg, fresh_pg
 
 from registry.db import make_engine, session_factory, transaction
 from registry.exporters.export import export_list
@@ -48,23 +50,6 @@ from registry.services.change_sets import LegalBasis
 BASIS = LegalBasis("124/2004/QĐ-TTg", date(2004, 7, 8), "Thủ tướng Chính phủ")
 BEFORE = date(2025, 6, 30)
 TARGETS = {"demo": 60.0, "export": 2.0, "import": 10.0}
-
-
-def fresh_pg(server: str) -> str:
-    name = f"registry_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"{server}/{name}"
-
-
-def drop_pg(server: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def timed(work: Callable[[], Any]) -> tuple[float, Any]:
