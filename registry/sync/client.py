@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
@@ -46,6 +47,7 @@ from registry.sync.local_store import (
     Batch,
     LocalState,
     LocalStore,
+    Locked,
     link_row,
     list_row,
     version_row,
@@ -53,6 +55,7 @@ from registry.sync.local_store import (
 from registry.sync.protocol import (
     DEFAULT_SNAPSHOT_LIMIT,
     PREFIX,
+    SNAPSHOT_VERSION_KEYS,
     SUPPORTED_FORMAT,
     Subscription,
     from_wire,
@@ -63,6 +66,7 @@ from registry.sync.transport import Answer, HttpError, Transport
 from registry.sync.verify import VerifyReport, verify_replica
 
 log = logging.getLogger("registry.sync")
+STAGE_COMMIT = 50_000
 
 
 class Progress(Protocol):
@@ -177,6 +181,7 @@ class SyncClient:
         self.progress = progress
         self.snapshot_limit = snapshot_limit
         self.supported_format = supported_format
+        self.stage_commit = STAGE_COMMIT  # snapshot records per committed step
         self._etag: str | None = None
         self._etag_page: tuple[str, int, int] | None = None
         self._report_failed = False
@@ -321,6 +326,8 @@ class SyncClient:
         release = int(stage["release"])
         counted: dict[str, dict[str, int]] = stage["counted"]
         started = False
+        locked: Locked | None = None
+        pending = 0
         pages = None if stage["done"] else _Prefetch(
             self, f"{PREFIX}/snapshot/{head.epoch}/{release}", sub, stage["next"])
         try:
@@ -339,18 +346,27 @@ class SyncClient:
                     self.progress.advance(sum(v["versions"] + v["links"]
                                               for v in counted.values()))
                     started = True
-                with self.store.transaction() as (conn, state):
-                    if (state.stage or {}).get("next") != header.get("after"):
+                if locked is None:
+                    locked = self.store.begin()
+                    if (locked.state.stage or {}).get("next") != header.get("after"):
                         raise Conflict("another client is writing this snapshot; run one "
                                        "client per database")
-                    n = self._apply_snapshot_page(conn, header, body, where, counted)
-                    stage.update(next=header.get("next"), done=not header.get("next"),
-                                 counted=counted)
-                    self.store.set_state(conn, stage=stage)
+                n = self._apply_snapshot_page(locked.conn, header, body, where, counted)
+                stage.update(next=header.get("next"), done=not header.get("next"),
+                             counted=counted)
+                pending += n
+                if pending >= self.stage_commit or stage["done"]:
+                    # Commit the pages with their position, every 50,000 records or so:
+                    # fewer commits are faster, and a restart loses at most that much.
+                    self.store.set_state(locked.conn, stage=stage)
+                    locked.commit()
+                    locked, pending = None, 0
                 if self.progress:
                     self.progress.advance(n)
                 result.records += n
         finally:
+            if locked is not None:
+                locked.rollback()
             if pages is not None:
                 pages.close()
             if started and self.progress:
@@ -385,6 +401,14 @@ class SyncClient:
     def _apply_snapshot_page(self, conn: Connection, header: dict[str, Any], body: bytes,
                              where: str, counted: dict[str, dict[str, int]]) -> int:
         """Write one snapshot page; return how many versions and links it held."""
+        schemas = [tuple(keys) for keys in header.get("schemas", [])]
+        if self.store.dialect == "sqlite" and SNAPSHOT_VERSION_KEYS in schemas:
+            return self._stage_page_lines(conn, header, body, where, schemas, counted)
+        return self._apply_snapshot_records(conn, header, body, where, counted)
+
+    def _apply_snapshot_records(self, conn: Connection, header: dict[str, Any], body: bytes,
+                                where: str, counted: dict[str, dict[str, int]]) -> int:
+        """Write snapshot records through Python, into the typed stage tables."""
         schemas, rows = decode_rows(header, body, where)
         groups: dict[int, list[list[Any]]] = {}
         for values in rows:
@@ -403,14 +427,12 @@ class SyncClient:
             if kinds == {"version"} and all(k in at for k in fields):
                 # The fast path: straight from the page's value lists to insert parameters;
                 # the attributes arrive as JSON text and are stored as they are.
-                pick = [at[k] for k in fields]
-                as_text = fields[11] == "attributes_json"
-                bulk = []
-                for values in group:
-                    row = [values[i] for i in pick]
-                    if not as_text:
-                        row[11] = json.dumps(row[11] or {})
-                    bulk.append(tuple(row))
+                pick = itemgetter(*(at[k] for k in fields))
+                if fields[11] == "attributes_json":
+                    bulk = list(map(pick, group))
+                else:
+                    bulk = [(*row[:11], json.dumps(row[11] or {}), *row[12:])
+                            for row in map(pick, group)]
                 for list_key, number in Counter(row[0] for row in bulk).items():
                     counted.setdefault(list_key, {"versions": 0, "links": 0})[
                         "versions"] += number
@@ -437,6 +459,42 @@ class SyncClient:
                     raise FeedIntegrityError(f"{where}: unknown snapshot record type {kind!r}")
         self.store.insert_rows(conn, stage_lists, list(batch.lists.values()))
         self.store.insert_rows(conn, stage_lineage, links)
+        return n
+
+    def _stage_page_lines(self, conn: Connection, header: dict[str, Any], body: bytes,
+                          where: str, schemas: list[tuple[str, ...]],
+                          counted: dict[str, dict[str, int]]) -> int:
+        """SQLite: stage the page's version lines as they are (see ``stage_lines``); parse
+        only the other records, and the ends of each run of versions to count them."""
+        lines = body.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        if len(lines) != header.get("count"):
+            raise FeedIntegrityError(f"{where}: {len(lines)} lines where the header announces "
+                                     f"{header.get('count')}; nothing was applied")
+        prefix = f"[{schemas.index(SNAPSHOT_VERSION_KEYS)},".encode()
+        staged = [line for line in lines if line.startswith(prefix)]
+        others = [line for line in lines if not line.startswith(prefix)]
+        n = 0
+        if staged:
+            at = SNAPSHOT_VERSION_KEYS.index("list") + 1
+            try:
+                first, last = json.loads(staged[0]), json.loads(staged[-1])
+                if first[at] == last[at]:  # a page holds one list, or the end of one and
+                    keys = [first[at]] * len(staged)  # the start of the next: runs by list
+                else:
+                    keys = [json.loads(line)[at] for line in staged]
+            except (ValueError, IndexError, TypeError):
+                raise FeedIntegrityError(f"{where}: a version line is not valid JSON; "
+                                         "nothing was applied") from None
+            for list_key, number in Counter(keys).items():
+                counted.setdefault(list_key, {"versions": 0, "links": 0})["versions"] += number
+            self.store.stage_lines(conn, [line.decode("utf-8") for line in staged])
+            n += len(staged)
+        if others:
+            rest = dict(header, count=len(others))
+            n += self._apply_snapshot_records(conn, rest, b"\n".join(others) + b"\n", where,
+                                              counted)
         return n
 
     # --- unscoped: change pages ---

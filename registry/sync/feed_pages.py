@@ -40,7 +40,7 @@ def build_change_page(session: Session, head: Head, size: int, page: int) -> Cha
     first, last = page_bounds(page, size)
     if first > head.seq + 1:
         return None
-    rows = session.execute(
+    rows = session.connection().execute(
         select(FeedRecord.seq, FeedRecord.record, FeedRecord.hash)
         .where(FeedRecord.seq >= first - 1, FeedRecord.seq <= last)
         .order_by(FeedRecord.seq)
@@ -74,6 +74,6 @@ def page_hashes(session: Session, size: int, page: int) -> list[list[int | str]]
     """``[seq, hash]`` of every record of a page: a replica asks when a page fails, to name
     the first seq that does not verify."""
     first, last = page_bounds(page, size)
-    return [[seq, digest] for seq, digest in session.execute(
+    return [[seq, digest] for seq, digest in session.connection().execute(
         select(FeedRecord.seq, FeedRecord.hash)
         .where(FeedRecord.seq >= first, FeedRecord.seq <= last).order_by(FeedRecord.seq))]

@@ -49,9 +49,9 @@ schema_version = Table(
     Column("version", Integer, nullable=False),
 )
 
-def _list_columns() -> list[Column[Any]]:
+def _list_columns(keys: bool = True) -> list[Column[Any]]:
     return [
-        Column("list_key", _key(), primary_key=True),
+        Column("list_key", _key(), primary_key=keys),
         Column("name", Text, nullable=False),
         Column("name_en", Text),
         Column("owner", Text),
@@ -60,11 +60,11 @@ def _list_columns() -> list[Column[Any]]:
     ]
 
 
-def _version_columns() -> list[Column[Any]]:
+def _version_columns(keys: bool = True) -> list[Column[Any]]:
     return [
-        Column("list_key", _key(), primary_key=True),
-        Column("code", _key(), primary_key=True),
-        Column("valid_from", Date, primary_key=True),
+        Column("list_key", _key(), primary_key=keys),
+        Column("code", _key(), primary_key=keys),
+        Column("valid_from", Date, primary_key=keys),
         Column("valid_to", Date),
         Column("status", String(16), nullable=False),
         Column("name", Text, nullable=False),
@@ -79,12 +79,12 @@ def _version_columns() -> list[Column[Any]]:
     ]
 
 
-def _lineage_columns() -> list[Column[Any]]:
+def _lineage_columns(keys: bool = True) -> list[Column[Any]]:
     return [
-        Column("list_key", _key(), primary_key=True),
-        Column("from_code", _key(), primary_key=True),
-        Column("to_code", _key(), primary_key=True),
-        Column("effective_date", Date, primary_key=True),
+        Column("list_key", _key(), primary_key=keys),
+        Column("from_code", _key(), primary_key=keys),
+        Column("to_code", _key(), primary_key=keys),
+        Column("effective_date", Date, primary_key=keys),
         Column("kind", String(8), nullable=False),
         Column("is_default", Boolean, nullable=False),
         Column("share", Double),
@@ -102,9 +102,15 @@ lineage = Table("registry_lineage", metadata, *_lineage_columns(),
 # A snapshot is written here page by page, each page committed with its position, so an
 # interrupted bootstrap resumes where it stopped; one transaction then replaces the live
 # tables with these, so local applications switch from the old state to the new at once.
-stage_lists = Table("registry_stage_lists", metadata, *_list_columns())
-stage_versions = Table("registry_stage_versions", metadata, *_version_columns())
-stage_lineage = Table("registry_stage_lineage", metadata, *_lineage_columns())
+# No keys on them: a page and its position commit together, so rows are never written
+# twice, and an index would only slow the bulk writes down.
+stage_lists = Table("registry_stage_lists", metadata, *_list_columns(keys=False))
+stage_versions = Table("registry_stage_versions", metadata, *_version_columns(keys=False))
+stage_lineage = Table("registry_stage_lineage", metadata, *_lineage_columns(keys=False))
+# On SQLite, snapshot versions are staged as the page's own JSON lines, one parameter a row,
+# and turned into rows by SQLite's JSON functions when the snapshot is swapped in: the
+# cheapest way through Python's sqlite3 module.
+stage_lines = Table("registry_stage_lines", metadata, Column("line", Text, nullable=False))
 
 releases = Table(
     "registry_releases", metadata,

@@ -26,12 +26,18 @@ from registry.sync.local_schema import (
     lists,
     releases,
     stage_lineage,
+    stage_lines,
     stage_lists,
     stage_versions,
     sync_state,
     versions,
 )
-from registry.sync.protocol import Subscription, parse_lists, parse_scope
+from registry.sync.protocol import (
+    SNAPSHOT_VERSION_KEYS,
+    Subscription,
+    parse_lists,
+    parse_scope,
+)
 
 BATCH = 2000
 BULK_VERSION_COLUMNS = ("list_key", "code", "valid_from", "valid_to", "status", "name",
@@ -325,9 +331,15 @@ class LocalStore:
                f"VALUES ({', '.join([mark] * len(BULK_VERSION_COLUMNS))})")
         conn.exec_driver_sql(sql, rows)
 
+    def stage_lines(self, conn: Connection, lines: list[str]) -> None:
+        """Stage snapshot version lines as they came (SQLite)."""
+        if lines:
+            conn.exec_driver_sql(f"INSERT INTO {stage_lines.name} (line) VALUES (?)",
+                                 [(line,) for line in lines])
+
     def clear_stage(self, conn: Connection) -> None:
         """Empty the stage tables (a new snapshot begins, or one was promoted)."""
-        for table in (stage_versions, stage_lineage, stage_lists):
+        for table in (stage_versions, stage_lineage, stage_lists, stage_lines):
             conn.execute(delete(table))
 
     def promote_stage(self, conn: Connection) -> None:
@@ -338,6 +350,19 @@ class LocalStore:
                              (lineage, stage_lineage)):
             names = [c.name for c in live.columns]
             conn.execute(live.insert().from_select(names, select(*(staged.c[n] for n in names))))
+        if self.dialect == "sqlite":
+            # Each staged line is [schema, "version", list, code, …] in the order of
+            # SNAPSHOT_VERSION_KEYS; json_extract turns it into the row's values.
+            where = {key: i + 1 for i, key in enumerate(SNAPSHOT_VERSION_KEYS)}
+            where["attributes"] = where["attributes_json"]
+            where["parent_code"] = where["parent"]
+            where["list_key"] = where["list"]
+            where["recorded_release"] = where["release"]
+            columns = [c.name for c in versions.columns]
+            values = ", ".join(f"json_extract(line, '$[{where[c]}]')" for c in columns)
+            conn.exec_driver_sql(
+                f"INSERT INTO {versions.name} ({', '.join(columns)}) "
+                f"SELECT {values} FROM {stage_lines.name} ORDER BY rowid")
         self.clear_stage(conn)
 
     def record_release(self, conn: Connection, release: int, seq: int, digest: str,

@@ -22,6 +22,12 @@ MAX_WAIT = 60.0
 NDJSON = "application/x-ndjson"
 DEFAULT_SCOPE_LIST = "admin-units"
 
+# The keys of a version in a snapshot page, in the order the centre writes them. Snapshot
+# versions carry their attributes as JSON text, which a replica stores as it is.
+SNAPSHOT_VERSION_KEYS = ("t", "list", "code", "valid_from", "valid_to", "status", "name",
+                         "short_name", "name_en", "type", "level", "parent", "attributes_json",
+                         "release", "change_set")
+
 _LIST_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

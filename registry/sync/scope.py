@@ -62,7 +62,7 @@ def compute_view(session: Session, list_id: int, list_key: str, code: str,
                  release: int) -> ScopedView:
     """The scoped view of one list at ``release`` (see the module docstring)."""
     V = EntryVersion
-    rows = session.execute(
+    rows = session.connection().execute(
         select(V.id, V.code, V.valid_from, V.valid_to, V.parent_code, V.recorded_release)
         .where(V.list_id == list_id, visible_at(release))
     ).all()
@@ -98,7 +98,7 @@ def compute_view(session: Session, list_id: int, list_key: str, code: str,
             codes.add(row_code)
     L = LineageLink
     link_keys: dict[tuple[str, str, str], int] = {}
-    for link_id, from_code, to_code, effective in session.execute(
+    for link_id, from_code, to_code, effective in session.connection().execute(
         select(L.id, L.from_code, L.to_code, L.effective_date)
         .where(L.list_id == list_id, L.release_id <= release)
     ):

@@ -26,7 +26,12 @@ from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
 from registry.sync.protocol import DEFAULT_PAGE_SIZE, Subscription
 from registry.sync.scope import ScopedView, compute_view
-from registry.sync.snapshot import ReleasePoint, build_snapshot_page, release_point
+from registry.sync.snapshot import (
+    ReleasePoint,
+    build_snapshot_page,
+    release_point,
+    subscribed_lists,
+)
 from registry.sync.watcher import HeadWatcher
 
 
@@ -115,6 +120,7 @@ class SyncServer:
         self._bodies = LRU(64)
         self._views = LRU(32)
         self._checksums = LRU(256)
+        self._context = LRU(64)  # (release point, lists) of a snapshot: immutable
 
     def head(self) -> Head:
         """The head as committed now."""
@@ -162,6 +168,13 @@ class SyncServer:
 
     # --- snapshots, deltas and checksums at a release ---
 
+    def _point_epoch(self, session: Session, epoch: str) -> Head:
+        head = read_head(session)
+        if epoch != head.epoch:
+            raise EpochChanged(f"the feed's epoch is now {head.epoch}, not {epoch}: take a new "
+                               "snapshot", head.epoch)
+        return head
+
     def _point(self, session: Session, epoch: str, release: int) -> ReleasePoint:
         head = read_head(session)
         if epoch != head.epoch:
@@ -202,12 +215,17 @@ class SyncServer:
         """One snapshot page (cached: it never changes)."""
         def make() -> Body:
             with self.sessions() as session:
-                point = self._point(session, epoch, release)
+                point, lists = self._context.get_or_make(
+                    (epoch, release, sub.lists),
+                    lambda: (self._point(session, epoch, release),
+                             subscribed_lists(session, release, sub)))
+                if token is not None:
+                    self._point_epoch(session, epoch)
                 view_of = self._view_getter(epoch, sub)
                 if token is None and sub.scope is not None:
                     _require_scope_code(session, point.release, sub, view_of)
                 return Body(build_snapshot_page(session, epoch, point, sub, token, limit,
-                                                view_of), 6)
+                                                view_of, lists), 6)
         return self._bodies.get_or_make(  # type: ignore[no-any-return]
             ("snapshot", epoch, release, sub, token, limit), make)
 
@@ -227,7 +245,6 @@ class SyncServer:
 
     def checksums(self, epoch: str, release: int, sub: Subscription) -> dict[str, Any]:
         """Per-list checksums at ``release`` for ``sub``, with where the release ends."""
-        from registry.sync.snapshot import subscribed_lists
 
         with self.sessions() as session:
             point = self._point(session, epoch, release)
@@ -240,7 +257,6 @@ class SyncServer:
 
 def _require_scope_code(session: Session, release: int, sub: Subscription,
                         view_of: Callable[[Session, int, ListAt], ScopedView | None]) -> None:
-    from registry.sync.snapshot import subscribed_lists
 
     scope = sub.scope
     assert scope is not None

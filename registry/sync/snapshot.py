@@ -31,7 +31,7 @@ from registry.models import EntryVersion, FeedRecord, LineageLink, Release
 from registry.services.checksums import ListAt, link_query, lists_at, visible_at
 from registry.services.feed import GENESIS_HASH, RECORD_FORMAT
 from registry.sync.codec import PageWriter
-from registry.sync.protocol import Subscription
+from registry.sync.protocol import SNAPSHOT_VERSION_KEYS, Subscription
 from registry.sync.scope import ScopedView
 
 ViewGetter = Callable[[Session, int, ListAt], ScopedView | None]
@@ -92,7 +92,8 @@ def _parse_token(token: str | None) -> Position | None:
 def _by_ids(session: Session, query: Any, id_column: Any, ids: list[int]) -> Iterator[Any]:
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start:start + IN_CHUNK]
-        yield from session.execute(query.where(id_column.in_(chunk)).order_by(id_column))
+        yield from session.connection().execute(query.where(id_column.in_(chunk))
+                                                .order_by(id_column))
 
 
 def _json_array(session: Session, *values: Any) -> Any:
@@ -113,15 +114,11 @@ def _version_lines(session: Session, release: int, item: ListAt, view: ScopedVie
     query = select(line, V.code, V.valid_from, V.id).where(V.list_id == item.id,
                                                           visible_at(release))
     if view is None:
-        if session.get_bind().dialect.name == "postgresql":
-            # Walk the (list, code, valid_from) index in order, whatever the statistics say:
-            # a sort of everything after the position would make paging quadratic.
-            session.execute(text("SET LOCAL enable_sort = off"))
         key = (after[0], date.fromisoformat(after[1])) if after else None
         if key is not None:
             query = query.where(tuple_(V.code, V.valid_from) > tuple_(literal(key[0]),
                                                                       literal(key[1])))
-        rows = session.execute(query.order_by(V.code, V.valid_from).limit(limit)).all()
+        rows = session.connection().execute(query.order_by(V.code, V.valid_from).limit(limit)).all()
         last = [rows[-1][1], rows[-1][2].isoformat()] if rows else after
         return [row[0] for row in rows], last
     start = bisect.bisect_right(view.version_ids, after or 0)
@@ -129,12 +126,49 @@ def _version_lines(session: Session, release: int, item: ListAt, view: ScopedVie
     return [row[0] for row in rows], rows[-1][-1] if rows else after
 
 
+# PostgreSQL builds a whole page of version lines in one statement, in key order on the
+# (list_id, code, valid_from) index; Python only copies the text into the answer.
+_PG_PAGE = text("""
+SELECT string_agg(line, E'\\n' ORDER BY code, valid_from), count(*),
+       (array_agg(code ORDER BY code DESC, valid_from DESC))[1],
+       (array_agg(valid_from ORDER BY code DESC, valid_from DESC))[1]
+FROM (
+  SELECT json_build_array(CAST(:schema AS integer), 'version', CAST(:list_key AS text), code,
+           valid_from::text, valid_to::text, status, name, short_name, name_en, type, level,
+           parent_code, attributes::text, recorded_release, change_set_id)::text AS line,
+         code, valid_from
+  FROM entry_versions
+  WHERE list_id = :list_id AND recorded_release <= :release
+    AND (superseded_release IS NULL OR superseded_release > :release)
+    AND (code, valid_from) > (CAST(:code AS text), CAST(:valid_from AS date))
+  ORDER BY code, valid_from
+  LIMIT :limit
+) AS page
+""")
+
+
+def _pg_version_block(session: Session, release: int, item: ListAt, after: Any, limit: int,
+                      schema: int) -> tuple[str, int, Any]:
+    """A page of version lines made by PostgreSQL: (text, count, position of the last)."""
+    connection = session.connection()
+    # Walk the index in order whatever the statistics say: a sort of everything after the
+    # position would make paging quadratic.
+    connection.execute(text("SET LOCAL enable_sort = off"))
+    code, valid_from = after if after else ("", "0001-01-01")
+    block, count, last_code, last_from = connection.execute(_PG_PAGE, {
+        "schema": schema, "list_key": item.key, "list_id": item.id, "release": release,
+        "code": code, "valid_from": valid_from, "limit": limit}).one()
+    if not count:
+        return "", 0, after
+    return block, int(count), [last_code, last_from.isoformat()]
+
+
 def _link_rows(session: Session, release: int, item: ListAt, view: ScopedView | None,
                after: Any, limit: int) -> tuple[list[Any], Any]:
     """Up to ``limit`` links after id ``after``, and the id of the last one."""
     query = link_query(release, item.id)
     if view is None:
-        rows = list(session.execute(query.where(LineageLink.id > (after or 0))
+        rows = list(session.connection().execute(query.where(LineageLink.id > (after or 0))
                                     .order_by(LineageLink.id).limit(limit)))
     else:
         start = bisect.bisect_right(view.link_ids, after or 0)
@@ -148,11 +182,7 @@ def _link_values(key: str, row: Any) -> list[Any]:
             row[6], row[7]]
 
 
-# Snapshot versions carry their attributes as JSON text ("attributes_json"), which a
-# replica stores as it is, without parsing and serialising it again.
-VERSION_KEYS = ("t", "list", "code", "valid_from", "valid_to", "status", "name", "short_name",
-                "name_en", "type", "level", "parent", "attributes_json", "release",
-                "change_set")
+VERSION_KEYS = SNAPSHOT_VERSION_KEYS
 LINK_KEYS = ("t", "list", "from", "to", "kind", "default", "share", "effective_date",
              "release", "change_set")
 
@@ -176,12 +206,16 @@ def counts(session: Session, release: int, lists: list[ListAt],
 
 
 def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: Subscription,
-                        token: str | None, limit: int, view_of: ViewGetter) -> bytes:
-    """One page of the snapshot at ``point.release`` for ``sub``, after position ``token``."""
-    lists = subscribed_lists(session, point.release, sub)
+                        token: str | None, limit: int, view_of: ViewGetter,
+                        lists: list[ListAt] | None = None) -> bytes:
+    """One page of the snapshot at ``point.release`` for ``sub``, after position ``token``
+    (``lists``: the subscribed lists at that release, if the caller has them)."""
+    if lists is None:
+        lists = subscribed_lists(session, point.release, sub)
     keys = [item.key for item in lists]
     views = {item.key: view_of(session, point.release, item) for item in lists}
     position = _parse_token(token)
+    postgres = session.get_bind().dialect.name == "postgresql"
     writer = PageWriter()
     header: dict[str, Any] = {"t": "snapshot", "format": RECORD_FORMAT, "epoch": epoch,
                               "release": point.release, "seq": point.seq, "hash": point.hash,
@@ -210,16 +244,21 @@ def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: 
             next_token = _token((section, item.key, after))
             break
         wanted = limit - len(writer)
-        rows: list[Any]
-        if section == "v":
-            rows, after = _version_lines(session, point.release, item, views[item.key], after,
-                                         wanted)
-            writer.raw_rows(VERSION_KEYS, rows)
+        if section == "v" and views[item.key] is None and postgres:
+            block, got, after = _pg_version_block(session, point.release, item, after, wanted,
+                                                  writer.schema(VERSION_KEYS))
+            writer.block(block, got)
+        elif section == "v":
+            lines, after = _version_lines(session, point.release, item, views[item.key],
+                                          after, wanted)
+            writer.raw_rows(VERSION_KEYS, lines)
+            got = len(lines)
         else:
             rows, after = _link_rows(session, point.release, item, views[item.key], after,
                                      wanted)
             writer.rows(LINK_KEYS, (_link_values(item.key, row) for row in rows))
-        if len(rows) < wanted:
+            got = len(rows)
+        if got < wanted:
             index, after = index + 1, None
     header["next"] = next_token
     return writer.encode(header)

@@ -328,6 +328,7 @@ def test_an_interrupted_bootstrap_resumes_and_shows_nothing_half_done(
 
     proxy.before = fail_after_three_pages
     client = SyncClient(proxy.base, into, snapshot_limit=10)
+    client.stage_commit = 1  # commit every page
     with pytest.raises(HttpError):
         client.pull()
     client.close()
@@ -336,7 +337,7 @@ def test_an_interrupted_bootstrap_resumes_and_shows_nothing_half_done(
     assert store.counts() == {}  # nothing half-done is visible to local applications
     with store.engine.connect() as conn:
         # pages of 10 records: the 3 lists and 7 versions, then 10 and 10 versions
-        assert conn.scalar(text("SELECT count(*) FROM registry_stage_versions")) == 27
+        assert conn.scalar(text("SELECT count(*) FROM registry_stage_lines")) == 27
     store.close()
 
     proxy.before = None
@@ -349,6 +350,6 @@ def test_an_interrupted_bootstrap_resumes_and_shows_nothing_half_done(
     assert len(snapshots) == 3  # the 20 versions left, and the empty page that ends it
     assert resumed.verify().ok
     with resumed.store.engine.connect() as conn:
-        assert conn.scalar(text("SELECT count(*) FROM registry_stage_versions")) == 0
+        assert conn.scalar(text("SELECT count(*) FROM registry_stage_lines")) == 0
     resumed.close()
     proxy.close()
