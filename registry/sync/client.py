@@ -50,7 +50,6 @@ from registry.sync.local_store import (
     Locked,
     link_row,
     list_row,
-    version_row,
 )
 from registry.sync.protocol import (
     DEFAULT_SNAPSHOT_LIMIT,
@@ -521,6 +520,9 @@ class SyncClient:
         page = page_of(staged_seq + 1, size)
         open_txn: _OpenRelease | None = None
         waited = False
+        # Complete pages up to the head are fetched ahead, while earlier ones are applied.
+        ahead = _PagePrefetch(self, head, page, page_of(known_head, size) - 1) \
+            if page < page_of(known_head, size) else None
         try:
             while not self.stop.is_set():
                 use_wait = 0.0
@@ -528,7 +530,10 @@ class SyncClient:
                     if not wait or waited:
                         break
                     use_wait, waited = wait, True
-                answer = self._page(head, page, use_wait)
+                if ahead is not None and ahead.has(page):
+                    answer = ahead.take(page)
+                else:
+                    answer = self._page(head, page, use_wait)
                 if answer.status == 304:
                     break
                 where = self.transport.url(f"{PREFIX}/changes/{head.epoch}/{size}/{page}")
@@ -567,6 +572,8 @@ class SyncClient:
                 if waited or not wait:
                     break
         finally:
+            if ahead is not None:
+                ahead.close()
             if open_txn is not None:
                 open_txn.rollback()
 
@@ -813,7 +820,7 @@ class _OpenRelease:
         if key is not None and not self.sub.includes(str(key)):
             return
         if kind == "version":
-            self.batch.version(version_row(record))
+            self.batch.version(record)
         elif kind == "link":
             self.batch.link(link_row(record))
         elif kind == "list":
@@ -916,6 +923,57 @@ class _Prefetch:
     def close(self) -> None:
         self.closed.set()
         self.thread.join(timeout=5)
+
+
+class _PagePrefetch:
+    """Fetches complete change pages ``first … last`` in order, on a connection of its own,
+    a couple of pages ahead of the one being applied."""
+
+    def __init__(self, client: SyncClient, head: RemoteHead, first: int, last: int) -> None:
+        source = client.transport
+        self.transport = Transport(source.base_url, source.token, attempts=source.attempts,
+                                   stop=source.stop)
+        self.path = f"{PREFIX}/changes/{head.epoch}/{head.page_size}"
+        self.first, self.last = first, last
+        self.queue: queue.Queue[Answer | BaseException] = queue.Queue(maxsize=3)
+        self.closed = threading.Event()
+        self.next = first
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for page in range(self.first, self.last + 1):
+            try:
+                item: Answer | BaseException = self.transport.get(f"{self.path}/{page}")
+            except BaseException as exc:  # handed to the consumer, which raises it
+                item = exc
+            while not self.closed.is_set():
+                try:
+                    self.queue.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if self.closed.is_set() or isinstance(item, BaseException):
+                return
+
+    def has(self, page: int) -> bool:
+        """Whether ``page`` is the next one this prefetcher delivers."""
+        return page == self.next and page <= self.last
+
+    def take(self, page: int) -> Answer:
+        """The answer for ``page`` (waits for it)."""
+        item = self.queue.get()
+        self.next += 1
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop fetching and drop the connection."""
+        self.closed.set()
+        self.transport.abort()
+        self.thread.join(timeout=5)
+        self.transport.close()
 
 
 def run_hook(command: str) -> Callable[[ReleaseChanges], None]:

@@ -64,15 +64,13 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def version_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A version record (feed or snapshot) as a row of ``registry_versions``."""
-    return {"list_key": record["list"], "code": record["code"],
-            "valid_from": date.fromisoformat(record["valid_from"]),
-            "valid_to": _date(record["valid_to"]), "status": record["status"],
-            "name": record["name"], "short_name": record["short_name"],
-            "name_en": record["name_en"], "type": record["type"], "level": record["level"],
-            "parent_code": record["parent"], "attributes": record["attributes"] or {},
-            "recorded_release": record["release"], "change_set": record["change_set"]}
+def version_params(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A version record as parameters in :data:`BULK_VERSION_COLUMNS` order: dates as ISO
+    text and attributes as JSON text, which is what the column types store."""
+    return (record["list"], record["code"], record["valid_from"], record["valid_to"],
+            record["status"], record["name"], record["short_name"], record["name_en"],
+            record["type"], record["level"], record["parent"],
+            json.dumps(record["attributes"] or {}), record["release"], record["change_set"])
 
 
 def link_row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,20 +143,21 @@ class Batch:
     """Pending changes of one transaction, keyed so that the last record for a key wins."""
 
     def __init__(self) -> None:
-        self.versions: dict[tuple[str, str, date], dict[str, Any] | None] = {}
+        self.versions: dict[tuple[str, str, str], tuple[Any, ...] | None] = {}
         self.links: dict[tuple[str, str, str, date], dict[str, Any] | None] = {}
         self.lists: dict[str, dict[str, Any]] = {}
 
     def __len__(self) -> int:
         return len(self.versions) + len(self.links) + len(self.lists)
 
-    def version(self, row: dict[str, Any]) -> None:
-        """Upsert one version."""
-        self.versions[(row["list_key"], row["code"], row["valid_from"])] = row
+    def version(self, record: Mapping[str, Any]) -> None:
+        """Upsert one version, given as a record (kept as insert parameters)."""
+        row = version_params(record)
+        self.versions[(row[0], row[1], row[2])] = row
 
     def remove_version(self, list_key: str, code: str, valid_from: str) -> None:
         """Remove one version."""
-        self.versions[(list_key, code, date.fromisoformat(valid_from))] = None
+        self.versions[(list_key, code, valid_from)] = None
 
     def link(self, row: dict[str, Any]) -> None:
         """Upsert one link."""
@@ -293,11 +292,32 @@ class LocalStore:
         conn.execute(stmt, [{f"k_{n}": v for n, v in zip(names, key, strict=True)}
                             for key in keys])
 
+    def _upsert_versions(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert versions given as parameters (see :func:`version_params`), in one prepared
+        statement: the hot path of following the feed."""
+        if not rows:
+            return
+        quote = conn.dialect.identifier_preparer.quote
+        names = [quote(n) for n in BULK_VERSION_COLUMNS]
+        others = [quote(n) for n in BULK_VERSION_COLUMNS
+                  if n not in ("list_key", "code", "valid_from")]
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        if self.dialect in ("mysql", "mariadb"):
+            tail = "ON DUPLICATE KEY UPDATE " + ", ".join(f"{n} = VALUES({n})" for n in others)
+        else:
+            tail = ("ON CONFLICT (list_key, code, valid_from) DO UPDATE SET "
+                    + ", ".join(f"{n} = excluded.{n}" for n in others))
+        sql = (f"INSERT INTO {versions.name} ({', '.join(names)}) "
+               f"VALUES ({', '.join([mark] * len(names))}) {tail}")
+        for start in range(0, len(rows), BATCH):
+            conn.exec_driver_sql(sql, rows[start:start + BATCH])
+
     def flush(self, conn: Connection, batch: Batch) -> None:
         """Write a batch: removals first, then upserts (their keys are disjoint)."""
         self._upsert(conn, lists, list(batch.lists.values()))
-        self._delete(conn, versions, [k for k, v in batch.versions.items() if v is None])
-        self._upsert(conn, versions, [v for v in batch.versions.values() if v is not None])
+        self._delete(conn, versions, [(k[0], k[1], date.fromisoformat(k[2]))
+                                      for k, v in batch.versions.items() if v is None])
+        self._upsert_versions(conn, [v for v in batch.versions.values() if v is not None])
         self._delete(conn, lineage, [k for k, v in batch.links.items() if v is None])
         self._upsert(conn, lineage, [v for v in batch.links.values() if v is not None])
         batch.versions.clear()
