@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +256,7 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--pg", default=PG, help="PostgreSQL server URL (no database)")
+    parser.add_argument("--fanout-only", action="store_true", help="run the fan-out only")
     args = parser.parse_args()
 
     print(f"building the centre ({args.versions:,} versions; kept between runs)…", flush=True)
@@ -272,52 +273,56 @@ def main() -> None:
     pg_replica = f"registry_sync_bench_replica_{os.getpid()}"
     admin = create_engine(f"{args.pg}/postgres", isolation_level="AUTOCOMMIT")
     try:
-        print("bootstrap into SQLite…", flush=True)
-        sqlite_path = work / "replica.db"
-        figures = bootstrap(base, f"sqlite:///{sqlite_path}")
-        rate = figures["records"] / figures["seconds"]
-        row("bootstrap, records/s end to end", f"{rate:,.0f} ({figures['records']:,} in "
-            f"{figures['seconds']:.1f} s)", "≥ 50,000",
-            f"raw executemany into the same file {raw_insert_rate(sqlite_path):,.0f}/s; "
-            f"raw PostgreSQL read {raw_read_rate(url):,.0f}/s")
-        row("bootstrap, client peak memory", f"{figures['max_rss_mb']:.0f} MB", "< 300 MB",
-            "a Python process with the client imported ≈ 60 MB")
-        csv_size = csv_gzip_size(sqlite_path)
-        row("bootstrap, bytes on the wire", f"{figures['bytes']:,} "
-            f"({figures['bytes'] / csv_size:.2f}× the CSV)", "≤ 1.5× gzip of a CSV",
-            f"gzip -6 of a plain CSV of the same records {csv_size:,}")
+        if not args.fanout_only:
+            print("bootstrap into SQLite…", flush=True)
+            sqlite_path = work / "replica.db"
+            figures = bootstrap(base, f"sqlite:///{sqlite_path}")
+            rate = figures["records"] / figures["seconds"]
+            row("bootstrap, records/s end to end", f"{rate:,.0f} ({figures['records']:,} in "
+                f"{figures['seconds']:.1f} s)", "≥ 50,000",
+                f"raw executemany into the same file {raw_insert_rate(sqlite_path):,.0f}/s; "
+                f"raw PostgreSQL read {raw_read_rate(url):,.0f}/s")
+            row("bootstrap, client peak memory", f"{figures['max_rss_mb']:.0f} MB", "< 300 MB",
+                "a Python process with the client imported ≈ 60 MB")
+            csv_size = csv_gzip_size(sqlite_path)
+            row("bootstrap, bytes on the wire", f"{figures['bytes']:,} "
+                f"({figures['bytes'] / csv_size:.2f}× the CSV)", "≤ 1.5× gzip of a CSV",
+                f"gzip -6 of a plain CSV of the same records {csv_size:,}")
 
-        print("bootstrap into PostgreSQL…", flush=True)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_replica}"'))
-            conn.execute(text(f'CREATE DATABASE "{pg_replica}"'))
-        pg_target = f"{args.pg}/{pg_replica}"
-        pg_figures = bootstrap(base, pg_target)
-        row("bootstrap into PostgreSQL, records/s",
-            f"{pg_figures['records'] / pg_figures['seconds']:,.0f}", "(no target)", "—")
+            print("bootstrap into PostgreSQL…", flush=True)
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_replica}"'))
+                conn.execute(text(f'CREATE DATABASE "{pg_replica}"'))
+            pg_target = f"{args.pg}/{pg_replica}"
+            pg_figures = bootstrap(base, pg_target)
+            row("bootstrap into PostgreSQL, records/s",
+                f"{pg_figures['records'] / pg_figures['seconds']:,.0f}", "(no target)", "—")
 
-        print("incremental: a release of ~14,000 records…", flush=True)
-        with sessions() as session:
-            before = read_head(session)
-        shift = before.release  # a later effective date on every run
-        rename_items(url, 0, 7000, date(2025, 7, 1) + timedelta(days=shift),
-                     f"bench reform {shift}")
-        with sessions() as session:
-            after = read_head(session)
-        records = after.seq - before.seq
-        floor = fetch_only(base, before.seq, after.seq, 1000, after.epoch)
-        for name, target in (("SQLite", f"sqlite:///{sqlite_path}"), ("PostgreSQL", pg_target)):
-            client = SyncClient(base, target)
-            started = time.perf_counter()
-            result = client.pull()
-            seconds = time.perf_counter() - started
-            client.close()
-            assert result.releases == 1, result
-            row(f"incremental on {name}, {records:,} records", f"{seconds:.2f} s", "< 2 s",
-                f"fetch and verify the same pages without applying {floor:.2f} s")
+            print("incremental: a release of ~14,000 records…", flush=True)
+            with sessions() as session:
+                before = read_head(session)
+            shift = before.release
+            with engine.connect() as conn:  # each run renames again, a day after the last time
+                latest = conn.execute(text("SELECT max(valid_from) FROM entry_versions "
+                                           "WHERE code = '0000000'")).scalar_one()
+            rename_items(url, 0, 7000, latest + timedelta(days=1), f"bench reform {shift}")
+            with sessions() as session:
+                after = read_head(session)
+            records = after.seq - before.seq
+            floor = fetch_only(base, before.seq, after.seq, 1000, after.epoch)
+            for name, target in (("SQLite", f"sqlite:///{sqlite_path}"), ("PostgreSQL", pg_target)):
+                client = SyncClient(base, target)
+                started = time.perf_counter()
+                result = client.pull()
+                seconds = time.perf_counter() - started
+                client.close()
+                assert result.releases == 1, result
+                row(f"incremental on {name}, {records:,} records", f"{seconds:.2f} s", "< 2 s",
+                    f"fetch and verify the same pages without applying {floor:.2f} s")
 
         print(f"fan-out: {args.clients} following clients…", flush=True)
         counter = iter(range(1, 1_000_000))
+        shift = int(time.time())
 
         def publish_one(with_release: bool = False) -> Any:
             n = next(counter)

@@ -22,6 +22,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -184,6 +185,11 @@ class SyncClient:
         self._etag: str | None = None
         self._etag_page: tuple[str, int, int] | None = None
         self._report_failed = False
+        self._noted: tuple[int, str] | None = None
+        self._noted_at = 0.0
+        self._notified: int | None = None
+        self._replayed = False
+        self._head: RemoteHead | None = None
 
     def shutdown(self) -> None:
         """Stop :meth:`follow` from another thread, interrupting a long poll in flight."""
@@ -207,32 +213,43 @@ class SyncClient:
                           release=int(data["release"]), hash=data["hash"],
                           format=int(data.get("format", 1)),
                           page_size=int(data.get("page_size", 1000)))
-        self.store.note(last_contact=datetime.now(UTC), head_seq=head.seq,
-                        head_release=head.release)
+        now = time.monotonic()
+        if (head.seq, head.epoch) != self._noted or now - self._noted_at > 30:
+            # Bookkeeping for ``status``; a follower polling an idle centre writes it only
+            # when the head moves, or every half minute.
+            self.store.note(last_contact=datetime.now(UTC), head_seq=head.seq,
+                            head_release=head.release)
+            self._noted, self._noted_at = (head.seq, head.epoch), now
         return head
 
-    def pull(self, wait: float = 0) -> PullResult:
+    def pull(self, wait: float = 0, *, _following: bool = False) -> PullResult:
         """Bring the replica to the centre's head (bootstrapping if needed), then return.
 
         With ``wait`` > 0 and nothing new, wait up to that long for a release first.
         """
         result = PullResult()
         try:
-            self._replay_notifications()
+            if not self._replayed:
+                self._replay_notifications()
+                self._replayed = True
             for _ in range(3):  # an epoch change during catch-up starts over, once or twice
                 try:
-                    self._pull_once(result, wait)
+                    self._pull_once(result, wait, _following)
                     break
                 except EpochChanged as exc:
                     log.warning("the centre's epoch changed (%s): taking a new snapshot",
                                 exc.message)
                     self._bootstrap(self.head(), result)
         except RegistryError as exc:
+            self._save_notified()
             self._fail(exc)
             raise
+        if not _following:
+            self._save_notified()
         state = self.store.state()
         result.release, result.seq = state.release, state.seq
-        self._report(state)
+        if result.releases or not _following:
+            self._report(state)
         return result
 
     def follow(self, wait: float = 25.0, interval: float = 0.0,
@@ -244,9 +261,16 @@ class SyncClient:
         ever; integrity faults and "upgrade required" stop the loop.
         """
         self.transport.attempts = None
+        try:
+            self._follow(wait, interval, on_error)
+        finally:
+            self._save_notified()
+
+    def _follow(self, wait: float, interval: float,
+                on_error: Callable[[Exception], None] | None) -> None:
         while not self.stop.is_set():
             try:
-                self.pull(wait=0 if interval else wait)
+                self.pull(wait=0 if interval else wait, _following=not interval)
             except TransportError:
                 if self.stop.is_set():
                     return
@@ -277,10 +301,18 @@ class SyncClient:
                                 parse_scope(staged["scope"]))
         return Subscription()
 
-    def _pull_once(self, result: PullResult, wait: float) -> None:
+    def _pull_once(self, result: PullResult, wait: float, following: bool = False) -> None:
         state = self.store.state()
         sub = self._subscription(state)
-        head = self.head()
+        cached = self._head
+        if (following and cached is not None and state.bootstrapped
+                and state.epoch == cached.epoch and state.subscription == sub):
+            # A follower at the head long-polls the head page straight away: new records,
+            # a newer page and a changed epoch all show up in that answer.
+            head = RemoteHead(cached.epoch, state.seq, state.release, state.hash or "",
+                              cached.format, cached.page_size)
+        else:
+            head = self._head = self.head()
         reason = None
         if not state.bootstrapped:
             reason = "empty replica"
@@ -498,11 +530,15 @@ class SyncClient:
 
     # --- unscoped: change pages ---
 
-    def _page(self, head: RemoteHead, page: int, wait: float) -> Answer:
+    def _page(self, head: RemoteHead, page: int, wait: float, after: int | None) -> Answer:
         path = f"{PREFIX}/changes/{head.epoch}/{head.page_size}/{page}"
         headers: dict[str, str] = {}
         params: dict[str, Any] = {}
-        if wait and self._etag and self._etag_page == (head.epoch, head.page_size, page):
+        if after is not None:
+            params["after"] = after  # only what is new; the long poll waits for it
+            if wait:
+                params["wait"] = f"{wait:g}"
+        elif wait and self._etag and self._etag_page == (head.epoch, head.page_size, page):
             headers["If-None-Match"] = self._etag
             params["wait"] = f"{wait:g}"
         answer = self.transport.get(path, params, headers=headers, timeout=wait + 30)
@@ -530,16 +566,19 @@ class SyncClient:
                     if not wait or waited:
                         break
                     use_wait, waited = wait, True
+                # The head page is asked for "after the cursor": a follower receives and
+                # verifies only what is new, not the page's earlier records again.
+                after = staged_seq if page >= page_of(known_head, size) else None
                 if ahead is not None and ahead.has(page):
                     answer = ahead.take(page)
                 else:
-                    answer = self._page(head, page, use_wait)
+                    answer = self._page(head, page, use_wait, after)
                 if answer.status == 304:
                     break
                 where = self.transport.url(f"{PREFIX}/changes/{head.epoch}/{size}/{page}")
                 header, body = decode_header(answer.body, where, check=False)
                 records, hashes = self._verify_page(header, body, where, head, page, size,
-                                                    staged_seq, staged_hash)
+                                                    staged_seq, staged_hash, after)
                 check_digest(header, body, where)
                 for record, digest in zip(records, hashes, strict=True):
                     if record["seq"] <= staged_seq:
@@ -558,6 +597,9 @@ class SyncClient:
                         self._notify(applied.changes)
                         self._report(committed, quiet=True)
                 if header.get("complete"):
+                    # A full page: the next one may hold more (a release can go on there),
+                    # whatever head we started from.
+                    known_head = max(known_head, staged_seq + 1)
                     page += 1
                     continue
                 if open_txn is not None:
@@ -578,9 +620,9 @@ class SyncClient:
                 open_txn.rollback()
 
     def _verify_page(self, header: dict[str, Any], body: bytes, where: str, head: RemoteHead,
-                     page: int, size: int, staged_seq: int, staged_hash: str
-                     ) -> tuple[list[dict[str, Any]], list[str]]:
-        first = page * size + 1
+                     page: int, size: int, staged_seq: int, staged_hash: str,
+                     after: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+        first = page * size + 1 if after is None else after + 1
         if (header.get("t") != "page" or header.get("epoch") != head.epoch
                 or header.get("page") != page or header.get("size") != size
                 or header.get("first") != first):
@@ -623,7 +665,7 @@ class SyncClient:
                       records: list[dict[str, Any]], hashes: list[str], where: str,
                       prev: str) -> str:
         """Find the first record that does not hash as the centre published it."""
-        first = page * size + 1
+        first = records[0]["seq"] if records else page * size + 1
         last = records[-1]["seq"] if records else first
         try:
             published = self.transport.get(
@@ -724,7 +766,14 @@ class SyncClient:
             self.on_release(changes)
         except Exception as exc:  # a broken hook must not stop replication
             log.error("the on-release hook failed for release %d: %s", changes.release, exc)
-        self.store.note(notified_release=changes.release)
+        # Written with the next release's transaction (or when ``pull`` returns), not in a
+        # transaction of its own: a crash before then calls the hook again on restart.
+        self._notified = changes.release
+
+    def _save_notified(self) -> None:
+        if self._notified is not None:
+            self.store.note(notified_release=self._notified)
+            self._notified = None
 
     def _replay_notifications(self) -> None:
         """Call the hook for releases committed but not notified (a crash came between)."""
@@ -797,6 +846,7 @@ class _OpenRelease:
     """The local transaction of one release, open while its pages arrive."""
 
     def __init__(self, client: SyncClient, committed: LocalState) -> None:
+        self.client = client
         self.store = client.store
         self.sub = client._subscription(committed)
         self.locked = self.store.begin()
@@ -850,10 +900,17 @@ class _OpenRelease:
         number = int(release if release is not None else marker["release"])
         self.flush()
         self.store.record_release(self.conn, number, seq, digest, marker)
+        now = datetime.now(UTC)
+        extra: dict[str, Any] = {}
+        if self.client._notified is not None:
+            extra["notified_release"] = self.client._notified
         self.store.set_state(self.conn, seq=seq, hash=digest, release_id=number,
-                             applied_at=datetime.now(UTC), last_error=None,
-                             last_error_at=None)
+                             applied_at=now, last_error=None, last_error_at=None,
+                             last_contact=now, head_seq=max(self.locked.state.head_seq or 0, seq),
+                             head_release=max(self.locked.state.head_release or 0, number),
+                             **extra)
         self.locked.commit()
+        self.client._notified = None
         changes = self.changes or ReleaseChanges(release=number, seq=seq)
         changes.release, changes.seq = number, seq
         changes.mark(marker)

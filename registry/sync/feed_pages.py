@@ -35,9 +35,16 @@ def page_bounds(page: int, size: int) -> tuple[int, int]:
     return page * size + 1, (page + 1) * size
 
 
-def build_change_page(session: Session, head: Head, size: int, page: int) -> ChangePage | None:
-    """Page ``page`` as the feed holds it now, or ``None`` when it starts beyond the head."""
+def build_change_page(session: Session, head: Head, size: int, page: int,
+                      after: int | None = None) -> ChangePage | None:
+    """Page ``page`` as the feed holds it now, or ``None`` when it starts beyond the head.
+
+    With ``after`` (a seq inside the page), only the records after it: a following replica
+    asks the head page that way, so that it receives and verifies only what is new.
+    """
     first, last = page_bounds(page, size)
+    if after is not None and first <= after < last:
+        first = after + 1
     if first > head.seq + 1:
         return None
     rows = session.connection().execute(
@@ -65,8 +72,8 @@ def build_change_page(session: Session, head: Head, size: int, page: int) -> Cha
     header = {"t": "page", "epoch": head.epoch, "page": page, "size": size, "first": first,
               "last": last_seq, "prev": prev, "hash": last_hash, "complete": complete}
     body = encode_page(header, records)
-    etag = (f'"{last_hash}"' if complete
-            else f'"{head.epoch[:12]}-{size}-{page}-{last_seq}-{last_hash[:16]}"')
+    etag = (f'"{last_hash}"' if complete and first == page * size + 1
+            else f'"{head.epoch[:12]}-{size}-{page}-{first}-{last_seq}-{last_hash[:16]}"')
     return ChangePage(body=body, etag=etag, complete=complete, last_seq=last_seq)
 
 

@@ -198,11 +198,16 @@ def routes(sessions: object) -> list[BaseRoute]:
         if size != server.page_size:
             raise NotFound(f"this feed is paged by {server.page_size} records, not {size}")
         wait = _wait(request)
-        built, body = await run_in_threadpool(server.change_page, epoch, page)
-        if wait and not built.complete and _etag_matches(request, built.etag):
+        after = _int(request, "after") if "after" in request.query_params else None
+        built, body = await run_in_threadpool(server.change_page, epoch, page, after)
+        # A long poll waits while the page holds nothing new: nothing after ``after``, or
+        # nothing beyond the version the client's If-None-Match names.
+        idle = (after is not None and built.last_seq <= after) or \
+            _etag_matches(request, built.etag)
+        if wait and not built.complete and idle:
             await _long_poll(request, server, built.last_seq, epoch, wait)
-            built, body = await run_in_threadpool(server.change_page, epoch, page)
-        cache = IMMUTABLE if built.complete else NO_CACHE
+            built, body = await run_in_threadpool(server.change_page, epoch, page, after)
+        cache = IMMUTABLE if built.complete and after is None else NO_CACHE
         return _send(request, body, NDJSON, cache, built.etag)
 
     async def hashes(request: Request) -> Response:

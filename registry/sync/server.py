@@ -137,23 +137,25 @@ class SyncServer:
 
     # --- change pages ---
 
-    def change_page(self, epoch: str, page: int) -> tuple[ChangePage, Body]:
-        """Page ``page`` of the current epoch, from the cache when it is complete."""
+    def change_page(self, epoch: str, page: int,
+                    after: int | None = None) -> tuple[ChangePage, Body]:
+        """Page ``page`` of the current epoch (only the records after ``after``, if given),
+        from the cache when it is complete."""
         head = self.require_epoch(epoch)
         size = self.page_size
-        complete_key = (epoch, size, page)
+        complete_key = (epoch, size, page, "complete", after)
         cached = self._pages.get(complete_key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
 
         def make() -> tuple[ChangePage, Body] | None:
             with self.sessions() as session:
-                built = build_change_page(session, head, size, page)
+                built = build_change_page(session, head, size, page, after)
             if built is None:
                 return None
             return built, Body(built.body, 9 if built.complete else 6)
 
-        found = self._pages.get_or_make((epoch, size, page, head.seq), make)
+        found = self._pages.get_or_make((epoch, size, page, head.seq, after), make)
         if found is None:
             raise NotFound(f"page {page} starts after the head (seq {head.seq})")
         if found[0].complete:

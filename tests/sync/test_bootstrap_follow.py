@@ -209,3 +209,33 @@ def test_releases_committed_but_not_notified_are_notified_on_restart(
     assert sorted(v["code"] for v in seen[1].versions) == ["00043", "00046"]
     assert again.store.state().notified_release == second
     again.close()
+
+
+def test_a_follower_applies_a_release_that_spans_several_pages(small_page_centre: Centre,
+                                                               targets: Targets) -> None:
+    centre = small_page_centre
+    centre.run(hanoi)
+    applied: list[ReleaseChanges] = []
+    done = threading.Event()
+
+    def on_release(changes: ReleaseChanges) -> None:
+        applied.append(changes)
+        if len(applied) == 3:
+            done.set()
+
+    client = SyncClient(centre.base, targets.new("sqlite"), on_release=on_release)
+    thread = threading.Thread(target=client.follow, kwargs={"wait": 5}, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        big = centre.publish([unit(f"{50000 + i}", f"Phường {i}", "Phường", "002")
+                              for i in range(12)], "2025-08-01")  # 13 records: 3 pages
+        time.sleep(0.5)
+        small = centre.publish(STEPS[0][2], STEPS[0][1])
+        assert done.wait(20), [c.release for c in applied]
+    finally:
+        client.shutdown()
+        thread.join(10)
+    assert [(c.release, len(c.versions)) for c in applied[1:]] == [(big, 12), (small, 2)]
+    assert client.verify().ok
+    client.close()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_a_page_with_one_changed_byte_is_refused_naming_the_seq(
         if where == "record":
             assert f"seq {target} does not match the hash the centre published" in message
         else:
-            assert f"seqs 1–{seqs[-1]['seq']} do not hash" in message
+            assert f"seqs {seqs[0]['seq']}–{seqs[-1]['seq']} do not hash" in message
         assert "nothing was applied" in message
         assert dump(into) == before
         assert client.store.state().last_error == message
@@ -182,25 +183,41 @@ def test_pages_from_a_stale_or_wrong_cache_cannot_corrupt_a_replica(
     cached: dict[str, Reply] = {}
 
     def broken_cache(path: str, reply: Reply) -> Reply:
-        # Keeps the first answer of every page and serves it for ever, "no-cache" or not.
+        # Keeps the first answer of every URL and serves it for ever, "no-cache" or not.
         if _page_path(path) is None:
             return reply
-        key = path.split("?")[0]
-        return cached.setdefault(key, reply)
+        return cached.setdefault(path, reply)
 
     proxy.rewrite = broken_cache
     into = targets.new("sqlite")
     client = SyncClient(proxy.base, into)
     client.pull()
     first = centre.publish(RENAME, "2025-03-01")
-    assert client.pull().release == first  # the head page is cached from here on
+    assert client.pull().release == first
+    # Another replica at the same position asks "what is after the cursor": nothing. The
+    # cache keeps that answer and serves it again after the next release.
+    state = client.store.state()
+    urllib.request.urlopen(f"{proxy.base}/sync/v1/changes/{state.epoch}/1000/0"
+                           f"?after={state.seq}").read()
     second = centre.publish(_units("14", 3), "2025-04-01")
     stale = client.pull()
-    assert stale.release == first  # stuck on the stale page, and still consistent:
+    assert stale.release == first  # stuck on the stale answer, and still consistent:
     assert client.verify().ok
     cached.clear()
     assert client.pull().release == second
     assert client.verify().ok
+
+    # A cache that ignores the query string serves the answer of another position.
+    before = dump(into)
+    third = centre.publish(_units("17", 2), "2025-05-01")
+    wrong = next(reply for path, reply in cached.items() if "after=" in path)
+    proxy.rewrite = lambda path, reply: wrong if _page_path(path) else reply
+    with pytest.raises(FeedIntegrityError) as caught:
+        client.pull()
+    assert "a skipped or misplaced page is refused" in caught.value.message
+    assert dump(into) == before
+    proxy.rewrite = None
+    assert client.pull().release == third
     client.close()
     proxy.close()
 
