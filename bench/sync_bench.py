@@ -126,10 +126,10 @@ def raw_insert_rate(path: Path) -> float:
 
 def imported_rss() -> float:
     """Peak memory (MB) of a Python process that imports the client and does nothing."""
-    done = subprocess.run([sys.executable, "-c", "import resource, registry.sync.client; "
-                           "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
-                          capture_output=True, text=True, check=True)
-    return int(done.stdout) / 1024
+    done = subprocess.run([sys.executable, "-c", "import registry.sync.client; from "
+                           "sync_client_run import peak_rss_mb; print(peak_rss_mb())"],
+                          capture_output=True, text=True, check=True, cwd=HERE)
+    return float(done.stdout)
 
 
 def raw_read_rate(url: str) -> float:

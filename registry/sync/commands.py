@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
 from registry.errors import RegistryError
 from registry.sync.client import SyncClient, run_hook
@@ -103,7 +104,13 @@ def _exit_for(exc: RegistryError) -> int:
     return 1
 
 
-def _fail(exc: RegistryError) -> None:
+def _fail(exc: RegistryError | SQLAlchemyError) -> None:
+    if isinstance(exc, SQLAlchemyError):
+        # The local database itself failed (unreachable, no rights, disk full): say so
+        # plainly; the transaction in progress was rolled back.
+        err.print(f"[bold red]error:[/] local database: {getattr(exc, 'orig', None) or exc}",
+                  highlight=False)
+        raise typer.Exit(1)
     err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
     raise typer.Exit(_exit_for(exc))
 
@@ -144,11 +151,12 @@ def pull_cmd(
                             on_release=run_hook(on_release) if on_release else None,
                             progress=None if quiet else RichProgress(), stop=stop,
                             retry_forever=follow, snapshot_limit=snapshot_page)
-    except RegistryError as exc:
+    except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc)
         return
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        # Stop at once, even in the middle of a long poll; an open release is rolled back.
+        signal.signal(sig, lambda *_: client.shutdown())
     try:
         result = client.pull()
         if not quiet:
@@ -159,8 +167,8 @@ def pull_cmd(
             client.follow(interval=interval, wait=wait)
         if verify:
             _print_verify(client.verify(), as_json=False)
-    except RegistryError as exc:
-        if stop.is_set() and isinstance(exc, TransportError):
+    except (RegistryError, SQLAlchemyError) as exc:
+        if client.stop.is_set() and isinstance(exc, TransportError):
             return
         _fail(exc)
     finally:
@@ -214,7 +222,7 @@ def status_cmd(into: IntoOpt, as_json: JsonOpt = False) -> None:
     """The local release, its lag behind the centre (at the last contact), the last error."""
     try:
         store = LocalStore(into)
-    except RegistryError as exc:
+    except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc)
         return
     try:
@@ -285,12 +293,12 @@ def verify_cmd(source: FromOpt, into: IntoOpt, token: TokenOpt = None,
     """Compare the local database with the centre, list by list; say exactly what differs."""
     try:
         client = SyncClient(source, into, token=token)
-    except RegistryError as exc:
+    except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc)
         return
     try:
         report = client.verify()
-    except RegistryError as exc:
+    except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc)
         return
     finally:

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeEngine
 
 from registry.sync.errors import UpgradeRequired
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 
@@ -149,8 +149,16 @@ sync_state = Table(
     Column("stage", JSON),
 )
 
-# Steps from version N to N+1, run in order inside one transaction each.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+def _v1_to_v2(conn: Connection) -> None:
+    """Version 2 stages snapshots, so that an interrupted bootstrap resumes."""
+    metadata.create_all(conn, tables=[stage_lists, stage_versions, stage_lineage,
+                                      stage_lines])
+    kind = JSON().compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {sync_state.name} ADD COLUMN stage {kind}")
+
+
+# Steps from version N to N+1, each run in a transaction of its own.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
 
 
 def ensure_schema(engine: Engine) -> int:
