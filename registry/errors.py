@@ -11,6 +11,7 @@ class RegistryError(Exception):
     """Base of every error a user can cause and fix."""
 
     code = "error"
+    http_status = 400  # what an HTTP interface answers; one mapping for every interface
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -45,18 +46,21 @@ class NotFound(RegistryError):
     """The named object does not exist (at the asked time)."""
 
     code = "not_found"
+    http_status = 404
 
 
 class PermissionDenied(RegistryError):
     """The actor may not do this."""
 
     code = "permission_denied"
+    http_status = 403
 
 
 class Conflict(RegistryError):
     """The object changed, or is in a state that does not allow this."""
 
     code = "conflict"
+    http_status = 409
 
 
 class FeedIntegrityError(RegistryError):

@@ -30,6 +30,7 @@ class Unauthenticated(RegistryError):
     """No credentials where some are needed (HTTP 401)."""
 
     code = "unauthenticated"
+    http_status = 401
 
 
 def settings_of(request: Request) -> Settings:

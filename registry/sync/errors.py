@@ -24,6 +24,7 @@ class EpochChanged(SyncError):
     """The centre's feed was rebuilt or restored: the replica must take a new snapshot."""
 
     code = "epoch_changed"
+    http_status = 410
 
     def __init__(self, message: str, epoch: str | None = None) -> None:
         super().__init__(message)

@@ -20,9 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from registry.db import transaction
 from registry.errors import (
-    Conflict,
     NotFound,
-    PermissionDenied,
     RegistryError,
     ValidationError,
 )
@@ -49,22 +47,6 @@ NO_CACHE = "no-cache"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _status(exc: RegistryError) -> int:
-    if isinstance(exc, auth.Unauthenticated):
-        return 401
-    if isinstance(exc, PermissionDenied):
-        return 403
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, EpochChanged):
-        return 410
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, ValidationError):
-        return 400
-    return 400
-
-
 def _error(exc: RegistryError) -> Response:
     body: dict[str, Any] = {"error": exc.code, "message": exc.message}
     if isinstance(exc, ValidationError):
@@ -74,7 +56,7 @@ def _error(exc: RegistryError) -> Response:
     headers = {"Cache-Control": "no-store"}
     if isinstance(exc, auth.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
-    return Response(json.dumps(body, ensure_ascii=False), status_code=_status(exc),
+    return Response(json.dumps(body, ensure_ascii=False), status_code=exc.http_status,
                     media_type="application/json", headers=headers)
 
 

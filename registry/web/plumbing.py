@@ -45,13 +45,7 @@ class Rendered(Exception):
 
 def status_of(exc: RegistryError) -> int:
     """The HTTP status of a domain error."""
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, PermissionDenied):
-        return 403
-    if isinstance(exc, Conflict):
-        return 409
-    return 400
+    return exc.http_status
 
 
 def title_of(exc: RegistryError) -> str:
