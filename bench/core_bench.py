@@ -169,21 +169,24 @@ def load_million_versions(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         list_id = conn.execute(text("SELECT id FROM code_lists WHERE key='admin-units'")).scalar()
-        release = conn.execute(text("SELECT release_id FROM feed_head")).scalar()
+        release, change_set = conn.execute(text(
+            "SELECT id, change_set_id FROM releases WHERE change_set_id IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1")).one()
         conn.execute(text(
             "INSERT INTO entries (id, list_id, code, created_release) "
             "SELECT 1000000 + g, :l, 'M' || lpad(g::text, 6, '0'), :r "
             "FROM generate_series(1, 200000) g"), {"l": list_id, "r": release})
         conn.execute(text(
             "INSERT INTO entry_versions (entry_id, list_id, code, valid_from, valid_to, "
-            "recorded_release, status, name, type, level, parent_code, attributes, search_key) "
+            "recorded_release, change_set_id, status, name, type, level, parent_code, "
+            "attributes, search_key) "
             "SELECT 1000000 + g, :l, 'M' || lpad(g::text, 6, '0'), "
             "date '2020-01-01' + (v * 365), "
             "CASE WHEN v = 4 THEN NULL ELSE date '2020-01-01' + ((v + 1) * 365) END, "
-            ":r, 'active', 'Xã Mẫu ' || g || ' v' || v, 'Xã', 'commune', NULL, '{}', "
+            ":r, :c, 'active', 'Xã Mẫu ' || g || ' v' || v, 'Xã', 'commune', NULL, '{}', "
             "'xa mau ' || g || ' v' || v "
             "FROM generate_series(1, 200000) g, generate_series(0, 4) v"),
-            {"l": list_id, "r": release})
+            {"l": list_id, "r": release, "c": change_set})
         conn.execute(text("ANALYZE"))
     engine.dispose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from registry.config import load_settings
 from registry.db import is_sqlite, make_engine
@@ -30,16 +31,38 @@ def _include_object(obj: object, name: str | None, type_: str, *_: object) -> bo
     return not (type_ == "index" and name is not None and name.startswith("ixtrgm_"))
 
 
-def _run(connection: object) -> None:
-    context.configure(
-        include_object=_include_object,
-        connection=connection,  # type: ignore[arg-type]
-        target_metadata=target_metadata,
-        render_as_batch=is_sqlite(str(connection.engine.url)),  # type: ignore[attr-defined]
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+def _run(connection: Connection) -> None:
+    sqlite = is_sqlite(str(connection.engine.url))
+    if sqlite:
+        # Batch mode rebuilds tables (copy, drop, rename); with foreign keys enforced SQLite
+        # refuses to drop a table that others reference. The switch only works outside a
+        # transaction; every key is checked again before the migration commits.
+        _sqlite_foreign_keys(connection, on=False)
+    try:
+        context.configure(
+            include_object=_include_object,
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        if connection.in_transaction():
+            connection.commit()  # before the keys are switched back on, which ends it
+    finally:
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 run_migrations_online()

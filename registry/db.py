@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Table, create_engine, event, insert
+from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,9 +72,13 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     Publishing an official decision writes tens of thousands of versions and feed records;
     COPY is several times faster than INSERT there, and this is the only place that knows.
     """
+    insert_rows(session.connection(), table, rows)
+
+
+def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """:func:`bulk_insert` on a connection, for writers that run off the session's thread."""
     if not rows:
         return
-    connection = session.connection()
     if connection.dialect.name != "postgresql":
         connection.execute(insert(table), rows)
         return
@@ -83,7 +87,17 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     raw: Any = connection.connection.dbapi_connection  # a psycopg.Connection here
     assert raw is not None
     names = ", ".join(f'"{c}"' for c in columns)
+    as_json = [c in json_columns for c in columns]
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[c], ensure_ascii=False) if c in json_columns
-                            and row[c] is not None else row[c] for c in columns])
+            copy.write_row([_json_text(row[c]) if j else row[c]
+                            for c, j in zip(columns, as_json, strict=True)])
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON column's text for COPY; most attribute maps are empty."""
+    if value is None:
+        return None
+    if not value and isinstance(value, dict):
+        return "{}"
+    return json.dumps(value, ensure_ascii=False)

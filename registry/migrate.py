@@ -27,7 +27,9 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> int | None:
     """Migrate to the newest schema and define missing built-in lists; return that release."""
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    # Not engine.begin(): on SQLite the migration environment must switch foreign keys off
+    # before its transaction starts; it begins and commits the transaction itself.
+    with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     with transaction(session_factory(engine)) as session:

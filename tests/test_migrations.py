@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
 
 from registry.migrate import upgrade
 from registry.models import Base
@@ -41,3 +43,28 @@ def test_a_model_change_without_migration_is_detected(database: Database) -> Non
         context = MigrationContext.configure(conn, opts={"include_object": _include})
         diff = compare_metadata(context, metadata)
     assert [d[0] for d in diff] == ["add_table"]
+
+
+def test_upgrading_a_populated_database_keeps_its_data_and_its_keys(database: Database) -> None:
+    """0003 rebuilds tables that others reference; on SQLite that needs foreign keys off."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from registry.db import session_factory, transaction
+    from registry.migrate import alembic_config
+    from tests.factories import hanoi
+
+    with transaction(session_factory(database.engine)) as session:
+        hanoi(session)
+    config = alembic_config(database.engine)
+    with database.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    upgrade(database.engine)
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM entry_versions")).scalar() == 7
+        if database.backend == "sqlite":  # switched back on for the pooled connection
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        # The composite key now ties a version's code to its entry's.
+        with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
+            conn.execute(text("UPDATE entry_versions SET code = '00099' WHERE code = '00001'"))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from registry.db import bulk_insert
@@ -23,11 +25,16 @@ from registry.models.base import table_of
 
 RECORD_FORMAT = 1
 GENESIS_HASH = "0" * 64
+FEED_RECORDS = table_of(FeedRecord)
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical_json(record: dict[str, Any]) -> str:
     """The one serialisation that is hashed: sorted keys, no spaces, UTF-8 text as is."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # One encoder for all records: json.dumps with options builds a new one per call.
+    return _CANONICAL.encode(record)
 
 
 def chain_hash(previous: str, canonical: str) -> str:
@@ -55,6 +62,24 @@ def lock_head(session: Session) -> Head:
     return read_head(session)
 
 
+def new_epoch(session: Session) -> tuple[Head, Head]:
+    """Give the feed a new epoch; return the heads before and after.
+
+    For a centre restored from a backup: replicas may hold records the restored feed never
+    had, under sequence numbers it will reuse. A new epoch makes every replica take a fresh
+    snapshot instead of merging two histories (DESIGN §9.7). The chain must verify first,
+    so a damaged restore is not blessed with a new name.
+    """
+    before = lock_head(session)
+    seq, digest = verify_chain(iter_records(session))
+    if (seq, digest) != (before.seq, before.hash):
+        raise FeedIntegrityError(f"the chain ends at seq {seq}, the head says {before.seq}; "
+                                 "repair the restore before giving it a new epoch")
+    epoch = uuid.uuid4().hex
+    session.execute(update(FeedHead).where(FeedHead.id == 1).values(epoch=epoch))
+    return before, Head(epoch=epoch, seq=before.seq, release=before.release, hash=before.hash)
+
+
 def read_head(session: Session) -> Head:
     """The head as this transaction sees it."""
     row = session.execute(select(FeedHead).where(FeedHead.id == 1)).scalar_one()
@@ -71,6 +96,8 @@ class FeedWriter:
         self.hash = head.hash
         self.first_seq = head.seq + 1
         self._rows: list[dict[str, Any]] = []
+        # Where full batches go; a publisher may point it at a write-behind queue.
+        self.sink: Callable[[Table, list[dict[str, Any]]], None] = partial(bulk_insert, session)
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record; ``seq``, ``release`` and ``format`` are filled in here."""
@@ -87,7 +114,7 @@ class FeedWriter:
     def flush(self) -> None:
         """Write buffered records."""
         if self._rows:
-            bulk_insert(self.session, table_of(FeedRecord), self._rows)
+            self.sink(FEED_RECORDS, self._rows)
             self._rows = []
 
     def close(self) -> None:

@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from registry.db import bulk_insert
 from registry.errors import ValidationErrors
 from registry.models import ChangeSet, Entry, EntryVersion, LineageLink
 from registry.models.base import table_of
-from registry.services.feed import lock_head
+from registry.services.feed import FeedWriter, lock_head
 from registry.services.planner import Plan, plan_operations
 from registry.services.releases import close_release, open_release
-from registry.services.world import State
+from registry.services.world import Key, State
 from registry.text import fold
+from registry.write_behind import WriteBehind
 
 BATCH = 2000
 ANALYZE_AFTER = 5000
@@ -26,7 +27,7 @@ LINKS = table_of(LineageLink)
 
 
 def version_record(list_key: str, code: str, valid_from: date, valid_to: date | None,
-                   state: State, change_set_id: int | None) -> dict[str, Any]:
+                   state: State, change_set_id: int) -> dict[str, Any]:
     """The feed record of one entry version: the full state, an idempotent upsert."""
     return {"t": "version", "list": list_key, "code": code,
             "valid_from": valid_from.isoformat(),
@@ -71,18 +72,39 @@ def publish_change_set(session: Session, change_set: ChangeSet,
     return release.number
 
 
-def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | None,
-               feed: Any) -> None:
-    """Insert the plan's records. ``feed`` is the release's :class:`FeedWriter`."""
+def write_plan(session: Session, plan: Plan, release: int, change_set_id: int,
+               feed: FeedWriter) -> None:
+    """Insert the plan's records; the database writes while the next batch is built."""
     world = plan.world
     on = plan.effective_date
-    new_entries = [key for key, c in plan.changes.items() if c.kind == "create"]
-    entry_ids: dict[tuple[str, str], int] = {}
+    entry_ids = _insert_entries(session, plan, release)
+    superseded = _superseded_ids(plan)
+    default_sink = feed.sink
+    with WriteBehind(session) as writes:
+        feed.sink = writes.insert
+        try:
+            _supersede(writes, superseded, release)
+            _write_versions(writes, plan, entry_ids, release, change_set_id, feed)
+            links = [{"list_id": world.lists[lk.list_key].id, "from_code": lk.from_code,
+                      "to_code": lk.to_code, "kind": lk.kind, "is_default": lk.default,
+                      "share": lk.share, "effective_date": on, "change_set_id": change_set_id,
+                      "release_id": release} for lk in plan.links]
+            writes.insert(LINKS, links)
+            for link, row in zip(plan.links, links, strict=True):
+                feed.append(link_record(row, link.list_key))
+        finally:
+            feed.sink = default_sink
+
+
+def _insert_entries(session: Session, plan: Plan, release: int) -> dict[Key, int]:
+    """Insert the entries of new codes and return every new entry's id."""
     by_list: dict[str, list[str]] = {}
-    for lk, code in new_entries:
-        by_list.setdefault(lk, []).append(code)
+    for (lk, code), change in plan.changes.items():
+        if change.kind == "create":
+            by_list.setdefault(lk, []).append(code)
+    entry_ids: dict[Key, int] = {}
     for lk, codes in by_list.items():
-        list_id = world.lists[lk].id
+        list_id = plan.world.lists[lk].id
         # Insert, then read the ids back in one pass: RETURNING with a guaranteed order
         # makes SQLite fall back to one statement per row, and per-chunk look-ups are
         # planned on stale statistics while the table grows.
@@ -92,11 +114,40 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | 
             select(ENTRIES.c.id, ENTRIES.c.code).where(
                 ENTRIES.c.list_id == list_id, ENTRIES.c.created_release == release)):
             entry_ids[(lk, code)] = entry_id
+    return entry_ids
 
-    superseded: list[int] = []
+
+def _superseded_ids(plan: Plan) -> list[int]:
+    """The current records every non-create change replaces."""
+    ids = []
+    for key, change in plan.changes.items():
+        if change.kind != "create":
+            base = plan.world.version_on(key)
+            assert base is not None
+            ids.append(base.id)
+    return ids
+
+
+def _supersede(writes: WriteBehind, ids: list[int], release: int) -> None:
+    if not ids:
+        return
+    if writes.connection.dialect.name == "postgresql":  # one array parameter
+        writes.execute(update(VERSIONS).where(
+            VERSIONS.c.id == any_(bindparam(None, ids, type_=ARRAY(Integer))))
+            .values(superseded_release=release))
+        return
+    for start in range(0, len(ids), BATCH):
+        writes.execute(update(VERSIONS).where(VERSIONS.c.id.in_(ids[start:start + BATCH]))
+                       .values(superseded_release=release))
+
+
+def _write_versions(writes: WriteBehind, plan: Plan, entry_ids: dict[Key, int], release: int,
+                    change_set_id: int, feed: FeedWriter) -> None:
+    world = plan.world
+    on = plan.effective_date
     versions: list[dict[str, Any]] = []
 
-    def add(key: tuple[str, str], entry_id: int, valid_from: date, valid_to: date | None,
+    def add(key: Key, entry_id: int, valid_from: date, valid_to: date | None,
             state: State) -> None:
         versions.append({
             "entry_id": entry_id, "list_id": world.lists[key[0]].id, "code": key[1],
@@ -112,38 +163,19 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int | 
     for key, change in plan.changes.items():
         if change.kind == "create":
             add(key, entry_ids[key], on, None, change.after)
-            continue
-        base = world.version_on(key)
-        assert base is not None
-        loaded = world.get(key)
-        assert loaded.entry_id is not None
-        superseded.append(base.id)
-        if change.kind == "correct":
-            add(key, loaded.entry_id, base.valid_from, base.valid_to, change.after)
-        elif base.valid_from == on:
-            add(key, loaded.entry_id, on, base.valid_to, change.after)
         else:
-            before = change.before
-            assert before is not None
-            add(key, loaded.entry_id, base.valid_from, on, before)
-            add(key, loaded.entry_id, on, base.valid_to, change.after)
+            base = world.version_on(key)
+            loaded = world.get(key)
+            assert base is not None and loaded.entry_id is not None
+            if change.kind == "correct":
+                add(key, loaded.entry_id, base.valid_from, base.valid_to, change.after)
+            elif base.valid_from == on:
+                add(key, loaded.entry_id, on, base.valid_to, change.after)
+            else:
+                assert change.before is not None
+                add(key, loaded.entry_id, base.valid_from, on, change.before)
+                add(key, loaded.entry_id, on, base.valid_to, change.after)
         if len(versions) >= BATCH:
-            bulk_insert(session, VERSIONS, versions)
-            versions.clear()
-    if versions:
-        bulk_insert(session, VERSIONS, versions)
-    for start in range(0, len(superseded), BATCH):
-        session.execute(
-            update(EntryVersion)
-            .where(EntryVersion.id.in_(superseded[start:start + BATCH]))
-            .values(superseded_release=release)
-            .execution_options(synchronize_session=False)
-        )
-    links = [{"list_id": world.lists[lk.list_key].id, "from_code": lk.from_code,
-              "to_code": lk.to_code, "kind": lk.kind, "is_default": lk.default,
-              "share": lk.share, "effective_date": on, "change_set_id": change_set_id,
-              "release_id": release} for lk in plan.links]
-    if links:
-        bulk_insert(session, LINKS, links)
-        for link, row in zip(plan.links, links, strict=True):
-            feed.append(link_record(row, link.list_key))
+            writes.insert(VERSIONS, versions)
+            versions = []
+    writes.insert(VERSIONS, versions)
