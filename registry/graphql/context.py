@@ -129,10 +129,10 @@ class Context:
             self._latest, release = check_release(self.reader, at_release)
         return When(as_of or self.today, release)
 
-    def require_actor(self) -> Actor:
-        """The authenticated actor of a write; anonymous writes are refused."""
+    def require_actor(self, what: str = "writing") -> Actor:
+        """The authenticated actor of a write (or a guarded read); anonymous ones are refused."""
         if self.actor is None:
-            raise PermissionDenied("writing needs an API token: send 'Authorization: Bearer …'")
+            raise PermissionDenied(f"{what} needs an API token: send 'Authorization: Bearer …'")
         return self.actor
 
     def close(self) -> None:

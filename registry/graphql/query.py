@@ -15,6 +15,7 @@ from sqlalchemy import select
 from registry.errors import ValidationError
 from registry.graphql.context import When
 from registry.graphql.ids import from_global, number_of
+from registry.graphql.sync_types import SyncConsumer, consumer_object
 from registry.graphql.types import (
     AdministrativeUnit,
     Agency,
@@ -38,7 +39,8 @@ from registry.graphql.types import (
 )
 from registry.models import ChangeSet as ChangeSetRow
 from registry.models import Release as ReleaseRow
-from registry.services import code_lists, graph_reads
+from registry.services import code_lists, graph_reads, sync_ledger
+from registry.services.actors import ROLES as LEDGER_ROLES
 from registry.services.graph_reads import Filters, check_first
 from registry.services.queries import decode_cursor, encode_cursor
 
@@ -228,6 +230,13 @@ class Query:
     async def change_set(self, info: Info, id: strawberry.ID) -> ChangeSet | None:
         row = await info.context.loaders.change_set.load(number_of(str(id), "ChangeSet", "id"))
         return change_set_object(row) if row else None
+
+    @strawberry.field(description="Local systems replicating the registry, most behind first "
+                                  "(the sync ledger). Needs a reader, steward, approver or "
+                                  "admin token.")
+    def sync_consumers(self, info: Info) -> list[SyncConsumer]:
+        info.context.require_actor("reading the sync ledger").require_role(*LEDGER_ROLES)
+        return [consumer_object(v) for v in sync_ledger.list_consumers(info.context.session)]
 
     @strawberry.field(description="Change sets, newest first, optionally of one status.")
     def change_sets(self, info: Info, first: First, after: After = None,
