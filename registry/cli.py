@@ -31,6 +31,8 @@ changeset_app = typer.Typer(help="Inspect and review one change set.", no_args_i
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(changeset_app, name="changeset")
+feed_app = typer.Typer(help="The change feed replicas follow.", no_args_is_help=True)
+app.add_typer(feed_app, name="feed")
 
 out = Console()
 err = Console(stderr=True)
@@ -355,6 +357,25 @@ def verify_cmd() -> None:
         head = feed.verify_feed(session)
     out.print(f"feed verifies: epoch {head.epoch}, seq {head.seq}, release {head.release}, "
               f"hash {head.hash[:16]}…")
+
+
+@feed_app.command("new-epoch")
+def feed_new_epoch(
+    yes: Annotated[bool, typer.Option("--yes", help="Do it: every replica will take a new "
+                                      "snapshot.")] = False,
+) -> None:
+    """After restoring the centre from a backup: verify the feed, then give it a new epoch.
+
+    Replicas may already hold releases the backup lacks. With a new epoch they bootstrap
+    again instead of merging two histories. Stop 'registry serve' first.
+    """
+    if not yes:
+        fail("this makes every replica download a new snapshot; run it after restoring a "
+             "backup, with the server stopped, and confirm with --yes")
+    with unit_of_work() as session:
+        before, after = feed.new_epoch(session)
+    out.print(f"feed verified to seq {after.seq} (release {after.release}); epoch "
+              f"{before.epoch} → {after.epoch}", highlight=False)
 
 
 def _register_interfaces() -> None:

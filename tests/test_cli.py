@@ -128,3 +128,31 @@ def test_real_process_without_traceback(database: Database, tmp_path: Path) -> N
                           text=True, env=missing_db, timeout=60)
     assert proc.returncode == 1 and "registry_does_not_exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_feed_new_epoch_after_a_restore(env: Database) -> None:
+    from sqlalchemy import text
+
+    from registry.db import session_factory, transaction
+    from registry.services.feed import read_head
+
+    load_examples()
+    with transaction(session_factory(env.engine)) as session:
+        before = read_head(session)
+    code, _, err = run("feed", "new-epoch")  # without --yes: explains, changes nothing
+    assert code == 1 and "--yes" in err
+    with transaction(session_factory(env.engine)) as session:
+        assert read_head(session) == before
+    code, out, _ = run("feed", "new-epoch", "--yes")
+    assert code == 0 and f"{before.epoch} → " in out
+    with transaction(session_factory(env.engine)) as session:
+        after = read_head(session)
+    assert after.epoch != before.epoch and len(after.epoch) == 32
+    assert (after.seq, after.release, after.hash) == (before.seq, before.release, before.hash)
+    # A damaged restore is not renamed: the chain must verify first.
+    with env.engine.begin() as conn:
+        conn.execute(text("UPDATE feed_records SET record = record || ' ' WHERE seq = 3"))
+    code, _, err = run("feed", "new-epoch", "--yes")
+    assert code == 1 and "seq 3: hash does not verify" in err
+    with transaction(session_factory(env.engine)) as session:
+        assert read_head(session).epoch == after.epoch

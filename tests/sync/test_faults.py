@@ -10,13 +10,11 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import text
 
-from registry.models import FeedHead
 from registry.services import feed as feed_service
 from registry.sync.client import SyncClient
 from registry.sync.errors import FeedIntegrityError, UpgradeRequired
@@ -237,11 +235,12 @@ def test_a_restore_with_a_new_epoch_makes_a_clean_rebootstrap(
     old_epoch = client.store.state().epoch
     # The operator restores the older backup and gives the feed a new epoch.
     centre.stop()
-    from registry.db import make_engine
+    from registry.db import make_engine, session_factory, transaction
+    from registry.services.feed import new_epoch
 
     restored = make_engine(backup)
-    with restored.begin() as conn:
-        conn.execute(update(FeedHead).values(epoch=uuid.uuid4().hex))
+    with transaction(session_factory(restored)) as session:
+        new_epoch(session)  # what 'registry feed new-epoch --yes' runs
     centre.url, centre.engine = backup, restored
     centre.start()
     result = client.pull()
