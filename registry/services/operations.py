@@ -16,7 +16,7 @@ from registry.text import nfc
 OPS = ("create", "update", "rename", "reclassify", "move", "correct", "retire",
        "merge", "split", "transfer", "reorganize")
 ENTRY_FIELDS = ("code", "name", "type", "parent", "short_name", "name_en", "attributes")
-CORRECTABLE = ("name", "short_name", "name_en", "type", "parent", "attributes")
+CORRECTABLE = ("new_code", "name", "short_name", "name_en", "type", "parent", "attributes")
 KINDS = ("whole", "part")
 
 
@@ -140,7 +140,9 @@ def _correct(raw: dict[str, Any], where: str) -> dict[str, Any]:
         if name == "attributes":
             out[name] = _attributes(raw, where) or {}
         else:
-            out[name] = _text(raw, name, where, required=name in ("name", "type"))
+            out[name] = _text(raw, name, where, required=name in ("new_code", "name", "type"))
+    if out.get("new_code") == out["code"]:
+        raise ValidationError(f"{where}.new_code", "different", "must differ from 'code'")
     return out
 
 

@@ -16,14 +16,28 @@ from sqlalchemy.orm import Session
 
 from registry.errors import ValidationError
 from registry.services.list_rules import ListRules, Reference
-from registry.services.world import Key, State, World
+from registry.services.world import Key, State, World, state_of
 
 MAX_DEPTH = 64
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """One version written as is: its interval, its state, and the record it replaces."""
+
+    valid_from: date
+    valid_to: date | None
+    state: State
+    replaces: int | None
+
+
 @dataclass
 class Change:
-    """What happens to one entry: ``create``, ``change``, ``retire`` or ``correct``."""
+    """What happens to one entry: ``create``, ``change``, ``retire`` or ``correct``.
+
+    ``before``/``after`` are the states on the effective date. ``versions``, when set, are
+    the exact records to write instead (a corrected code rewrites a whole history).
+    """
 
     list_key: str
     code: str
@@ -31,6 +45,7 @@ class Change:
     before: State | None
     after: State
     ops: list[int] = field(default_factory=list)
+    versions: list[Rewrite] | None = None
 
     def changed_fields(self) -> list[str]:
         """Fields that differ between before and after."""
@@ -51,6 +66,7 @@ class Link:
     default: bool
     share: float | None
     op: int
+    effective_date: date | None = None  # default: the change set's
 
 
 @dataclass
@@ -133,6 +149,7 @@ class Planner:
         self.ending: dict[Key, int] = {}
         self.continued: set[Key] = set()
         self.refs: list[tuple[str, Reference]] = []
+        self.repointed: set[Key] = set()  # children whose parent's code was corrected
         self.index = 0
 
     # -- reading the working copy -------------------------------------------------------
@@ -165,7 +182,7 @@ class Planner:
             before = self.world.state_on(key) if kind != "create" else None
             change = self.changes[key] = Change(key[0], key[1], kind, before, state)
         else:
-            if "correct" in (change.kind, kind):
+            if "correct" in (change.kind, kind) or change.versions is not None:
                 raise ValidationError("code", "correct_alone",
                                       f"'{key[1]}' is corrected and changed in one change set; "
                                       "use two change sets")
@@ -337,7 +354,66 @@ class Planner:
             raise ValidationError("code", "correct_alone",
                                   f"'{key[1]}' is corrected and changed in one change set; "
                                   "use two change sets")
+        if "new_code" in op:
+            self._correct_code(rules, key, op["new_code"], row, before.with_(**changes), index)
+            return
         self._record(key, "correct", before.with_(**changes), index)
+
+    def _correct_code(self, rules: ListRules, key: Key, new_code: str, on_row: Any,
+                      corrected: State, index: int) -> None:
+        """The issuer published the wrong code: from this release on, the entry's whole
+        history is recorded under ``new_code``; the wrong code is recorded as ended where it
+        began, with ``new_code`` as its successor, and children follow (DESIGN §3)."""
+        lk, old = key
+        new_key = (lk, new_code)
+        rules.check_code(new_code, rules.levels[corrected.level], "new_code")
+        if new_key in self.changes or self.world.exists(new_key):
+            raise ValidationError("new_code", "exists",
+                                  f"'{new_code}' already exists in '{lk}'; the corrected code "
+                                  "must be one never issued")
+        if rules.parent_rule and rules.parent_from_code(new_code) != corrected.parent:
+            raise ValidationError(
+                "new_code", "parent_rule",
+                f"'{new_code}' encodes the parent {rules.parent_from_code(new_code)}, not "
+                f"{corrected.parent}")
+        children = self.world.children_of(lk, old)
+        if children and rules.parent_rule:
+            raise ValidationError(
+                "new_code", "children",
+                f"the codes of {len({c.code for c in children})} entries under '{old}' are "
+                "built from it; correct those codes first")
+        history = self.world.get(key).versions
+        ended = [Rewrite(r.valid_from, r.valid_to, state_of(r).with_(status="retired"), r.id)
+                 for r in history]
+        moved = [Rewrite(r.valid_from, r.valid_to, corrected if r.id == on_row.id
+                         else state_of(r), None) for r in history]
+        before = self.world.state_on(key)
+        assert before is not None
+        self.changes[key] = Change(lk, old, "correct", before, before.with_(status="retired"),
+                                   [index], ended)
+        self.after[key] = before.with_(status="retired")
+        self.changes[new_key] = Change(lk, new_code, "create", None, corrected, [index], moved)
+        self.after[new_key] = corrected
+        self.links.append(Link(lk, old, new_code, "whole", True, None, index,
+                               effective_date=history[0].valid_from))
+        rows_by_child: dict[str, list[Any]] = defaultdict(list)
+        for row in children:
+            rows_by_child[row.code].append(row)
+        for code, rows in sorted(rows_by_child.items()):
+            child = (lk, code)
+            if child in self.changes:
+                raise ValidationError("new_code", "correct_alone",
+                                      f"'{code}' is under '{old}' and changed in this change "
+                                      "set too; use two change sets")
+            rewrites = [Rewrite(r.valid_from, r.valid_to, state_of(r).with_(parent=new_code),
+                                r.id) for r in rows]
+            on_date = self.world.state_on(child)  # None: the child is there on other dates
+            shown = on_date or state_of(rows[0])
+            after = shown.with_(parent=new_code) if shown.parent == old else shown
+            self.changes[child] = Change(lk, code, "correct", shown, after, [index], rewrites)
+            if on_date is not None:
+                self.after[child] = after
+            self.repointed.add(child)
 
     def _end(self, key: Key, index: int) -> None:
         self.ending.setdefault(key, index)
@@ -449,7 +525,7 @@ class Planner:
             assert rules is not None
             for child in self.world.active_children(lk, codes):
                 key = (lk, child.code)
-                if key in self.after:
+                if key in self.after or key in self.repointed:
                     continue  # changed in this set: its own parent check applies
                 parent = self.after[(lk, child.parent_code or "")]
                 change = self.changes[(lk, child.parent_code or "")]

@@ -87,7 +87,8 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int,
             _write_versions(writes, plan, entry_ids, release, change_set_id, feed)
             links = [{"list_id": world.lists[lk.list_key].id, "from_code": lk.from_code,
                       "to_code": lk.to_code, "kind": lk.kind, "is_default": lk.default,
-                      "share": lk.share, "effective_date": on, "change_set_id": change_set_id,
+                      "share": lk.share, "effective_date": lk.effective_date or on,
+                      "change_set_id": change_set_id,
                       "release_id": release} for lk in plan.links]
             writes.insert(LINKS, links)
             for link, row in zip(plan.links, links, strict=True):
@@ -119,9 +120,11 @@ def _insert_entries(session: Session, plan: Plan, release: int) -> dict[Key, int
 
 def _superseded_ids(plan: Plan) -> list[int]:
     """The current records every non-create change replaces."""
-    ids = []
+    ids: list[int] = []
     for key, change in plan.changes.items():
-        if change.kind != "create":
+        if change.versions is not None:
+            ids.extend(r.replaces for r in change.versions if r.replaces is not None)
+        elif change.kind != "create":
             base = plan.world.version_on(key)
             assert base is not None
             ids.append(base.id)
@@ -161,7 +164,12 @@ def _write_versions(writes: WriteBehind, plan: Plan, entry_ids: dict[Key, int], 
         feed.append(version_record(key[0], key[1], valid_from, valid_to, state, change_set_id))
 
     for key, change in plan.changes.items():
-        if change.kind == "create":
+        if change.versions is not None:
+            entry_id = entry_ids[key] if change.kind == "create" else world.get(key).entry_id
+            assert entry_id is not None
+            for r in change.versions:
+                add(key, entry_id, r.valid_from, r.valid_to, r.state)
+        elif change.kind == "create":
             add(key, entry_ids[key], on, None, change.after)
         else:
             base = world.version_on(key)

@@ -160,6 +160,15 @@ class World:
             return ended
         return None
 
+    def children_of(self, list_key: str, parent: str) -> list[VersionRow]:
+        """Every current record, of any date, whose parent is ``parent``."""
+        return list(self.session.execute(
+            select(*_VERSION_COLUMNS).where(
+                EntryVersion.list_id == self.lists[list_key].id,
+                EntryVersion.parent_code == parent,
+                EntryVersion.superseded_release.is_(None),
+            ).order_by(EntryVersion.code, EntryVersion.valid_from)))
+
     def active_children(self, list_key: str, parents: list[str]) -> list[VersionRow]:
         """Records valid on or after the effective date whose parent is one of ``parents``."""
         code_list = self.lists[list_key]

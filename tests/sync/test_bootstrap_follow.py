@@ -41,6 +41,9 @@ STEPS: list[tuple[str, str, list[dict[str, Any]]]] = [
                                    "name": "Phường Quán Thánh Đã Sửa"}]),
     ("creates", "2025-08-01", [unit("00043", "Phường Hàng Bạc", "Phường", "002"),
                                unit("00046", "Phường Hàng Bồ", "Phường", "002")]),
+    # A wrongly published district code: its whole history, and its wards', move to 009.
+    ("code correction", "2025-08-01", [{"op": "correct", "list": "admin-units", "code": "001",
+                                        "new_code": "009"}]),
 ]
 DAYS = [date(2025, 1, 1), date(2025, 3, 1), date(2025, 7, 1), date(2029, 12, 31),
         date(2030, 1, 1)]
@@ -65,7 +68,8 @@ def centre_as_of(centre: Centre, codes: list[str], day: date) -> dict[str, tuple
 def check_equal(client: SyncClient, centre: Centre) -> None:
     report = client.verify()
     assert report.ok, report.as_dict()
-    codes = ["01", "001", "002", "00001", "00004", "00013", "00037", "00040", "00043", "00046"]
+    codes = ["01", "001", "002", "009", "00001", "00004", "00013", "00037", "00040", "00043",
+             "00046"]
     for day in DAYS:
         assert local_as_of(client.store, day) == centre_as_of(centre, codes, day), day
 
