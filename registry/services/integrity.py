@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.models import CodeList, EntryVersion
+from registry.services.planner import MAX_DEPTH
 from registry.services.queries import visible_at
 
 FAR = date.max
@@ -67,21 +68,32 @@ def _covered(parent: list[_Span], start: date, end: date) -> bool:
 
 
 def _cycles(key: str, by_code: dict[str, list[_Span]]) -> list[str]:
-    parent_of = {code: {v.parent for v in versions if v.parent} for code, versions in
-                 by_code.items()}
-    problems = []
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    """Cycles in the hierarchy on some date.
 
-    def visit(code: str, path: list[str]) -> None:
-        state[code] = 1
-        for parent in parent_of.get(code, ()):
-            if state.get(parent) == 1:
-                problems.append(f"{key}: cycle {' → '.join([*path, code, parent])}")
-            elif parent not in state:
-                visit(parent, [*path, code])
-        state[code] = 2
-
-    for code in parent_of:
-        if code not in state:
-            visit(code, [])
+    A cycle can only begin when one of its versions begins, so walking up from each active
+    version on its first day finds every one; edges of different dates never join (A under
+    B until 2025 and B under A after it is no cycle).
+    """
+    problems: list[str] = []
+    reported: set[frozenset[str]] = set()
+    for code, versions in by_code.items():
+        for version in versions:
+            if version.status != "active" or version.parent is None:
+                continue
+            day, path, cursor = version.start, [code], version.parent
+            for _ in range(MAX_DEPTH):
+                if cursor == code:
+                    if frozenset(path) not in reported:
+                        reported.add(frozenset(path))
+                        problems.append(f"{key}: cycle {' → '.join([*path, code])} on {day}")
+                    break
+                above = _on(by_code.get(cursor, []), day)
+                if above is None or above.parent is None or cursor in path:
+                    break  # the top, or a cycle that its own members report
+                path.append(cursor)
+                cursor = above.parent
     return problems
+
+
+def _on(spans: list[_Span], day: date) -> _Span | None:
+    return next((s for s in spans if s.status == "active" and s.start <= day < s.end), None)

@@ -183,3 +183,38 @@ def test_future_dated_change_is_invisible_today_and_visible_on_its_date(
             future.isoformat())
     assert queries.get_entry(session, AU, "00004").name == "Phường Trúc Bạch"  # type: ignore[union-attr]
     assert queries.get_entry(session, AU, "00004", future).name == "Tương lai"  # type: ignore[union-attr]
+
+
+def _org_chart(session: Session) -> None:
+    from registry.services import code_lists
+    from registry.services.actors import SYSTEM
+    code_lists.define_lists(session, SYSTEM, [{
+        "key": "org-chart", "name": "Sơ đồ tổ chức", "code_pattern": "^[A-Z]$",
+        "levels": [{"key": "unit", "types": ["Đơn vị"], "parents": ["unit"],
+                    "optional_parent": True}]}])
+
+
+def test_parents_swapped_on_different_dates_are_no_cycle(session: Session) -> None:
+    """B under A until 2025-07-01, A under B after it: each date has a tree."""
+    _org_chart(session)
+    publish(session, [
+        {"op": "create", "list": "org-chart", "code": code, "name": code, "type": "Đơn vị",
+         **({"parent": parent} if parent else {})} for code, parent in
+        (("A", None), ("B", "A"), ("C", None))], "2020-01-01")
+    publish(session, [{"op": "move", "list": "org-chart", "code": "B", "parent": "C"},
+                      {"op": "move", "list": "org-chart", "code": "A", "parent": "B"}],
+            "2025-07-01")
+    assert check_invariants(session) == []
+
+
+def test_the_checker_finds_a_cycle_written_behind_the_services(session: Session) -> None:
+    from sqlalchemy import update
+
+    _org_chart(session)
+    publish(session, [
+        {"op": "create", "list": "org-chart", "code": code, "name": code, "type": "Đơn vị",
+         **({"parent": parent} if parent else {})} for code, parent in
+        (("A", None), ("B", "A"), ("C", "B"))], "2020-01-01")
+    session.execute(update(EntryVersion).where(EntryVersion.code == "A")
+                    .values(parent_code="C"))
+    assert check_invariants(session) == ["org-chart: cycle A → C → B → A on 2020-01-01"]
