@@ -797,7 +797,8 @@ class SyncClient:
                     release=row.release_id, seq=row.seq, title=row.title,
                     effective_date=row.effective_date.isoformat() if row.effective_date
                     else None, change_set=row.change_set, published_at=row.published_at,
-                    versions=found["versions"], links=found["links"])
+                    versions=found["versions"], links=found["links"],
+                    removals=list(row.removals or []))
                 self._notify(changes)
 
     def _fail(self, exc: Exception) -> None:
@@ -857,6 +858,7 @@ class _OpenRelease:
                            f"{self.locked.state.seq} meanwhile; run one client per database")
         self.batch = Batch()
         self.records = 0
+        self.removals: list[dict[str, Any]] = []  # kept with the release, for replays
         self.release: int | None = None
         self.changes = ReleaseChanges(release=0, seq=0) if client.on_release else None
 
@@ -876,6 +878,7 @@ class _OpenRelease:
         elif kind == "list":
             self.batch.code_list(list_row(record))
         elif kind == "remove":
+            self.removals.append(record)
             if record.get("kind", "version") == "link":
                 self.batch.remove_link(record["list"], record["from"], record["to"],
                                        record["effective_date"])
@@ -899,7 +902,7 @@ class _OpenRelease:
         """Write the rest, the release row and the cursor, and commit them together."""
         number = int(release if release is not None else marker["release"])
         self.flush()
-        self.store.record_release(self.conn, number, seq, digest, marker)
+        self.store.record_release(self.conn, number, seq, digest, marker, self.removals)
         now = datetime.now(UTC)
         extra: dict[str, Any] = {}
         if self.client._notified is not None:

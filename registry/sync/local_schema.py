@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeEngine
 
 from registry.sync.errors import UpgradeRequired
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 metadata = MetaData()
 
 
@@ -123,6 +123,9 @@ releases = Table(
     Column("change_set", Integer),
     Column("summary", JSON),
     Column("applied_at", DateTime(timezone=True), nullable=False),
+    # Removals the release applied (scoped replicas), kept so that a notification lost to a
+    # crash can be replayed whole: unlike versions, they leave nothing in the live tables.
+    Column("removals", JSON),
 )
 
 sync_state = Table(
@@ -157,8 +160,14 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {sync_state.name} ADD COLUMN stage {kind}")
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """Version 3 keeps each release's removals, for notifications replayed after a crash."""
+    kind = JSON().compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {releases.name} ADD COLUMN removals {kind}")
+
+
 # Steps from version N to N+1, each run in a transaction of its own.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def ensure_schema(engine: Engine) -> int:

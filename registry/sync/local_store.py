@@ -386,14 +386,15 @@ class LocalStore:
         self.clear_stage(conn)
 
     def record_release(self, conn: Connection, release: int, seq: int, digest: str,
-                       marker: Mapping[str, Any] | None) -> None:
+                       marker: Mapping[str, Any] | None,
+                       removals: list[dict[str, Any]] | None = None) -> None:
         """Remember an applied release (its marker record says what it was)."""
         marker = marker or {}
         row = {"release_id": release, "seq": seq, "hash": digest,
                "published_at": marker.get("published_at"), "title": marker.get("title") or
                marker.get("note"), "effective_date": _date(marker.get("effective_date")),
                "change_set": marker.get("change_set"), "summary": marker.get("summary"),
-               "applied_at": _now()}
+               "applied_at": _now(), "removals": removals or None}
         self._upsert(conn, releases, [row])
 
     # --- reading back ---

@@ -25,6 +25,7 @@ def test_a_version_1_replica_is_migrated_in_place(targets: Targets, target: str)
                                         if t.name not in STAGE_TABLES])
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE registry_sync_state DROP COLUMN stage"))
+        conn.execute(text("ALTER TABLE registry_releases DROP COLUMN removals"))  # from v3
         conn.execute(text("INSERT INTO registry_schema_version VALUES ('sync', 1)"))
         conn.execute(text("INSERT INTO registry_sync_state (id, seq, release_id) "
                           "VALUES (1, 0, 0)"))
@@ -32,6 +33,8 @@ def test_a_version_1_replica_is_migrated_in_place(targets: Targets, target: str)
     assert store.state().stage is None and not store.state().bootstrapped
     names = set(inspect(store.engine).get_table_names())
     assert set(STAGE_TABLES) <= names
+    assert "removals" in {c["name"] for c in inspect(store.engine).get_columns(
+        "registry_releases")}
     with store.engine.connect() as conn:
         assert conn.scalar(text("SELECT version FROM registry_schema_version")) == \
             SCHEMA_VERSION

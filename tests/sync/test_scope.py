@@ -108,6 +108,37 @@ def test_entries_moving_between_provinces_leave_one_replica_and_enter_the_other(
         b.close()
 
 
+def test_a_notification_replayed_after_a_crash_keeps_its_removals(
+        sqlite_centre: Centre, targets: Targets) -> None:
+    centre = sqlite_centre
+    _two_provinces(centre)
+    into = targets.new("sqlite")
+    sub = parse_subscription("admin-units", "admin-units:79")
+    client = SyncClient(centre.base, into, subscription=sub)
+    client.pull()
+    moved = centre.publish([{"op": "move", "list": "admin-units", "code": "00010",
+                             "parent": "79"}], "2025-07-01")
+    fixed = centre.publish([{"op": "correct", "list": "admin-units", "code": "00010",
+                             "parent": "01"}], "2025-07-01")
+    assert client.pull().releases == 2  # no hook: as if the process died before calling it
+    client.close()
+    store = LocalStore(into)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE registry_sync_state SET notified_release = :r"),
+                     {"r": moved - 1})
+    store.close()
+    seen: list[ReleaseChanges] = []
+    again = SyncClient(centre.base, into, subscription=sub, on_release=seen.append)
+    try:
+        assert again.pull().releases == 0
+        assert [c.release for c in seen] == [moved, fixed]
+        assert seen[1].removals == [{"t": "remove", "list": "admin-units", "code": "00010",
+                                     "valid_from": "2025-07-01"}]
+        assert seen[0].removals == []
+    finally:
+        again.close()
+
+
 def test_a_tampered_scoped_delta_is_refused(sqlite_centre: Centre, targets: Targets) -> None:
     centre = sqlite_centre
     _two_provinces(centre)
