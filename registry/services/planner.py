@@ -399,6 +399,7 @@ class Planner:
         rows_by_child: dict[str, list[Any]] = defaultdict(list)
         for row in children:
             rows_by_child[row.code].append(row)
+        self.world.load((lk, code) for code in rows_by_child)  # the writer needs their ids
         for code, rows in sorted(rows_by_child.items()):
             child = (lk, code)
             if child in self.changes:

@@ -82,6 +82,7 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int,
     default_sink = feed.sink
     with WriteBehind(session) as writes:
         feed.sink = writes.insert
+        world.sealed = True
         try:
             _supersede(writes, superseded, release)
             _write_versions(writes, plan, entry_ids, release, change_set_id, feed)
@@ -95,6 +96,7 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int,
                 feed.append(link_record(row, link.list_key))
         finally:
             feed.sink = default_sink
+            world.sealed = False
 
 
 def _insert_entries(session: Session, plan: Plan, release: int) -> dict[Key, int]:

@@ -78,6 +78,9 @@ class World:
         self._loaded: dict[Key, Loaded] = {}
         self._states: dict[Key, State | None] = {}
         self._rules: dict[str, ListRules | None] = {}
+        # Set while a plan is written: the connection then belongs to the write-behind
+        # worker, so a read here would be a bug, not a lazy load.
+        self.sealed = False
 
     def rules(self, list_key: str) -> ListRules | None:
         """Rules of ``list_key``, or ``None`` if there is no such list."""
@@ -126,6 +129,8 @@ class World:
     def get(self, key: Key) -> Loaded:
         """The loaded entry (loading it on demand)."""
         if key not in self._loaded:
+            if self.sealed:
+                raise RuntimeError(f"{key} was not loaded while planning")
             self.load([key])
         return self._loaded.get(key) or Loaded(None, [])
 
