@@ -95,18 +95,22 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema, and define the built-in code lists."""
-    from registry.migrate import upgrade
+    from registry.migrate import current_revision, upgrade
 
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
+        before = current_revision(engine)
         release = upgrade(engine)
+        after = current_revision(engine)
     except OperationalError as exc:
         fail(f"database {settings.database_url!r}: {exc.orig}")
     finally:
         engine.dispose()
+    moved = (f"schema {before or 'empty'} → {after}" if before != after
+             else f"schema at {after}, up to date")
     note = f"; built-in lists published as release {release}" if release else ""
-    out.print(f"database is up to date{note}")
+    out.print(f"{moved}{note}", highlight=False)
 
 
 @app.command("lists")

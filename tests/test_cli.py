@@ -156,3 +156,12 @@ def test_feed_new_epoch_after_a_restore(env: Database) -> None:
     assert code == 1 and "seq 3: hash does not verify" in err
     with transaction(session_factory(env.engine)) as session:
         assert read_head(session).epoch == after.epoch
+
+
+def test_db_upgrade_says_where_the_schema_went(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    code, out, _ = run("db", "upgrade")
+    assert code == 0 and "schema empty → " in out and "published as release 1" in out
+    code, out, _ = run("db", "upgrade")
+    assert code == 0 and "up to date" in out and "release" not in out
