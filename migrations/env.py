@@ -45,16 +45,23 @@ def _run(connection: Connection) -> None:
             target_metadata=target_metadata,
             render_as_batch=sqlite,
             compare_type=True,
+            # SQLite runs DDL in transactions too; Alembic assumes it cannot, and would
+            # commit each migration before the key check below could refuse it.
+            transactional_ddl=True,
         )
         with context.begin_transaction():
             context.run_migrations()
             if sqlite:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
-                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+                    raise RuntimeError(
+                        f"the migration would break foreign keys (table, rowid, parent): "
+                        f"{[tuple(row[:3]) for row in broken[:5]]}; nothing was changed")
         if connection.in_transaction():
-            connection.commit()  # before the keys are switched back on, which ends it
+            connection.commit()
     finally:
+        if connection.in_transaction():
+            connection.rollback()  # a failed migration: SQLite ignores the switch inside one
         if sqlite:
             _sqlite_foreign_keys(connection, on=True)
 

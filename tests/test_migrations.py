@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -68,3 +70,32 @@ def test_upgrading_a_populated_database_keeps_its_data_and_its_keys(database: Da
         # The composite key now ties a version's code to its entry's.
         with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
             conn.execute(text("UPDATE entry_versions SET code = '00099' WHERE code = '00001'"))
+
+
+def test_a_sqlite_upgrade_that_would_break_keys_changes_nothing(tmp_path: Path) -> None:
+    """The key check runs before the commit, and the connection gets its keys back."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from registry.db import make_engine, session_factory, transaction
+    from registry.migrate import alembic_config, current_revision
+    from tests.factories import hanoi
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'broken.db'}")
+    upgrade(engine)
+    with transaction(session_factory(engine)) as session:
+        hanoi(session)
+    config = alembic_config(engine)
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    with engine.begin() as conn:  # a row 0003's composite key will not accept
+        conn.execute(text("UPDATE entry_versions SET code = 'XX' WHERE code = '00001'"))
+    with pytest.raises(RuntimeError, match="would break foreign keys"):
+        upgrade(engine)
+    assert current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM entry_versions "
+                                 "WHERE code = 'XX'")).scalar() == 1
+    engine.dispose()
