@@ -53,10 +53,16 @@ class WriteBehind:
 
     def _submit(self, job: Job) -> None:
         self._raise()
+        if self._failed:  # reported already; writing on would lose rows silently
+            raise RuntimeError("an earlier queued write failed: roll the transaction back")
         if self._threaded:
             self._jobs.put(job)
-        else:
+            return
+        try:
             job(self.connection)
+        except BaseException:
+            self._failed = True
+            raise
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -76,8 +82,16 @@ class WriteBehind:
         """Wait for every queued write; raise the first error any of them met."""
         if self._worker is not None:
             self._jobs.put(None)
-            self._worker.join()
-            self._worker = None
+            try:
+                self._worker.join()
+            except BaseException:
+                # Interrupted (Ctrl-C): the caller will roll back on this connection, so the
+                # worker must be done with it first. It skips what is left, then stops.
+                self._failed = True
+                self._worker.join()
+                raise
+            finally:
+                self._worker = None
         self._raise()
 
     def __enter__(self) -> WriteBehind:

@@ -44,6 +44,8 @@ def test_an_error_in_a_queued_write_is_raised_to_the_caller(session: Session) ->
             writes.insert(TOKENS, _tokens(100, 1))
         writes.close()
     writes.close()  # reported once; closing again is harmless
+    with pytest.raises(RuntimeError, match="earlier queued write failed"):
+        writes.insert(TOKENS, _tokens(200, 1))  # not silently dropped
 
 
 def test_the_callers_own_error_wins_and_the_worker_stops(session: Session) -> None:

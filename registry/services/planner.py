@@ -23,12 +23,11 @@ MAX_DEPTH = 64
 
 @dataclass(frozen=True)
 class Rewrite:
-    """One version written as is: its interval, its state, and the record it replaces."""
+    """One version written as is: its interval and its state."""
 
     valid_from: date
     valid_to: date | None
     state: State
-    replaces: int | None
 
 
 @dataclass
@@ -36,7 +35,8 @@ class Change:
     """What happens to one entry: ``create``, ``change``, ``retire`` or ``correct``.
 
     ``before``/``after`` are the states on the effective date. ``versions``, when set, are
-    the exact records to write instead (a corrected code rewrites a whole history).
+    the exact records to write instead, replacing the current records ``supersedes`` (a
+    corrected code rewrites a whole history).
     """
 
     list_key: str
@@ -46,6 +46,7 @@ class Change:
     after: State
     ops: list[int] = field(default_factory=list)
     versions: list[Rewrite] | None = None
+    supersedes: list[int] = field(default_factory=list)
 
     def changed_fields(self) -> list[str]:
         """Fields that differ between before and after."""
@@ -96,7 +97,11 @@ class Plan:
             "changes": [
                 {"list": c.list_key, "code": c.code, "kind": c.kind, "operations": c.ops,
                  "before": c.before.as_dict() if c.before else None,
-                 "after": c.after.as_dict(), "fields": c.changed_fields()}
+                 "after": c.after.as_dict(), "fields": c.changed_fields(),
+                 **({"versions": [{"valid_from": r.valid_from.isoformat(),
+                                   "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+                                   **r.state.as_dict()} for r in c.versions]}
+                    if c.versions is not None else {})}
                 for c in changes
             ],
             "links": [
@@ -150,6 +155,7 @@ class Planner:
         self.continued: set[Key] = set()
         self.refs: list[tuple[str, Reference]] = []
         self.repointed: set[Key] = set()  # children whose parent's code was corrected
+        self.operations: list[dict[str, Any]] = []
         self.index = 0
 
     # -- reading the working copy -------------------------------------------------------
@@ -363,7 +369,7 @@ class Planner:
                       corrected: State, index: int) -> None:
         """The issuer published the wrong code: from this release on, the entry's whole
         history is recorded under ``new_code``; the wrong code is recorded as ended where it
-        began, with ``new_code`` as its successor, and children follow (DESIGN §3)."""
+        began, with ``new_code`` as its only successor, and children follow (DESIGN §3)."""
         lk, old = key
         new_key = (lk, new_code)
         rules.check_code(new_code, rules.levels[corrected.level], "new_code")
@@ -376,45 +382,62 @@ class Planner:
                 "new_code", "parent_rule",
                 f"'{new_code}' encodes the parent {rules.parent_from_code(new_code)}, not "
                 f"{corrected.parent}")
+        history = self.world.get(key).versions
+        if any(r.status != "active" for r in history) or self.world.has_successors(key):
+            # Its end and its successors were decided under the wrong code; moving them is a
+            # restructuring of its own, not a correction.
+            raise ValidationError("code", "ended",
+                                  f"'{old}' has ended or has successors; only a living entry's "
+                                  "code is corrected")
         children = self.world.children_of(lk, old)
         if children and rules.parent_rule:
             raise ValidationError(
                 "new_code", "children",
                 f"the codes of {len({c.code for c in children})} entries under '{old}' are "
                 "built from it; correct those codes first")
-        history = self.world.get(key).versions
-        ended = [Rewrite(r.valid_from, r.valid_to, state_of(r).with_(status="retired"), r.id)
-                 for r in history]
-        moved = [Rewrite(r.valid_from, r.valid_to, corrected if r.id == on_row.id
-                         else state_of(r), None) for r in history]
-        before = self.world.state_on(key)
-        assert before is not None
-        self.changes[key] = Change(lk, old, "correct", before, before.with_(status="retired"),
-                                   [index], ended)
-        self.after[key] = before.with_(status="retired")
-        self.changes[new_key] = Change(lk, new_code, "create", None, corrected, [index], moved)
-        self.after[new_key] = corrected
-        self.links.append(Link(lk, old, new_code, "whole", True, None, index,
-                               effective_date=history[0].valid_from))
         rows_by_child: dict[str, list[Any]] = defaultdict(list)
         for row in children:
             rows_by_child[row.code].append(row)
+        touched = {key, new_key, *((lk, code) for code in rows_by_child)}
+        clash = sorted(code for (_, code) in touched & self._referenced_elsewhere(index))
+        if clash or touched & set(self.changes):
+            raise ValidationError(
+                "code", "correct_alone",
+                f"'{old}' gets a new code, and {', '.join(clash) or 'an entry it moves'} is "
+                "changed by another operation of this change set; use two change sets")
+        before = self.world.state_on(key)
+        assert before is not None
+        # One ended version from where the wrong code began: it never denoted anything else.
+        self.changes[key] = Change(
+            lk, old, "correct", before, before.with_(status="retired"), [index],
+            [Rewrite(history[0].valid_from, None, state_of(history[0]).with_(status="retired"))],
+            [r.id for r in history])
+        self.after[key] = before.with_(status="retired")
+        self.changes[new_key] = Change(
+            lk, new_code, "create", None, corrected, [index],
+            [Rewrite(r.valid_from, r.valid_to, corrected if r.id == on_row.id else state_of(r))
+             for r in history])
+        self.after[new_key] = corrected
+        self.links.append(Link(lk, old, new_code, "whole", True, None, index,
+                               effective_date=history[0].valid_from))
         self.world.load((lk, code) for code in rows_by_child)  # the writer needs their ids
         for code, rows in sorted(rows_by_child.items()):
             child = (lk, code)
-            if child in self.changes:
-                raise ValidationError("new_code", "correct_alone",
-                                      f"'{code}' is under '{old}' and changed in this change "
-                                      "set too; use two change sets")
-            rewrites = [Rewrite(r.valid_from, r.valid_to, state_of(r).with_(parent=new_code),
-                                r.id) for r in rows]
             on_date = self.world.state_on(child)  # None: the child is there on other dates
             shown = on_date or state_of(rows[0])
             after = shown.with_(parent=new_code) if shown.parent == old else shown
-            self.changes[child] = Change(lk, code, "correct", shown, after, [index], rewrites)
+            self.changes[child] = Change(
+                lk, code, "correct", shown, after, [index],
+                [Rewrite(r.valid_from, r.valid_to, state_of(r).with_(parent=new_code))
+                 for r in rows], [r.id for r in rows])
             if on_date is not None:
                 self.after[child] = after
             self.repointed.add(child)
+
+    def _referenced_elsewhere(self, index: int) -> set[Key]:
+        """Entries the change set's other operations name."""
+        return {k for i, op in enumerate(self.operations) if i != index
+                for k in _referenced_keys([op])}
 
     def _end(self, key: Key, index: int) -> None:
         self.ending.setdefault(key, index)
@@ -428,7 +451,10 @@ class Planner:
                 continue
             state = self.current(key)
             if state is not None and state.status == "active":
-                self._record(key, "retire", state.with_(status="retired"), index)
+                try:
+                    self._record(key, "retire", state.with_(status="retired"), index)
+                except ValidationError as exc:
+                    self._error(f"operations[{index}]", exc)
         self._check_defaults()
         self._check_states()
         self._check_children()
@@ -559,6 +585,7 @@ def plan_operations(session: Session, effective_date: date,
                     operations: list[dict[str, Any]]) -> Plan:
     """Plan parsed operations; the plan carries every problem found, in operation order."""
     planner = Planner(session, effective_date)
+    planner.operations = operations
     planner.world.load(_referenced_keys(operations))
     for index, op in enumerate(operations):
         try:

@@ -125,7 +125,7 @@ def _superseded_ids(plan: Plan) -> list[int]:
     ids: list[int] = []
     for key, change in plan.changes.items():
         if change.versions is not None:
-            ids.extend(r.replaces for r in change.versions if r.replaces is not None)
+            ids.extend(change.supersedes)
         elif change.kind != "create":
             base = plan.world.version_on(key)
             assert base is not None

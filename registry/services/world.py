@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ARRAY, String, any_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from registry.models import CodeList, Entry, EntryVersion
+from registry.models import CodeList, Entry, EntryVersion, LineageLink
 from registry.services.code_lists import rules_for
 from registry.services.list_rules import ListRules
 
@@ -164,6 +164,12 @@ class World:
             ended: date = versions[-1].valid_from
             return ended
         return None
+
+    def has_successors(self, key: Key) -> bool:
+        """Whether any lineage link leads from the entry to another."""
+        return self.session.scalar(select(LineageLink.id).where(
+            LineageLink.list_id == self.lists[key[0]].id, LineageLink.from_code == key[1],
+        ).limit(1)) is not None
 
     def children_of(self, list_key: str, parent: str) -> list[VersionRow]:
         """Every current record, of any date, whose parent is ``parent``."""

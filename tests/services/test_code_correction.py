@@ -35,8 +35,9 @@ def test_a_corrected_code_carries_the_whole_history(session: Session) -> None:
     # The wrong code is recorded as ended where it began, and resolves to the right one.
     wrong = queries.get_entry(session, AU, "001", d("2025-06-01"))
     assert wrong is not None and wrong.status == "retired"
+    assert (wrong.valid_from, wrong.valid_to) == (d("2025-01-01"), None)  # one ended version
     resolution = queries.resolve(session, AU, "001", d("2025-01-15"))
-    assert resolution.status == "ended"
+    assert resolution.status == "ended" and resolution.ended_on == d("2025-01-01")
     assert [(s.entry.code, s.is_default) for s in resolution.successors] == [("009", True)]
     # Children follow, on every date; no orphans anywhere.
     ward = queries.get_entry(session, AU, "00004", d("2025-06-01"))
@@ -73,6 +74,11 @@ def test_the_preview_shows_every_record_it_writes(session: Session) -> None:
         ("001", "009", True)]
     child = next(c for c in diff["changes"] if c["code"] == "00004")
     assert child["fields"] == ["parent"] and child["after"]["parent"] == "009"
+    # Every record the publication writes is in the preview, with its interval.
+    moved = next(c for c in diff["changes"] if c["code"] == "009")
+    assert [(v["valid_from"], v["valid_to"], v["status"]) for v in moved["versions"]] == [
+        ("2025-01-01", None, "active")]
+    assert [v["parent"] for v in child["versions"]] == ["009"]
 
 
 @pytest.mark.parametrize(("op", "field", "rule"), [
@@ -92,13 +98,45 @@ def test_refused_code_corrections(session: Session, op: dict[str, str], field: s
     assert queries.get_entry(session, AU, "001", d("2025-01-01")) is not None
 
 
-def test_a_corrected_code_is_not_changed_again_in_the_same_set(session: Session) -> None:
+MERGE_CHILDREN = {"op": "merge", "list": AU, "sources": ["00004", "00013"],
+                  "target": {"code": "00007", "name": "Phường Mới", "type": "Phường",
+                             "parent": "009"}}
+MERGE_WRONG = {"op": "merge", "list": AU, "sources": [{"code": "00004", "kind": "part"}],
+               "target": {"code": "00007", "name": "Phường Mới", "type": "Phường",
+                          "parent": "001"}}
+
+
+@pytest.mark.parametrize("ops", [
+    [_fix("001", "009"), {"op": "rename", "list": AU, "code": "009", "name": "Quận X"}],
+    [{"op": "rename", "list": AU, "code": "00004", "name": "Phường Y"}, _fix("001", "009")],
+    [_fix("001", "009"), MERGE_CHILDREN],  # a child it re-points, ended by a later operation
+    [MERGE_WRONG, _fix("00004", "00005")],  # the wrong code restructured in the same set
+], ids=["new code renamed", "child renamed first", "child merged later", "code merged"])
+def test_a_corrected_code_is_alone_in_its_change_set(session: Session,
+                                                      ops: list[dict[str, object]]) -> None:
     hanoi(session)
     with pytest.raises(ValidationErrors) as caught:
-        publish(session, [_fix("001", "009"), {"op": "rename", "list": AU, "code": "009",
-                                                "name": "Quận X"}], "2025-01-01")
-    assert caught.value.errors[0].rule == "correct_alone"
-    with pytest.raises(ValidationErrors) as caught:
-        publish(session, [{"op": "rename", "list": AU, "code": "00004", "name": "Phường Y"},
-                          _fix("001", "009")], "2025-01-01")
-    assert caught.value.errors[0].rule == "correct_alone"
+        publish(session, ops, "2025-01-01")
+    rules = {e.rule for e in caught.value.errors}
+    assert "correct_alone" in rules, caught.value.errors
+    assert all(e.field.startswith("operations[") for e in caught.value.errors)
+
+
+def test_an_ended_code_or_one_with_successors_is_not_corrected(session: Session) -> None:
+    """Its end and its successors were decided under that code: not a mere correction."""
+    hanoi(session)
+    publish(session, [{"op": "merge", "list": AU, "sources": ["00001", "00004"],
+                       "target": {"code": "00001", "name": "Phường Phúc Xá", "type": "Phường",
+                                  "parent": "001"}}], "2025-03-01")
+    for code in ("00004", "00001"):  # ended; continued but now with a predecessor only
+        errors = []
+        try:
+            publish(session, [_fix(code, "00005")], "2025-02-01")
+        except ValidationErrors as exc:
+            errors = [(e.field, e.rule) for e in exc.errors]
+        if code == "00004":
+            assert errors == [("operations[0].code", "ended")]
+        else:  # incoming links stay: they lead to the wrong code, which leads on
+            assert errors == []
+            resolved = queries.resolve(session, AU, "00004", d("2025-06-01"))
+            assert [s.entry.code for s in resolved.successors] == ["00005"]
