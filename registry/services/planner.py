@@ -395,10 +395,14 @@ class Planner:
                 "new_code", "children",
                 f"the codes of {len({c.code for c in children})} entries under '{old}' are "
                 "built from it; correct those codes first")
-        rows_by_child: dict[str, list[Any]] = defaultdict(list)
+        # Records that name the wrong code: children by their parent, entries of any list by
+        # a reference attribute. Each is rewritten, on every date, to name the right one.
+        dependents: dict[Key, dict[int, Any]] = defaultdict(dict)
         for row in children:
-            rows_by_child[row.code].append(row)
-        touched = {key, new_key, *((lk, code) for code in rows_by_child)}
+            dependents[(lk, row.code)][row.id] = row
+        for other, row in self.world.referring_versions(lk, old):
+            dependents[(other, row.code)][row.id] = row
+        touched = {key, new_key, *dependents}
         clash = sorted(code for (_, code) in touched & self._referenced_elsewhere(index))
         if clash or touched & set(self.changes):
             raise ValidationError(
@@ -420,19 +424,27 @@ class Planner:
         self.after[new_key] = corrected
         self.links.append(Link(lk, old, new_code, "whole", True, None, index,
                                effective_date=history[0].valid_from))
-        self.world.load((lk, code) for code in rows_by_child)  # the writer needs their ids
-        for code, rows in sorted(rows_by_child.items()):
-            child = (lk, code)
-            on_date = self.world.state_on(child)  # None: the child is there on other dates
+        self.world.load(dependents)  # the writer needs their ids
+        for dependent, by_id in sorted(dependents.items()):
+            rows = sorted(by_id.values(), key=lambda r: r.valid_from)
+            fields = self.world.ref_fields(dependent[0], lk)
+
+            def renamed(state: State, in_list: bool = dependent[0] == lk,
+                        fields: list[str] = fields) -> State:
+                attributes = {k: _swap(v, old, new_code) if k in fields else v
+                              for k, v in state.attributes.items()}
+                parent = new_code if in_list and state.parent == old else state.parent
+                return state.with_(parent=parent, attributes=attributes)
+
+            on_date = self.world.state_on(dependent)  # None: it is there on other dates
             shown = on_date or state_of(rows[0])
-            after = shown.with_(parent=new_code) if shown.parent == old else shown
-            self.changes[child] = Change(
-                lk, code, "correct", shown, after, [index],
-                [Rewrite(r.valid_from, r.valid_to, state_of(r).with_(parent=new_code))
-                 for r in rows], [r.id for r in rows])
+            self.changes[dependent] = Change(
+                dependent[0], dependent[1], "correct", shown, renamed(shown), [index],
+                [Rewrite(r.valid_from, r.valid_to, renamed(state_of(r))) for r in rows],
+                [r.id for r in rows])
             if on_date is not None:
-                self.after[child] = after
-            self.repointed.add(child)
+                self.after[dependent] = renamed(shown)
+            self.repointed.add(dependent)
 
     def _referenced_elsewhere(self, index: int) -> set[Key]:
         """Entries the change set's other operations name."""
@@ -579,6 +591,13 @@ class Planner:
                     f"{where}.{ref.field}", "reference",
                     f"'{ref.code}' is not an active entry of '{ref.list_key}' on "
                     f"{self.on.isoformat()}"))
+
+
+def _swap(value: Any, old: str, new: str) -> Any:
+    """A reference attribute's value with ``old`` replaced by ``new``."""
+    if isinstance(value, list):
+        return [new if item == old else item for item in value]
+    return new if value == old else value
 
 
 def plan_operations(session: Session, effective_date: date,

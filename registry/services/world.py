@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ARRAY, String, any_, bindparam, or_, select
+from sqlalchemy import ARRAY, String, Text, any_, bindparam, cast, or_, select
 from sqlalchemy.orm import Session
 
 from registry.models import CodeList, Entry, EntryVersion, LineageLink
@@ -171,6 +172,34 @@ class World:
             LineageLink.list_id == self.lists[key[0]].id, LineageLink.from_code == key[1],
         ).limit(1)) is not None
 
+    def ref_fields(self, list_key: str, target: str) -> list[str]:
+        """Attributes of ``list_key`` that name entries of the list ``target``."""
+        rules = self.rules(list_key)
+        return [] if rules is None else [
+            name for name, spec in rules.attributes.items()
+            if spec.get("type") == "ref" and spec.get("list") == target]
+
+    def referring_versions(self, target: str, code: str) -> list[tuple[str, VersionRow]]:
+        """Current records, of any list and date, whose attributes name ``code`` of ``target``."""
+        quoted = json.dumps(code, ensure_ascii=False)
+        pattern = "%" + quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        out: list[tuple[str, VersionRow]] = []
+        for list_key, code_list in self.lists.items():
+            fields = self.ref_fields(list_key, target)
+            if not fields:
+                continue
+            # A text match narrows the rows; the exact test is on the parsed attributes.
+            for row in self.session.execute(
+                select(*_VERSION_COLUMNS).where(
+                    EntryVersion.list_id == code_list.id,
+                    EntryVersion.superseded_release.is_(None),
+                    cast(EntryVersion.attributes, Text).like(pattern, escape="\\"),
+                ).order_by(EntryVersion.code, EntryVersion.valid_from)
+            ):
+                if any(_names(row.attributes, name, code) for name in fields):
+                    out.append((list_key, row))
+        return out
+
     def children_of(self, list_key: str, parent: str) -> list[VersionRow]:
         """Every current record, of any date, whose parent is ``parent``."""
         return list(self.session.execute(
@@ -196,3 +225,8 @@ class World:
                 )
             ))
         return out
+
+
+def _names(attributes: dict[str, Any] | None, name: str, code: str) -> bool:
+    value = (attributes or {}).get(name)
+    return value == code or (isinstance(value, list) and code in value)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import ValidationError, ValidationErrors
 from registry.services import change_sets, queries
+from registry.services.actors import SYSTEM
 from registry.services.integrity import check_invariants
 from tests.factories import d, draft, hanoi, publish
 
@@ -140,3 +141,24 @@ def test_an_ended_code_or_one_with_successors_is_not_corrected(session: Session)
             assert errors == []
             resolved = queries.resolve(session, AU, "00004", d("2025-06-01"))
             assert [s.entry.code for s in resolved.successors] == ["00005"]
+
+
+def test_references_from_other_lists_follow_the_corrected_code(session: Session) -> None:
+    hanoi(session)
+    publish(session, [
+        {"op": "create", "list": "agencies", "code": "000.00.00.H26", "name": "UBND Hà Nội",
+         "type": "UBND tỉnh", "attributes": {"admin_unit": "01", "address": "001"}},
+        {"op": "create", "list": "agencies", "code": "000.00.00.H27", "name": "UBND quận",
+         "type": "UBND tỉnh", "attributes": {"admin_unit": "001"}},
+    ], "2025-01-01")
+    cs_id = draft(session, [_fix("001", "009")], "2025-02-01")
+    diff = change_sets.preview(session, cs_id).diff()
+    agency = next(c for c in diff["changes"] if c["list"] == "agencies")
+    assert (agency["code"], agency["fields"]) == ("000.00.00.H27", ["attributes"])
+    change_sets.publish_direct(session, SYSTEM, cs_id)
+    moved = queries.get_entry(session, "agencies", "000.00.00.H27", d("2025-01-01"))
+    assert moved is not None and moved.attributes == {"admin_unit": "009"}
+    # Only a reference moves: "001" in another attribute matches the text, not the ref.
+    kept = queries.get_entry(session, "agencies", "000.00.00.H26", d("2025-01-01"))
+    assert kept is not None and kept.attributes == {"admin_unit": "01", "address": "001"}
+    assert check_invariants(session) == []
