@@ -94,6 +94,8 @@ def describe(t: Translator, op: dict[str, Any]) -> str:
         return t("op.describe.move", code=op["code"], parent=op["parent"])
     if kind == "retire":
         return t("op.describe.retire", code=op["code"])
+    if kind == "correct" and op.get("new_code"):
+        return t("op.describe.correct_code", code=op["code"], new_code=op["new_code"])
     if kind == "merge":
         sources = ", ".join(s["code"] for s in op["sources"])
         return t("op.describe.merge", sources=sources, code=op["target"]["code"],

@@ -122,3 +122,13 @@ def test_the_session_key_is_shared_through_a_private_file(
     assert path.stat().st_mode & 0o777 == 0o600
     monkeypatch.setenv(security.SECRET_ENV, "configured")
     assert security.session_secret() == "configured"
+
+
+def test_a_code_correction_is_described_with_both_codes() -> None:
+    from registry.web.diff_view import describe
+
+    op = {"op": "correct", "list": "admin-units", "code": "001", "new_code": "009"}
+    assert describe(i18n.translator("vi"), op) == "Đính chính mã 001 thành 009"
+    assert describe(i18n.translator("en"), op) == "Correct the code 001 to 009"
+    plain = {"op": "correct", "list": "admin-units", "code": "001", "name": "Quận X"}
+    assert describe(i18n.translator("en"), plain) == "Correct 001"
