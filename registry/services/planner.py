@@ -369,7 +369,7 @@ class Planner:
                       corrected: State, index: int) -> None:
         """The issuer published the wrong code: from this release on, the entry's whole
         history is recorded under ``new_code``; the wrong code is recorded as ended where it
-        began, with ``new_code`` as its only successor, and children follow (DESIGN §3)."""
+        began, with ``new_code`` as its only successor, and what names it follows (DESIGN §3)."""
         lk, old = key
         new_key = (lk, new_code)
         rules.check_code(new_code, rules.levels[corrected.level], "new_code")
@@ -424,6 +424,11 @@ class Planner:
         self.after[new_key] = corrected
         self.links.append(Link(lk, old, new_code, "whole", True, None, index,
                                effective_date=history[0].valid_from))
+        self._repoint(dependents, lk, old, new_code, index)
+
+    def _repoint(self, dependents: dict[Key, dict[int, Any]], lk: str, old: str,
+                 new_code: str, index: int) -> None:
+        """Rewrite the records that name ``old`` (as parent or reference) to name ``new_code``."""
         self.world.load(dependents)  # the writer needs their ids
         for dependent, by_id in sorted(dependents.items()):
             rows = sorted(by_id.values(), key=lambda r: r.valid_from)
