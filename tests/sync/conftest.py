@@ -252,3 +252,15 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
         out["cursor"] = [(state.epoch, state.seq, state.hash, state.release_id)]
     engine.dispose()
     return out
+
+
+def forget_notifications(into: str, after_release: int) -> None:
+    """Make a replica believe it notified nothing after ``after_release``: what a crash
+    between a release's commit and its hook leaves behind."""
+    from registry.sync.local_store import LocalStore
+
+    store = LocalStore(into)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE registry_sync_state SET notified_release = :r"),
+                     {"r": after_release})
+    store.close()

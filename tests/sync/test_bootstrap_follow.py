@@ -20,7 +20,7 @@ from registry.services import queries
 from registry.sync.client import ReleaseChanges, SyncClient
 from registry.sync.local_store import LocalStore
 from tests.factories import hanoi, unit
-from tests.sync.conftest import TARGETS, Centre, Targets, dump
+from tests.sync.conftest import TARGETS, Centre, Targets, dump, forget_notifications
 
 STEPS: list[tuple[str, str, list[dict[str, Any]]]] = [
     ("rename", "2025-03-01", [{"op": "rename", "list": "admin-units", "code": "00013",
@@ -201,11 +201,7 @@ def test_releases_committed_but_not_notified_are_notified_on_restart(
     second = centre.publish(STEPS[5][2], STEPS[5][1], title="creates")
     client.pull()  # applied with no hook: as if the process died before calling it
     client.close()
-    store = LocalStore(into)
-    with store.engine.begin() as conn:
-        conn.execute(text("UPDATE registry_sync_state SET notified_release = :r"),
-                     {"r": first - 1})
-    store.close()
+    forget_notifications(into, first - 1)
     seen: list[ReleaseChanges] = []
     again = SyncClient(centre.base, into, on_release=seen.append)
     assert again.pull().releases == 0

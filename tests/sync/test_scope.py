@@ -15,7 +15,7 @@ from registry.sync.errors import FeedIntegrityError
 from registry.sync.local_store import LocalStore
 from registry.sync.protocol import parse_subscription
 from tests.factories import unit
-from tests.sync.conftest import Centre, Targets, dump
+from tests.sync.conftest import Centre, Targets, dump, forget_notifications
 from tests.sync.proxy import Proxy, Reply
 
 
@@ -122,11 +122,7 @@ def test_a_notification_replayed_after_a_crash_keeps_its_removals(
                              "parent": "01"}], "2025-07-01")
     assert client.pull().releases == 2  # no hook: as if the process died before calling it
     client.close()
-    store = LocalStore(into)
-    with store.engine.begin() as conn:
-        conn.execute(text("UPDATE registry_sync_state SET notified_release = :r"),
-                     {"r": moved - 1})
-    store.close()
+    forget_notifications(into, moved - 1)
     seen: list[ReleaseChanges] = []
     again = SyncClient(centre.base, into, subscription=sub, on_release=seen.append)
     try:
