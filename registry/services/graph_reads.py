@@ -38,9 +38,9 @@ from registry.services.queries import (
     LinkView,
     Page,
     Resolution,
-    Successor,
     decode_cursor,
     encode_cursor,
+    resolution_of,
 )
 from registry.text import fold
 
@@ -364,11 +364,13 @@ def histories(session: Reader, list_key: str, codes: Sequence[str],
 
 def resolve(session: Reader, list_key: str, code: str, on: date,
             release: int | None) -> Resolution:
-    """What ``code`` denotes on ``on``, as said at ``release``; an ended code's successors.
+    """What ``code`` denotes on ``on``, as said at ``release``: its status and successors.
 
-    The same answer as :func:`registry.services.queries.resolve` for the latest release,
+    An ended code's successors carry it on; an active code that gave parts of its area to
+    other entries has them too, its own entry first (DESIGN §11: ambiguity is data). The
+    same answer as :func:`registry.services.queries.resolve` for the latest release,
     generalised to record time so that ``resolve(atRelease:)`` reproduces past answers.
-    An active code costs one statement, which is the common case.
+    An active code that never gave area away costs two statements: its records, its links.
     """
     lid = list_id(session, list_key)
     records = [] if lid is None else [_view(list_key, r) for r in session.execute(
@@ -378,36 +380,12 @@ def resolve(session: Reader, list_key: str, code: str, on: date,
         raise NotFound(f"no entry '{code}' in '{list_key}'")
     version = next((r for r in records if r.valid_from <= on
                     and (r.valid_to is None or r.valid_to > on)), None)
-    if version is not None and version.status == "active":
-        return Resolution(list_key, code, on, "active", version, None, [])
     if version is None and records[0].valid_from > on:
         return Resolution(list_key, code, on, "not_yet", None, None, [])
-    ended = version.valid_from if version is not None else _ended_before(records, on)
-    found: dict[str, Successor] = {}
-    # Walk links in breadth: a successor that itself ended hands over to its own successors.
-    frontier: list[tuple[str, bool, tuple[str, ...], float | None]] = [(code, True, (), None)]
-    seen = {code}
-    while frontier:
-        by_code = {c: (d, k, s) for c, d, k, s in frontier}
-        links = [lk for links in links_by_code(session, list_key, list(by_code), "successors",
-                                               release).values()
-                 for lk in links if lk.effective_date <= on]
-        targets = entries_by_codes(session, list_key, [lk.to_code for lk in links], on, release)
-        frontier = []
-        for link in links:
-            is_default, kinds, share = by_code[link.from_code]
-            path = (link.is_default and is_default, (*kinds, link.kind),
-                    link.share if share is None else (share * link.share if link.share else share))
-            target = targets.get(link.to_code)
-            if target is not None and target.status == "active":
-                old = found.get(target.code)
-                if old is None or (path[0] and not old.is_default):
-                    found[target.code] = Successor(target, *path)
-            elif link.to_code not in seen:
-                seen.add(link.to_code)
-                frontier.append((link.to_code, *path))
-    successors = sorted(found.values(), key=lambda s: (not s.is_default, s.entry.code))
-    return Resolution(list_key, code, on, "ended", version, ended, successors)
+    return resolution_of(
+        list_key, code, on, version, _ended_before(records, on),
+        lambda codes: links_by_code(session, list_key, codes, "successors", release),
+        lambda codes: entries_by_codes(session, list_key, codes, on, release))
 
 
 def _ended_before(records: list[EntryView], on: date) -> date | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -347,7 +347,11 @@ def lineage(session: Session, list_key: str, code: str, direction: str = "succes
 
 @dataclass(frozen=True)
 class Successor:
-    """An entry that carries on an ended code on a date."""
+    """An entry that now holds (part of) the area a code denoted, on a date.
+
+    ``kinds`` are the kinds of the links followed to reach it, in order; they are empty for
+    the code's own entry when the code continues. ``share`` multiplies the links' shares.
+    """
 
     entry: EntryView
     is_default: bool
@@ -357,7 +361,13 @@ class Successor:
 
 @dataclass(frozen=True)
 class Resolution:
-    """What a code denotes on a date (DESIGN §2: convert old codes to current ones)."""
+    """What a code denotes on a date (DESIGN §2: convert old codes to current ones).
+
+    ``successors`` is empty for a code that is active and whole. For an ended code it lists
+    the entries that carry it on; for an active code that gave parts of its area to other
+    entries (``divided_on``: the latest such date), it lists its own entry first, as the
+    default, then the entries that received those parts.
+    """
 
     list_key: str
     code: str
@@ -366,10 +376,14 @@ class Resolution:
     entry: EntryView | None
     ended_on: date | None
     successors: list[Successor]
+    divided_on: date | None = None
 
     @property
     def ambiguous(self) -> bool:
-        """More than one successor: the caller must choose, the default is a hint."""
+        """An address under this code may now lie in more than one entry (DESIGN §11).
+
+        The default successor is the usual choice, not a certainty: the address decides.
+        """
         return len(self.successors) > 1
 
     def as_dict(self) -> dict[str, Any]:
@@ -378,10 +392,108 @@ class Resolution:
             "list": self.list_key, "code": self.code, "as_of": self.on.isoformat(),
             "status": self.status, "entry": self.entry.as_dict() if self.entry else None,
             "ended_on": self.ended_on.isoformat() if self.ended_on else None,
+            "divided_on": self.divided_on.isoformat() if self.divided_on else None,
             "ambiguous": self.ambiguous,
             "successors": [{"default": s.is_default, "kinds": list(s.kinds), "share": s.share,
                             "entry": s.entry.as_dict()} for s in self.successors],
         }
+
+
+LinksOf = Callable[[Sequence[str]], Mapping[str, Sequence[LinkView]]]
+"""Outgoing lineage links of some codes, recorded by the release being read: code → links."""
+VersionsOf = Callable[[Sequence[str]], Mapping[str, EntryView]]
+"""The versions of some codes valid on the date being resolved: code → version."""
+
+
+@dataclass(frozen=True)
+class _Path:
+    """How the walk reached a code: what a successor found through it inherits."""
+
+    is_default: bool
+    kinds: tuple[str, ...]
+    share: float | None
+    continues: bool  # the code is active on the date: it keeps the rest of its area
+    after: date | None  # only its links effective after this date moved area the path holds
+
+
+def resolution_of(list_key: str, code: str, on: date, version: EntryView | None,
+                  ended_on: date | None, links_of: LinksOf,
+                  versions_of: VersionsOf) -> Resolution:
+    """Resolve a code that has a record by ``on``: ``version`` is the one valid on ``on``.
+
+    The one algorithm behind every resolve answer; callers differ only in how they read
+    (one statement per step for a single code, the whole list at once for an export).
+    ``ended_on`` is used when the code has no version on ``on``.
+    """
+    continues = version is not None and version.status == "active"
+    successors, divided_on = _successors(code, on, continues, links_of, versions_of)
+    if continues:
+        assert version is not None
+        if not successors:
+            return Resolution(list_key, code, on, "active", version, None, [])
+        itself = Successor(version, True, (), None)
+        return Resolution(list_key, code, on, "active", version, None,
+                          [itself, *successors], divided_on)
+    ended = version.valid_from if version is not None else ended_on
+    return Resolution(list_key, code, on, "ended", version, ended, successors)
+
+
+def _successors(code: str, on: date, continues: bool, links_of: LinksOf,
+                versions_of: VersionsOf) -> tuple[list[Successor], date | None]:
+    """The entries other than ``code`` its area went to by ``on``, default first.
+
+    Also the latest date a continuing ``code`` gave part of its area away. The walk is in
+    breadth: a successor that itself ended hands over to its own successors, and one that
+    continues but later gave parts of its area away hands over those parts too.
+    """
+    found: dict[str, Successor] = {}
+    divided_on: date | None = None
+    frontier = {code: _Path(True, (), None, continues, None)}
+    seen = {code}
+    while frontier:
+        links = [lk for lks in links_of(sorted(frontier)).values() for lk in lks
+                 if lk.to_code != lk.from_code and lk.effective_date <= on
+                 and _after(frontier[lk.from_code].after, lk.effective_date)]
+        targets = versions_of(sorted({lk.to_code for lk in links})) if links else {}
+        following: dict[str, _Path] = {}
+        for link in links:
+            source = frontier[link.from_code]
+            if link.from_code == code and continues:
+                divided_on = max(divided_on or link.effective_date, link.effective_date)
+            # A source that continues keeps the rest of its area, so it is its own default
+            # successor and none of the parts it gave away is, whatever the link says.
+            path = _Path(source.is_default and link.is_default and not source.continues,
+                         (*source.kinds, link.kind), _times(source.share, link.share),
+                         False, None)
+            target = targets.get(link.to_code)
+            active = target is not None and target.status == "active"
+            if target is not None and active and target.code != code:
+                old = found.get(target.code)
+                if old is None or (path.is_default and not old.is_default):
+                    found[target.code] = Successor(target, path.is_default, path.kinds,
+                                                   path.share)
+            # A successor that continues is followed only for links after the one that
+            # reached it (links of one change set all describe the same before and after);
+            # reached on ``on`` itself, it has none to follow.
+            if link.to_code not in seen and not (active and link.effective_date >= on):
+                seen.add(link.to_code)
+                following[link.to_code] = _Path(
+                    path.is_default, path.kinds, path.share, active,
+                    link.effective_date if active else None)
+        frontier = following
+    successors = sorted(found.values(), key=lambda s: (not s.is_default, s.entry.code))
+    return successors, divided_on if successors else None
+
+
+def _after(after: date | None, day: date) -> bool:
+    return after is None or day > after
+
+
+def _times(share: float | None, link_share: float | None) -> float | None:
+    """The share of the original area a path carries: unknown shares do not shrink it."""
+    if share is None:
+        return link_share
+    return share * link_share if link_share else share
 
 
 def resolve(session: Session, list_key: str, code: str, on: date | None = None) -> Resolution:
