@@ -187,29 +187,37 @@ def history_cmd(list_key: str, code: str, as_json: JsonOpt = False) -> None:
 
 @app.command("resolve")
 def resolve_cmd(list_key: str, code: str, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
-    """What a code denotes on a date; for an ended code, what it became."""
+    """What a code denotes on a date; what it became, and where its area went."""
     day = _date(as_of, "--as-of")
     with unit_of_work() as session:
         result = queries.resolve(session, list_key, code, day)
 
     def render() -> None:
+        # Printed whole (no wrapping): the lines are read by people and by scripts alike.
+        def say(text: str) -> None:
+            out.print(text, soft_wrap=True)
+
         when = result.on.isoformat()
-        if result.status == "active" and result.entry:
-            out.print(f"{code} on {when}: [bold]{result.entry.name}[/] "
-                      f"({result.entry.type}), active")
-            return
         if result.status == "not_yet":
-            out.print(f"{code} does not exist yet on {when}")
+            say(f"{code} does not exist yet on {when}")
             return
-        old = result.entry.name if result.entry else code
-        out.print(f"{code} ({old}) ended on {result.ended_on}; on {when} it is:")
+        if result.status == "active" and result.entry:
+            say(f"{code} on {when}: [bold]{result.entry.name}[/] ({result.entry.type}), active")
+        else:
+            old = result.entry.name if result.entry else code
+            say(f"{code} ({old}) ended on {result.ended_on}; on {when} it is:")
         for s in result.successors:
             mark = "[green]default[/]" if s.is_default else "       "
-            out.print(f"  {mark} {s.entry.code} {s.entry.name} ({s.entry.type}) "
-                      f"via {'+'.join(s.kinds)}" + (f", share {s.share:g}" if s.share else ""))
-        if result.ambiguous:
-            out.print("[yellow]ambiguous:[/] the code was divided; the default is the usual "
-                      "choice, check the address to be sure")
+            how = f"via {'+'.join(s.kinds)}" if s.kinds else "continues"
+            say(f"  {mark} {s.entry.code} {s.entry.name} ({s.entry.type}) {how}"
+                + (f", share {s.share:g}" if s.share else ""))
+        if result.divided_on and result.ambiguous:
+            say(f"[yellow]ambiguous:[/] part of its area went to other units on "
+                f"{result.divided_on}; an address recorded before then may now be in one of "
+                "them")
+        elif result.ambiguous:
+            say("[yellow]ambiguous:[/] the code was divided; the default is the usual "
+                "choice, check the address to be sure")
 
     emit(result.as_dict(), as_json, render)
 

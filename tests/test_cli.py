@@ -165,3 +165,58 @@ def test_db_upgrade_says_where_the_schema_went(tmp_path: Path,
     assert code == 0 and "schema empty → " in out and "published as release 1" in out
     code, out, _ = run("db", "upgrade")
     assert code == 0 and "up to date" in out and "release" not in out
+
+
+def _resolve_in_a_process(database: Database, *args: str) -> str:
+    # A narrow terminal: the answer's lines must still come out whole.
+    env = {**os.environ, "REGISTRY_DATABASE_URL": database.url, "COLUMNS": "60"}
+    proc = subprocess.run([sys.executable, "-m", "registry", "resolve", "admin-units", *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    return proc.stdout
+
+
+def test_resolve_says_when_a_continuing_code_gave_part_of_its_area_away(
+    database: Database,
+) -> None:
+    from registry.db import session_factory, transaction
+    from tests.factories import hanoi, publish
+
+    with transaction(session_factory(database.engine)) as session:
+        hanoi(session)
+        publish(session, [
+            {"op": "merge", "list": "admin-units", "sources": ["00004", "00013"],
+             "target": {"code": "00004", "name": "Phường Ba Đình", "type": "Phường",
+                        "parent": "001"}},
+            {"op": "merge", "list": "admin-units",
+             "sources": [{"code": "00004", "kind": "part", "share": 0.2}, "00001"],
+             "target": {"code": "00040", "name": "Phường Ngọc Hà", "type": "Phường",
+                        "parent": "001"}},
+            {"op": "split", "list": "admin-units", "source": "00037", "targets": [
+                {"code": "00038", "name": "Phường A", "type": "Phường", "parent": "002",
+                 "default": True},
+                {"code": "00039", "name": "Phường B", "type": "Phường", "parent": "002"}]},
+        ], "2025-07-01")
+    assert _resolve_in_a_process(database, "00004", "--as-of", "2025-07-01") == (
+        "00004 on 2025-07-01: Phường Ba Đình (Phường), active\n"
+        "  default 00004 Phường Ba Đình (Phường) continues\n"
+        "          00040 Phường Ngọc Hà (Phường) via part, share 0.2\n"
+        "ambiguous: part of its area went to other units on 2025-07-01; an address recorded "
+        "before then may now be in one of them\n")
+    data = json.loads(_resolve_in_a_process(database, "00004", "--as-of", "2025-08-01",
+                                            "--json"))
+    assert (data["status"], data["ambiguous"], data["divided_on"], data["ended_on"]) == (
+        "active", True, "2025-07-01", None)
+    assert [(s["entry"]["code"], s["default"], s["kinds"], s["share"])
+            for s in data["successors"]] == [("00004", True, [], None),
+                                             ("00040", False, ["part"], 0.2)]
+    # Before the change, and for a code that only received area: plainly active.
+    assert _resolve_in_a_process(database, "00004", "--as-of", "2025-06-30") == (
+        "00004 on 2025-06-30: Phường Trúc Bạch (Phường), active\n")
+    # A divided code that ended keeps its answer: every successor, the default first.
+    assert _resolve_in_a_process(database, "00037", "--as-of", "2025-07-01") == (
+        "00037 (Phường Phúc Tân) ended on 2025-07-01; on 2025-07-01 it is:\n"
+        "  default 00038 Phường A (Phường) via part\n"
+        "          00039 Phường B (Phường) via part\n"
+        "ambiguous: the code was divided; the default is the usual choice, check the address "
+        "to be sure\n")
