@@ -199,7 +199,8 @@ class Query:
                      info.context.when(as_of, at_release), first, after)
 
     @strawberry.field(description="What a code denotes on a date; for an ended code, what it "
-                                  "became (old codes to current ones).")
+                                  "became (old codes to current ones); for an active code "
+                                  "that gave parts of its area away, where they went.")
     def resolve(self, info: Info, list_key: ListKey, code: str, as_of: AsOf = None,
                 at_release: AtRelease = None) -> ResolutionResult:
         when = info.context.when(as_of, at_release)

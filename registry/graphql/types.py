@@ -376,16 +376,22 @@ class ResolutionStatus(enum.Enum):
     NOT_YET = "not_yet"
 
 
-@strawberry.type(description="An entry that carries on an ended code.")
+@strawberry.type(description="An entry that now holds (part of) the area a code denoted. "
+                             "For a code that continues, its own entry comes first, as the "
+                             "default.")
 class ResolvedSuccessor:
     entry: Entry
-    is_default: bool
-    kinds: list[str]
+    is_default: bool = strawberry.field(description="The usual choice for an address under the "
+                                                    "code; the address decides.")
+    kinds: list[str] = strawberry.field(description="The kinds (`whole`, `part`) of the links "
+                                                    "followed, in order; empty for the code's "
+                                                    "own entry.")
     share: float | None
 
 
 @strawberry.type(name="Resolution", description="What a code denotes on a date; for an "
-                 "ended code, its successors on that date.")
+                 "ended code, its successors on that date; for an active code that gave parts "
+                 "of its area to other entries, itself and them.")
 class ResolutionResult:
     list_key: str = strawberry.field(name="list")
     code: str
@@ -394,8 +400,15 @@ class ResolutionResult:
     entry: Entry | None = strawberry.field(description="The version on the date (for an "
                                                        "ended code, its retired version).")
     ended_on: date | None
-    ambiguous: bool = strawberry.field(description="More than one successor: the caller "
-                                                   "must choose; the default is a hint.")
+    divided_on: date | None = strawberry.field(
+        description="For an active code: the latest date by `asOf` on which part of its area "
+                    "went to other entries. An address recorded on or after it is not "
+                    "concerned.")
+    ambiguous: bool = strawberry.field(description="An address under this code may now lie in "
+                                                   "more than one successor: a divided code, "
+                                                   "or one that continues but gave parts of "
+                                                   "its area away. The default is the usual "
+                                                   "choice; check the address.")
     successors: list[ResolvedSuccessor]
 
 
@@ -405,7 +418,7 @@ def resolution_object(found: Resolution, when: When) -> ResolutionResult:
         list_key=found.list_key, code=found.code, as_of=found.on,
         status=ResolutionStatus(found.status),
         entry=entry_object(found.entry, when) if found.entry else None,
-        ended_on=found.ended_on, ambiguous=found.ambiguous,
+        ended_on=found.ended_on, divided_on=found.divided_on, ambiguous=found.ambiguous,
         successors=[ResolvedSuccessor(entry=entry_object(s.entry, when), is_default=s.is_default,
                                       kinds=list(s.kinds), share=s.share)
                     for s in found.successors])
