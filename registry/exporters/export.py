@@ -14,7 +14,14 @@ from registry.errors import ValidationError
 from registry.exporters.tables import TableOut, entry_table, gso_table
 from registry.exporters.writers import write_csv, write_xlsx
 from registry.services import code_lists
-from registry.services.export_reads import all_links, all_versions, check_release, entries_on
+from registry.services.export_reads import (
+    all_links,
+    all_versions,
+    check_release,
+    entries_on,
+    resolutions,
+)
+from registry.services.queries import Resolution
 
 FORMATS = ("csv", "json", "xlsx")
 GSO_LIST = "admin-units"
@@ -48,8 +55,10 @@ def json_document(session: Session, list_key: str, as_of: date, at_release: int 
                   history: bool = False) -> dict[str, Any]:
     """Full versions on the date, the entries ended by then, and the lineage links.
 
-    Each entry lists its predecessors and successors, so that the document alone converts
-    an old code to a new one; ``history`` adds every version of every entry.
+    Each entry lists its direct predecessors and successors, and ``resolution``: what
+    ``resolve`` answers for it on the date (an active code that gave parts of its area away
+    is ambiguous, its own entry the default successor). The document alone thus converts
+    an old code to a new one. ``history`` adds every version of every entry.
     """
     code_list = code_lists.get_list(session, list_key)
     release = check_release(session, at_release)
@@ -61,9 +70,12 @@ def json_document(session: Session, list_key: str, as_of: date, at_release: int 
         successors.setdefault(link.from_code, []).append(link.to_code)
         predecessors.setdefault(link.to_code, []).append(link.from_code)
 
+    resolved = resolutions(list_key, as_of, on_date, links)
+
     def entry(view: Any) -> dict[str, Any]:
         return {**view.as_dict(), "predecessors": predecessors.get(view.code, []),
-                "successors": successors.get(view.code, [])}
+                "successors": successors.get(view.code, []),
+                "resolution": _resolution(resolved[view.code])}
 
     document: dict[str, Any] = {
         "format": JSON_FORMAT,
@@ -77,6 +89,17 @@ def json_document(session: Session, list_key: str, as_of: date, at_release: int 
     if history:
         document["versions"] = [v.as_dict() for v in all_versions(session, list_key, release)]
     return document
+
+
+def _resolution(found: Resolution) -> dict[str, Any]:
+    """A resolve answer without what the entry beside it already says (successors by code)."""
+    return {"status": found.status,
+            "ended_on": found.ended_on.isoformat() if found.ended_on else None,
+            "divided_on": found.divided_on.isoformat() if found.divided_on else None,
+            "ambiguous": found.ambiguous,
+            "successors": [{"code": s.entry.code, "default": s.is_default,
+                            "kinds": list(s.kinds), "share": s.share}
+                           for s in found.successors]}
 
 
 def export_list(session: Session, list_key: str, fmt: str, as_of: date | None = None,

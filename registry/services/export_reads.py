@@ -7,6 +7,7 @@ time rules (``visible_at`` for record time, ``valid_on`` for valid time).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 
@@ -19,7 +20,9 @@ from registry.models import CodeList, EntryVersion, LineageLink
 from registry.services.queries import (
     EntryView,
     LinkView,
+    Resolution,
     latest_release,
+    resolution_of,
     valid_on,
     visible_at,
 )
@@ -85,3 +88,28 @@ def all_links(session: Session, list_key: str, at_release: int | None = None,
     return [LinkView(from_code=a, to_code=b, kind=kind, is_default=default, share=share,
                      effective_date=day, change_set_id=cs, release=rel, depth=1)
             for a, b, kind, default, share, day, cs, rel in session.execute(query)]
+
+
+def resolutions(list_key: str, on: date, versions: Sequence[EntryView],
+                links: Sequence[LinkView]) -> dict[str, Resolution]:
+    """What ``resolve`` answers on ``on`` for each code of ``versions``, without a statement.
+
+    ``versions`` are every version of the list valid on ``on`` (any status) and ``links``
+    every link in effect by ``on``, both as one release said them: what an export has
+    already read. The answers are those of
+    :func:`registry.services.graph_reads.resolve` for the same release, because both run
+    :func:`registry.services.queries.resolution_of`.
+    """
+    by_code = {v.code: v for v in versions}
+    outgoing: dict[str, list[LinkView]] = defaultdict(list)
+    for link in links:
+        outgoing[link.from_code].append(link)
+
+    def links_of(codes: Sequence[str]) -> dict[str, list[LinkView]]:
+        return {c: outgoing.get(c, []) for c in codes}
+
+    def versions_of(codes: Sequence[str]) -> dict[str, EntryView]:
+        return {c: by_code[c] for c in codes if c in by_code}
+
+    return {v.code: resolution_of(list_key, v.code, on, v, None, links_of, versions_of)
+            for v in versions}
