@@ -3,6 +3,9 @@
 Preview and publish share this code, so a preview is the diff that publishing makes.
 Rules enforced here (DESIGN §4): one valid version per date, parents valid over the whole
 interval, no cycles, levels, code patterns, no reuse of closed codes, typed attributes.
+Hierarchy rules are checked on the interval of each record the plan decides (from the
+effective date on, or a corrected record's own interval), against the records as the plan
+leaves them.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ class Change:
 
     ``before``/``after`` are the states on the effective date. ``versions``, when set, are
     the exact records to write instead, replacing the current records ``supersedes`` (a
-    corrected code rewrites a whole history).
+    corrected code rewrites a whole history; a correction, the one record in force on the
+    effective date, with its own interval).
     """
 
     list_key: str
@@ -155,6 +159,8 @@ class Planner:
         self.continued: set[Key] = set()
         self.refs: list[tuple[str, Reference]] = []
         self.repointed: set[Key] = set()  # children whose parent's code was corrected
+        self.history_corrections: set[Key] = set()  # plain corrections (no new code)
+        self.timelines: dict[Key, list[Rewrite]] = {}  # filled once the plan is complete
         self.operations: list[dict[str, Any]] = []
         self.index = 0
 
@@ -347,15 +353,7 @@ class Planner:
                                   f"'{key[1]}' has no version on {self.on.isoformat()} to correct")
         before = self.world.state_on(key)
         assert before is not None
-        changes: dict[str, Any] = {
-            k: op[k] for k in ("name", "short_name", "name_en", "parent") if k in op}
-        if "type" in op:
-            changes["level"] = rules.level_of(op["type"], "type").key
-            changes["type"] = op["type"]
-        if "attributes" in op:
-            clean, refs = rules.clean_attributes(op["attributes"], "attributes")
-            self.refs.extend((f"operations[{self.index}]", r) for r in refs)
-            changes["attributes"] = clean
+        changes = self._corrected_fields(rules, key, op, before)
         if key in self.changes:
             raise ValidationError("code", "correct_alone",
                                   f"'{key[1]}' is corrected and changed in one change set; "
@@ -364,6 +362,37 @@ class Planner:
             self._correct_code(rules, key, op["new_code"], row, before.with_(**changes), index)
             return
         self._record(key, "correct", before.with_(**changes), index)
+        # The corrected record keeps the interval of the record it replaces, whatever came
+        # after it (an end, a merge): written as is, so the preview shows that interval and
+        # the rules are checked on it alone (see _check_states).
+        change = self.changes[key]
+        change.versions = [Rewrite(row.valid_from, row.valid_to, change.after)]
+        change.supersedes = [row.id]
+        self.history_corrections.add(key)
+
+    def _corrected_fields(self, rules: ListRules, key: Key, op: dict[str, Any],
+                          before: State) -> dict[str, Any]:
+        """The fields ``op`` corrects, checked for what needs no other entry."""
+        changes: dict[str, Any] = {k: op[k] for k in ("name", "short_name", "name_en") if k in op}
+        plain = "new_code" not in op  # a new code brings its own parent and pattern checks
+        if "parent" in op:
+            if plain and rules.parent_rule and op["parent"] != before.parent:
+                raise ValidationError("parent", "parent_rule",
+                                      f"the parent of a '{key[0]}' entry is read from its code "
+                                      "and cannot be corrected")
+            changes["parent"] = op["parent"]
+        if "type" in op:
+            level = rules.level_of(op["type"], "type")
+            if plain and level.key != before.level:
+                # The code was issued for the old level; a type of another level must fit it.
+                rules.check_code(key[1], level, "type")
+            changes["level"] = level.key
+            changes["type"] = op["type"]
+        if "attributes" in op:
+            clean, refs = rules.clean_attributes(op["attributes"], "attributes")
+            self.refs.extend((f"operations[{self.index}]", r) for r in refs)
+            changes["attributes"] = clean
+        return changes
 
     def _correct_code(self, rules: ListRules, key: Key, new_code: str, on_row: Any,
                       corrected: State, index: int) -> None:
@@ -498,7 +527,55 @@ class Planner:
                     f"'{key[1]}' ends and has {len(links)} successors; exactly one must be the "
                     f"default, not {defaults}"))
 
+    # -- the records once the plan is written --------------------------------------------
+
+    def timeline(self, key: Key) -> list[Rewrite]:
+        """Every current record of ``key`` once the plan is written, in date order.
+
+        Only valid once every operation is applied (the checks of :meth:`finish`).
+        """
+        found = self.timelines.get(key)
+        if found is None:
+            found = self.timelines[key] = self._build_timeline(key)
+        return found
+
+    def _build_timeline(self, key: Key) -> list[Rewrite]:
+        rows = self.world.get(key).versions
+        change = self.changes.get(key)
+        if change is None:
+            return [_rewrite(r) for r in rows]
+        if change.versions is not None:
+            replaced = set(change.supersedes)
+            kept = [_rewrite(r) for r in rows if r.id not in replaced]
+        elif change.kind == "create":
+            kept = []
+        else:  # as the writer does: the record on the date splits there
+            base = self.world.version_on(key)
+            assert base is not None and change.before is not None
+            kept = [_rewrite(r) for r in rows if r.id != base.id]
+            if base.valid_from < self.on:
+                kept.append(Rewrite(base.valid_from, self.on, change.before))
+        return sorted([*kept, *self._decided(key, change)], key=lambda r: r.valid_from)
+
+    def _decided(self, key: Key, change: Change) -> list[Rewrite]:
+        """The records whose state the plan decides for ``key``: each is checked on its own
+        interval, and nothing else of the entry's history is."""
+        if change.versions is not None:
+            return change.versions
+        if change.kind == "create":
+            return [Rewrite(self.on, None, change.after)]
+        base = self.world.version_on(key)
+        assert base is not None
+        return [Rewrite(self.on, base.valid_to, change.after)]
+
+    def _on(self, key: Key, day: date) -> Rewrite | None:
+        """The record of ``key`` valid on ``day`` once the plan is written."""
+        return next((r for r in self.timeline(key) if _covers(r, day)), None)
+
+    # -- checks on the resulting records ---------------------------------------------------
+
     def _check_states(self) -> None:
+        self.timelines.clear()  # every operation is applied: the timelines are final now
         for key, change in self.changes.items():
             where = f"operations[{change.ops[0]}]"
             if change.kind != "create" and change.kind != "correct":
@@ -509,56 +586,129 @@ class Planner:
                         f"'{key[1]}' already has a change dated {later[0].valid_from.isoformat()}, "
                         f"after {self.on.isoformat()}; publish changes to an entry in date order"))
                     continue
-            state = change.after
-            if state.status != "active":
-                continue
             try:
-                self._check_parent(key, state)
-                self._check_cycle(key)
+                for record in self._decided(key, change):
+                    if record.state.status == "active":
+                        self._check_parent(key, record, self._level_field(key, change))
+                        self._check_cycle(key, record)
+                if key in self.history_corrections:
+                    self._check_corrected_children(key, change)
             except ValidationError as exc:
                 self._error(where, exc)
 
-    def _check_parent(self, key: Key, state: State) -> None:
+    def _level_field(self, key: Key, change: Change) -> str:
+        """The field to blame when levels do not fit: a corrected type, else the parent."""
+        before = change.before
+        if (key in self.history_corrections and before is not None
+                and before.level != change.after.level and before.parent == change.after.parent):
+            return "type"
+        return "parent"
+
+    def _check_parent(self, key: Key, record: Rewrite, level_field: str) -> None:
+        """The parent is active, of an allowed level, on every day of the record's interval."""
         rules = self.world.rules(key[0])
         assert rules is not None
-        level = rules.levels[state.level]
-        if state.parent is None:
-            rules.check_parent_level(level, None, "parent")
-            return
-        parent_key = (key[0], state.parent)
-        parent = self.current(parent_key)
+        level = rules.levels[record.state.level]
+        parent = record.state.parent
         if parent is None:
-            raise ValidationError(
-                "parent", "parent_missing",
-                f"no entry '{state.parent}' in '{key[0]}' on {self.on.isoformat()}")
-        if parent.status != "active":
-            raise ValidationError("parent", "parent_inactive",
-                                  f"parent '{state.parent}' has ended by {self.on.isoformat()}")
-        rules.check_parent_level(level, rules.levels[parent.level], "parent")
-        if parent_key not in self.after:
-            for row in self.world.later_versions(parent_key):
-                if row.status != "active":
-                    raise ValidationError(
-                        "parent", "parent_ends",
-                        f"parent '{state.parent}' ends on {row.valid_from.isoformat()}, "
-                        f"which would orphan '{key[1]}'")
-
-    def _check_cycle(self, key: Key) -> None:
-        seen = [key[1]]
-        cursor = self.current(key)
-        for _ in range(MAX_DEPTH):
-            if cursor is None or cursor.parent is None:
+            rules.check_parent_level(level, None, level_field)
+            return
+        day = record.valid_from
+        for above in self.timeline((key[0], parent)):
+            if above.valid_to is not None and above.valid_to <= day:
+                continue
+            if not _covers(above, day) or above.state.status != "active":
+                break
+            rules.check_parent_level(level, rules.levels[above.state.level], level_field)
+            if above.valid_to is None or (record.valid_to is not None
+                                          and above.valid_to >= record.valid_to):
                 return
-            if cursor.parent in seen:
-                path = " → ".join([*seen, cursor.parent])
-                raise ValidationError("parent", "cycle", f"the hierarchy would loop: {path}")
-            seen.append(cursor.parent)
-            cursor = self.current((key[0], cursor.parent))
+            day = above.valid_to
+        raise self._uncovered(key, record, day)
+
+    def _uncovered(self, key: Key, record: Rewrite, day: date) -> ValidationError:
+        """Why the parent of ``record`` is not there on ``day``, the first day it is missing."""
+        parent = record.state.parent
+        found = self._on((key[0], parent or ""), day)
+        if day > record.valid_from:
+            within = "" if record.valid_to is None else (
+                f" (its record is valid from {record.valid_from.isoformat()} to "
+                f"{record.valid_to.isoformat()})")
+            return ValidationError("parent", "parent_ends",
+                                   f"parent '{parent}' ends on {day.isoformat()}, which would "
+                                   f"orphan '{key[1]}'{within}")
+        if found is None:
+            return ValidationError("parent", "parent_missing",
+                                   f"no entry '{parent}' in '{key[0]}' on {day.isoformat()}")
+        return ValidationError("parent", "parent_inactive",
+                               f"parent '{parent}' has ended by {day.isoformat()}")
+
+    def _check_cycle(self, key: Key, record: Rewrite) -> None:
+        """No loop on any day of the record's interval.
+
+        The chain above the record only changes when a record on it ends, so walking up on
+        the first day and again wherever an ancestor's record ends inside the interval
+        covers every day.
+        """
+        days, done = [record.valid_from], set()
+        while days:
+            day = days.pop()
+            if day in done:
+                continue
+            done.add(day)
+            for ended in self._walk_up(key, record.state.parent, day):
+                if record.valid_to is None or ended < record.valid_to:
+                    days.append(ended)
+
+    def _walk_up(self, key: Key, parent: str | None, day: date) -> list[date]:
+        """Walk from ``key`` up to the top on ``day``; return where records on the way end."""
+        seen = [key[1]]
+        ends: list[date] = []
+        for _ in range(MAX_DEPTH):
+            if parent is None:
+                return ends
+            if parent in seen:
+                path = " → ".join([*seen, parent])
+                raise ValidationError("parent", "cycle",
+                                      f"the hierarchy would loop on {day.isoformat()}: {path}")
+            seen.append(parent)
+            above = self._on((key[0], parent), day)
+            if above is None or above.state.status != "active":
+                return ends  # an orphan: the parent check names it
+            if above.valid_to is not None:
+                ends.append(above.valid_to)
+            parent = above.state.parent
         raise ValidationError("parent", "depth", f"the hierarchy is deeper than {MAX_DEPTH}")
+
+    def _check_corrected_children(self, key: Key, change: Change) -> None:
+        """A corrected type must still fit the children of the corrected record's interval."""
+        assert change.before is not None and change.versions is not None
+        if change.before.level == change.after.level:
+            return
+        rules = self.world.rules(key[0])
+        assert rules is not None
+        record = change.versions[0]
+        rows = self.world.children_over(key[0], key[1], record.valid_from, record.valid_to)
+        self.world.load((key[0], row.code) for row in rows)
+        for child_key in sorted({(key[0], row.code) for row in rows}):
+            decided = self.changes.get(child_key)
+            own = {r.valid_from for r in self._decided(child_key, decided)} if decided else set()
+            for piece in self.timeline(child_key):
+                if (piece.valid_from in own or piece.state.parent != key[1]
+                        or piece.state.status != "active" or not _meets(piece, record)):
+                    continue  # a record the plan decides has its own parent check
+                try:
+                    rules.check_parent_level(rules.levels[piece.state.level],
+                                             rules.levels[change.after.level], "type")
+                except ValidationError as exc:
+                    raise ValidationError(exc.field, exc.rule,
+                                          f"child '{child_key[1]}': {exc.detail}") from None
 
     def _check_children(self) -> None:
         watched: dict[str, list[str]] = defaultdict(list)
         for (lk, code), change in self.changes.items():
+            if (lk, code) in self.history_corrections:
+                continue  # checked on the corrected record's interval instead
             if change.kind != "create" and (
                 change.after.status != "active"
                 or (change.before is not None and change.before.level != change.after.level)
@@ -596,6 +746,21 @@ class Planner:
                     f"{where}.{ref.field}", "reference",
                     f"'{ref.code}' is not an active entry of '{ref.list_key}' on "
                     f"{self.on.isoformat()}"))
+
+
+def _rewrite(row: Any) -> Rewrite:
+    """A current record as a :class:`Rewrite` (its interval and state)."""
+    return Rewrite(row.valid_from, row.valid_to, state_of(row))
+
+
+def _covers(record: Rewrite, day: date) -> bool:
+    return record.valid_from <= day and (record.valid_to is None or day < record.valid_to)
+
+
+def _meets(record: Rewrite, other: Rewrite) -> bool:
+    """Whether the two intervals share a day."""
+    return ((other.valid_to is None or record.valid_from < other.valid_to)
+            and (record.valid_to is None or other.valid_from < record.valid_to))
 
 
 def _swap(value: Any, old: str, new: str) -> Any:

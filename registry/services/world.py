@@ -209,6 +209,20 @@ class World:
                 EntryVersion.superseded_release.is_(None),
             ).order_by(EntryVersion.code, EntryVersion.valid_from)))
 
+    def children_over(self, list_key: str, parent: str, start: date,
+                      end: date | None) -> list[VersionRow]:
+        """Active current records whose parent is ``parent`` on some day of [start, end)."""
+        overlap = [or_(EntryVersion.valid_to.is_(None), EntryVersion.valid_to > start)]
+        if end is not None:
+            overlap.append(EntryVersion.valid_from < end)
+        return list(self.session.execute(
+            select(*_VERSION_COLUMNS).where(
+                EntryVersion.list_id == self.lists[list_key].id,
+                EntryVersion.parent_code == parent,
+                EntryVersion.superseded_release.is_(None),
+                EntryVersion.status == "active", *overlap,
+            ).order_by(EntryVersion.code, EntryVersion.valid_from)))
+
     def active_children(self, list_key: str, parents: list[str]) -> list[VersionRow]:
         """Records valid on or after the effective date whose parent is one of ``parents``."""
         code_list = self.lists[list_key]
