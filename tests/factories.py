@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.services import change_sets
+from registry.errors import ValidationError, ValidationErrors
+from registry.models import EntryVersion, FeedRecord
+from registry.services import change_sets, feed
 from registry.services.actors import SYSTEM, Actor
 from registry.services.change_sets import LegalBasis
 
@@ -56,3 +61,24 @@ def hanoi(session: Session) -> int:
         unit("002", "Quận Hoàn Kiếm", "Quận", "01"),
         unit("00037", "Phường Phúc Tân", "Phường", "002"),
     ])
+
+
+def feed_records(session: Session, release: int) -> list[dict[str, Any]]:
+    """The feed records one release wrote, in sequence order."""
+    return [json.loads(r) for r in session.scalars(
+        select(FeedRecord.record).where(FeedRecord.release_id == release)
+        .order_by(FeedRecord.seq))]
+
+
+def publish_refused(session: Session, ops: list[dict[str, Any]],
+                    effective: str = "2025-01-01") -> list[ValidationError]:
+    """Publish ``ops`` expecting a refusal; check that nothing was written; return the errors."""
+    versions = session.scalar(select(func.count(EntryVersion.id)))
+    records = session.scalar(select(func.count(FeedRecord.seq)))
+    head = feed.read_head(session)
+    with pytest.raises(ValidationErrors) as caught, session.begin_nested():
+        publish(session, ops, effective)
+    assert session.scalar(select(func.count(EntryVersion.id))) == versions
+    assert session.scalar(select(func.count(FeedRecord.seq))) == records
+    assert feed.read_head(session) == head
+    return caught.value.errors
