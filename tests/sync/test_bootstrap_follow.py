@@ -44,9 +44,19 @@ STEPS: list[tuple[str, str, list[dict[str, Any]]]] = [
     # A wrongly published district code: its whole history, and its wards', move to 009.
     ("code correction", "2025-08-01", [{"op": "correct", "list": "admin-units", "code": "001",
                                         "new_code": "009"}]),
+    # The district ends with the ward merged away from it; then that ward's last name
+    # before the merge is corrected: its record ends on the day its parent does.
+    ("dissolve", "2025-09-01", [{"op": "merge", "list": "admin-units",
+                                 "sources": ["00004", "00013"],
+                                 "target": {"code": "00004", "name": "Phường Ba Đình",
+                                            "type": "Phường", "parent": "01"}},
+                                {"op": "retire", "list": "admin-units", "code": "009"}]),
+    ("history correction", "2025-08-15", [{"op": "correct", "list": "admin-units",
+                                           "code": "00013",
+                                           "name": "Phường Quán Thánh (sửa lần hai)"}]),
 ]
-DAYS = [date(2025, 1, 1), date(2025, 3, 1), date(2025, 7, 1), date(2029, 12, 31),
-        date(2030, 1, 1)]
+DAYS = [date(2025, 1, 1), date(2025, 3, 1), date(2025, 7, 1), date(2025, 8, 15),
+        date(2025, 9, 1), date(2029, 12, 31), date(2030, 1, 1)]
 
 
 def local_as_of(store: LocalStore, day: date) -> dict[str, tuple[Any, ...]]:
@@ -96,6 +106,10 @@ def test_bootstrap_then_follow_every_kind_of_release(centre: Centre, targets: Ta
         assert local_as_of(client.store, date(2030, 1, 1))["002"][0] == \
             "Quận Hoàn Kiếm Tương Lai"
         assert local_as_of(client.store, date(2029, 12, 31))["002"][0] == "Quận Hoàn Kiếm"
+        # The history correction reached the replica, on the corrected record's interval.
+        assert local_as_of(client.store, date(2025, 8, 15))["00013"] == (
+            "Phường Quán Thánh (sửa lần hai)", "009", "active")
+        assert local_as_of(client.store, date(2025, 9, 1))["00013"][2] == "retired"
     finally:
         client.close()
 
