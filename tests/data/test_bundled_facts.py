@@ -106,6 +106,16 @@ def test_00013_resolves_to_00004_on_the_day_of_the_reform(db: Session) -> None:
     assert queries.resolve(db, "admin-units", "00013", BEFORE).status == "active"
 
 
+def test_a_ward_that_kept_its_code_and_gave_part_of_its_area_away(db: Session) -> None:
+    # Phường Hàng Trống kept code 00070 as Phường Hoàn Kiếm; part of it went to Cửa Nam.
+    found = queries.resolve(db, "admin-units", "00070", AFTER)
+    assert (found.status, found.ambiguous, found.divided_on) == ("active", True, AFTER)
+    assert [(s.entry.code, s.entry.name, s.is_default) for s in found.successors] == [
+        ("00070", "Phường Hoàn Kiếm", True), ("00082", "Phường Cửa Nam", False)]
+    before = queries.resolve(db, "admin-units", "00070", BEFORE)
+    assert (before.status, before.ambiguous, before.successors) == ("active", False, [])
+
+
 def test_the_resolve_command_prints_the_answer(loaded: tuple[str, Engine, LoadReport]) -> None:
     result = CliRunner().invoke(app, ["resolve", "admin-units", "00013", "--as-of",
                                       "2025-07-01"],
