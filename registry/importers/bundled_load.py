@@ -18,12 +18,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from registry.db import session_factory, transaction
 from registry.errors import ValidationError
 from registry.importers.changeset_file import parse_changeset
+from registry.importers.conversion_plan import plan_conversion
+from registry.importers.conversion_table import ConversionTable, read_conversion_bytes, read_fixes
 from registry.importers.decoding import decode_text
 from registry.services import bundled
+from registry.services.change_sets import parse_legal_basis
+from registry.services.operations import parse_date
 
 Advance = Callable[[str, int], None]
 MANIFEST = "manifest.json"
@@ -45,15 +50,65 @@ def _read_json(base: Traversable | Path, name: str) -> Any:
                               f"malformed JSON: {exc.msg}") from None
 
 
+def _read_bytes(base: Traversable | Path, name: str) -> bytes:
+    try:
+        return (base / name).read_bytes()
+    except FileNotFoundError:
+        raise ValidationError(name, "file", "is missing from the bundled data") from None
+
+
+def _conversion_item(root: Traversable | Path, entry: dict[str, Any],
+                     tables: dict[str, ConversionTable]) -> bundled.BundledChangeSet:
+    """A manifest entry ``{conversion_table, fixes, province, title, legal_basis,
+    effective_date}``: one province of an official conversion table, planned at publish
+    time by the same code as ``registry import conversion-table``."""
+    name = entry.get("conversion_table")
+    if not isinstance(name, str):
+        raise ValidationError(MANIFEST, "conversion_table", "must name a file")
+    if name not in tables:
+        fixes_name = entry.get("fixes")
+        fixes = read_fixes(_read_bytes(root, fixes_name), fixes_name) \
+            if isinstance(fixes_name, str) else None
+        tables[name] = read_conversion_bytes(_read_bytes(root, name), name, fixes)
+    table = tables[name]
+    try:
+        title = entry.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise ValidationError("title", "required", "is required")
+        basis = parse_legal_basis(entry.get("legal_basis"))
+        effective = parse_date(entry.get("effective_date"), "effective_date")
+    except ValidationError as exc:
+        raise ValidationError(f"{MANIFEST}: {name}: {exc.field}", exc.rule, exc.detail) \
+            from None
+    province = entry.get("province")
+    if province is not None and not isinstance(province, str):
+        raise ValidationError(f"{MANIFEST}: {name}", "province", "must be a code")
+    weight = sum(1 for link in table.links if province is None or link.new_province == province)
+
+    def planner(session: Session) -> list[dict[str, Any]]:
+        return plan_conversion(session, table, effective, province).operations
+
+    label = f"{name}#{province}" if province else name
+    return bundled.BundledChangeSet(label, title.strip(), basis, effective, [], planner, weight)
+
+
 def read_bundle(base: Traversable | Path | None = None) -> bundled.Bundle:
-    """Read ``manifest.json`` and every file it names; a bad file names itself."""
+    """Read ``manifest.json`` and every file it names; a bad file names itself.
+
+    An entry of ``changesets`` is a change-set file, or an object naming an official
+    conversion table (see :func:`_conversion_item`).
+    """
     root = base if base is not None else data_dir()
     manifest = _read_json(root, MANIFEST)
     if not isinstance(manifest, dict):
         raise ValidationError(MANIFEST, "type", "must be an object {lists, changesets}")
     definitions = [_read_json(root, name) for name in manifest.get("lists", [])]
     items = []
+    tables: dict[str, ConversionTable] = {}
     for name in manifest.get("changesets", []):
+        if isinstance(name, dict):
+            items.append(_conversion_item(root, name, tables))
+            continue
         raw = _read_json(root, name)  # names the file and line itself
         try:
             spec = parse_changeset(raw)
@@ -91,9 +146,9 @@ def load_bundled_data(engine: Engine, advance: Advance | None = None,
     report.skipped = len(bundle.change_sets) - len(pending)
     for item in pending:
         with transaction(sessions) as session:
-            release = bundled.publish_bundled(session, item)
+            release, operations = bundled.publish_bundled(session, item)
         report.published.append((item.path, release))
-        report.operations += item.size
+        report.operations += operations
         if advance is not None:
             advance(item.path, item.size)
     if pending and engine.dialect.name == "sqlite":

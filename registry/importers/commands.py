@@ -189,6 +189,44 @@ def import_csv_cmd(
                 basis=basis, examples=examples, as_json=as_json)
 
 
+def import_conversion_cmd(
+    file: Path, effective: EffectiveOpt, decision: DecisionOpt = None,
+    decision_date: DecisionDateOpt = None, issuer: IssuerOpt = None, url: UrlOpt = None,
+    title: TitleOpt = None,
+    province: Annotated[str | None, typer.Option(
+        "--province", help="Only the new communes of this new province (one resolution "
+        "each in 2025); default: the whole table.")] = None,
+    fixes: Annotated[Path | None, typer.Option(
+        "--fixes", help="CSV of known typos in the table: new code, old code as published, "
+        "corrected old code.")] = None,
+    publish: PublishOpt = False, dry_run: DryRunOpt = False,
+    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", as_json: JsonOpt = False,
+) -> None:
+    """Import the statistics office's old → new conversion table as one reform change set.
+
+    Merges with part/whole links and a default successor for each divided commune,
+    retirements of the districts that empty out, and the province merges.
+    """
+    from registry.cli import _date, fail
+    from registry.errors import RegistryError
+    from registry.importers.conversion_plan import plan_conversion
+    from registry.importers.conversion_table import read_conversion_file
+
+    day = _date(effective, "--effective")
+    assert day is not None
+    basis = None if dry_run else _legal_basis(decision, decision_date, issuer, url)
+    try:
+        table = read_conversion_file(file, fixes)
+    except RegistryError as exc:
+        fail(exc.message)
+    where = f" tỉnh {province}" if province else ""
+    name = title or (f"Sắp xếp đơn vị hành chính{where} theo bảng chuyển đổi {file.name} "
+                     f"(hiệu lực {day.isoformat()})")
+    _run_import(lambda s: plan_conversion(s, table, day, province), dry_run=dry_run,
+                skip_bad=False, publish=publish, actor=actor, title=name, basis=basis,
+                examples=examples, as_json=as_json)
+
+
 def export_cmd(
     list_key: str,
     fmt: Annotated[str, typer.Option("--format", help="csv, json or xlsx.")] = "csv",
@@ -235,5 +273,6 @@ def register(app: typer.Typer) -> None:
         app.add_typer(import_app, name="import")
     import_app.command("gso")(import_gso_cmd)
     import_app.command("csv")(import_csv_cmd)
+    import_app.command("conversion-table")(import_conversion_cmd)
     app.command("export")(export_cmd)
     app.command("demo")(demo_cmd)

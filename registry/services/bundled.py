@@ -13,6 +13,7 @@ and reuses the database, and a load interrupted half-way resumes where it stoppe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,21 +26,35 @@ from registry.services import change_sets, code_lists
 from registry.services.actors import SYSTEM
 from registry.services.change_sets import LegalBasis
 
+Planner = Callable[[Session], list[dict[str, Any]]]
+
 
 @dataclass(frozen=True)
 class BundledChangeSet:
-    """One change-set file of the bundle, shape-checked (docs/changeset-format.md)."""
+    """One change set of the bundle, shape-checked (docs/changeset-format.md).
+
+    A change-set file gives its ``operations``; an official table (the reform's conversion
+    table) gives a ``planner`` instead, which makes them from the registry's state when the
+    change set is published, as ``registry import conversion-table`` does. ``weight``
+    estimates its operations before that, for the progress bar.
+    """
 
     path: str
     title: str
     legal_basis: LegalBasis
     effective_date: date
     operations: list[dict[str, Any]]
+    planner: Planner | None = None
+    weight: int = 0
 
     @property
     def size(self) -> int:
-        """Number of operations: the unit of the progress bar."""
-        return len(self.operations)
+        """Number of operations (or the estimate): the unit of the progress bar."""
+        return len(self.operations) or self.weight
+
+    def operations_for(self, session: Session) -> list[dict[str, Any]]:
+        """The operations, planned now against ``session`` when the item has a planner."""
+        return self.planner(session) if self.planner is not None else self.operations
 
 
 @dataclass(frozen=True)
@@ -80,9 +95,10 @@ def pending_change_sets(session: Session, bundle: Bundle) -> list[BundledChangeS
     return [item for item in bundle.change_sets if _key(item) not in done]
 
 
-def publish_bundled(session: Session, item: BundledChangeSet) -> int:
-    """Create, fill and publish one bundled change set as the system; return the release."""
+def publish_bundled(session: Session, item: BundledChangeSet) -> tuple[int, int]:
+    """Create, fill and publish one bundled change set as the system: (release, operations)."""
     draft = change_sets.create_change_set(session, SYSTEM, item.title, item.legal_basis,
                                           item.effective_date)
-    change_sets.add_operations(session, SYSTEM, draft.id, item.operations)
-    return change_sets.publish_direct(session, SYSTEM, draft.id)
+    operations = item.operations_for(session)
+    change_sets.add_operations(session, SYSTEM, draft.id, operations)
+    return change_sets.publish_direct(session, SYSTEM, draft.id), len(operations)

@@ -8,7 +8,7 @@ time rules (``visible_at`` for record time, ``valid_on`` for valid time).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 
 from sqlalchemy import select
@@ -52,14 +52,21 @@ def _visible(session: Session, at_release: int | None) -> int | None:
 
 def entries_on(session: Session, list_key: str, as_of: date | None = None,
                at_release: int | None = None,
-               statuses: Sequence[str] | None = ("active",)) -> list[EntryView]:
-    """Every version of the list valid on ``as_of`` as said at ``at_release``, by code."""
+               statuses: Sequence[str] | None = ("active",), *,
+               codes: Collection[str] | None = None,
+               parents: Collection[str] | None = None) -> list[EntryView]:
+    """Every version of the list valid on ``as_of`` as said at ``at_release``, by code;
+    only those with one of ``codes``, or under one of ``parents``, when given."""
     query = (select(*_COLUMNS).join(CodeList, CodeList.id == V.list_id)
              .where(CodeList.key == list_key, visible_at(_visible(session, at_release)),
                     valid_on(as_of or today()))
              .order_by(V.code))
     if statuses is not None:
         query = query.where(V.status.in_(list(statuses)))
+    if codes is not None:
+        query = query.where(V.code.in_(sorted(codes)))
+    if parents is not None:
+        query = query.where(V.parent_code.in_(sorted(parents)))
     return [EntryView(*row) for row in session.execute(query)]
 
 
