@@ -134,6 +134,10 @@ def parse_conversion_table(table: Table,
     seen: dict[tuple[str, str], int] = {}
     for row in table.rows[_header_index(table):]:
         cells = [_norm(cell_text(c)) for c in row.cells]
+        for index in (2, 4):  # a spreadsheet stores 00004 as the number 4
+            if index < len(row.cells) and isinstance(row.cells[index], int | float) \
+                    and not isinstance(row.cells[index], bool) and cells[index].isdigit():
+                cells[index] = cells[index].zfill(5)
         if sum(1 for c in cells if c) <= 1:
             continue  # a province separator ("THÀNH PHỐ HÀ NỘI") or a blank row
         cells += [""] * (len(HEADER) - len(cells))
