@@ -365,8 +365,9 @@ class Resolution:
 
     ``successors`` is empty for a code that is active and whole. For an ended code it lists
     the entries that carry it on; for an active code that gave parts of its area to other
-    entries (``divided_on``: the latest such date), it lists its own entry first, as the
-    default, then the entries that received those parts.
+    entries (``divided_on``: the latest such date), it lists its own entry, as the default
+    unless its link to a part is marked default (the whole population went there), and the
+    entries that received those parts; the default comes first.
     """
 
     list_key: str
@@ -431,9 +432,9 @@ def resolution_of(list_key: str, code: str, on: date, version: EntryView | None,
         assert version is not None
         if not successors:
             return Resolution(list_key, code, on, "active", version, None, [])
-        itself = Successor(version, True, (), None)
-        return Resolution(list_key, code, on, "active", version, None,
-                          [itself, *successors], divided_on)
+        itself = Successor(version, not any(s.is_default for s in successors), (), None)
+        ordered = sorted([itself, *successors], key=lambda s: not s.is_default)
+        return Resolution(list_key, code, on, "active", version, None, ordered, divided_on)
     ended = version.valid_from if version is not None else ended_on
     return Resolution(list_key, code, on, "ended", version, ended, successors)
 
@@ -461,8 +462,12 @@ def _successors(code: str, on: date, continues: bool, links_of: LinksOf,
             if link.from_code == code and continues:
                 divided_on = max(divided_on or link.effective_date, link.effective_date)
             # A source that continues keeps the rest of its area, so it is its own default
-            # successor and none of the parts it gave away is, whatever the link says.
-            path = _Path(source.is_default and link.is_default and not source.continues,
+            # successor and none of the parts it gave away is; except that the code asked
+            # about may mark one part as its default, when the people went there ("một
+            # phần diện tích, toàn bộ dân số" in the 2025 table).
+            origin = link.from_code == code
+            path = _Path(source.is_default and link.is_default
+                         and (not source.continues or origin),
                          (*source.kinds, link.kind), _times(source.share, link.share),
                          False, None)
             target = targets.get(link.to_code)

@@ -8,9 +8,11 @@ zones, and the other national lists.
 
 from __future__ import annotations
 
-from collections import Counter
+import csv
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -67,10 +69,10 @@ def test_counts_the_day_before_the_reform(db: Session) -> None:
     assert counts["province"] == {"Tỉnh": 57, "Thành phố Trung ương": 6}
     assert counts["district"] == {"Huyện": 508, "Quận": 49, "Thành phố": 87, "Thị xã": 52}
     assert sum(counts["district"].values()) == 696
-    # The reference sheet's 7,695 / 1,724 / 616 count three units whose source type
-    # contradicts their own names; the data takes the type from the name (see
-    # docs/data-sources.md). The total, 10,035, is the reference figure.
-    assert counts["commune"] == {"Xã": 7692, "Phường": 1726, "Thị trấn": 617}
+    # The reference sheet's 7,695 / 1,724 / 616 come from a package's type column; the
+    # data follows the statistics office's tables (the state the day before the reform),
+    # see docs/data-sources.md. The total, 10,035, is the reference figure.
+    assert counts["commune"] == {"Xã": 7690, "Phường": 1728, "Thị trấn": 617}
     assert sum(counts["commune"].values()) == 10035
 
 
@@ -165,3 +167,75 @@ def test_the_other_national_lists(db: Session) -> None:
     assert counts["nationalities"] == 249
     assert counts["agencies"] >= 17
     assert counts["procedures"] >= 1 and counts["genders"] >= 2
+
+
+# ---- the official conversion table, read here with a plain CSV reader ----------------
+
+SOURCES = Path(__file__).resolve().parents[2] / "registry" / "data" / "sources"
+
+
+def official_successors() -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Old commune → its successors in the office's table (typos fixed); and the
+    successor that the note gives the whole population ("toàn bộ dân số")."""
+    fixes = {(r[0], r[1]): r[2] for r in list(csv.reader(
+        (SOURCES / "nso-conversion-2025-07-01-fixes.csv").open(encoding="utf-8")))[1:]}
+    successors: dict[str, set[str]] = defaultdict(set)
+    people: dict[str, str] = {}
+    with (SOURCES / "nso-conversion-2025-07-01.csv").open(encoding="utf-8") as handle:
+        for cells in list(csv.reader(handle))[2:]:
+            cells = [" ".join(c.split()) for c in cells]
+            if sum(1 for c in cells if c) <= 1 or not cells[4]:
+                continue
+            old = fixes.get((cells[2], cells[4]), cells[4])
+            successors[old].add(cells[2])
+            if "toàn bộ dân số" in cells[5]:
+                people[old] = cells[2]
+    return successors, people
+
+
+def test_every_old_commune_resolves_to_its_official_successors(db: Session) -> None:
+    successors, people = official_successors()
+    assert len(successors) == 10_035
+    wrong, bad_default = [], []
+    for code, expected in successors.items():
+        found = queries.resolve(db, "admin-units", code, AFTER)
+        got = {s.entry.code for s in found.successors} or {found.entry.code}
+        if got != expected:
+            wrong.append((code, sorted(got), sorted(expected)))
+        defaults = [s.entry.code for s in found.successors if s.is_default]
+        if len(expected) > 1:
+            if not found.ambiguous or len(defaults) != 1 or defaults[0] not in expected:
+                bad_default.append(code)
+            if code in people and defaults != [people[code]]:
+                bad_default.append(code)
+    assert wrong == []
+    assert bad_default == []
+
+
+def test_the_packages_lineage_errors_are_not_in_the_registry(db: Session) -> None:
+    # 09013 Văn Khê went in part to 09817 Ô Diên; a package had lost that link.
+    van_khe = queries.resolve(db, "admin-units", "09013", AFTER)
+    assert "09817" in {s.entry.code for s in van_khe.successors}
+    # 10798 never went to 11911.
+    assert "11911" not in {s.entry.code for s in
+                           queries.resolve(db, "admin-units", "10798", AFTER).successors}
+    # All of 31379 Xã Phú Tân went to 31378.
+    phu_tan = queries.resolve(db, "admin-units", "31379", AFTER)
+    assert [(s.entry.code, s.is_default) for s in phu_tan.successors] == [("31378", True)]
+
+
+def test_pre_reform_names_follow_the_offices_list(db: Session) -> None:
+    names = {code: queries.require_entry(db, "admin-units", code, BEFORE).name
+             for code in ("00736", "00181", "03997")}
+    assert names == {"00736": "Xã Xà Phìn", "00181": "Phường Văn Miếu - Quốc Tử Giám",
+                     # renamed between January and the reform: the later name is kept
+                     "03997": "Xã Tân Yên"}
+
+
+def test_every_bundled_list_says_what_it_is(db: Session) -> None:
+    viet_nam = queries.require_entry(db, "nationalities", "VN", AFTER)
+    assert (viet_nam.name, viet_nam.name_en) == ("Việt Nam", "Viet Nam")
+    from registry.services.code_lists import get_list
+
+    assert "mẫu minh họa" in get_list(db, "procedures").name
+    assert "sample" in (get_list(db, "procedures").name_en or "").lower()

@@ -28,7 +28,7 @@ KEEP_AND_GIVE = [
     {"op": "merge", "list": AU, "sources": ["00004", "00013"],
      "target": ward("00004", "Phường Ba Đình")},
     {"op": "merge", "list": AU,
-     "sources": [{"code": "00004", "kind": "part", "share": 0.2, "default": True}, "00001"],
+     "sources": [{"code": "00004", "kind": "part", "share": 0.2, "default": False}, "00001"],
      "target": ward("00040", "Phường Ngọc Hà")},
 ]
 
@@ -46,7 +46,7 @@ def test_a_kept_code_that_gave_part_of_its_area_away_is_active_and_ambiguous(
     assert (kept.status, kept.ambiguous, kept.divided_on) == ("active", True, d("2025-07-01"))
     assert kept.entry is not None and kept.entry.name == "Phường Ba Đình"
     assert kept.ended_on is None
-    # Its own entry first, as the default, whatever the part link says; then the receiver.
+    # Its own entry first, as the default; then the receiver.
     assert shape(kept) == [("00004", True, (), None), ("00040", False, ("part",), 0.2)]
     assert kept.successors[0].entry == kept.entry
     assert kept.successors[1].entry.name == "Phường Ngọc Hà"
@@ -175,3 +175,17 @@ def test_record_time_answers_as_the_earlier_release_did(session: Session) -> Non
     then = resolve_at(session, AU, "00004", d("2025-08-01"), first)
     assert (then.status, then.ambiguous, then.divided_on, then.successors) == (
         "active", False, None, [])
+
+
+def test_a_kept_code_whose_people_went_to_a_part_has_that_part_as_default(
+    session: Session,
+) -> None:
+    # As 06799 Xã Hải Hòa in 2025: it kept its code, but "một phần diện tích, toàn bộ dân
+    # số" went to another commune, so its link there is marked default.
+    hanoi(session)
+    people = [KEEP_AND_GIVE[0], {**KEEP_AND_GIVE[1], "sources": [
+        {"code": "00004", "kind": "part", "share": 0.2, "default": True}, "00001"]}]
+    publish(session, people, "2025-07-01")
+    kept = queries.resolve(session, AU, "00004", d("2025-07-01"))
+    assert (kept.status, kept.ambiguous) == ("active", True)
+    assert shape(kept) == [("00040", True, ("part",), 0.2), ("00004", False, (), None)]
