@@ -152,6 +152,7 @@ def main() -> int:
     print(f"  {figures['divided']} divided units ({figures['continuing']} keep their code and "
           f"resolve as ambiguous); {figures['defaults']} of {figures['divided']} defaults are "
           "official successors")
+    print("  defaults by rule: " + ", ".join(f"{k} {v}" for k, v in figures["rules"].items()))
     print(f"  'toàn bộ dân số' successors followed as the default: {figures['people_followed']}"
           f" of {figures['people']}")
     print(f"  {figures['links']:,} lineage links; table fixes: {len(official.fixes)}")

@@ -146,9 +146,7 @@ class _Builder:
         their ancestors, and every unit under their districts (to tell which districts
         empty out). Reading only these keeps a one-province plan cheap."""
         day = self.effective - timedelta(days=1)
-        wanted = {old for old, item in found.items()
-                  if self.province is None
-                  or any(link.new_province == self.province for link in item.links)}
+        wanted = set(found)
         level = wanted
         while level:
             views = entries_on(self.session, LIST, day, codes=level - set(self.current))
@@ -164,26 +162,23 @@ class _Builder:
                                            message))
 
     def successors(self) -> dict[str, Successors]:
-        """Every old unit of the table with its links; uncoded areas become notes."""
-        out: dict[str, Successors] = {}
-        uncoded: list[str] = []
-        for link in self.table.links:
-            old = link.old_code or (link.old_district if link.whole_district else None)
-            if old is None:
-                uncoded.append(f"line {link.line} ({link.old_name} → {link.new_code})")
-                continue
-            out.setdefault(old, Successors(old)).links.append(link)
+        """The old units this plan converts, each with every row of the table that names
+        it (in any province); rows naming an area without a code become notes."""
+        table = self.table
+        codes = (list(table.by_source) if self.province is None
+                 else table.sources_by_province.get(self.province, []))
+        uncoded = [f"line {lk.line} ({lk.old_name} → {lk.new_code})" for lk in table.links
+                   if lk.source is None
+                   and (self.province is None or lk.new_province == self.province)]
         if uncoded:
             self.notes.append(f"{len(uncoded)} row(s) name an area without a code; no lineage "
                               f"link is recorded for them: {'; '.join(uncoded)}")
-        return out
+        return {code: Successors(code, list(table.by_source[code])) for code in codes}
 
     def check_sources(self, found: dict[str, Successors]) -> None:
         disagree: list[str] = []
         renamed: list[str] = []
         for old, item in found.items():
-            if old not in self.wanted:
-                continue
             link = item.links[0]
             have = self.current.get(old)
             column = "Mã Xã cũ" if link.old_code else "Quận/huyện"
@@ -221,10 +216,10 @@ class _Builder:
         if not links:
             raise ValidationError("--province", "unknown",
                                   f"the table has no new commune in province {self.province}")
-        new_names = {lk.new_code: lk.new_name for lk in self.table.links}
+        new_names = self.table.new_names
         rules: Counter[str] = Counter()
         for item in found.values():
-            if item.divided and item.old in self.wanted:
+            if item.divided:
                 have = self.current.get(item.old)
                 choose_default(item, new_names, have.name if have else item.links[0].old_name)
                 rules[item.rule or ""] += 1
@@ -237,7 +232,7 @@ class _Builder:
             first = rows[0]
             sources: list[str | dict[str, Any]] = []
             for link in rows:
-                old = link.old_code or (link.old_district if link.whole_district else None)
+                old = link.source
                 if old is None or old in {s if isinstance(s, str) else s["code"]
                                           for s in sources}:
                     continue
@@ -298,7 +293,7 @@ class _Builder:
         olds: dict[str, set[str]] = defaultdict(set)
         names: dict[str, str] = {}
         for link in links:
-            old = link.old_code or (link.old_district if link.whole_district else None)
+            old = link.source
             if old is None or old not in sources:
                 continue
             top = _province_of(old, self.current)

@@ -23,6 +23,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from registry.errors import ValidationError, ValidationErrors
@@ -62,6 +63,12 @@ class Link:
     old_province_name: str
 
     @property
+    def source(self) -> str | None:
+        """The registry code the row converts: the old commune, or the whole district; None
+        for an area without a code."""
+        return self.old_code or (self.old_district if self.whole_district else None)
+
+    @property
     def whole_district(self) -> bool:
         """The row moves a whole district (an island without communes) into the new unit."""
         return self.old_code is None and _WHOLE_DISTRICT.match(self.note.lower()) is not None
@@ -94,6 +101,31 @@ class ConversionTable:
     def provinces(self) -> list[str]:
         """New province codes, in file order."""
         return list(dict.fromkeys(link.new_province for link in self.links))
+
+    # Indexes computed once per table: a bundle plans one province at a time, 34 times.
+
+    @cached_property
+    def by_source(self) -> dict[str, list[Link]]:
+        """Registry code → every row that converts it, in file order."""
+        out: dict[str, list[Link]] = defaultdict(list)
+        for link in self.links:
+            if link.source is not None:
+                out[link.source].append(link)
+        return dict(out)
+
+    @cached_property
+    def sources_by_province(self) -> dict[str, list[str]]:
+        """New province → the registry codes that went (in part) into it."""
+        out: dict[str, dict[str, None]] = defaultdict(dict)
+        for link in self.links:
+            if link.source is not None:
+                out[link.new_province][link.source] = None
+        return {province: list(codes) for province, codes in out.items()}
+
+    @cached_property
+    def new_names(self) -> dict[str, str]:
+        """New commune code → its name."""
+        return {link.new_code: link.new_name for link in self.links}
 
 
 def _named_code(text: str, line: int, source: str, field: str,

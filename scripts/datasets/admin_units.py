@@ -350,7 +350,21 @@ def check_loaded(official: Official, state: dict[str, Any]) -> dict[str, Any]:
                    or defaults[c] == [new])
     check(followed == len(people), "a 'toàn bộ dân số' successor is not the default")
     continuing = [c for c in divided if c in after]
-    return {"old": len(old_communes), "equal": equal, "divided": len(divided),
+    new_names = {row["new"]: row["new_name"] for row in official.links}
+    rules: Counter[str] = Counter()
+    for code in divided:
+        chosen = defaults[code][0]
+        if people.get(code) == chosen:
+            rules["the whole population went there"] += 1
+        elif chosen == code:
+            rules["keeps the code"] += 1
+        elif _fold(new_names[chosen].split(" ", 1)[-1]) == \
+                _fold(before[code]["name"].split(" ", 1)[-1]):
+            rules["keeps the name"] += 1
+        else:
+            rules["first listed in the table"] += 1
+    return {"rules": dict(rules), "old": len(old_communes), "equal": equal,
+            "divided": len(divided),
             "defaults": official_default, "people": len(people),
             "people_followed": followed, "continuing": len(continuing),
             "links": len(links), "explained": explained}
