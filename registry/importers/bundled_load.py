@@ -83,7 +83,10 @@ def _conversion_item(root: Traversable | Path, entry: dict[str, Any],
     province = entry.get("province")
     if province is not None and not isinstance(province, str):
         raise ValidationError(f"{MANIFEST}: {name}", "province", "must be a code")
-    weight = sum(1 for link in table.links if province is None or link.new_province == province)
+    # The operations are known only once planned: a merge per new commune, a retirement per
+    # district and the province's merge are a close estimate for the progress bar.
+    mine = [lk for lk in table.links if province is None or lk.new_province == province]
+    weight = len({lk.new_code for lk in mine}) + len({lk.old_district for lk in mine}) + 1
 
     def planner(session: Session) -> list[dict[str, Any]]:
         return plan_conversion(session, table, effective, province).operations
@@ -150,7 +153,7 @@ def load_bundled_data(engine: Engine, advance: Advance | None = None,
         report.published.append((item.path, release))
         report.operations += operations
         if advance is not None:
-            advance(item.path, item.size)
+            advance(item.path, operations)
     if pending and engine.dialect.name == "sqlite":
         # Fresh statistics let SQLite pick the parent index for children lists
         # (28 ms → 6 ms for a province's communes on the demo data).
@@ -179,4 +182,7 @@ def load_with_progress(engine: Engine, console: Console) -> LoadReport:
         def advance(_path: str, size: int) -> None:
             progress.update(task, advance=size, file=queue.pop(0))
 
-        return load_bundled_data(engine, advance, bundle)
+        report = load_bundled_data(engine, advance, bundle)
+        # estimates (the reform's plans) give way to what was really published
+        progress.update(task, total=report.operations, completed=report.operations)
+        return report
