@@ -258,9 +258,11 @@ class _Builder:
         targets = {lk.new_code for lk in links}
         plan.notes.insert(0, f"{len(mine)} old units → {len(targets)} new communes; "
                              f"{divided} divided ({continuing} of them keep their code); "
-                             "defaults: " + ", ".join(f"{rule} {rules[rule]}"
-                                                      for rule in DEFAULT_RULES if rules[rule]))
-        plan.notes.extend(f"table fix: {text}" for text in self.table.fixed)
+                             "defaults: " + (", ".join(f"{rule} {rules[rule]}"
+                                                       for rule in DEFAULT_RULES if rules[rule])
+                                             or "none"))
+        plan.notes.extend(f"table fix: {text}" for code, text in self.table.corrections
+                          if code in targets)
         plan.notes.extend(self.notes)
 
     def _describe(self, sources: list[str | dict[str, Any]], target: dict[str, Any]) -> str:

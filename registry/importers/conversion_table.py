@@ -92,11 +92,17 @@ class Link:
 
 @dataclass(frozen=True)
 class ConversionTable:
-    """The links of a file, in file order, and the corrections applied to it."""
+    """The links of a file, in file order, and the corrections applied to it, each with
+    the new commune it concerns."""
 
     source: str
     links: list[Link]
-    fixed: list[str]
+    corrections: list[tuple[str, str]]
+
+    @property
+    def fixed(self) -> list[str]:
+        """The corrections, as text."""
+        return [text for _code, text in self.corrections]
 
     def provinces(self) -> list[str]:
         """New province codes, in file order."""
@@ -162,7 +168,7 @@ def parse_conversion_table(table: Table,
     errors: list[ValidationError] = []
     links: list[Link] = []
     unused = dict(fixes or {})
-    fixed: list[str] = []
+    fixed: list[tuple[str, str]] = []
     seen: dict[tuple[str, str], int] = {}
     for row in table.rows[_header_index(table):]:
         cells = [_norm(cell_text(c)) for c in row.cells]
@@ -185,8 +191,8 @@ def parse_conversion_table(table: Table,
         new_code, old_code = values["new_code"], values["old_code"]
         if (new_code, old_code) in unused:
             corrected = unused.pop((new_code, old_code))
-            fixed.append(f"line {line}: old code {old_code} on the row of {new_code} "
-                         f"read as {corrected}")
+            fixed.append((new_code, f"line {line}: old code {old_code} on the row of "
+                                    f"{new_code} read as {corrected}"))
             old_code = corrected
         if not _COMMUNE.match(new_code):
             errors.append(ValidationError(f"{source}:{line}: Mã Xã mới", "pattern",
@@ -230,7 +236,7 @@ def _plain(text: str) -> str:
                    if not unicodedata.combining(c)).lower()
 
 
-def _check_names(links: list[Link], source: str) -> tuple[list[Link], list[str]]:
+def _check_names(links: list[Link], source: str) -> tuple[list[Link], list[tuple[str, str]]]:
     """A new commune has one name and one province on every row that names it.
 
     Names that differ only in tone-mark placement ("Điềm Thụy" / "Điềm Thuỵ", both in the
@@ -250,13 +256,13 @@ def _check_names(links: list[Link], source: str) -> tuple[list[Link], list[str]]
                 f"{earlier.new_name!r} in {earlier.new_province} on line {earlier.line}"))
     if errors:
         raise ValidationErrors(errors)
-    notes = []
+    notes: list[tuple[str, str]] = []
     chosen: dict[str, str] = {}
     for code, found in spellings.items():
         chosen[code] = found.most_common(1)[0][0]
         if len(found) > 1:
-            notes.append(f"{code} is spelt " + " / ".join(repr(n) for n in found)
-                         + f": {chosen[code]!r} is kept")
+            notes.append((code, f"{code} is spelt " + " / ".join(repr(n) for n in found)
+                          + f": {chosen[code]!r} is kept"))
     return [replace(link, new_name=chosen[link.new_code]) for link in links], notes
 
 
