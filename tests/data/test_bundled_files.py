@@ -138,7 +138,11 @@ def census(state: dict[str, dict[str, Any]], level: str) -> Counter[str]:
 
 def test_manifest_files_exist_and_are_clean(manifest: dict[str, Any]) -> None:
     assert manifest["lists"][:3] == ["lists/admin-units.json", "lists/agencies.json",
-                                     "lists/procedures.json"]
+                                     "lists/procedures-sample.json"]
+    sample = load("lists/procedures-sample.json")
+    assert sample["key"] == "procedures" and "SAMPLE" in sample["name_en"]
+    assert {k: v for k, v in sample.items() if not k.startswith("name")} == \
+        {k: v for k, v in load("lists/procedures.json").items() if not k.startswith("name")}
     for extra in ("ethnic-groups", "nationalities", "genders", "religions"):
         assert f"lists/{extra}.json" in manifest["lists"]
     files = [n for n in manifest["changesets"] if isinstance(n, str)]
