@@ -105,8 +105,18 @@ def _by_codes(release: int | None) -> Select[Any]:
 
 
 def _records(release: int | None) -> Select[Any]:
-    return (select(*COLUMNS).where(V.list_id == bindparam("list_id"),
-                                   V.code == bindparam("code"), _visible(release))
+    """Every record of one code, each with whether the code has a link in force by ``as_of``.
+
+    The flag lets resolve answer an active code that never gave area away, the common
+    case, from this one statement.
+    """
+    L = LineageLink
+    gave = exists().where(L.list_id == bindparam("list_id"), L.from_code == bindparam("code"),
+                          L.effective_date <= bindparam("as_of"))
+    if release is not None:
+        gave = gave.where(L.release_id <= bindparam("release"))
+    return (select(*COLUMNS, gave.label("gave")).where(
+        V.list_id == bindparam("list_id"), V.code == bindparam("code"), _visible(release))
             .order_by(V.valid_from))
 
 
@@ -317,6 +327,22 @@ def children_pages(session: Reader, list_key: str, parents: Sequence[str], filte
     return {parent: _page(grouped.get(parent, []), first, False) for parent in wanted}
 
 
+def _links(direction: str, release: bool) -> Select[Any]:
+    L = LineageLink
+    side = L.from_code if direction == "successors" else L.to_code
+    query = (select(L.from_code, L.to_code, L.kind, L.is_default, L.share, L.effective_date,
+                    L.change_set_id, L.release_id)
+             .where(L.list_id == bindparam("list_id"),
+                    side.in_(bindparam("codes", expanding=True)))
+             .order_by(L.effective_date, L.from_code, L.to_code))
+    return query.where(L.release_id <= bindparam("release")) if release else query
+
+
+# Built once, as the entry statements are: resolve runs one per step of its walk.
+_LINKS = {(direction, release): _links(direction, release)
+          for direction in ("successors", "predecessors") for release in (False, True)}
+
+
 def links_by_code(session: Reader, list_key: str, codes: Sequence[str], direction: str,
                   release: int | None) -> dict[str, list[LinkView]]:
     """Direct lineage links of many codes: code → links, from one statement."""
@@ -325,15 +351,9 @@ def links_by_code(session: Reader, list_key: str, codes: Sequence[str], directio
     lid = list_id(session, list_key)
     if not wanted or lid is None:
         return out
-    L = LineageLink
-    side = L.from_code if direction == "successors" else L.to_code
-    query = (select(L.from_code, L.to_code, L.kind, L.is_default, L.share, L.effective_date,
-                    L.change_set_id, L.release_id)
-             .where(L.list_id == lid, side.in_(wanted))
-             .order_by(L.effective_date, L.from_code, L.to_code))
-    if release is not None:
-        query = query.where(L.release_id <= release)
-    for row in session.execute(query):
+    statement = _LINKS[(direction, release is not None)]
+    for row in session.execute(statement, {"list_id": lid, "codes": wanted,
+                                           "release": release or 0}):
         link = LinkView(from_code=row[0], to_code=row[1], kind=row[2], is_default=row[3],
                         share=row[4], effective_date=row[5], change_set_id=row[6],
                         release=row[7], depth=1)
@@ -370,18 +390,22 @@ def resolve(session: Reader, list_key: str, code: str, on: date,
     other entries has them too, its own entry first (DESIGN §11: ambiguity is data). The
     same answer as :func:`registry.services.queries.resolve` for the latest release,
     generalised to record time so that ``resolve(atRelease:)`` reproduces past answers.
-    An active code that never gave area away costs two statements: its records, its links.
+    An active code that never gave area away costs one statement.
     """
     lid = list_id(session, list_key)
-    records = [] if lid is None else [_view(list_key, r) for r in session.execute(
+    rows = [] if lid is None else list(session.execute(
         _RECORDS_LATEST if release is None else _RECORDS_AT,
-        {"list_id": lid, "code": code, "release": release or 0})]
-    if not records:
+        {"list_id": lid, "code": code, "as_of": on, "release": release or 0}))
+    if not rows:
         raise NotFound(f"no entry '{code}' in '{list_key}'")
+    records = [_view(list_key, r) for r in rows]
     version = next((r for r in records if r.valid_from <= on
                     and (r.valid_to is None or r.valid_to > on)), None)
     if version is None and records[0].valid_from > on:
         return Resolution(list_key, code, on, "not_yet", None, None, [])
+    if version is not None and version.status == "active" and not rows[0].gave:
+        # No link from the code: the walk would find nothing, so skip its statement.
+        return Resolution(list_key, code, on, "active", version, None, [])
     return resolution_of(
         list_key, code, on, version, _ended_before(records, on),
         lambda codes: links_by_code(session, list_key, codes, "successors", release),

@@ -189,3 +189,29 @@ def test_a_kept_code_whose_people_went_to_a_part_has_that_part_as_default(
     kept = queries.resolve(session, AU, "00004", d("2025-07-01"))
     assert (kept.status, kept.ambiguous) == ("active", True)
     assert shape(kept) == [("00040", True, ("part",), 0.2), ("00004", False, (), None)]
+
+
+def test_statements_per_answer(session: Session) -> None:
+    """A plain active code stays one statement; each step of a walk adds its reads."""
+    from sqlalchemy import event
+
+    hanoi(session)
+    publish(session, KEEP_AND_GIVE, "2025-07-01")
+    connection = session.connection()
+    resolve_at(connection, AU, "00037", d("2025-07-01"), None)  # learn the list ids
+    counted: list[str] = []
+
+    def count(*args: Any) -> None:
+        counted.append(str(args[2]))
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        costs = {}
+        for code in ("00037", "00004", "00013"):
+            counted.clear()
+            resolve_at(connection, AU, code, d("2025-07-01"), None)
+            costs[code] = len(counted)
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    # Plain: its records. Divided or ended: records, the code's links, the successors.
+    assert costs == {"00037": 1, "00004": 3, "00013": 3}
