@@ -50,6 +50,7 @@ def demo_cmd(
 
     from registry.cli import err, fail, out
     from registry.config import load_settings
+    from registry.errors import RegistryError
     from registry.db import make_engine, session_factory, transaction
     from registry.importers.bundled_load import load_with_progress
     from registry.migrate import upgrade
@@ -66,6 +67,8 @@ def demo_cmd(
             release = queries.latest_release(session)
     except OperationalError as exc:
         fail(f"database {url!r}: {exc.orig}")
+    except RegistryError as exc:
+        fail(f"database {url!r}: {exc.message} (remove it, or give another --db)")
     finally:
         engine.dispose()
     if report.published:

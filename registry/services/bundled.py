@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.errors import Conflict
 from registry.models import ChangeSet, CodeList
 from registry.services import change_sets, code_lists
 from registry.services.actors import SYSTEM
@@ -90,9 +91,25 @@ def _key(item: BundledChangeSet) -> tuple[str, str, str]:
 
 
 def pending_change_sets(session: Session, bundle: Bundle) -> list[BundledChangeSet]:
-    """Bundled change sets not published yet, in manifest order."""
+    """Bundled change sets not published yet, in manifest order.
+
+    An interrupted load leaves a published head of the manifest and a pending tail. A
+    pending change set *before* a published one means the database was loaded from another
+    version of the bundle: publishing on top of it would fail on every operation, so it is
+    refused with one line instead.
+    """
     done = _published_keys(session)
-    return [item for item in bundle.change_sets if _key(item) not in done]
+    published = [_key(item) in done for item in bundle.change_sets]
+    if True in published:
+        last = len(published) - 1 - published[::-1].index(True)
+        gap = next((i for i in range(last) if not published[i]), None)
+        if gap is not None:
+            raise Conflict(f"the database holds another version of the bundled data: "
+                           f"{bundle.change_sets[gap].path} is not published but "
+                           f"{bundle.change_sets[last].path} is; load the bundle into a new "
+                           "database")
+    return [item for item, found in zip(bundle.change_sets, published, strict=True)
+            if not found]
 
 
 def publish_bundled(session: Session, item: BundledChangeSet) -> tuple[int, int]:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from registry.db import session_factory, transaction
-from registry.errors import ValidationError
+from registry.errors import Conflict, ValidationError
 from registry.importers.bundled_load import load_bundled_data, read_bundle
 from registry.models import ChangeSet, ChangeSetEvent, Release
 from registry.services import bundled, queries
@@ -103,3 +103,20 @@ def test_the_packaged_bundle_reads_and_names_every_list() -> None:
     reform = [c for c in bundle.change_sets if c.planner is not None]
     assert len(reform) == 34 and {c.effective_date for c in reform} == {d("2025-07-01")}
     assert all(c.size > 0 and c.path.startswith("sources/nso-conversion") for c in reform)
+
+
+def test_a_database_of_another_bundle_version_is_refused_in_one_line(
+        database: Database, tmp_path: Path) -> None:
+    load_bundled_data(database.engine, bundle=read_bundle(FIXTURE))
+    # The next version of the bundle retitled its first change set.
+    changed = tmp_path / "bundle"
+    shutil.copytree(FIXTURE, changed)
+    first = changed / "changesets" / "001-colours.json"
+    first.write_text(first.read_text("utf-8").replace('"title": "', '"title": "v2: ', 1),
+                     "utf-8")
+    count = releases(database)
+    with pytest.raises(Conflict, match="another version of the bundled data: "
+                       "changesets/001-colours.json is not published but "
+                       "changesets/002-colours-rename.json is"):
+        load_bundled_data(database.engine, bundle=read_bundle(changed))
+    assert releases(database) == count
