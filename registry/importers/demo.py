@@ -50,8 +50,8 @@ def demo_cmd(
 
     from registry.cli import err, fail, out
     from registry.config import load_settings
-    from registry.errors import RegistryError
     from registry.db import make_engine, session_factory, transaction
+    from registry.errors import RegistryError
     from registry.importers.bundled_load import load_with_progress
     from registry.migrate import upgrade
     from registry.services import queries
