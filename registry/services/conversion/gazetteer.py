@@ -1,0 +1,141 @@
+"""A list at one release, as two dates see it: the units of ``from_date`` and what each of
+them is on ``to_date``. Built with a handful of statements, then queried in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy.orm import Session
+
+from registry.errors import ValidationError
+from registry.services.conversion.types import (
+    AMBIGUOUS,
+    EXACT,
+    NOT_FOUND,
+    Candidate,
+    Conversion,
+    Unit,
+)
+from registry.config import today
+from registry.services.export_reads import all_links, check_release, entries_on, resolutions
+from registry.services.queries import EntryView, Resolution
+
+ADMIN_UNITS = "admin-units"
+
+
+def units_of(versions: Mapping[str, EntryView]) -> dict[str, Unit]:
+    """Every version as a :class:`Unit` with its district and province, on its own date."""
+    out: dict[str, Unit] = {}
+    for code, view in versions.items():
+        district = province = None
+        cursor = versions.get(view.parent) if view.parent else None
+        seen = {code}
+        while cursor is not None and cursor.code not in seen:
+            seen.add(cursor.code)
+            if cursor.level == "district":
+                district = cursor
+            elif cursor.level == "province":
+                province = cursor
+            cursor = versions.get(cursor.parent) if cursor.parent else None
+        out[code] = Unit(view.code, view.name, view.type, view.level,
+                         district.code if district else None,
+                         district.name if district else None,
+                         province.code if province else None,
+                         province.name if province else None)
+    return out
+
+
+@dataclass
+class Gazetteer:
+    """Units on ``from_date`` (``old``) and on ``to_date`` (``new``) as ``release`` said,
+    and the resolve answer on ``to_date`` of every old code."""
+
+    list_key: str
+    release: int
+    from_date: date
+    to_date: date
+    old: dict[str, Unit]
+    new: dict[str, Unit]
+    answers: dict[str, Resolution]
+    _cache: dict[str, Conversion] = field(default_factory=dict, repr=False)
+
+    def convert_code(self, code: str, district: str | None = None,
+                     province: str | None = None) -> Conversion:
+        """What the unit with ``code`` on ``from_date`` is on ``to_date``.
+
+        ``district`` and ``province`` are the codes the input gives beside it, if any: when
+        they contradict the unit's own, the row needs a person (``ambiguous``,
+        ``code_conflicts``), whatever the lineage says.
+        """
+        code = code.strip()
+        found = self._cache.get(code)
+        if found is None:
+            found = self._cache[code] = self._convert(code)
+        unit = found.old
+        if unit is not None and (
+                (district and unit.district_code and district.strip() != unit.district_code)
+                or (province and unit.province_code
+                    and province.strip() != unit.province_code)):
+            return Conversion(AMBIGUOUS, 0.3, unit, found.new, "code_conflicts")
+        return found
+
+    def conversion_of(self, code: str) -> Conversion:
+        """:meth:`convert_code` of a code known to be an old unit (for name matches)."""
+        return self.convert_code(code)
+
+    def _convert(self, code: str) -> Conversion:
+        unit = self.old.get(code)
+        if unit is None:
+            return Conversion(NOT_FOUND, 0.0, None, (), "unknown_code")
+        answer = self.answers.get(code)
+        if answer is None:
+            return Conversion(NOT_FOUND, 0.0, unit, (), "no_successor")
+        if answer.status == "active" and not answer.successors:
+            return Conversion(EXACT, 1.0, unit, (Candidate(self._new(code), True),), "")
+        candidates = tuple(Candidate(self._new(s.entry.code), s.is_default, s.kinds)
+                           for s in answer.successors)
+        if not candidates:
+            return Conversion(NOT_FOUND, 0.0, unit, (), "no_successor")
+        if len(candidates) == 1:
+            return Conversion(EXACT, 1.0, unit, (candidates[0],), "")
+        reason = "kept_code_gave_parts" if answer.status == "active" else "divided"
+        return Conversion(AMBIGUOUS, 0.5, unit, candidates, reason)
+
+    def _new(self, code: str) -> Unit:
+        return self.new[code]
+
+
+def latest_reform(session: Session, list_key: str, release: int, until: date) -> date | None:
+    """The latest date by ``until`` on which lineage was recorded in the list."""
+    links = all_links(session, list_key, release, until)
+    return max((link.effective_date for link in links), default=None)
+
+
+def load_gazetteer(session: Session, from_date: date | None = None,
+                   to_date: date | None = None, at_release: int | None = None,
+                   list_key: str = ADMIN_UNITS) -> Gazetteer:
+    """Read the snapshot (a handful of statements).
+
+    ``to_date`` defaults to today in Viet Nam; ``from_date`` to the day before the latest
+    reorganisation recorded in the list by ``to_date`` (2025-06-30 for the 2025 reform),
+    or ``to_date`` when there is none. ``at_release`` defaults to the latest release.
+    """
+    release = check_release(session, at_release)
+    to_day = to_date or today()
+    if from_date is None:
+        reform = latest_reform(session, list_key, release, to_day)
+        from_date = reform - timedelta(days=1) if reform is not None else to_day
+    if from_date > to_day:
+        raise ValidationError("fromDate", "order",
+                              f"{from_date.isoformat()} is after the target date "
+                              f"{to_day.isoformat()}")
+    old_versions = {v.code: v for v in entries_on(session, list_key, from_date, release)}
+    new_all = entries_on(session, list_key, to_day, release, statuses=None)
+    new_versions = {v.code: v for v in new_all}
+    links = all_links(session, list_key, release, to_day)
+    # Every version of the target date takes part: successors are looked up among them.
+    answers = resolutions(list_key, to_day, new_all, links)
+    return Gazetteer(list_key, release, from_date, to_day, units_of(old_versions),
+                     units_of(new_versions), answers)
