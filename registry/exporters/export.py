@@ -57,7 +57,7 @@ def json_document(session: Session, list_key: str, as_of: date, at_release: int 
 
     Each entry lists its direct predecessors and successors, and ``resolution``: what
     ``resolve`` answers for it on the date (an active code that gave parts of its area away
-    is ambiguous, its own entry the default successor). The document alone thus converts
+    is ambiguous, its own entry among its successors). The document alone thus converts
     an old code to a new one. ``history`` adds every version of every entry.
     """
     code_list = code_lists.get_list(session, list_key)

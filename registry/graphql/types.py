@@ -377,8 +377,8 @@ class ResolutionStatus(enum.Enum):
 
 
 @strawberry.type(description="An entry that now holds (part of) the area a code denoted. "
-                             "For a code that continues, its own entry comes first, as the "
-                             "default.")
+                             "A code that continues is among its own successors, and is "
+                             "their default unless its people went to a part.")
 class ResolvedSuccessor:
     entry: Entry
     is_default: bool = strawberry.field(description="The usual choice for an address under the "
