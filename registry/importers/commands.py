@@ -1,6 +1,8 @@
-"""CLI commands of this interface: ``import gso``, ``import csv``, ``export`` and ``demo``.
+"""CLI commands of this interface: ``import gso``, ``import csv``, ``export``, ``convert``
+and ``demo``.
 
-``demo`` lives in :mod:`registry.importers.demo`.
+``demo`` lives in :mod:`registry.importers.demo`, ``convert`` in
+:mod:`registry.importers.convert_command`.
 
 The helpers of :mod:`registry.cli` are imported inside the commands: ``registry.cli``
 imports this module while it is being built.
@@ -15,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
+from registry.importers.convert_command import convert_cmd
 from registry.importers.demo import demo_cmd
 from registry.importers.plans import ImportPlan
 
@@ -265,7 +268,7 @@ def export_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``import gso``, ``import csv``, ``export`` and ``demo`` to ``app``."""
+    """Add ``import gso``, ``import csv``, ``export``, ``convert`` and ``demo`` to ``app``."""
     import_app = next((group.typer_instance for group in app.registered_groups
                        if group.name == "import"), None)
     if import_app is None:
@@ -275,4 +278,5 @@ def register(app: typer.Typer) -> None:
     import_app.command("csv")(import_csv_cmd)
     import_app.command("conversion-table")(import_conversion_cmd)
     app.command("export")(export_cmd)
+    app.command("convert")(convert_cmd)
     app.command("demo")(demo_cmd)
