@@ -6,6 +6,11 @@ graphql-core's validation rules. The cost is checked here, once the variables ar
 object it may be resolved for, and a connection multiplies what is under it by its
 ``first``. Lists without ``first`` (history, lineage, references) count as
 :data:`LIST_ESTIMATE` items each.
+
+The conversion fields are priced by what they do rather than by their selection: reading
+a gazetteer (:data:`CONVERSION_COST`) and converting each item (:data:`ITEM_COST`, for an
+answer of bounded shape: a handful of candidates at most). One field of 1,000 items fits;
+two of 1,000 each, or many aliases each reading a gazetteer, do not.
 """
 
 from __future__ import annotations
@@ -27,16 +32,20 @@ from graphql import (
     GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
 )
 from strawberry.extensions import SchemaExtension
 
+from registry.graphql.conversion import ITEM_ARGUMENTS, MAX_ITEMS
 from registry.services.graph_reads import MAX_FIRST
 
 MAX_COST = 25_000
 LIST_ESTIMATE = 10
+CONVERSION_COST = 4_000
+ITEM_COST = 15
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 2_000
@@ -72,9 +81,34 @@ def _first(node: FieldNode, variables: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _items(node: FieldNode, argument: str, variables: Mapping[str, Any]) -> int:
+    """How many items a conversion field is given (a wrong type is coercion's to report).
+
+    More than :data:`MAX_ITEMS` count as one more: the field refuses them with a typed
+    error before any work, which tells the client more than "too costly" would.
+    """
+    for arg in node.arguments or ():
+        if arg.name.value != argument:
+            continue
+        value: Any = None
+        if isinstance(arg.value, ListValueNode):
+            value = arg.value.values
+        elif isinstance(arg.value, VariableNode):
+            value = variables.get(arg.value.name.value)
+        else:
+            return 1  # a single value is coerced to a list of one
+        count = len(value) if isinstance(value, list | tuple) else 1 if value else 0
+        return min(count, MAX_ITEMS + 1)
+    return 0
+
+
 def _page_of(owner: Any, name: str) -> bool:
     """``edges``/``nodes`` of a connection: already counted by the connection's ``first``."""
     return name in ("edges", "nodes") and str(getattr(owner, "name", "")).endswith("Connection")
+
+
+def _items_of_conversion(owner: Any, name: str) -> bool:
+    return name == "items" and getattr(owner, "name", "") == "ConversionResult"
 
 
 class CostCounter:
@@ -112,9 +146,14 @@ class CostCounter:
             if name.startswith("__"):
                 continue  # introspection is bounded by its own depth rule and the token limit
             self.total += multiplier
+            argument = ITEM_ARGUMENTS.get(name) if owner is self.schema.query_type else None
+            if argument is not None:
+                items = _items(node, argument, self.variables)
+                self.total += multiplier * (CONVERSION_COST + ITEM_COST * items)
             if self.total > MAX_COST:
                 raise TooCostly(f"the query may resolve more than {MAX_COST} fields; ask for "
-                                "smaller pages or fewer nested lists")
+                                "smaller pages, fewer nested lists or fewer items to "
+                                "convert")
             if node.selection_set is None:
                 continue
             field = None
@@ -126,6 +165,8 @@ class CostCounter:
             first = _first(node, self.variables)
             if first is not None:
                 size = first
+            elif _items_of_conversion(owner, name):
+                size = 1  # the items are priced by ITEM_COST above
             elif is_list and not _page_of(owner, name):
                 size = LIST_ESTIMATE
             else:

@@ -13,7 +13,9 @@ import strawberry
 from sqlalchemy import select
 
 from registry.errors import ValidationError
+from registry.graphql import conversion
 from registry.graphql.context import When
+from registry.graphql.conversion import ConversionResult
 from registry.graphql.ids import from_global, number_of
 from registry.graphql.sync_types import SyncConsumer, consumer_object
 from registry.graphql.types import (
@@ -54,6 +56,11 @@ After = Annotated[str | None, strawberry.argument(description="Cursor of the pre
 Search = Annotated[str | None, strawberry.argument(
     description="Part of the name; ignores case, diacritics and tone marks (đ = d).")]
 ListKey = Annotated[str, strawberry.argument(name="list", description="Code list key.")]
+FromDate = Annotated[date | None, strawberry.argument(
+    description="The date the input describes (default: the day before the list's latest "
+                "reorganisation by `toDate`).")]
+ToDate = Annotated[date | None, strawberry.argument(
+    description="The date to convert to (default: today in Viet Nam).")]
 
 
 @strawberry.type(description="Who is asking: the token's name, role and lists.")
@@ -207,6 +214,26 @@ class Query:
         found = graph_reads.resolve(info.context.reader, list_key, code, when.as_of,
                                     when.release)
         return resolution_object(found, when)
+
+    @strawberry.field(description="Old codes to the units of `toDate`, as the lineage says: "
+                                  "up to 1,000 codes, answered in order, each with a status "
+                                  "and, when a person must choose, every candidate.")
+    async def convert_codes(self, info: Info, *, list_key: ListKey = "admin-units",
+                            codes: list[str], from_date: FromDate = None,
+                            to_date: ToDate = None,
+                            at_release: AtRelease = None) -> ConversionResult:
+        return await conversion.convert(info, "codes", codes, list_key, from_date, to_date,
+                                        at_release, conversion.convert_code)
+
+    @strawberry.field(description="Free-text addresses (\"P. Quán Thánh, Q. Ba Đình, HN\") to "
+                                  "the units of `fromDate` they name and what those are on "
+                                  "`toDate`: up to 1,000, answered in order.")
+    async def convert_addresses(self, info: Info, addresses: list[str],
+                                from_date: FromDate = None, to_date: ToDate = None,
+                                at_release: AtRelease = None) -> ConversionResult:
+        return await conversion.convert(info, "addresses", addresses, "admin-units",
+                                        from_date, to_date, at_release,
+                                        conversion.convert_address)
 
     @strawberry.field(description="The latest release, or release `number`.")
     def release(self, info: Info, number: int | None = None) -> Release | None:
