@@ -25,6 +25,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.releases": ("Bản phát hành", "Releases"),
     "nav.changesets": ("Bộ thay đổi", "Change sets"),
     "nav.sync": ("Đồng bộ", "Sync"),
+    "nav.convert": ("Chuyển đổi mã, địa chỉ", "Convert codes and addresses"),
     "lang.switch": ("English", "Tiếng Việt"),
     "lang.switch_label": ("Switch to English", "Chuyển sang tiếng Việt"),
     "login": ("Đăng nhập", "Log in"),
@@ -328,6 +329,132 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sync.last_error": ("Lỗi gần nhất", "Last error"),
     "sync.head": ("Đầu luồng: bản phát hành {release}, bản ghi {seq}",
                   "Feed head: release {release}, record {seq}"),
+    # conversion page
+    "convert.title": ("Chuyển đổi mã và địa chỉ sang đơn vị hành chính mới",
+                      "Convert codes and addresses to the new administrative units"),
+    "convert.lead": ("Tải lên một bảng có mã xã cũ hoặc địa chỉ; nhận lại bảng đó kèm đơn vị "
+                     "mới, trạng thái và các dòng cần người xem lại.",
+                     "Upload a table of old commune codes or addresses; get it back with the "
+                     "new unit, a status, and the rows a person must check."),
+    "convert.form_title": ("Tệp cần chuyển đổi", "File to convert"),
+    "convert.form_help": ("Tệp CSV (UTF-8, Windows-1258 hoặc UTF-16) hoặc XLSX, tối đa {max} "
+                          "dòng; tệp lớn hơn dùng lệnh registry convert.",
+                          "A CSV (UTF-8, Windows-1258 or UTF-16) or XLSX file of at most {max} "
+                          "rows; larger files go through the registry convert command."),
+    "convert.file": ("Tệp", "File"),
+    "convert.mode": ("Cột đầu vào chứa", "The input column holds"),
+    "convert.mode.code": ("Mã xã, phường, thị trấn (mã cũ)", "Commune codes (old codes)"),
+    "convert.mode.address": ("Địa chỉ dạng chữ (ví dụ: P. Quán Thánh, Q. Ba Đình, HN)",
+                             "Free-text addresses (for example: P. Quán Thánh, Q. Ba Đình, HN)"),
+    "convert.column": ("Cột đầu vào", "Input column"),
+    "convert.column_help": ("Tên cột như ở dòng tiêu đề; chọn tệp để chọn từ danh sách cột.",
+                            "The column's name as in the header line; choose the file to "
+                            "pick it from a list."),
+    "convert.column_help_select": ("Các cột của tệp đã chọn.", "The columns of the chosen file."),
+    "convert.column_pick": ("— Chọn cột —", "— Choose a column —"),
+    "convert.from_date": ("Ngày của dữ liệu", "Date the data describes"),
+    "convert.from_date_help": ("Để trống: ngày trước đợt sắp xếp gần nhất (30/06/2025).",
+                               "Empty: the day before the latest reorganisation (2025-06-30)."),
+    "convert.to_date": ("Chuyển sang đơn vị của ngày", "Convert to the units of"),
+    "convert.to_date_help": ("Để trống: hôm nay.", "Empty: today."),
+    "convert.release": ("Bản phát hành", "Release"),
+    "convert.release_help": ("Để trống: mới nhất. Nhập số đã ghi ở kết quả trước để có lại "
+                             "đúng kết quả đó.",
+                             "Empty: the latest. Give the number an earlier result named to "
+                             "get that result again."),
+    "convert.submit": ("Chuyển đổi", "Convert"),
+    "convert.submit_csv": ("Chỉ tải về tệp kết quả (CSV)", "Only download the result (CSV)"),
+    "convert.nothing_kept": ("Tệp không được lưu trên máy chủ: kết quả chỉ có trong trang này "
+                             "và tệp bạn tải về.",
+                             "The file is not kept on the server: the result lives only in this "
+                             "page and the file you download."),
+    "convert.result_title": ("Kết quả chuyển đổi {file}", "Conversion of {file}"),
+    "convert.result_line": ("{rows} dòng, tính theo bản phát hành {release}: đơn vị ngày "
+                            "{from_date} sang đơn vị ngày {to_date}.",
+                            "{rows} rows, computed at release {release}: units of {from_date} "
+                            "to units of {to_date}."),
+    "convert.result_help": ("Chuyển đổi lại với bản phát hành {release} và cùng các ngày sẽ "
+                            "cho đúng tệp này.",
+                            "Converting again at release {release} with the same dates gives "
+                            "this very file."),
+    "convert.download": ("Tải về {file}", "Download {file}"),
+    "convert.needs_person": ("{n} dòng cần người xem lại", "{n} rows need a person"),
+    "convert.first_only": ("Dưới đây là {n} dòng đầu; tệp kết quả có tất cả (cột status).",
+                           "The first {n} are listed; the result file has them all (column "
+                           "status)."),
+    "convert.nobody": ("Không có dòng nào cần xem lại.", "No row needs a person."),
+    "convert.col.line": ("Dòng", "Line"),
+    "convert.col.input": ("Đầu vào", "Input"),
+    "convert.col.reason": ("Lý do", "Reason"),
+    "convert.col.candidates": ("Các khả năng (* là mặc định)", "Candidates (* the default)"),
+    "convert.status.exact": ("chính xác", "exact"),
+    "convert.status.matched": ("khớp", "matched"),
+    "convert.status.ambiguous": ("cần chọn", "ambiguous"),
+    "convert.status.not_found": ("không tìm thấy", "not found"),
+    "convert.reason.divided": ("đơn vị cũ bị chia cho nhiều đơn vị mới",
+                               "the old unit was divided among several new ones"),
+    "convert.reason.kept_code_gave_parts": ("giữ mã nhưng đã chuyển một phần cho đơn vị khác",
+                                            "kept its code but gave parts to other units"),
+    "convert.reason.code_conflicts": ("mã mâu thuẫn với mã huyện hoặc tỉnh đi kèm",
+                                      "the code contradicts the district or province given"),
+    "convert.reason.unknown_code": ("không có mã này vào ngày của dữ liệu",
+                                    "no such code on the date of the data"),
+    "convert.reason.no_successor": ("không có đơn vị kế thừa vào ngày chuyển đổi",
+                                    "no successor on the target date"),
+    "convert.reason.empty": ("ô trống", "empty cell"),
+    "convert.reason.same_name": ("tên trùng với nhiều đơn vị", "the name fits several units"),
+    "convert.reason.similar_names": ("gần giống tên của nhiều đơn vị",
+                                     "close to the names of several units"),
+    "convert.reason.unknown_name": ("không có đơn vị nào mang tên này",
+                                    "no unit has this name"),
+    "convert.reason.abbreviation": ("đã mở rộng chữ viết tắt", "abbreviations expanded"),
+    "convert.reason.reordered": ("các phần không theo thứ tự xã, huyện, tỉnh",
+                                 "the parts are not in commune, district, province order"),
+    "convert.reason.no_district": ("không ghi huyện", "no district given"),
+    "convert.reason.no_province": ("không ghi tỉnh", "no province given"),
+    "convert.reason.spelling": ("đã sửa một lỗi chính tả", "one spelling mistake corrected"),
+    "convert.reason.type_differs": ("loại đơn vị ghi khác", "a different type of unit named"),
+    "convert.reason.unexplained_part": ("có phần địa chỉ không khớp",
+                                        "a part of the address names nothing"),
+    "convert.reason.district_differs": ("huyện ghi trong địa chỉ là huyện khác",
+                                        "the district named is another one"),
+    "convert.reason.no_separators": ("địa chỉ không có dấu phẩy ngăn cách",
+                                     "no commas between the parts"),
+    "convert.err.fields": ("Chưa chuyển đổi: hãy sửa các ô được đánh dấu.",
+                           "Not converted: fix the fields marked below."),
+    "convert.err.no_file": ("Hãy chọn một tệp CSV hoặc XLSX.", "Choose a CSV or XLSX file."),
+    "convert.err.empty": ("Tệp {file} rỗng: không có dòng tiêu đề.",
+                          "The file {file} is empty: it has no header line."),
+    "convert.err.encoding": ("Không đọc được tệp {file}: bảng mã không phải UTF-8, UTF-16 hay "
+                             "Windows-1258. Hãy lưu lại dưới dạng “CSV UTF-8”.",
+                             "Cannot read {file}: its encoding is not UTF-8, UTF-16 or "
+                             "Windows-1258. Save it again as “CSV UTF-8”."),
+    "convert.err.xlsx": ("Không đọc được tệp XLSX {file}.", "Cannot read the XLSX file {file}."),
+    "convert.err.csv": ("Tệp CSV {file} bị lỗi ({detail}).", "The CSV file {file} is broken "
+                                                             "({detail})."),
+    "convert.err.missing_column": ("Tệp không có cột “{column}”. Các cột của tệp: {columns}.",
+                                   "The file has no column “{column}”. Its columns are: "
+                                   "{columns}."),
+    "convert.err.choose_code": ("Hãy chọn cột chứa mã. Các cột của tệp: {columns}.",
+                                "Choose the column that holds the codes. The file's columns "
+                                "are: {columns}."),
+    "convert.err.choose_address": ("Hãy chọn cột chứa địa chỉ. Các cột của tệp: {columns}.",
+                                   "Choose the column that holds the addresses. The file's "
+                                   "columns are: {columns}."),
+    "convert.err.extra_cells": ("Dòng {line} có giá trị ở cột {n} nhưng dòng tiêu đề chỉ có "
+                                "{width} cột.",
+                                "Line {line} has a value in column {n} but the header names "
+                                "only {width} columns."),
+    "convert.err.too_many_rows": ("Tệp có {rows} dòng; trang này nhận tối đa {max} dòng. Hãy "
+                                  "chia nhỏ tệp hoặc dùng lệnh registry convert.",
+                                  "The file has {rows} rows; this page takes at most {max}. "
+                                  "Split it, or use the registry convert command."),
+    "convert.err.release": ("Không có bản phát hành {n} (mới nhất là {latest}).",
+                            "There is no release {n} (the latest is {latest})."),
+    "convert.err.release_number": ("Số bản phát hành là số nguyên dương.",
+                                   "A release is a positive whole number."),
+    "convert.err.order": ("Ngày của dữ liệu phải không sau ngày chuyển sang.",
+                          "The date of the data must not be after the date converted to."),
     # errors
     "error.title": ("Có lỗi", "Something went wrong"),
     "error.not_found": ("Không tìm thấy", "Not found"),

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.web import auth_pages, browse, changeset_pages
+from registry.web import auth_pages, browse, changeset_pages, convert_page
 from registry.web.plumbing import Endpoints
 from registry.web.rendering import Web
 from registry.web.security import session_secret
@@ -101,6 +101,10 @@ def routes(sessions: Any) -> list[BaseRoute]:
         Route("/lists/{key}/{code}", ep.read(browse.entry_page), methods=["GET"]),
         Route("/releases", ep.read(browse.releases_page), methods=["GET"]),
         Route("/consumers", ep.read(browse.sync_page), methods=["GET"]),
+        Route("/convert", ep.read(convert_page.page), methods=["GET"]),
+        Route("/convert", ep.form(convert_page.convert, login=False), methods=["POST"]),
+        Route("/convert/columns", ep.form(convert_page.columns, login=False),
+              methods=["POST"]),
         Route("/change-sets", ep.read(cs.list_page), methods=["GET"]),
         Route("/change-sets", ep.form(cs.create), methods=["POST"]),
         Route("/change-sets/new", ep.read(cs.new_page), methods=["GET"]),
