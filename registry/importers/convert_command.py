@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from registry.errors import ValidationError
 from registry.exporters.stream_writer import (
@@ -67,16 +68,16 @@ class Columns:
             ("address", "--address-column", self.address),
             ("names", "--commune-column", self.commune)) if value]
         if not given:
-            raise ValidationError("mode", "required", "give --code-column (commune codes), "
+            raise ValidationError("", "mode_required", "give --code-column (commune codes), "
                                   "--address-column (free-text addresses) or "
                                   "--commune-column (names, with --district-column and "
                                   "--province-column)")
         if len(given) > 1:
-            raise ValidationError("mode", "one_mode", f"{' and '.join(o for _, o in given)}: "
+            raise ValidationError("", "one_mode", f"{' and '.join(o for _, o in given)}: "
                                   "give only one way to find the unit")
         kind = given[0][0]
         if kind == "address" and (self.district or self.province):
-            raise ValidationError("mode", "address_alone",
+            raise ValidationError("", "address_alone",
                                   "--district-column and --province-column go with "
                                   "--code-column or --commune-column, not --address-column "
                                   "(the address itself names them)")
@@ -331,16 +332,25 @@ def convert_cmd(
     a status (exact, matched, ambiguous, not_found), a confidence, every candidate of an
     ambiguous row, the reason and the release. A summary goes to standard error.
     """
-    from registry.cli import _date, err, fail, unit_of_work
+    from registry.cli import err, unit_of_work
     from registry.errors import RegistryError
     from registry.services.conversion import load_gazetteer
+    from registry.services.operations import parse_date
+
+    def fail(message: str) -> None:
+        # One line whatever the terminal's width (scripts read it); no markup in names.
+        err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True,
+                  highlight=False)
+        raise typer.Exit(1)
 
     columns = Columns(code_column, address_column, commune_column, district_column,
                       province_column)
     try:
         columns.kind()
-    except ValidationError as exc:
-        fail(exc.detail)
+        day_from = parse_date(from_date, "--from-date") if from_date else None
+        day_to = parse_date(to_date, "--to-date") if to_date else None
+    except RegistryError as exc:
+        fail(exc.message)
     if as_json and fmt not in (None, "json"):
         fail(f"--json and --format {fmt}: give one")
     chosen = format_of("json" if as_json else fmt, out_file)
@@ -353,12 +363,15 @@ def convert_cmd(
             fail(f"--out: the directory {str(out_file.parent)!r} does not exist")
         if out_file.exists() and file.exists() and out_file.resolve() == file.resolve():
             fail("--out is the input file: write the result to another file")
-    day_from = _date(from_date, "--from-date")
-    day_to = _date(to_date, "--to-date")
 
     def gazetteer() -> Gazetteer:
+        failed: RegistryError | None = None
         with unit_of_work() as session:
-            return load_gazetteer(session, day_from, day_to, at_release, list_key)
+            try:
+                return load_gazetteer(session, day_from, day_to, at_release, list_key)
+            except RegistryError as exc:
+                failed = exc  # reported below, in one line, after the read-only transaction
+        raise failed
 
     output = Output(out_file, chosen, bom)
     try:
@@ -370,4 +383,3 @@ def convert_cmd(
         fail(f"{exc.filename or out_file or file}: {exc.strerror or exc}")
     for line in render_summary(summary, table, output):
         err.print(line, highlight=False, markup=False, soft_wrap=True)
-

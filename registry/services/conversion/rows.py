@@ -72,17 +72,17 @@ def full_name(unit: Unit) -> str:
 
 
 def candidates_text(conversion: Conversion) -> str:
-    """Every candidate of a row that needs a choice, the default first and starred.
+    """Every candidate of an ambiguous row, the default first and starred.
 
-    New units when the old unit went to several; the old units that fit when the input
-    named more than one (then each with its district and province, to tell them apart).
+    The new units the old unit became (one or several), or, when the input fits several
+    old units, those (each with its district and province, to tell them apart).
     """
-    if len(conversion.new) > 1:
+    if conversion.status != AMBIGUOUS:
+        return ""
+    if conversion.new:
         return "; ".join(f"{c.unit.code} {c.unit.name}{'*' if c.is_default else ''}"
                          for c in conversion.new)
-    if conversion.alternatives:
-        return "; ".join(f"{u.code} {full_name(u)}" for u in conversion.alternatives)
-    return ""
+    return "; ".join(f"{u.code} {full_name(u)}" for u in conversion.alternatives)
 
 
 def added_cells(conversion: Conversion, release: int) -> tuple[str, ...]:
@@ -276,7 +276,7 @@ class RowConverter:
 
     def given(self, cells: Sequence[Any]) -> str:
         """What the row gave, as one line of text (for the summary)."""
-        return " / ".join(name_text(cells[c]) or "" for c in self.columns)
+        return " / ".join(t for t in (name_text(cells[c]) for c in self.columns) if t)
 
     def summary(self) -> Summary:
         """Counts so far; rows converted uncached are counted as they went."""
