@@ -262,18 +262,23 @@ def run_conversion(path: Path, gazetteer_of: Callable[[], Gazetteer], columns: C
     return summary, table
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def render_summary(summary: Summary, table: StreamTable, output: Output) -> list[str]:
     """The summary for people, as lines (printed on standard error)."""
     counts = ", ".join(f"{status} {n}" for status, n in summary.counts.items())
-    lines = [f"{table.source}: {summary.rows} rows converted at release {summary.release}, "
+    lines = [f"{table.source}: {_rows(summary.rows)} converted at release {summary.release}, "
              f"{summary.list_key} of {summary.from_date.isoformat()} to "
              f"{summary.to_date.isoformat()}",
              f"  {counts}"]
     if summary.needs_person:
         more = f"; the first {len(summary.first)}" if summary.needs_person > len(
             summary.first) else ""
-        lines.append(f"  {summary.needs_person} rows need a person (ambiguous or not found)"
-                     f"{more}:")
+        verb = "needs" if summary.needs_person == 1 else "need"
+        lines.append(f"  {_rows(summary.needs_person)} {verb} a person (ambiguous or not "
+                     f"found){more}:")
         for row in summary.first:
             why = f" ({row.reason})" if row.reason else ""
             choices = f": {row.candidates}" if row.candidates else ""

@@ -36,7 +36,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CODE_WIDTH = {"code": 5, "district": 3, "province": 2}
 # Distinct inputs whose answers are kept; beyond it (a column of free text, or of junk)
 # rows are converted one by one, so that memory stays flat in the number of rows.
-CACHE_LIMIT = 200_000
+CACHE_LIMIT = 100_000
 MODES = ("code", "address", "names")
 
 
