@@ -40,7 +40,7 @@ class Change:
     ``before``/``after`` are the states on the effective date. ``versions``, when set, are
     the exact records to write instead, replacing the current records ``supersedes`` (a
     corrected code rewrites a whole history; a correction, the one record in force on the
-    effective date, with its own interval).
+    effective date, with its own interval, and the end records that repeat what it fixed).
     """
 
     list_key: str
@@ -366,9 +366,36 @@ class Planner:
         # after it (an end, a merge): written as is, so the preview shows that interval and
         # the rules are checked on it alone (see _check_states).
         change = self.changes[key]
-        change.versions = [Rewrite(row.valid_from, row.valid_to, change.after)]
-        change.supersedes = [row.id]
+        ends = self._corrected_ends(key, row, before, change.after)
+        change.versions = [Rewrite(row.valid_from, row.valid_to, change.after),
+                           *(rewrite for _, rewrite in ends)]
+        change.supersedes = [row.id, *(end_id for end_id, _ in ends)]
         self.history_corrections.add(key)
+
+    def _corrected_ends(self, key: Key, row: Any, before: State,
+                        after: State) -> list[tuple[int, Rewrite]]:
+        """The end records after a corrected last active version, with the correction applied.
+
+        An end record repeats the last state's name and the like, and it is what ``resolve``
+        shows once the entry has ended: a misspelling fixed in the last state must not live
+        on there. A field is carried over only while the end records still hold the value
+        that was corrected; one that says something else was decided on its own. The parent
+        is never carried: a corrected parent is checked on the corrected record's interval
+        only, and the end stays filed under the parent it was recorded with.
+        """
+        if row.status != "active":
+            return []
+        live = [group for group in _CARRIED
+                if _values(before, group) != _values(after, group)]
+        out: list[tuple[int, Rewrite]] = []
+        for end in self.world.ends_after(key, row):
+            state = state_of(end)
+            live = [group for group in live if _values(state, group) == _values(before, group)]
+            if not live:
+                break
+            changes = {name: getattr(after, name) for group in live for name in group}
+            out.append((end.id, Rewrite(end.valid_from, end.valid_to, state.with_(**changes))))
+        return out
 
     def _corrected_fields(self, rules: ListRules, key: Key, op: dict[str, Any],
                           before: State) -> dict[str, Any]:
@@ -746,6 +773,16 @@ class Planner:
                     f"{where}.{ref.field}", "reference",
                     f"'{ref.code}' is not an active entry of '{ref.list_key}' on "
                     f"{self.on.isoformat()}"))
+
+
+# What a correction of the last active version carries over to the end records after it;
+# a type comes with its level.
+_CARRIED: tuple[tuple[str, ...], ...] = (
+    ("name",), ("short_name",), ("name_en",), ("type", "level"), ("attributes",))
+
+
+def _values(state: State, group: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(getattr(state, name) for name in group)
 
 
 def _rewrite(row: Any) -> Rewrite:

@@ -154,6 +154,21 @@ class World:
             self._states[key] = state_of(row) if row else None
         return self._states[key]
 
+    def ends_after(self, key: Key, row: VersionRow) -> list[VersionRow]:
+        """The records of the entry's end that directly follow ``row``, in date order: each
+        begins where the one before it ends and says the entry has ended."""
+        out: list[VersionRow] = []
+        day = row.valid_to
+        for later in sorted(self.get(key).versions, key=lambda r: r.valid_from):
+            if day is None or later.valid_from > day:
+                break
+            if later.valid_from == day:
+                if later.status == "active":
+                    break
+                out.append(later)
+                day = later.valid_to
+        return out
+
     def later_versions(self, key: Key) -> list[VersionRow]:
         """Records that start after the effective date (future-dated changes)."""
         return [r for r in self.get(key).versions if r.valid_from > self.on]

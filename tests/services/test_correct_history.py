@@ -1,6 +1,7 @@
 """Corrections of history: ``correct`` fixes the record in force on the effective date, even
 when the entry has since ended, merged or split, and the rules are checked on that record's
-interval only. What earlier releases said stays readable."""
+interval only. A correction of the last state before an end also fixes the end record that
+repeats it. What earlier releases said stays readable."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from registry.services import change_sets, code_lists, queries
+from registry.services import change_sets, code_lists, graph_reads, queries
 from registry.services.actors import SYSTEM
 from registry.services.integrity import check_invariants
 from tests.factories import (
@@ -82,11 +83,19 @@ def test_the_name_of_a_merged_away_unit_is_corrected_before_its_end(session: Ses
     assert corrected is not None and corrected.recorded_release == fixed
     assert (corrected.valid_from, corrected.valid_to) == (d("2025-01-01"), d(REFORM))
     assert intervals(session, "00013") == before  # no new state of the world
-    # The record of its end is another record: untouched.
+    # The record of its end repeated the misspelt name: it is corrected in the same release,
+    # its interval, status and parent kept.
     ended = queries.get_entry(session, AU, "00013", d("2025-08-01"))
-    assert ended is not None and (ended.status, ended.name) == ("retired", "Phường Quán Thánh")
+    assert ended is not None and (ended.status, ended.name, ended.parent) == (
+        "retired", "Phường Quán Thánh (đã sửa)", "001")
+    assert (ended.valid_from, ended.valid_to, ended.recorded_release) == (d(REFORM), None, fixed)
+    assert name_on(session, "00013", REFORM, reform) == "Phường Quán Thánh"
     resolved = queries.resolve(session, AU, "00013", d("2025-08-01"))
+    assert resolved.status == "ended" and resolved.ended_on == d(REFORM)
+    assert resolved.entry is not None and resolved.entry.name == "Phường Quán Thánh (đã sửa)"
     assert [s.entry.code for s in resolved.successors] == ["00004"]
+    old = graph_reads.resolve(session, AU, "00013", d(REFORM), reform)  # as GraphQL reads
+    assert old.entry is not None and old.entry.name == "Phường Quán Thánh"
     assert check_invariants(session) == []
     assert check_invariants(session, reform) == []
 
@@ -102,6 +111,11 @@ def test_ended_retired_and_split_entries_are_corrected(session: Session, code: s
     assert name_on(session, code, "2025-02-01") == f"{old} (sửa)", what
     assert name_on(session, code, "2025-02-01", reform) == old
     assert intervals(session, code) == before
+    # The end record follows its last state, from this release on.
+    ended = queries.get_entry(session, AU, code, d("2025-08-01"))
+    assert ended is not None and ended.status == "retired"
+    assert (ended.name, ended.name_en) == (f"{old} (sửa)", "Corrected"), what
+    assert name_on(session, code, REFORM, reform) == old
     assert check_invariants(session) == []
 
 
@@ -222,13 +236,16 @@ def test_the_preview_is_what_publishing_writes(session: Session) -> None:
     assert diff["errors"] == [] and diff["summary"] == {"correct": 1, "links": 0}
     [change] = diff["changes"]
     assert change["fields"] == ["name", "parent"]
-    assert [(v["valid_from"], v["valid_to"]) for v in change["versions"]] == [
-        ("2025-01-01", REFORM)]
+    # The end record is listed too: it takes the name, not the parent.
+    assert [(v["valid_from"], v["valid_to"], v["status"], v["name"], v["parent"])
+            for v in change["versions"]] == [
+        ("2025-01-01", REFORM, "active", "Phường Quán Thánh (sửa)", "002"),
+        (REFORM, None, "retired", "Phường Quán Thánh (sửa)", "001")]
     release = change_sets.publish_direct(session, SYSTEM, cs_id)
     previewed = [{"code": c["code"], **v} for c in diff["changes"] for v in c["versions"]]
     written = [r for r in feed_records(session, release) if r["t"] == "version"]
     assert [{k: r[k] for k in previewed[0]} for r in written] == previewed
-    assert [r["t"] for r in feed_records(session, release)] == ["version", "release"]
+    assert [r["t"] for r in feed_records(session, release)] == ["version", "version", "release"]
 
 
 def test_the_record_in_force_on_the_effective_date_is_the_one_corrected(
@@ -241,9 +258,72 @@ def test_the_record_in_force_on_the_effective_date_is_the_one_corrected(
     assert last is not None and (last.name_en, last.status) == ("Quan Thanh Ward", "active")
     old = queries.get_entry(session, AU, "00013", date(2025, 6, 30), at_release=reform)
     assert old is not None and old.name_en is None
+    follows = queries.get_entry(session, AU, "00013", d(REFORM))
+    assert follows is not None and follows.name_en == "Quan Thanh Ward"
     publish(session, [fix("00013", name_en="Quan Thanh Ward (ended)")], REFORM)
     ended = queries.get_entry(session, AU, "00013", d(REFORM))
     assert ended is not None and (ended.name_en, ended.status) == (
         "Quan Thanh Ward (ended)", "retired")
     assert name_on(session, "00013", "2025-06-30") == "Phường Quán Thánh"
+    assert check_invariants(session) == []
+
+
+def test_an_end_record_that_says_something_else_keeps_it(session: Session) -> None:
+    """Only a field the end record repeats from the corrected state follows the correction:
+    a value recorded for the end on its own stays."""
+    reformed(session)
+    publish(session, [fix("00013", name_en="Quan Thanh (merged)")], REFORM)
+    publish(session, [fix("00013", name="Phường Quán Thánh (sửa)", name_en="Quan Thanh",
+                          short_name="Quán Thánh")], "2025-03-01")
+    ended = queries.get_entry(session, AU, "00013", d(REFORM))
+    assert ended is not None and (ended.name, ended.short_name, ended.name_en) == (
+        "Phường Quán Thánh (sửa)", "Quán Thánh", "Quan Thanh (merged)")
+    assert check_invariants(session) == []
+
+
+def test_a_version_with_a_later_active_version_is_corrected_alone(session: Session) -> None:
+    """00013 moves on 2025-04-01, keeping its name, and ends on 2025-07-01: the version
+    before the move is not the last state, so neither the next one nor the end follows."""
+    hanoi(session)
+    publish(session, [{"op": "move", "list": AU, "code": "00013", "parent": "002"}],
+            "2025-04-01")
+    publish(session, REFORM_OPS, REFORM, title="reform")
+    cs_id = draft(session, [fix("00013", name="Phường Quán Thánh (sửa)")], "2025-03-01")
+    [change] = change_sets.preview(session, cs_id).diff()["changes"]
+    assert [(v["valid_from"], v["valid_to"]) for v in change["versions"]] == [
+        ("2025-01-01", "2025-04-01")]
+    change_sets.publish_direct(session, SYSTEM, cs_id)
+    assert name_on(session, "00013", "2025-03-01") == "Phường Quán Thánh (sửa)"
+    assert name_on(session, "00013", "2025-05-01") == "Phường Quán Thánh"
+    assert name_on(session, "00013", REFORM) == "Phường Quán Thánh"
+    resolved = queries.resolve(session, AU, "00013", d("2025-08-01"))
+    assert resolved.entry is not None and resolved.entry.name == "Phường Quán Thánh"
+    # Its last state is corrected, and the end with it.
+    publish(session, [fix("00013", name="Phường Quán Thánh (sửa)")], "2025-05-01")
+    assert name_on(session, "00013", REFORM) == "Phường Quán Thánh (sửa)"
+    assert check_invariants(session) == []
+
+
+def test_a_retired_agency_end_record_takes_the_corrected_type_and_attributes(
+        session: Session) -> None:
+    agency = "000.00.00.G01"
+
+    def on(day: str, release: int | None = None) -> Any:
+        found = queries.get_entry(session, "agencies", agency, d(day), at_release=release)
+        assert found is not None
+        return (found.status, found.type, found.level, found.attributes)
+
+    publish(session, [{"op": "create", "list": "agencies", "code": agency, "name": "Bộ A",
+                       "type": "Bộ", "attributes": {"address": "Số 1 phố A"}}])
+    retired = publish(session, [{"op": "retire", "list": "agencies", "code": agency}],
+                      REFORM)
+    publish(session, [{"op": "correct", "list": "agencies", "code": agency,
+                       "type": "Cơ quan ngang bộ",
+                       "attributes": {"address": "Số 1 phố Á"}}], "2025-03-01")
+    assert on("2025-03-01") == ("active", "Cơ quan ngang bộ", "level-1",
+                                {"address": "Số 1 phố Á"})
+    assert on(REFORM) == ("retired", "Cơ quan ngang bộ", "level-1", {"address": "Số 1 phố Á"})
+    assert on(REFORM, retired) == ("retired", "Bộ", "level-1", {"address": "Số 1 phố A"})
+    assert intervals(session, agency, "agencies") == [
+        (d("2025-01-01"), d(REFORM), "active"), (d(REFORM), None, "retired")]
     assert check_invariants(session) == []

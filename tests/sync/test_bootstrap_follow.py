@@ -45,7 +45,8 @@ STEPS: list[tuple[str, str, list[dict[str, Any]]]] = [
     ("code correction", "2025-08-01", [{"op": "correct", "list": "admin-units", "code": "001",
                                         "new_code": "009"}]),
     # The district ends with the ward merged away from it; then that ward's last name
-    # before the merge is corrected: its record ends on the day its parent does.
+    # before the merge is corrected: its record ends on the day its parent does, and the
+    # record of its end takes the corrected name.
     ("dissolve", "2025-09-01", [{"op": "merge", "list": "admin-units",
                                  "sources": ["00004", "00013"],
                                  "target": {"code": "00004", "name": "Phường Ba Đình",
@@ -106,10 +107,12 @@ def test_bootstrap_then_follow_every_kind_of_release(centre: Centre, targets: Ta
         assert local_as_of(client.store, date(2030, 1, 1))["002"][0] == \
             "Quận Hoàn Kiếm Tương Lai"
         assert local_as_of(client.store, date(2029, 12, 31))["002"][0] == "Quận Hoàn Kiếm"
-        # The history correction reached the replica, on the corrected record's interval.
+        # The history correction reached the replica, on the corrected record's interval,
+        # and so did the record of the end that follows it, which took the corrected name.
         assert local_as_of(client.store, date(2025, 8, 15))["00013"] == (
             "Phường Quán Thánh (sửa lần hai)", "009", "active")
-        assert local_as_of(client.store, date(2025, 9, 1))["00013"][2] == "retired"
+        assert local_as_of(client.store, date(2025, 9, 1))["00013"] == (
+            "Phường Quán Thánh (sửa lần hai)", "009", "retired")
     finally:
         client.close()
 
