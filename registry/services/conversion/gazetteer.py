@@ -9,7 +9,9 @@ from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
+from registry.config import today
 from registry.errors import ValidationError
+from registry.services.conversion.matcher import AddressMatcher
 from registry.services.conversion.types import (
     AMBIGUOUS,
     EXACT,
@@ -18,7 +20,6 @@ from registry.services.conversion.types import (
     Conversion,
     Unit,
 )
-from registry.config import today
 from registry.services.export_reads import all_links, check_release, entries_on, resolutions
 from registry.services.queries import EntryView, Resolution
 
@@ -60,6 +61,7 @@ class Gazetteer:
     new: dict[str, Unit]
     answers: dict[str, Resolution]
     _cache: dict[str, Conversion] = field(default_factory=dict, repr=False)
+    _matcher: AddressMatcher | None = field(default=None, repr=False)
 
     def convert_code(self, code: str, district: str | None = None,
                      province: str | None = None) -> Conversion:
@@ -84,6 +86,23 @@ class Gazetteer:
     def conversion_of(self, code: str) -> Conversion:
         """:meth:`convert_code` of a code known to be an old unit (for name matches)."""
         return self.convert_code(code)
+
+    def convert_address(self, text: str) -> Conversion:
+        """What the commune a free-text address names on ``from_date`` is on ``to_date``
+        ("P. Quán Thánh, Q. Ba Đình, HN"); see :mod:`registry.services.conversion.matcher`."""
+        return self.matcher.convert_address(text)
+
+    def convert_names(self, commune: str | None, district: str | None = None,
+                      province: str | None = None) -> Conversion:
+        """:meth:`convert_address` of names given in separate fields (any may be missing)."""
+        return self.matcher.convert_names(commune, district, province)
+
+    @property
+    def matcher(self) -> AddressMatcher:
+        """The name index of the old units, built on first use (about a second)."""
+        if self._matcher is None:
+            self._matcher = AddressMatcher(self)
+        return self._matcher
 
     def _convert(self, code: str) -> Conversion:
         unit = self.old.get(code)
