@@ -187,10 +187,10 @@ def _to_csv(table: StreamTable, converter: RowConverter, writer: CsvWriter,
         found = cached(cells[index] if index is not None else key(cells))
         if found is None or found.needs_person:
             found = slow(cells, line())
+            if not found.encoded:
+                found.encoded = writer.tail(found.cells)
         else:
             found.count += 1
-        if not found.encoded:
-            found.encoded = writer.tail(found.cells)
         rows.append(cells)
         tails.append(found.encoded)
         if len(rows) >= BATCH:
