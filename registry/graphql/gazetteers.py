@@ -27,7 +27,7 @@ from registry.services.cache import MISSING, ReleaseCache
 from registry.services.conversion import Gazetteer, load_gazetteer
 from registry.services.graph_reads import list_id
 
-DEFAULT_SIZE = 4  # about 20 MB each on the bundled data
+DEFAULT_SIZE = 2  # about 20 MB each on the bundled data, 35 MB with the address index
 
 
 def _load(sessions: sessionmaker[Session], list_key: str, from_date: date | None,

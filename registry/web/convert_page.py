@@ -2,16 +2,17 @@
 converted, with a summary of what needs a person (DESIGN §11).
 
 Nothing is kept: the file is read in memory, converted with the gazetteer of the chosen
-dates through the row logic ``registry convert`` uses
-(:class:`registry.services.conversion.rows.RowConverter`: the same added columns, the same
-cells), and answered as a page holding the summary and the converted table, or directly
+dates through the row logic and the CSV writer ``registry convert`` uses
+(:class:`~registry.services.conversion.rows.RowConverter`,
+:class:`~registry.exporters.stream_writer.CsvWriter`: the same added columns and cells,
+the input's delimiter kept, UTF-8 with the BOM Excel needs, as ``registry convert --bom``
+writes), and answered as a page holding the summary and the converted table, or directly
 as a CSV attachment. A file with more than :data:`MAX_ROWS` rows belongs to the command.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import os
 from dataclasses import dataclass, field
@@ -26,7 +27,10 @@ from starlette.responses import Response
 
 from registry.config import today
 from registry.errors import RegistryError, ValidationError
-from registry.importers.tabular import Table, cell_text, read_table
+from registry.exporters.stream_writer import CsvWriter
+from registry.importers.decoding import decode_text
+from registry.importers.stream_table import DELIMITERS, OLD_XLS_MAGIC
+from registry.importers.tabular import XLSX_MAGIC, Table, cell_text, read_csv_text, read_xlsx
 from registry.services.cache import MISSING, ReleaseCache
 from registry.services.conversion import Gazetteer, load_gazetteer
 from registry.services.conversion.rows import ADDED_COLUMNS, Mode, RowConverter, Summary
@@ -42,14 +46,14 @@ LIST_KEY = "admin-units"
 MODES = ("code", "address")
 MAX_ROWS = 100_000
 PERSON_ROWS = 200
-BOM = "\ufeff"  # Excel reads a CSV without it as the machine's legacy code page
+BATCH = 4096
 # Header names that usually hold the input, folded: a first guess for the column chooser.
 HINTS = {"code": ("ma", "code", "ma xa", "ma_xa", "ma phuong xa", "ma dvhc", "ma_dvhc",
                   "commune_code", "ward_code", "ma don vi hanh chinh"),
          "address": ("dia chi", "dia_chi", "diachi", "address", "dia chi thuong tru",
                      "noi o", "cho o")}
 
-_GAZETTEERS = ReleaseCache(int(os.environ.get("REGISTRY_GAZETTEER_CACHE", "4")))
+_GAZETTEERS = ReleaseCache(int(os.environ.get("REGISTRY_GAZETTEER_CACHE", "2")))
 
 
 @dataclass
@@ -71,17 +75,25 @@ class Choices:
 
 @dataclass
 class Result:
-    """A converted table: its summary, its CSV text, and what to call the download."""
+    """A converted table: its summary, its CSV bytes, and what to call the download."""
 
     filename: str
     download: str
     summary: Summary
-    text: str
+    data: bytes
 
     def encoded(self) -> str:
-        """The CSV, with its BOM, as base64: the page carries it byte for byte (HTML would
-        turn its CRLF line ends into LF)."""
-        return base64.b64encode((BOM + self.text).encode("utf-8")).decode("ascii")
+        """The CSV as base64: the page carries it byte for byte (as text in HTML, a CR
+        inside a quoted cell would become LF)."""
+        return base64.b64encode(self.data).decode("ascii")
+
+
+@dataclass
+class Upload:
+    """The table read from an upload, and the delimiter its CSV used (kept in the output)."""
+
+    table: Table
+    delimiter: str
 
 
 class Refused(Exception):
@@ -145,6 +157,8 @@ def find_column(header: tuple[str, ...], wanted: str, mode: str, t: Translator) 
         if not guessed:
             raise Refused(t(f"convert.err.choose_{mode}", columns=columns))
         wanted = guessed
+    if header.count(wanted) > 1:
+        raise Refused(t("convert.err.column_twice", column=wanted))
     if wanted in header:
         return header.index(wanted)
     folded = fold(wanted).strip()
@@ -164,16 +178,35 @@ def _upload(form: FormData, t: Translator) -> tuple[str, bytes]:
     return PurePath(sent.filename).name or "upload.csv", data
 
 
-def read_upload(filename: str, data: bytes, t: Translator) -> Table:
+def _delimiter(first_line: str) -> str:
+    # As the readers choose it: the most frequent of , ; and tab in the header line.
+    counts = {d: first_line.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_upload(filename: str, data: bytes, t: Translator) -> Upload:
     """The table, or a refusal in the page's language that says what to do."""
+    if data.startswith(OLD_XLS_MAGIC):
+        raise Refused(t("convert.err.xls", file=filename))
     try:
-        return read_table(data, filename)
+        if data.startswith(XLSX_MAGIC):
+            table, delimiter = read_xlsx(data, filename), ","
+        else:
+            text = decode_text(data, filename)
+            table, delimiter = read_csv_text(text, filename), _delimiter(text.split("\n", 1)[0])
     except ValidationError as exc:
         key = {"encoding": "convert.err.encoding", "empty": "convert.err.empty",
                "xlsx": "convert.err.xlsx", "csv": "convert.err.csv"}.get(exc.rule)
         if key is None:
             raise Refused(error_text(t, exc)) from None
         raise Refused(t(key, file=filename, detail=exc.detail)) from None
+    header = table.header
+    while header and not header[-1]:
+        header = header[:-1]  # separators after the last column name
+    if not header:
+        raise Refused(t("convert.err.empty", file=filename))
+    return Upload(Table(table.source, header, table.rows, table.spreadsheet), delimiter)
 
 
 def gazetteer(session: Session, choices: Choices, t: Translator) -> Gazetteer:
@@ -194,20 +227,18 @@ def gazetteer(session: Session, choices: Choices, t: Translator) -> Gazetteer:
     return loaded
 
 
-def _text(value: Any) -> str:
-    # CSV cells are the file's own text; a spreadsheet's typed cells are written as text.
-    return value if isinstance(value, str) else cell_text(value)
-
-
-def convert_table(table: Table, column: int, mode: str, found: Gazetteer,
-                  t: Translator) -> tuple[str, Summary]:
+def convert_table(upload: Upload, column: int, mode: str, found: Gazetteer,
+                  t: Translator) -> tuple[bytes, Summary]:
     """The converted CSV (input columns unchanged, then the added ones) and its summary."""
+    table = upload.table
     width = len(table.header)
     kind = Mode("code", code=column) if mode == "code" else Mode("address", address=column)
-    converter = RowConverter(found, kind, neutralise_cells=True, first_limit=PERSON_ROWS)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*table.header, *ADDED_COLUMNS])
+    converter = RowConverter(found, kind, neutralise_cells=True,
+                             text_cells=not table.spreadsheet, first_limit=PERSON_ROWS)
+    stream = io.BytesIO()
+    writer = CsvWriter(stream, (*table.header, *ADDED_COLUMNS), delimiter=upload.delimiter,
+                       bom=True, typed=table.spreadsheet)
+    batch: list[list[Any]] = []
     for row in table.rows:
         cells = list(row.cells)
         if len(cells) > width:
@@ -216,28 +247,37 @@ def convert_table(table: Table, column: int, mode: str, found: Gazetteer,
                 raise Refused(t("convert.err.extra_cells", line=row.line, n=extra + 1,
                                 width=width))
             del cells[width:]
-        cells.extend([""] * (width - len(cells)))
-        hit = converter.hit(cells, row.line)
-        writer.writerow([*map(_text, cells), *hit.cells])
-    return out.getvalue(), converter.summary()
+        cells.extend(["" if not table.spreadsheet else None] * (width - len(cells)))
+        batch.append([*cells, *converter.hit(cells, row.line).cells])
+        if len(batch) >= BATCH:
+            writer.write_rows(batch)
+            batch.clear()
+    writer.write_rows(batch)
+    writer.close()
+    return stream.getvalue(), converter.summary()
 
 
 def run(web: Web, session: Session, form: FormData, choices: Choices) -> Result:
     """Read, check and convert the uploaded file."""
     t = web.t
     filename, data = _upload(form, t)
-    table = read_upload(filename, data, t)
-    if len(table.rows) > MAX_ROWS:
-        raise Refused(t("convert.err.too_many_rows", rows=len(table.rows), max=MAX_ROWS))
-    column = find_column(table.header, choices.column, choices.mode, t)
-    choices.values["column"] = table.header[column]
+    upload = read_upload(filename, data, t)
+    header = upload.table.header
+    if len(upload.table.rows) > MAX_ROWS:
+        raise Refused(t("convert.err.too_many_rows", rows=len(upload.table.rows),
+                        max=MAX_ROWS))
+    clash = [h for h in header if h in ADDED_COLUMNS]
+    if clash:
+        raise Refused(t("convert.err.column_added", column=clash[0]))
+    column = find_column(header, choices.column, choices.mode, t)
+    choices.values["column"] = header[column]
     try:
         found = gazetteer(session, choices, t)
     except ValidationError as exc:
         raise Refused(error_text(t, exc)) from None
-    text, summary = convert_table(table, column, choices.mode, found, t)
+    converted, summary = convert_table(upload, column, choices.mode, found, t)
     stem = PurePath(filename).stem or "table"
-    return Result(filename, f"{stem}.converted.csv", summary, text)
+    return Result(filename, f"{stem}.converted.csv", summary, converted)
 
 
 def _private(response: Response) -> Response:
@@ -286,7 +326,7 @@ def convert(web: Web, session: Session, form: FormData) -> Response:
         return render(web, choices, error=error_text(web.t, exc), status=exc.http_status)
     if form_field(form, "output") == "csv":
         return _private(Response(
-            (BOM + result.text).encode("utf-8"), media_type="text/csv; charset=utf-8",
+            result.data, media_type="text/csv; charset=utf-8",
             headers={"content-disposition": _attachment(result.download)}))
     return render(web, choices, result=result)
 
@@ -303,7 +343,7 @@ def columns(web: Web, session: Session, form: FormData) -> Response:
     error = None
     try:
         filename, data = _upload(form, web.t)
-        header = read_upload(filename, data, web.t).header
+        header = read_upload(filename, data, web.t).table.header
         chosen = header[find_column(header, wanted, mode, web.t)]
     except Refused as refused:
         # No guess is not a problem yet: the clerk is about to choose.

@@ -429,6 +429,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
                              "Windows-1258. Hãy lưu lại dưới dạng “CSV UTF-8”.",
                              "Cannot read {file}: its encoding is not UTF-8, UTF-16 or "
                              "Windows-1258. Save it again as “CSV UTF-8”."),
+    "convert.err.xls": ("{file} là tệp .xls cũ: hãy lưu lại dưới dạng .xlsx hoặc CSV.",
+                        "{file} is an old .xls workbook: save it as .xlsx or CSV."),
+    "convert.err.column_added": ("Tệp đã có cột “{column}”, là cột mà kết quả chuyển đổi "
+                                 "thêm vào: hãy đổi tên cột đó.",
+                                 "The file already has the column “{column}”, which the "
+                                 "conversion adds: rename it."),
+    "convert.err.column_twice": ("Dòng tiêu đề có hai cột “{column}”: hãy đổi tên một cột.",
+                                 "The header has the column “{column}” twice: rename one."),
     "convert.err.xlsx": ("Không đọc được tệp XLSX {file}.", "Cannot read the XLSX file {file}."),
     "convert.err.csv": ("Tệp CSV {file} bị lỗi ({detail}).", "The CSV file {file} is broken "
                                                              "({detail})."),

@@ -25,7 +25,7 @@ from tests.factories import publish
 from tests.web.conftest import AU, Client, Live
 
 CODES = "stt;ma_xa;ghi_chu\n1;00013;a\n2;00004;b\n3;00037;c\n4;00007;d\n5;99999;e\n6;13;f\n"
-REFORM = [
+REFORM: list[dict[str, Any]] = [
     {"op": "merge", "list": AU, "sources": ["00004", "00013"],
      "target": {"code": "00004", "name": "Phường Ba Đình", "type": "Phường", "parent": "001"}},
     {"op": "merge", "list": AU, "sources": [{"code": "00004", "kind": "part", "share": 0.2},
@@ -83,8 +83,11 @@ def error_of(page: Any) -> str:
 
 
 def rows_of(data: bytes) -> list[list[str]]:
-    assert data.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs
-    return list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+    """The rows of a result: UTF-8 with the BOM Excel needs, the input's delimiter."""
+    assert data.startswith(b"\xef\xbb\xbf")
+    text = data[3:].decode("utf-8")
+    delimiter = ";" if ";" in text.split("\n", 1)[0] else ","
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 
 def test_codes_come_back_converted(own_live: Callable[..., Live],
@@ -305,3 +308,29 @@ def test_addresses_come_back_converted(own_live: Callable[..., Live],
     assert "4 rows need a person" in text
     assert "the old unit was divided among several new ones" in text
     assert "empty cell" in text
+
+
+@pytest.mark.parametrize(("table", "fields", "options"), [
+    (CODES, {}, ["--code-column", "ma_xa"]),
+    ("ho_ten,dia_chi\nAn,\"P. Quán Thánh, Q. Ba Đình, HN\"\nBình,Phúc Tân Hoàn Kiếm\n",
+     {"mode": "address", "column": "dia_chi"}, ["--address-column", "dia_chi"]),
+])
+def test_the_page_writes_what_the_command_writes(
+        own_live: Callable[..., Live], client_for: Callable[[str], Client], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, uploads: Path, table: str, fields: dict[str, str],
+        options: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from registry.cli import app
+
+    live = reformed(own_live)
+    page = convert(client_for(live.url), table, output="csv", to_date="2025-08-01", **fields)
+    source = tmp_path / "don_vi.csv"
+    source.write_text(table, "utf-8")
+    monkeypatch.setenv("REGISTRY_DATABASE_URL",
+                       live.engine.url.render_as_string(hide_password=False))
+    out = tmp_path / "cli.csv"
+    result = CliRunner().invoke(app, ["convert", str(source), *options, "--to-date",
+                                      "2025-08-01", "--bom", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert page.content == out.read_bytes()
