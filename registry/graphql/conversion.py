@@ -11,6 +11,7 @@ A request takes at most :data:`MAX_ITEMS` items; the cost limit prices each item
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from registry.errors import ValidationError
 from registry.graphql.gazetteers import GAZETTEERS
 from registry.graphql.types import Info
 from registry.services import conversion as service
-from registry.services.conversion.types import NOT_FOUND, STATUSES
+from registry.services.conversion.types import STATUSES
 
 MAX_ITEMS = 1_000
 ITEM_ARGUMENTS = {"convertCodes": "codes", "convertAddresses": "addresses"}
@@ -126,11 +127,7 @@ def check_items(argument: str, items: Sequence[str]) -> None:
 
 
 def convert_code(gazetteer: service.Gazetteer, code: str) -> service.Conversion:
-    """One code; a code the list never had is answered without the gazetteer's memo."""
-    # Gazetteer.convert_code remembers every code it is asked. A snapshot kept between
-    # requests must not grow with strings that clients make up, so unknown ones stop here.
-    if code.strip() not in gazetteer.old:
-        return service.Conversion(NOT_FOUND, 0.0, None, (), "unknown_code")
+    """One code."""
     return gazetteer.convert_code(code)
 
 
@@ -148,6 +145,10 @@ async def convert(info: Info, argument: str, items: list[str], list_key: str,
     gazetteer = await GAZETTEERS.get(info.context, list_key, from_date, to_date, at_release)
     if one is convert_address:
         gazetteer = await GAZETTEERS.with_names(gazetteer)
+    # Gazetteer.convert_code remembers every code it is asked, known or not: a snapshot
+    # kept between requests must not grow with strings that clients make up. This
+    # request's answers go to a memo of its own; units, lineage and name index are shared.
+    gazetteer = dataclasses.replace(gazetteer, _cache={})
     answers = [conversion_object(text, one(gazetteer, text)) for text in items]
     counted = Counter(a.status.value for a in answers)
     return ConversionResult(

@@ -338,3 +338,22 @@ def test_the_page_writes_what_the_command_writes(
                                       "2025-08-01", "--bom", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert page.content == out.read_bytes()
+
+
+def test_codes_in_a_file_do_not_grow_the_kept_gazetteer(own_live: Callable[..., Live],
+                                                        client_for: Callable[[str], Client],
+                                                        uploads: Path) -> None:
+    live = reformed(own_live)
+    client = client_for(live.url)
+    assert convert(client, CODES, output="csv").status_code == 200
+    namespace = str(live.engine.url)
+    kept = [v for k, v in convert_page._GAZETTEERS._items.items() if k[0] == namespace]
+    assert len(kept) == 1
+    made_up = "ma_xa\n" + "".join(f"x{i}\n" for i in range(500))
+    again = convert(client, made_up, output="csv")
+    assert {r[-2] for r in rows_of(again.content)[1:]} == {"unknown_code"}
+    assert kept[0]._cache == {}
+    # The address index is built once, on the kept snapshot.
+    convert(client, "dia_chi\nPhường Quán Thánh, Ba Đình, Hà Nội\n", mode="address",
+            column="dia_chi", output="csv")
+    assert kept[0]._matcher is not None
