@@ -471,19 +471,26 @@ class AddressMatcher:
         communes = self._communes.get(province, {})
         flags |= NO_SEPARATORS
         for size in range(min(6, len(head) - 1), 0, -1):
+            if _cut_in_number(head, len(head) - size):
+                continue
             district = self._words(head[len(head) - size:])
             found, _ = self._find(districts, district.district)
             if found:
                 body = head[:len(head) - size]
                 for csize in range(min(8, len(body)), 0, -1):
+                    if _cut_in_number(body, len(body) - csize):
+                        continue
                     commune = self._words(body[len(body) - csize:])
                     units, _ = self._in_districts(found, commune)
                     if units:
                         return self._in_scope([commune, district], province, flags)
-                match = self._in_scope([self._words(body), district], province, flags)
+                match = self._in_scope([self._words(body), district], province,
+                                       flags) if body else None
                 if match is not None:
                     return match
         for csize in range(min(8, len(head)), 0, -1):
+            if _cut_in_number(head, len(head) - csize):
+                continue
             commune = self._words(head[len(head) - csize:])
             units, _ = self._find(communes, commune.commune)
             if units:
@@ -547,6 +554,12 @@ class AddressMatcher:
                               lineage.reason)
         return Conversion(EXACT if flags == 0 else MATCHED, value, unit, lineage.new,
                           reason(flags))
+
+
+def _cut_in_number(words: Sequence[str], at: int) -> bool:
+    """Whether a name cut at ``at`` would start with a bare number taken from the one
+    before it ("Quận | 5"): numbered wards and districts are written with their type."""
+    return 0 < at < len(words) and words[at].isdigit()
 
 
 def _order(m: int, d: int, c: int) -> int:

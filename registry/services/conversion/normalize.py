@@ -205,33 +205,31 @@ def read_words(accented: list[str], text: str | None = None) -> Part:
                 tuple(accented), at("province"), at("district"), at("commune"))
 
 
-def name_keys(name: str, type_: str) -> tuple[str, str | None, tuple[str, ...]]:
+def name_keys(name: str, type_: str) -> tuple[str, str, tuple[str, ...]]:
     """A unit's name as the index holds it: (canonical type, accented short name, keys).
 
     The type word is removed from the front of the name ("Phường Quán Thánh" → "quan
     thanh"; "Thành phố Hà Nội" of type "Thành phố Trung ương" → "ha noi"); an apostrophe
-    gives two spellings ("Ea H'leo" → "ea hleo", "ea h leo").
+    gives two more spellings ("Ea H'leo" → "ea hleo", "ea h leo").
     """
-    type_words = _accented_words(type_)
-    words = _accented_words(name)
     canonical = fold(type_)
-    if canonical not in TYPE_WORDS:
-        canonical = "thanh pho" if canonical.startswith("thanh pho") else canonical
-    for size in (len(type_words), 2, 1):
-        if 0 < size < len(words) and fold(" ".join(words[:size])) in TYPE_WORDS:
-            words = words[size:]
-            break
-    words, _ = _unglue(words)
-    short = " ".join(words)
-    keys = [fold(short)]
+    if canonical not in TYPE_WORDS and canonical.startswith("thanh pho"):
+        canonical = "thanh pho"
+    size = len(_accented_words(type_))
+    spellings = [name]
     if any(a in name for a in _APOSTROPHES):
-        spaced = short
-        for a in _APOSTROPHES:
-            spaced = spaced.replace(a, " ")
-        keys.append(fold(spaced))
-        glued = re.sub(r"['’‘`´]\s+", "", short)
-        keys.append(fold(glued))
-    return canonical, short, tuple(dict.fromkeys(k for k in keys if k))
+        spellings.append(re.sub(r"['’‘`´]", " ", name))
+        spellings.append(re.sub(r"['’‘`´]\s*", "", name))
+    shorts = []
+    for spelling in spellings:
+        words = _accented_words(spelling)
+        for used in (size, 2, 1):
+            if 0 < used < len(words) and fold(" ".join(words[:used])) in TYPE_WORDS:
+                words = words[used:]
+                break
+        shorts.append(" ".join(_unglue(words)[0]))
+    keys = tuple(dict.fromkeys(k for k in map(fold, shorts) if k))
+    return canonical, shorts[0], keys
 
 
 def split_address(text: str) -> list[str]:
