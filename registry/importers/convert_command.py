@@ -333,9 +333,9 @@ def convert_cmd(
 ) -> None:
     """Convert a whole table of old codes or addresses to the units of a date.
 
-    Adds to every row: the old unit, the new unit (the default one when there are several),
-    a status (exact, matched, ambiguous, not_found), a confidence, every candidate of an
-    ambiguous row, the reason and the release. A summary goes to standard error.
+    Every row gets its old unit, new unit, status, confidence, candidates, reason and release.
+
+    A summary goes to standard error; the rows to --out, or to standard output.
     """
     from registry.cli import err, unit_of_work
     from registry.errors import RegistryError
