@@ -384,6 +384,8 @@ def convert_cmd(
                                         progress=err.is_terminal)
     except RegistryError as exc:
         fail(exc.message)
+    except BrokenPipeError:
+        fail("standard output was closed before the last row (by head, or a pager?)")
     except OSError as exc:
         fail(f"{exc.filename or out_file or file}: {exc.strerror or exc}")
     for line in render_summary(summary, table, output):
