@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from registry.services.conversion.normalize import (
+    ABBREVIATIONS,
     IGNORED_PARTS,
     PROVINCE_ALIASES,
+    TYPE_WORDS,
     Part,
     Reading,
     name_keys,
@@ -134,8 +135,7 @@ class Neighbours:
                            or _DIGITS.findall(k) == digits))
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """The old units that fit an address, and what was guessed to find them."""
 
     units: Units
@@ -171,6 +171,7 @@ class AddressMatcher:
         self._communes: dict[str | None, Table] = {None: {}}
         self._in_district: dict[str, Table] = {}
         self._parts: dict[str, Part] = {}
+        self._dashed: set[str] = set()  # names with a spaced dash ("Bà Rịa - Vũng Tàu")
         self._results: dict[tuple[str, int], Conversion] = {}
         self._build(gazetteer.old.values())
         self._near_provinces = Neighbours(self._provinces)
@@ -188,6 +189,8 @@ class AddressMatcher:
             self._keys[unit.code] = keys
         for unit in ordered:
             keys = self._keys[unit.code]
+            if " - " in unit.name:
+                self._dashed.update(keys)
             if unit.level == "province":
                 for key in keys:
                     self._provinces.setdefault(key, (unit.code, False))
@@ -292,6 +295,8 @@ class AddressMatcher:
         out: list[tuple[int, str, int]] = []
         last = len(parts) - 1
         for i in (last, 0) if last > 0 else (last,):
+            if self._names_province(parts[i]):  # spelt right: not a misspelt other one
+                continue
             for reading in parts[i].province:
                 near = self._near_provinces.near(reading.key)
                 codes = list(dict.fromkeys(self._provinces[k][0] for k in near))
@@ -312,12 +317,9 @@ class AddressMatcher:
         if not parts:
             return None
         exact = self._province_candidates(parts)
-        if not exact and len(parts) > 1:
-            parts = self._rejoined(parts)
-            exact = self._province_candidates(parts)
         # The last part naming a province is taken unless another gives a surer answer
         # (a commune named like a province, in an address written province first); a
-        # province one letter off only when none named exactly fits; the whole country
+        # province one letter off when none named exactly fits well; the whole country
         # only when no part names a province exactly.
         best: Match | None = None
         for candidates in (exact, None):
@@ -330,16 +332,19 @@ class AddressMatcher:
                         return found
                     if best is None or _better(found, best):
                         best = found
-            if best is not None:
-                return best
+        if best is not None:
+            return best
         return None if exact else self._in_scope(list(parts), None, NO_PROVINCE)
 
-    def _rejoined(self, parts: Sequence[Part]) -> Sequence[Part]:
-        """A province split at its own dash ("… - Bà Rịa - Vũng Tàu") made whole again."""
-        for at in (len(parts) - 2, 0):
-            joined = self.part(f"{parts[at].text} {parts[at + 1].text}")
-            if self._names_province(joined):
-                return [*parts[:at], joined, *parts[at + 2:]]
+    def joined_at_dashes(self, parts: list[Part]) -> list[Part]:
+        """Parts split at a dash that belongs to a name ("Phương Liên - Trung Tự", "Bà Rịa -
+        Vũng Tàu") made whole again, when the address used dashes as separators."""
+        i = len(parts) - 2
+        while i >= 0:
+            first, second = parts[i], parts[i + 1]
+            if any(f"{r.key} {second.folded}" in self._dashed for r in first.readings):
+                parts[i:i + 2] = [self.part(f"{first.text} - {second.text}")]
+            i -= 1
         return parts
 
     def _names_province(self, part: Part) -> bool:
@@ -521,6 +526,8 @@ class AddressMatcher:
         parts = [part for part in map(self.part, split_address(text)) if part.folded]
         while parts and parts[-1].folded in IGNORED_PARTS:
             parts.pop()
+        if len(parts) > 1 and "," not in text and ";" not in text and self._dashed:
+            parts = self.joined_at_dashes(parts)
         return self.convert(parts)
 
     def convert_names(self, commune: str | None, district: str | None,
@@ -557,9 +564,17 @@ class AddressMatcher:
 
 
 def _cut_in_number(words: Sequence[str], at: int) -> bool:
-    """Whether a name cut at ``at`` would start with a bare number taken from the one
-    before it ("Quận | 5"): numbered wards and districts are written with their type."""
-    return 0 < at < len(words) and words[at].isdigit()
+    """Whether a name cut at ``at`` would leave its type word behind: the word before is a
+    type word spelt with its diacritics or abbreviated ("Huyện | Đăk Đoa", "Q | 5"), or
+    the name would be a bare number ("Quận | 5")."""
+    if not 0 < at < len(words):
+        return False
+    before = words[at - 1]
+    return (words[at].isdigit() or before in _SPELT_TYPES or before in ABBREVIATIONS
+            or (at > 1 and f"{words[at - 2]} {before}" in _SPELT_TYPES))
+
+
+_SPELT_TYPES = frozenset(spelt for _, spelt in TYPE_WORDS.values())
 
 
 def _order(m: int, d: int, c: int) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Type words, folded, as the canonical form a reading reports, with the level(s) they name
 # and how they are spelt with their diacritics (a word spelt otherwise is a name: "Quán
@@ -117,8 +117,7 @@ def _unglue(words: list[str]) -> tuple[list[str], bool]:
     return out, changed
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One way to read a part: a folded name, the type word given (canonical, folded),
     and whether an abbreviation was expanded (``"P."``, ``"Q1"``, ``"HN"``, ``"04"``)."""
 
@@ -128,8 +127,7 @@ class Reading:
     accented: str | None = None  # the name with its diacritics, if the input had any
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     """A part of an address (between separators), with its readings, likeliest first."""
 
     text: str
@@ -186,23 +184,25 @@ def read_words(accented: list[str], text: str | None = None) -> Part:
     folded = folded_text.split() if has_marks else accented
     if len(folded) != len(accented):  # a word of stray combining marks only
         accented, joined, has_marks = folded, folded_text, False
-    readings: list[Reading] = []
     found = _type_at(folded, accented)
     whole = Reading(folded_text, None, rewritten, joined if has_marks else None)
-    if found is not None:
-        type_, used, abbreviated, certain = found
-        rest = accented[used:]
-        rest_text = " ".join(rest)
-        readings.append(Reading(" ".join(folded[used:]), type_, rewritten or abbreviated,
-                                rest_text if has_marks and not rest_text.isascii() else None))
-        if not certain:
-            readings.append(whole)
-    else:
-        readings.append(whole)
-    def at(level: str) -> tuple[Reading, ...]:
-        return tuple(r for r in readings if r.type is None or level in TYPE_WORDS[r.type][0])
-    return Part(text if text is not None else joined, folded_text, tuple(readings),
-                tuple(accented), at("province"), at("district"), at("commune"))
+    label = text if text is not None else joined
+    if found is None:
+        alone = (whole,)
+        return Part(label, folded_text, alone, tuple(accented), alone, alone, alone)
+    type_, used, abbreviated, certain = found
+    rest_text = " ".join(accented[used:])
+    typed = Reading(" ".join(folded[used:]), type_, rewritten or abbreviated,
+                    rest_text if has_marks and not rest_text.isascii() else None)
+    # The type word limits the levels its reading may name; the whole name, kept when the
+    # type word is uncertain, may name any.
+    untyped = () if certain else (whole,)
+    levels = TYPE_WORDS[type_][0]
+    province, district, commune = (
+        (typed, *untyped) if level in levels else untyped
+        for level in ("province", "district", "commune"))
+    return Part(label, folded_text, (typed, *untyped), tuple(accented), province, district,
+                commune)
 
 
 def name_keys(name: str, type_: str) -> tuple[str, str, tuple[str, ...]]:
