@@ -476,14 +476,14 @@ class AddressMatcher:
         communes = self._communes.get(province, {})
         flags |= NO_SEPARATORS
         for size in range(min(6, len(head) - 1), 0, -1):
-            if _cut_in_number(head, len(head) - size):
+            if _cuts_off_type(head, len(head) - size):
                 continue
             district = self._words(head[len(head) - size:])
             found, _ = self._find(districts, district.district)
             if found:
                 body = head[:len(head) - size]
                 for csize in range(min(8, len(body)), 0, -1):
-                    if _cut_in_number(body, len(body) - csize):
+                    if _cuts_off_type(body, len(body) - csize):
                         continue
                     commune = self._words(body[len(body) - csize:])
                     units, _ = self._in_districts(found, commune)
@@ -494,7 +494,7 @@ class AddressMatcher:
                 if match is not None:
                     return match
         for csize in range(min(8, len(head)), 0, -1):
-            if _cut_in_number(head, len(head) - csize):
+            if _cuts_off_type(head, len(head) - csize):
                 continue
             commune = self._words(head[len(head) - csize:])
             units, _ = self._find(communes, commune.commune)
@@ -563,7 +563,7 @@ class AddressMatcher:
                           reason(flags))
 
 
-def _cut_in_number(words: Sequence[str], at: int) -> bool:
+def _cuts_off_type(words: Sequence[str], at: int) -> bool:
     """Whether a name cut at ``at`` would leave its type word behind: the word before is a
     type word spelt with its diacritics or abbreviated ("Huyện | Đăk Đoa", "Q | 5"), or
     the name would be a bare number ("Quận | 5")."""
