@@ -11,7 +11,6 @@ A request takes at most :data:`MAX_ITEMS` items; the cost limit prices each item
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -93,7 +92,10 @@ class StatusCount:
                              "same answer.")
 class ConversionResult:
     release: int = strawberry.field(description="The release the answer was computed at.")
-    from_date: date = strawberry.field(description="The date the input describes.")
+    from_date: date | None = strawberry.field(
+        description="The date the input describes; null when none was given: each unit is "
+                    "then taken as it was the day before its own latest change by `toDate` "
+                    "(2025-06-30 for every unit the 2025 reform touched).")
     to_date: date = strawberry.field(description="The date of the units converted to.")
     items: list[Conversion]
     counts: list[StatusCount] = strawberry.field(description="Items per status, every status "
@@ -145,10 +147,8 @@ async def convert(info: Info, argument: str, items: list[str], list_key: str,
     gazetteer = await GAZETTEERS.get(info.context, list_key, from_date, to_date, at_release)
     if one is convert_address:
         gazetteer = await GAZETTEERS.with_names(gazetteer)
-    # Gazetteer.convert_code remembers every code it is asked, known or not: a snapshot
-    # kept between requests must not grow with strings that clients make up. This
-    # request's answers go to a memo of its own; units, lineage and name index are shared.
-    gazetteer = dataclasses.replace(gazetteer, _cache={})
+    # A kept snapshot does not grow with what clients send: Gazetteer.convert_code
+    # remembers known codes only, and the name index bounds its cache of readings.
     answers = [conversion_object(text, one(gazetteer, text)) for text in items]
     counted = Counter(a.status.value for a in answers)
     return ConversionResult(

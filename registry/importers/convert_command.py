@@ -269,9 +269,10 @@ def _rows(n: int) -> str:
 def render_summary(summary: Summary, table: StreamTable, output: Output) -> list[str]:
     """The summary for people, as lines (printed on standard error)."""
     counts = ", ".join(f"{status} {n}" for status, n in summary.counts.items())
+    source = (f"of {summary.from_date.isoformat()}" if summary.from_date is not None
+              else "as each was before its latest change")
     lines = [f"{table.source}: {_rows(summary.rows)} converted at release {summary.release}, "
-             f"{summary.list_key} of {summary.from_date.isoformat()} to "
-             f"{summary.to_date.isoformat()}",
+             f"{summary.list_key} {source} to {summary.to_date.isoformat()}",
              f"  {counts}"]
     if summary.needs_person:
         more = f"; the first {len(summary.first)}" if summary.needs_person > len(
@@ -288,9 +289,10 @@ def render_summary(summary: Summary, table: StreamTable, output: Output) -> list
         lines.append("  no row needs a person")
     if output.path is not None:
         lines.append(f"  written to {output.path}")
+    given = (f"--from-date {summary.from_date.isoformat()} "
+             if summary.from_date is not None else "")
     lines.append(f"  to get the same output again: --at-release {summary.release} "
-                 f"--from-date {summary.from_date.isoformat()} "
-                 f"--to-date {summary.to_date.isoformat()}")
+                 f"{given}--to-date {summary.to_date.isoformat()}")
     return lines
 
 

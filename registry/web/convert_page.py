@@ -13,7 +13,6 @@ as a CSV attachment. A file with more than :data:`MAX_ROWS` rows belongs to the 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import os
 from dataclasses import dataclass, field
@@ -278,10 +277,6 @@ def run(web: Web, session: Session, form: FormData, choices: Choices) -> Result:
         raise Refused(error_text(t, exc)) from None
     if choices.mode == "address":
         _ = found.matcher  # built on the kept snapshot, so that the next upload finds it
-    # Gazetteer.convert_code remembers every code it is asked, known or not: a snapshot
-    # kept between uploads must not grow with whatever a file holds. This request's
-    # answers go to a memo of its own; the units, lineage and name index are shared.
-    found = dataclasses.replace(found, _cache={})
     converted, summary = convert_table(upload, column, choices.mode, found, t)
     stem = PurePath(filename).stem or "table"
     return Result(filename, f"{stem}.converted.csv", summary, converted)

@@ -353,8 +353,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "convert.column_help_select": ("Các cột của tệp đã chọn.", "The columns of the chosen file."),
     "convert.column_pick": ("— Chọn cột —", "— Choose a column —"),
     "convert.from_date": ("Ngày của dữ liệu", "Date the data describes"),
-    "convert.from_date_help": ("Để trống: ngày trước đợt sắp xếp gần nhất (30/06/2025).",
-                               "Empty: the day before the latest reorganisation (2025-06-30)."),
+    "convert.from_date_help": ("Để trống: mỗi đơn vị như trước lần thay đổi gần nhất của nó "
+                               "(30/06/2025 với các đơn vị được sắp xếp năm 2025).",
+                               "Empty: each unit as it was before its own latest change "
+                               "(2025-06-30 for the units the 2025 reform changed)."),
     "convert.to_date": ("Chuyển sang đơn vị của ngày", "Convert to the units of"),
     "convert.to_date_help": ("Để trống: hôm nay.", "Empty: today."),
     "convert.release": ("Bản phát hành", "Release"),
@@ -373,6 +375,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "{from_date} sang đơn vị ngày {to_date}.",
                             "{rows} rows, computed at release {release}: units of {from_date} "
                             "to units of {to_date}."),
+    "convert.result_line_each": ("{rows} dòng, tính theo bản phát hành {release}: mỗi đơn vị "
+                                 "như trước lần thay đổi gần nhất của nó, sang đơn vị ngày "
+                                 "{to_date}.",
+                                 "{rows} rows, computed at release {release}: each unit as it "
+                                 "was before its own latest change, to units of {to_date}."),
     "convert.result_help": ("Chuyển đổi lại với bản phát hành {release} và cùng các ngày sẽ "
                             "cho đúng tệp này.",
                             "Converting again at release {release} with the same dates gives "

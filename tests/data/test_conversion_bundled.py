@@ -41,7 +41,13 @@ def new(c: Conversion) -> list[tuple[str, str, bool]]:
 
 
 def test_the_addresses_describe_the_day_before_the_reform(gazetteer: Gazetteer) -> None:
-    assert gazetteer.from_date == date(2025, 6, 30)
+    # No date given: each unit as it was the day before its own latest change, which for
+    # every unit the reform touched is 2025-06-30.
+    assert gazetteer.from_date is None
+    assert (gazetteer.old["00004"].name, gazetteer.old["00004"].district_code) == \
+        ("Phường Trúc Bạch", "001")
+    assert gazetteer.old["15"].name == "Tỉnh Yên Bái"
+    assert date(2025, 6, 30) < gazetteer.to_date
 
 
 @pytest.mark.parametrize("text", ["P. Quán Thánh, Q. Ba Đình, HN",

@@ -69,7 +69,7 @@ def test_each_status_of_a_code(api: Api, write: Write) -> None:
     codes = ["00013", "00004", "00037", "00007", "99999", " 00013 "]
     got = api(CODES, {"codes": codes, "toDate": "2025-08-01"})["convertCodes"]
     assert (got["release"], got["fromDate"], got["toDate"]) == (
-        releases["reform"], "2025-06-30", "2025-08-01")
+        releases["reform"], None, "2025-08-01")
     assert [i["input"] for i in got["items"]] == codes  # in order, as given
     items = _by_input(got)
     merged = items["00013"]
@@ -103,7 +103,7 @@ def test_the_dates_choose_the_units(api: Api, write: Write) -> None:
     _reform(write)
     # Before the reform took effect, every code is still itself.
     before = api(CODES, {"codes": ["00037", "00001"], "toDate": "2025-06-30"})["convertCodes"]
-    assert before["fromDate"] == "2025-06-30"
+    assert before["fromDate"] is None
     assert [(i["status"], _new(i)) for i in before["items"]] == [
         ("EXACT", [("00037", True)]), ("EXACT", [("00001", True)])]
     # A code of the new units, converted from a date on which it exists.
@@ -253,7 +253,7 @@ def test_each_status_of_an_address(api: Api, write: Write) -> None:
                  "Phố Không Có, Hà Nội"]
     got = api(ADDRESSES, {"addresses": addresses, "toDate": "2025-08-01"})["convertAddresses"]
     assert (got["release"], got["fromDate"], got["toDate"]) == (
-        releases["reform"], "2025-06-30", "2025-08-01")
+        releases["reform"], None, "2025-08-01")
     assert [i["input"] for i in got["items"]] == addresses
     answers = [(i["status"], (i["old"] or {}).get("code"),
                 [(c["unit"]["code"], c["isDefault"]) for c in i["new"]])

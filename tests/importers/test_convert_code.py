@@ -130,8 +130,8 @@ def test_the_summary_counts_statuses_and_lists_the_rows_that_need_a_person(
     done = convert(database, sample(tmp_path), tmp_path / "out.csv")
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
-        f"records.csv: 9 rows converted at release {release}, admin-units of 2025-06-30 to "
-        "2025-07-01",
+        f"records.csv: 9 rows converted at release {release}, admin-units as each was before "
+        "its latest change to 2025-07-01",
         "  exact 3, matched 0, ambiguous 3, not_found 3",
         "  6 rows need a person (ambiguous or not found):",
         "    line 4: 00004 — ambiguous (kept_code_gave_parts): 00004 Phường Ba Đình*; "
@@ -142,8 +142,7 @@ def test_the_summary_counts_statuses_and_lists_the_rows_that_need_a_person(
         "    line 8: 00001 / 002 — ambiguous (code_conflicts): 00040 Phường Ngọc Hà*",
         "    line 9: (empty) — not_found (empty)",
         f"  written to {tmp_path / 'out.csv'}",
-        f"  to get the same output again: --at-release {release} --from-date 2025-06-30 "
-        "--to-date 2025-07-01",
+        f"  to get the same output again: --at-release {release} --to-date 2025-07-01",
     ]
 
 
@@ -182,11 +181,12 @@ def test_a_default_target_date_is_today_and_the_source_date_the_day_before_the_r
 ) -> None:
     from registry.config import today
 
-    reform(database)
+    release = reform(database)
     done = run(database, "convert", str(sample(tmp_path, ROWS[:1])), "--code-column",
                "ma_xa", "--out", str(tmp_path / "out.csv"))
     assert done.exit_code == 0, done.output
-    assert f"of 2025-06-30 to {today().isoformat()}" in done.stderr
+    assert f"as each was before its latest change to {today().isoformat()}" in done.stderr
+    assert f"--at-release {release} --to-date {today().isoformat()}" in done.stderr
 
 
 def test_json_lines_carry_the_input_the_answer_and_a_summary_last(
@@ -214,7 +214,7 @@ def test_json_lines_carry_the_input_the_answer_and_a_summary_last(
     assert summary["counts"] == {"exact": 3, "matched": 0, "ambiguous": 3, "not_found": 3}
     assert (summary["rows"], summary["needs_person"], summary["release"]) == (9, 6, release)
     assert (summary["from_date"], summary["to_date"], summary["list"]) == (
-        "2025-06-30", "2025-07-01", AU)
+        None, "2025-07-01", AU)
     assert summary["first_needing_person"][0] == {
         "line": 4, "input": "00004", "status": "ambiguous", "reason": "kept_code_gave_parts",
         "candidates": "00004 Phường Ba Đình*; 00040 Phường Ngọc Hà"}

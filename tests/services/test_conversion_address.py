@@ -63,7 +63,10 @@ def shape(c: Conversion) -> tuple[str, str | None, list[tuple[str, bool]]]:
 
 
 def test_the_source_date_is_the_day_before_the_reform(gazetteer: Gazetteer) -> None:
-    assert gazetteer.from_date == d("2025-06-30")
+    # No date given: each unit as it was the day before its own latest change.
+    assert gazetteer.from_date is None
+    assert gazetteer.old["00004"].name == "Phường Trúc Bạch"
+    assert gazetteer.old["00004"].district_code == "001"
     assert gazetteer.matcher is gazetteer.matcher  # built once
 
 
@@ -252,3 +255,20 @@ def test_answers_are_json_ready(gazetteer: Gazetteer) -> None:
         "matched", "00013", "00004")
     same = gazetteer.convert_address("Tân Lập, Hà Nội").as_dict()
     assert [u["code"] for u in same["alternatives"]] == ["00500", "00600"]
+
+
+def test_a_later_change_does_not_move_the_source_date_of_the_other_units(
+        session: Session) -> None:
+    # After the reform a steward records a transfer in 2026: without a source date, every
+    # other unit is still read as it was before its own latest change (the reform).
+    small_reform(session)
+    publish(session, [{"op": "transfer", "list": AU, "from": "00090", "to": "00004",
+                       "share": 0.1}], "2026-03-01")
+    later = load_gazetteer(session, None, d("2026-06-01"))
+    assert later.from_date is None
+    assert later.convert_code("00013").status == "exact"  # a pre-reform code still converts
+    assert later.old["00013"].district_code == "001"
+    assert later.old["00090"].name == "Phường Hồng Hà"  # read before 2026-03-01
+    # With an explicit source date after the reform, pre-reform codes are unknown.
+    assert load_gazetteer(session, d("2026-02-01"), d("2026-06-01")).convert_code(
+        "00013").reason == "unknown_code"

@@ -127,8 +127,8 @@ def test_codes_come_back_converted(own_live: Callable[..., Live],
     assert carried and base64.b64decode(carried.group(1)) == answer.content
     assert 'data-filename="don_vi.converted.csv"' in page.text
     text = unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text)))
-    assert (f"6 rows, computed at release {release}: units of 2025-06-30 to units of "
-            "2025-08-01.") in text
+    assert (f"6 rows, computed at release {release}: each unit as it was before its own "
+            "latest change, to units of 2025-08-01.") in text
     counts = dict(re.findall(r'data-status="(\w+)">.*?</span> (\d+)</li>', page.text))
     assert counts == {"exact": "2", "matched": "0", "ambiguous": "2", "not_found": "2"}
     assert "4 rows need a person" in text
@@ -349,10 +349,12 @@ def test_codes_in_a_file_do_not_grow_the_kept_gazetteer(own_live: Callable[..., 
     namespace = str(live.engine.url)
     kept = [v for k, v in convert_page._GAZETTEERS._items.items() if k[0] == namespace]
     assert len(kept) == 1
+    remembered = dict(kept[0]._cache)  # known codes only: bounded by the list
+    assert remembered and set(remembered) <= set(kept[0].old)
     made_up = "ma_xa\n" + "".join(f"x{i}\n" for i in range(500))
     again = convert(client, made_up, output="csv")
     assert {r[-2] for r in rows_of(again.content)[1:]} == {"unknown_code"}
-    assert kept[0]._cache == {}
+    assert kept[0]._cache == remembered
     # The address index is built once, on the kept snapshot.
     convert(client, "dia_chi\nPhường Quán Thánh, Ba Đình, Hà Nội\n", mode="address",
             column="dia_chi", output="csv")

@@ -37,8 +37,8 @@ def test_a_clerk_converts_a_file_of_codes(own_live: Callable[..., Live],
               for item in page.query_selector_all("#result-counts li")}
     assert counts == {"exact": "2", "matched": "0", "ambiguous": "2", "not_found": "2"}
     assert page.inner_text("#result-release") == (
-        f"6 dòng, tính theo bản phát hành {before[3]}: đơn vị ngày 30/06/2025 sang đơn vị "
-        "ngày 01/08/2025.")
+        f"6 dòng, tính theo bản phát hành {before[3]}: mỗi đơn vị như trước lần thay đổi gần "
+        "nhất của nó, sang đơn vị ngày 01/08/2025.")
     person = [[cell.inner_text() for cell in row.query_selector_all("td")]
               for row in page.query_selector_all("#person-rows tbody tr")]
     assert [(r[0], r[1], r[2]) for r in person] == [

@@ -3,6 +3,7 @@ them is on ``to_date``. Built with a handful of statements, then queried in memo
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -20,8 +21,14 @@ from registry.services.conversion.types import (
     Conversion,
     Unit,
 )
-from registry.services.export_reads import all_links, check_release, entries_on, resolutions
-from registry.services.queries import EntryView, Resolution
+from registry.services.export_reads import (
+    all_links,
+    all_versions,
+    check_release,
+    entries_on,
+    resolutions,
+)
+from registry.services.queries import EntryView, LinkView, Resolution
 
 ADMIN_UNITS = "admin-units"
 
@@ -55,7 +62,7 @@ class Gazetteer:
 
     list_key: str
     release: int
-    from_date: date
+    from_date: date | None  # None: each unit as it was the day before its latest change
     to_date: date
     old: dict[str, Unit]
     new: dict[str, Unit]
@@ -74,7 +81,9 @@ class Gazetteer:
         code = code.strip()
         found = self._cache.get(code)
         if found is None:
-            found = self._cache[code] = self._convert(code)
+            found = self._convert(code)
+            if code in self.old:  # the memo is bounded by the list, whatever clients send
+                self._cache[code] = found
         unit = found.old
         if unit is not None and (
                 (district and unit.district_code and district.strip() != unit.district_code)
@@ -126,10 +135,52 @@ class Gazetteer:
         return self.new[code]
 
 
-def latest_reform(session: Session, list_key: str, release: int, until: date) -> date | None:
-    """The latest date by ``until`` on which lineage was recorded in the list."""
-    links = all_links(session, list_key, release, until)
-    return max((link.effective_date for link in links), default=None)
+def _version_on(versions: list[EntryView], day: date) -> EntryView | None:
+    for view in versions:
+        if view.valid_from <= day and (view.valid_to is None or day < view.valid_to):
+            return view
+    return None
+
+
+def before_latest_change(versions: list[EntryView], links: list[LinkView],
+                         to_day: date) -> dict[str, Unit]:
+    """Every unit as it was the day before its own latest change by ``to_day`` (a lineage
+    link from it, or the end of one of its versions: a merge, a split, a rename, a move,
+    its end), or on ``to_day`` if it never changed; its district and province as they were
+    on that same day.
+
+    This is the date old data most likely describes for that unit. One date for every
+    unit would not do: after the reform of 2025-07-01, a single later change (a transfer
+    in 2026) would move it past the end of every pre-reform commune.
+    """
+    by_code: dict[str, list[EntryView]] = defaultdict(list)
+    for view in versions:
+        by_code[view.code].append(view)
+    changed: dict[str, date] = {}
+    for link in links:
+        if link.effective_date <= to_day:
+            changed[link.from_code] = max(changed.get(link.from_code, link.effective_date),
+                                          link.effective_date)
+    for code, views in by_code.items():
+        for view in views:
+            if view.valid_to is not None and view.valid_to <= to_day:
+                changed[code] = max(changed.get(code, view.valid_to), view.valid_to)
+    out: dict[str, Unit] = {}
+    for code, views in by_code.items():
+        day = changed[code] - timedelta(days=1) if code in changed else to_day
+        picked = _version_on(views, day)
+        if picked is None or picked.status != "active":
+            continue
+        on_day = {picked.code: picked}
+        cursor = picked
+        while cursor.parent is not None and cursor.parent not in on_day:
+            parent = _version_on(by_code.get(cursor.parent, []), day)
+            if parent is None:
+                break
+            on_day[parent.code] = parent
+            cursor = parent
+        out[code] = units_of(on_day)[code]
+    return out
 
 
 def load_gazetteer(session: Session, from_date: date | None = None,
@@ -137,24 +188,24 @@ def load_gazetteer(session: Session, from_date: date | None = None,
                    list_key: str = ADMIN_UNITS) -> Gazetteer:
     """Read the snapshot (a handful of statements).
 
-    ``to_date`` defaults to today in Viet Nam; ``from_date`` to the day before the latest
-    reorganisation recorded in the list by ``to_date`` (2025-06-30 for the 2025 reform),
-    or ``to_date`` when there is none. ``at_release`` defaults to the latest release.
+    ``to_date`` defaults to today in Viet Nam. Without ``from_date`` each unit is taken as
+    it was the day before its own latest change by ``to_date`` (:func:`before_latest_change`:
+    2025-06-30 for every unit the 2025 reform touched). ``at_release`` defaults to the
+    latest release.
     """
     release = check_release(session, at_release)
     to_day = to_date or today()
-    if from_date is None:
-        reform = latest_reform(session, list_key, release, to_day)
-        from_date = reform - timedelta(days=1) if reform is not None else to_day
-    if from_date > to_day:
+    if from_date is not None and from_date > to_day:
         raise ValidationError("fromDate", "order",
                               f"{from_date.isoformat()} is after the target date "
                               f"{to_day.isoformat()}")
-    old_versions = {v.code: v for v in entries_on(session, list_key, from_date, release)}
-    new_all = entries_on(session, list_key, to_day, release, statuses=None)
-    new_versions = {v.code: v for v in new_all}
     links = all_links(session, list_key, release, to_day)
+    if from_date is None:
+        old = before_latest_change(all_versions(session, list_key, release), links, to_day)
+    else:
+        old = units_of({v.code: v for v in entries_on(session, list_key, from_date, release)})
+    new_all = entries_on(session, list_key, to_day, release, statuses=None)
     # Every version of the target date takes part: successors are looked up among them.
     answers = resolutions(list_key, to_day, new_all, links)
-    return Gazetteer(list_key, release, from_date, to_day, units_of(old_versions),
-                     units_of(new_versions), answers)
+    return Gazetteer(list_key, release, from_date, to_day, old,
+                     units_of({v.code: v for v in new_all}), answers)

@@ -157,7 +157,7 @@ class Summary:
     """What a conversion found: counts per status, and the first rows that need a person."""
 
     release: int
-    from_date: date
+    from_date: date | None  # None: each unit the day before its latest change
     to_date: date
     list_key: str
     rows: int = 0
@@ -174,7 +174,8 @@ class Summary:
         return {"rows": self.rows, "counts": dict(self.counts),
                 "needs_person": self.needs_person,
                 "first_needing_person": [n.as_dict() for n in self.first],
-                "release": self.release, "from_date": self.from_date.isoformat(),
+                "release": self.release,
+                "from_date": self.from_date.isoformat() if self.from_date else None,
                 "to_date": self.to_date.isoformat(), "list": self.list_key}
 
 
