@@ -13,7 +13,6 @@ second) is built the same way, in a worker thread, on the first request that nee
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Hashable
 from datetime import date
 from typing import Any
@@ -25,9 +24,8 @@ from registry.errors import NotFound
 from registry.graphql.context import Context
 from registry.services.cache import MISSING, ReleaseCache
 from registry.services.conversion import Gazetteer, load_gazetteer
+from registry.services.conversion.kept import KEPT_GAZETTEERS
 from registry.services.graph_reads import list_id
-
-DEFAULT_SIZE = 2  # about 20 MB each on the bundled data, 35 MB with the address index
 
 
 def _load(sessions: sessionmaker[Session], list_key: str, from_date: date | None,
@@ -41,10 +39,11 @@ def _load(sessions: sessionmaker[Session], list_key: str, from_date: date | None
 
 
 class Gazetteers:
-    """The process's snapshots; ``REGISTRY_GAZETTEER_CACHE`` sets how many (0: none kept)."""
+    """The process's snapshots (shared with the web page: :mod:`registry.services.conversion.kept`),
+    and the reads of them in flight."""
 
-    def __init__(self, maxsize: int) -> None:
-        self.cache = ReleaseCache(maxsize)
+    def __init__(self, cache: ReleaseCache) -> None:
+        self.cache = cache
         self._loading: dict[Hashable, asyncio.Future[Any]] = {}
 
     async def _once(self, key: Hashable, work: Callable[[], Any]) -> Any:
@@ -86,4 +85,4 @@ class Gazetteers:
         return gazetteer
 
 
-GAZETTEERS = Gazetteers(int(os.environ.get("REGISTRY_GAZETTEER_CACHE", str(DEFAULT_SIZE))))
+GAZETTEERS = Gazetteers(KEPT_GAZETTEERS)

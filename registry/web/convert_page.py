@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import PurePath
@@ -31,8 +30,9 @@ from registry.exporters.stream_writer import CsvWriter
 from registry.importers.decoding import decode_text
 from registry.importers.stream_table import DELIMITERS, OLD_XLS_MAGIC
 from registry.importers.tabular import XLSX_MAGIC, Table, cell_text, read_csv_text, read_xlsx
-from registry.services.cache import MISSING, ReleaseCache
+from registry.services.cache import MISSING
 from registry.services.conversion import Gazetteer, load_gazetteer
+from registry.services.conversion.kept import KEPT_GAZETTEERS
 from registry.services.conversion.rows import ADDED_COLUMNS, Mode, RowConverter, Summary
 from registry.services.queries import latest_release
 from registry.text import fold
@@ -53,7 +53,7 @@ HINTS = {"code": ("ma", "code", "ma xa", "ma_xa", "ma phuong xa", "ma dvhc", "ma
          "address": ("dia chi", "dia_chi", "diachi", "address", "dia chi thuong tru",
                      "noi o", "cho o")}
 
-_GAZETTEERS = ReleaseCache(int(os.environ.get("REGISTRY_GAZETTEER_CACHE", "2")))
+_GAZETTEERS = KEPT_GAZETTEERS  # shared with GraphQL
 
 
 @dataclass
