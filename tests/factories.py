@@ -63,6 +63,25 @@ def hanoi(session: Session) -> int:
     ])
 
 
+def keep_give_split(parent: str = "001") -> list[dict[str, Any]]:
+    """A reform of :func:`hanoi`: 00004 keeps its code as Phường Ba Đình (00013 joins it)
+    and gives part of its area to the new 00040 (with all of 00001); 00037 is divided
+    between 00038 (default) and 00039. Every kind of resolve answer, in three operations."""
+    def ward(code: str, name: str, under: str) -> dict[str, Any]:
+        return {"code": code, "name": name, "type": "Phường", "parent": under}
+
+    return [
+        {"op": "merge", "list": "admin-units", "sources": ["00004", "00013"],
+         "target": ward("00004", "Phường Ba Đình", parent)},
+        {"op": "merge", "list": "admin-units",
+         "sources": [{"code": "00004", "kind": "part", "share": 0.2}, "00001"],
+         "target": ward("00040", "Phường Ngọc Hà", parent)},
+        {"op": "split", "list": "admin-units", "source": "00037", "targets": [
+            {**ward("00038", "Phường A", "002"), "default": True, "share": 0.6},
+            {**ward("00039", "Phường B", "002"), "share": 0.4}]},
+    ]
+
+
 def feed_records(session: Session, release: int) -> list[dict[str, Any]]:
     """The feed records one release wrote, in sequence order."""
     return [json.loads(r) for r in session.scalars(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from registry.graphql.gazetteers import GAZETTEERS
-from tests.factories import hanoi, publish, unit
+from tests.factories import hanoi, keep_give_split, publish, unit
 from tests.graphql.conftest import Api, Statements
 
 Write = Callable[[Callable[..., Any]], Any]
@@ -39,20 +39,7 @@ def _reform(write: Write) -> dict[str, int]:
     extra = write(lambda s: publish(s, [unit("00007", "Phường Điện Biên", "Phường", "001"),
                                         unit("00019", "Phường Quán Thánh", "Phường", "002")]))
     reform = write(lambda s: publish(s, [
-        {"op": "merge", "list": AU, "sources": ["00004", "00013"],
-         "target": {"code": "00004", "name": "Phường Ba Đình", "type": "Phường",
-                    "parent": "001"}},
-        {"op": "merge", "list": AU, "sources": [{"code": "00004", "kind": "part",
-                                                 "share": 0.2}, "00001"],
-         "target": {"code": "00040", "name": "Phường Ngọc Hà", "type": "Phường",
-                    "parent": "001"}},
-        {"op": "split", "list": AU, "source": "00037", "targets": [
-            {"code": "00038", "name": "Phường A", "type": "Phường", "parent": "002",
-             "default": True, "share": 0.6},
-            {"code": "00039", "name": "Phường B", "type": "Phường", "parent": "002",
-             "share": 0.4}]},
-        {"op": "retire", "list": AU, "code": "00007"},
-    ], "2025-07-01"))
+        *keep_give_split(), {"op": "retire", "list": AU, "code": "00007"}], "2025-07-01"))
     return {"first": first, "extra": extra, "reform": reform}
 
 

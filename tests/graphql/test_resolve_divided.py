@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.factories import hanoi, publish
+from tests.factories import hanoi, keep_give_split, publish
 from tests.graphql.conftest import Api
 
 Write = Callable[[Callable[..., Any]], Any]
@@ -21,20 +21,7 @@ def _reform(write: Write) -> dict[str, int]:
     """00004 keeps its code and gives part of its area to the new 00040; 00001 gives part
     to 00004 by a transfer; 00037 is divided and ends."""
     first = write(hanoi)
-    reform = write(lambda s: publish(s, [
-        {"op": "merge", "list": AU, "sources": ["00004", "00013"],
-         "target": {"code": "00004", "name": "Phường Ba Đình", "type": "Phường",
-                    "parent": "001"}},
-        {"op": "merge", "list": AU, "sources": [{"code": "00004", "kind": "part",
-                                                 "share": 0.2}, "00001"],
-         "target": {"code": "00040", "name": "Phường Ngọc Hà", "type": "Phường",
-                    "parent": "001"}},
-        {"op": "split", "list": AU, "source": "00037", "targets": [
-            {"code": "00038", "name": "Phường A", "type": "Phường", "parent": "002",
-             "default": True, "share": 0.6},
-            {"code": "00039", "name": "Phường B", "type": "Phường", "parent": "002",
-             "share": 0.4}]},
-    ], "2025-07-01"))
+    reform = write(lambda s: publish(s, keep_give_split(), "2025-07-01"))
     transfer = write(lambda s: publish(s, [
         {"op": "transfer", "list": AU, "from": "00040", "to": "00038", "share": 0.1},
     ], "2025-09-01"))
