@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -24,6 +26,10 @@ from registry.services.cache import MISSING
 from registry.services.tokens import authenticate
 
 _CONTEXT = "registry.graphql.context"
+# Strawberry's own GraphiQL page loads React and GraphiQL from a CDN, a blank page offline;
+# this one loads the same files from the web UI's /static/vendor (see its README.md).
+_GRAPHIQL = (Path(__file__).resolve().parent.parent / "web" / "templates"
+             / "graphiql.html").read_text(encoding="utf-8")
 
 
 def _replay(body: bytes) -> Receive:
@@ -128,6 +134,11 @@ class RegistryGraphQL(GraphQL[Context, None]):
         except PermissionDenied as exc:
             return _unauthorized(exc.message)
         return None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL, with every script and style served by this app (under its root path)."""
+        base = html.escape(str(request.scope.get("root_path", "")).rstrip("/"), quote=True)
+        return HTMLResponse(_GRAPHIQL.replace("{{ base }}", base))
 
     async def get_context(self, request: Any, response: Any) -> Context:
         """The context :meth:`__call__` built and authenticated for this request."""
