@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -80,6 +81,43 @@ def test_lineage_caps_a_column_and_counts_the_rest() -> None:
     assert len(picture.edges) == lineage_svg.MAX_PER_COLUMN
     alone = lineage_svg.layout("x", "Entry", "active", [], [], {})
     assert alone.empty and len(alone.nodes) == 1
+
+
+def _dated(src: str, dst: str, day: str) -> LinkView:
+    return LinkView(src, dst, "part", False, None, date.fromisoformat(day), 1, 2, 1)
+
+
+# "r" is a reused code: on 2025-07-01 the old "r" gave its area to "y" and, in the same
+# change set, "x" went into the new "r"; in 2026 the new "r" gave a part to "z". Before, "p"
+# went into "x" (2024), and "p" had been formed from "q" (2023); the "s" that went into a
+# later "p" (2025) is another generation of that code.
+DATED = [_dated("x", "r", "2025-07-01"), _dated("r", "y", "2025-07-01"),
+         _dated("r", "z", "2026-01-01"), _dated("p", "x", "2024-01-01"),
+         _dated("q", "p", "2023-01-01"), _dated("s", "p", "2025-01-01"),
+         _dated("r", "r", "2025-07-01")]
+
+
+def _direct(direction: str, codes: Sequence[str]) -> list[LinkView]:
+    side = "from_code" if direction == "successors" else "to_code"
+    return sorted((lk for lk in DATED if getattr(lk, side) in codes),
+                  key=lambda lk: (lk.effective_date, lk.from_code, lk.to_code))
+
+
+def test_lineage_follows_links_forward_in_time_not_codes() -> None:
+    def walk(code: str, direction: str) -> list[tuple[str, str, int]]:
+        found = lineage_svg.walk(code, direction, lambda codes: _direct(direction, codes))
+        return [(lk.from_code, lk.to_code, lk.depth) for lk in found]
+
+    # The new "r" did not give anything to "y": only its later link to "z" continues.
+    assert walk("x", "successors") == [("x", "r", 1), ("r", "z", 2)]
+    assert walk("x", "predecessors") == [("p", "x", 1), ("q", "p", 2)]
+    # The page of the reused code itself shows every link of both its generations.
+    assert walk("r", "successors") == [("r", "r", 1), ("r", "y", 1), ("r", "z", 1)]
+    assert walk("r", "predecessors") == [("r", "r", 1), ("x", "r", 1), ("p", "x", 2),
+                                         ("q", "p", 3)]
+    # A code reached again by an earlier link is walked again with the wider bound.
+    assert walk("z", "predecessors") == [("r", "z", 1), ("r", "r", 2), ("x", "r", 2),
+                                         ("p", "x", 3), ("q", "p", 4)]
 
 
 @pytest.mark.parametrize(("relative", "kind", "expected"), [
