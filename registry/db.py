@@ -17,12 +17,23 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# Plain backend names get the drivers the registry installs, so users need not know them.
+_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+            "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+
+
 def normalise_url(url: str) -> str:
-    """Pick psycopg 3 for plain ``postgresql://`` URLs, so users need not know the driver."""
+    """Pick psycopg 3 and PyMySQL for plain ``postgresql://``, ``mysql://`` and ``mariadb://``."""
     parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if parsed.drivername in _DRIVERS:
+        return parsed.set(drivername=_DRIVERS[parsed.drivername]).render_as_string(
+            hide_password=False)
     return url
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: without its password."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -73,7 +73,7 @@ def token_create(
         help="Comma-separated list keys a steward may edit (default: all).")] = None,
 ) -> None:
     """Create a token; its secret is printed once and never stored."""
-    from registry.cli import unit_of_work
+    from registry.cli.database import unit_of_work
     from registry.services import tokens
 
     keys = [k for k in (lists or "").split(",") if k.strip()] or None
@@ -90,7 +90,8 @@ def token_create(
 def token_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
                ) -> None:
     """Tokens with their role, lists and use; never their secrets."""
-    from registry.cli import emit, out, unit_of_work
+    from registry.cli.database import unit_of_work
+    from registry.cli.output import emit, out
     from registry.services import tokens
 
     with unit_of_work() as session:
@@ -114,7 +115,8 @@ def token_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
 @token_app.command("revoke")
 def token_revoke(name: str) -> None:
     """Revoke a token at once; requests with it are refused from now on."""
-    from registry.cli import out, unit_of_work
+    from registry.cli.database import unit_of_work
+    from registry.cli.output import out
     from registry.services import tokens
 
     with unit_of_work() as session:

@@ -41,7 +41,7 @@ AuthorOpt = Annotated[str, typer.Option("--actor", envvar="REGISTRY_ACTOR",
 
 
 def _render_plan(plan: ImportPlan, diff: dict[str, Any] | None, examples: int) -> None:
-    from registry.cli import out
+    from registry.cli.output import out
 
     out.print(f"[bold]{plan.source}[/]: {plan.rows} rows, list {plan.list_key}, effective "
               f"{plan.effective_date.isoformat()}", highlight=False)
@@ -80,7 +80,7 @@ def _render_plan(plan: ImportPlan, diff: dict[str, Any] | None, examples: int) -
 
 def _legal_basis(decision: str | None, decision_date: str | None, issuer: str | None,
                  url: str | None) -> Any:
-    from registry.cli import fail
+    from registry.cli.output import fail
     from registry.errors import RegistryError
     from registry.services.change_sets import parse_legal_basis
 
@@ -99,7 +99,8 @@ def _legal_basis(decision: str | None, decision_date: str | None, issuer: str | 
 def _run_import(plan_of: Any, *, dry_run: bool, skip_bad: bool, publish: bool, actor: str,
                 title: str, basis: Any, examples: int, as_json: bool) -> None:
     """Plan inside one transaction; dry run: show and roll back; else record the change set."""
-    from registry.cli import emit, out, unit_of_work
+    from registry.cli.database import unit_of_work
+    from registry.cli.output import emit, out
     from registry.importers.plans import commit_import, refuse_bad_rows
     from registry.importers.plans import dry_run as plan_dry_run
     from registry.services.actors import SYSTEM, Actor
@@ -138,7 +139,8 @@ def import_gso_cmd(
     examples: ExamplesOpt = 5, actor: AuthorOpt = "system", as_json: JsonOpt = False,
 ) -> None:
     """Import the statistics office's administrative-unit export (CSV or XLSX)."""
-    from registry.cli import _date, fail
+    from registry.cli.output import fail
+    from registry.cli.output import parse_day as _date
     from registry.errors import RegistryError
     from registry.importers.gso import read_gso_file
     from registry.importers.gso_import import plan_gso_import
@@ -172,7 +174,8 @@ def import_csv_cmd(
     examples: ExamplesOpt = 5, actor: AuthorOpt = "system", as_json: JsonOpt = False,
 ) -> None:
     """Import any code list from CSV or XLSX, columns mapped to fields and attributes."""
-    from registry.cli import _date, fail
+    from registry.cli.output import fail
+    from registry.cli.output import parse_day as _date
     from registry.errors import RegistryError
     from registry.importers.csv_generic import parse_map_options, plan_csv_import
     from registry.importers.tabular import read_table_file
@@ -210,7 +213,8 @@ def import_conversion_cmd(
     Merges with part/whole links and a default successor for each divided commune,
     retirements of the districts that empty out, and the province merges.
     """
-    from registry.cli import _date, fail
+    from registry.cli.output import fail
+    from registry.cli.output import parse_day as _date
     from registry.errors import RegistryError
     from registry.importers.conversion_plan import plan_conversion
     from registry.importers.conversion_table import read_conversion_file
@@ -245,7 +249,9 @@ def export_cmd(
                                       "for Excel.")] = False,
 ) -> None:
     """Export a list on a date: admin units in the statistics office's layout."""
-    from registry.cli import _date, err, fail, unit_of_work
+    from registry.cli.database import unit_of_work
+    from registry.cli.output import err, fail
+    from registry.cli.output import parse_day as _date
     from registry.exporters.export import FORMATS, export_list
 
     if fmt not in FORMATS:

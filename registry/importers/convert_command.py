@@ -231,7 +231,7 @@ def progress_bar(table: StreamTable, enabled: bool) -> Iterator[Callable[[int], 
         return
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
-    from registry.cli import err
+    from registry.cli.output import err
 
     unit = "rows" if table.spreadsheet else "bytes"
     with Progress("converting", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
@@ -339,7 +339,8 @@ def convert_cmd(
 
     A summary goes to standard error; the rows to --out, or to standard output.
     """
-    from registry.cli import err, unit_of_work
+    from registry.cli.database import unit_of_work
+    from registry.cli.output import err
     from registry.errors import RegistryError
     from registry.services.conversion import load_gazetteer
     from registry.services.operations import parse_date

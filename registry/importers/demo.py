@@ -1,7 +1,7 @@
 """``registry demo``: a database with the national lists, served, in one command.
 
-The helpers of :mod:`registry.cli` are imported inside the command: ``registry.cli``
-imports this module while it is being built.
+The port is checked before anything is created or printed: a demo that cannot serve
+leaves nothing behind and says so in one line.
 """
 
 from __future__ import annotations
@@ -31,9 +31,24 @@ EXAMPLE_QUERIES = (
 
 
 def _demo_url(db: Path | None) -> str:
+    from registry.cli.output import fail
+    from registry.config import DATABASE_VARIABLE, database_url_of
+    from registry.errors import RegistryError
+
     if db is not None:
         return f"sqlite:///{db}"
-    return os.environ.get("REGISTRY_DATABASE_URL") or f"sqlite:///{DEFAULT_DEMO_DB}"
+    try:
+        return database_url_of(os.environ.get(DATABASE_VARIABLE) or DEFAULT_DEMO_DB,
+                               DATABASE_VARIABLE)
+    except RegistryError as exc:
+        fail(exc.message)
+
+
+def db_option(url: str) -> str:
+    """The ``--db`` that names the demo's database in the commands it suggests."""
+    from registry.cli.database import db_hint
+
+    return db_hint(url)
 
 
 def demo_cmd(
@@ -46,10 +61,12 @@ def demo_cmd(
     = False,
 ) -> None:
     """Create and migrate a database, load the bundled national lists, and serve them."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
 
-    from registry.cli import err, fail, out
-    from registry.config import load_settings
+    from registry.cli.database import connection_problem
+    from registry.cli.network import require_free_port
+    from registry.cli.output import err, fail, out, plural
+    from registry.config import DATABASE_VARIABLE, load_settings
     from registry.db import make_engine, session_factory, transaction
     from registry.errors import RegistryError
     from registry.importers.bundled_load import load_with_progress
@@ -57,6 +74,8 @@ def demo_cmd(
     from registry.services import queries
 
     url = _demo_url(db)
+    if not no_serve:
+        require_free_port(host, port)
     out.print(f"database: {url}", highlight=False)
     engine = make_engine(url)
     try:
@@ -65,15 +84,16 @@ def demo_cmd(
         with transaction(session_factory(engine)) as session:
             counts = queries.count_entries(session, date(2025, 7, 1))
             release = queries.latest_release(session)
-    except OperationalError as exc:
-        fail(f"database {url!r}: {exc.orig}")
+    except DBAPIError as exc:
+        fail(connection_problem(url, exc))
     except RegistryError as exc:
         fail(f"database {url!r}: {exc.message} (remove it, or give another --db)")
     finally:
         engine.dispose()
     if report.published:
-        out.print(f"loaded {len(report.published)} change sets ({report.operations} "
-                  f"operations) in {report.seconds:.1f} s", highlight=False)
+        out.print(f"loaded {plural(len(report.published), 'change set')} "
+                  f"({plural(report.operations, 'operation')}) in {report.seconds:.1f} s",
+                  highlight=False)
     else:
         out.print(f"all {report.skipped} bundled change sets were already loaded: reusing "
                   "the database", highlight=False)
@@ -81,14 +101,16 @@ def demo_cmd(
         f"{key} {n}" for key, n in sorted(counts.items())), highlight=False)
     if no_serve:
         return
-    _serve(replace(load_settings(), database_url=url), host, port)
+    # The served app and anything it starts read the database from the variable.
+    os.environ[DATABASE_VARIABLE] = url
+    _serve(replace(load_settings(), database_url=url), host, port, db_option(url))
 
 
-def _serve(settings: Any, host: str, port: int) -> None:
+def _serve(settings: Any, host: str, port: int, db: str) -> None:
     import uvicorn
 
     from registry.app import create_app
-    from registry.cli import out
+    from registry.cli.output import out
 
     app = create_app(settings)
     # A mounted UI at the root has the path "" in Starlette.
@@ -105,6 +127,6 @@ def _serve(settings: Any, host: str, port: int) -> None:
     for title, query in EXAMPLE_QUERIES:
         out.print(f"  # {title}", highlight=False)
         out.print(f"  {query}\n", highlight=False, soft_wrap=True)
-    out.print("or, on the command line: registry resolve admin-units 00013 --as-of 2025-07-01",
-              highlight=False, soft_wrap=True)
+    out.print("or, on the command line: registry resolve admin-units 00013 --as-of 2025-07-01"
+              f"{db}", highlight=False, soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,175 @@
+"""Change sets: ``changesets``, ``changeset show|submit|approve``, ``publish``, ``import``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from registry.cli.database import unit_of_work
+from registry.cli.output import emit, fail, out, plural
+from registry.cli.published import published_diff
+from registry.errors import RegistryError
+from registry.services import change_sets
+from registry.services.actors import SYSTEM, Actor
+
+changeset_app = typer.Typer(help="Inspect and review one change set.", no_args_is_help=True)
+import_app = typer.Typer(help="Import files as change sets.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ActorOpt = Annotated[str, typer.Option("--actor", envvar="REGISTRY_ACTOR",
+                                       help="Who acts (recorded in the audit trail).")]
+
+
+def _change_set_dict(session: Session, cs_id: int) -> dict[str, Any]:
+    cs = change_sets.get_change_set(session, cs_id)
+    data: dict[str, Any] = {
+        "id": cs.id, "title": cs.title, "status": cs.status, "author": cs.author,
+        "reviewer": cs.reviewer, "comment": cs.comment,
+        "legal_basis": {"number": cs.legal_number, "date": cs.legal_date.isoformat(),
+                        "issuer": cs.legal_issuer, "url": cs.legal_url},
+        "effective_date": cs.effective_date.isoformat(), "release": cs.release_id,
+        "version": cs.version,
+        "operations": len(change_sets.operations_of(session, cs_id)),
+        "events": [{"action": e.action, "actor": e.actor, "at": e.at.isoformat(),
+                    "comment": e.comment} for e in change_sets.events_of(session, cs_id)],
+    }
+    if cs.status == "published":
+        data["diff"] = published_diff(session, cs)
+    elif cs.status not in ("withdrawn", "rejected"):
+        data["diff"] = change_sets.preview(session, cs_id).diff()
+    return data
+
+
+def changesets_cmd(status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """Change sets, newest first."""
+    with unit_of_work() as session:
+        rows = change_sets.list_change_sets(session, status)
+        data = [{"id": c.id, "title": c.title, "status": c.status, "author": c.author,
+                 "legal_basis": c.legal_number, "effective_date": c.effective_date.isoformat(),
+                 "release": c.release_id} for c in rows]
+
+    def render() -> None:
+        table = Table("id", "status")
+        table.add_column("effective", no_wrap=True, min_width=10)
+        for header in ("legal basis", "title", "release"):
+            table.add_column(header)
+        for d in data:
+            table.add_row(str(d["id"]), str(d["status"]), str(d["effective_date"]),
+                          str(d["legal_basis"]), str(d["title"]), str(d["release"] or ""))
+        out.print(table)
+
+    emit(data, as_json, render)
+
+
+def _render_diff(diff: dict[str, Any], limit: int = 20) -> None:
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(diff["summary"].items()))
+    out.print(f"effective {diff['effective_date']} — {summary or 'no changes'}",
+              highlight=False)
+    for change in diff["changes"][:limit]:
+        after, before = change["after"], change["before"] or {}
+        fields = ", ".join(f"{f}: {before.get(f)!s} → {(after or {}).get(f)!s}" if before
+                           else f for f in change["fields"] if f not in ("attributes",))
+        out.print(f"  [bold]{change['kind']:8}[/] {change['list']} {change['code']} "
+                  f"{(after or before)['name']}  [dim]{fields}[/]", highlight=False)
+    if len(diff["changes"]) > limit:
+        out.print(f"  … {plural(len(diff['changes']) - limit, 'more change')}")
+    for link in diff["links"][:limit]:
+        out.print(f"  link     {link['from']} → {link['to']} ({link['kind']}"
+                  f"{', default' if link['default'] else ''})", highlight=False)
+    if len(diff["links"]) > limit:
+        out.print(f"  … {plural(len(diff['links']) - limit, 'more link')}")
+    for problem in diff["errors"]:
+        out.print(f"  [bold red]problem[/] {problem['field']}: {problem['message']}",
+                  highlight=False)
+
+
+@changeset_app.command("show")
+def changeset_show(cs_id: int, as_json: JsonOpt = False) -> None:
+    """A change set with its legal basis, events and diff: planned, or made when published."""
+    with unit_of_work() as session:
+        data = _change_set_dict(session, cs_id)
+
+    def render() -> None:
+        lb = data["legal_basis"]
+        release = f" as release {data['release']}" if data["release"] else ""
+        out.print(f"[bold]#{data['id']} {data['title']}[/] — {data['status']}{release}",
+                  highlight=False)
+        out.print(f"legal basis {lb['number']} of {lb['date']} ({lb['issuer']}), "
+                  f"effective {data['effective_date']}, author {data['author']}, "
+                  f"{plural(data['operations'], 'operation')}", highlight=False)
+        if "diff" in data:
+            _render_diff(data["diff"])
+
+    emit(data, as_json, render)
+
+
+@changeset_app.command("approve")
+def changeset_approve(cs_id: int, actor: ActorOpt = "system",
+                      comment: Annotated[str | None, typer.Option()] = None) -> None:
+    """Approve a submitted change set (never by its author)."""
+    with unit_of_work() as session:
+        change_sets.approve(session, Actor(actor, "admin"), cs_id, comment=comment)
+    out.print(f"change set {cs_id} approved by {actor}")
+
+
+@changeset_app.command("submit")
+def changeset_submit(cs_id: int, actor: ActorOpt = "system") -> None:
+    """Submit a draft for review; it must validate."""
+    with unit_of_work() as session:
+        change_sets.submit(session, Actor(actor, "admin"), cs_id)
+    out.print(f"change set {cs_id} submitted")
+
+
+def publish_cmd(cs_id: int, actor: ActorOpt = "system") -> None:
+    """Publish an approved change set as one release."""
+    with unit_of_work() as session:
+        release = change_sets.publish(session, Actor(actor, "admin"), cs_id)
+    out.print(f"change set {cs_id} published as release {release}")
+
+
+@import_app.command("changeset")
+def import_changeset_cmd(
+    file: Path,
+    publish: Annotated[bool, typer.Option("--publish", help="Publish at once as the system "
+                                          "administrator (official imports).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff; write nothing.")]
+    = False,
+    author: ActorOpt = "system",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a change-set file (docs/changeset-format.md) as a draft, or publish it."""
+    from registry.importers.changeset_file import dry_run as plan_file
+    from registry.importers.changeset_file import import_changeset, read_changeset
+
+    try:
+        spec = read_changeset(file)
+    except RegistryError as exc:
+        fail(exc.message)
+    with unit_of_work() as session:
+        if dry_run:
+            diff = plan_file(session, spec).diff()
+            emit(diff, as_json, lambda: _render_diff(diff))
+            session.rollback()
+            if diff["errors"]:
+                raise typer.Exit(1)
+            return
+        actor = SYSTEM if publish else Actor(author, "admin")
+        cs_id, release = import_changeset(session, actor, spec, publish=publish)
+    if release:
+        out.print(f"change set {cs_id} published as release {release}")
+    else:
+        out.print(f"change set {cs_id} created as a draft with "
+                  f"{plural(len(spec.operations), 'operation')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the change-set commands to ``app``."""
+    app.command("changesets")(changesets_cmd)
+    app.command("publish")(publish_cmd)
+    app.add_typer(import_app, name="import")
+    app.add_typer(changeset_app, name="changeset")

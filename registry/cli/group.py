@@ -1,0 +1,128 @@
+"""What every command shares, added in one place: ``--db`` and one-line usage errors.
+
+The commands of each interface are written in their own modules; this layer gives each
+command that opens the database a ``--db`` option (which stands for
+``REGISTRY_DATABASE_URL`` during the command), refuses to create a SQLite file by a typo,
+checks the port before ``serve``, and prints typer's usage errors as one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any, get_type_hints
+
+import typer
+from rich.markup import escape
+
+# typer vendors click; its exceptions are public only under this name.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
+
+from registry.cli.database import DB_HELP, chosen_url, require_existing
+from registry.cli.network import require_free_port
+from registry.cli.output import err
+from registry.config import DATABASE_VARIABLE
+
+# Commands that do not open the registry's database, or name their own.
+_WITHOUT_DB = {"graphql-schema", "demo", "sync"}
+# Commands that may create the database they are given.
+_CREATE = {("db", "upgrade")}
+
+DbOpt = Annotated[str | None, typer.Option("--db", metavar="PATH|URL", help=DB_HELP,
+                                           show_default=False)]
+
+
+@contextmanager
+def _database_variable(url: str) -> Iterator[None]:
+    """``REGISTRY_DATABASE_URL`` is ``url`` for the command (and the servers it starts)."""
+    before = os.environ.get(DATABASE_VARIABLE)
+    os.environ[DATABASE_VARIABLE] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[DATABASE_VARIABLE]
+        else:
+            os.environ[DATABASE_VARIABLE] = before
+
+
+def _with_database(callback: Callable[..., Any], path: tuple[str, ...]) -> Callable[..., Any]:
+    """``callback`` with a ``--db`` option; the URL is checked before the command runs."""
+    signature = inspect.signature(callback, eval_str=True)
+    if "db" in signature.parameters or "into" in signature.parameters:
+        return callback
+    hints = get_type_hints(callback, include_extras=True)
+    creates = path in _CREATE
+
+    @functools.wraps(callback)
+    def run(*args: Any, db: str | None = None, **kwargs: Any) -> Any:
+        url = chosen_url(db)
+        if not creates:
+            require_existing(url)
+        if path == ("serve",):
+            require_free_port(kwargs["host"], kwargs["port"])
+        with _database_variable(url):
+            return callback(*args, **kwargs)
+
+    parameters = [p.replace(annotation=hints.get(p.name, p.annotation))
+                  for p in signature.parameters.values()]
+    parameters.append(inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                        annotation=DbOpt))
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {**hints, "db": DbOpt}
+    return run
+
+
+def add_database_options(app: typer.Typer, path: tuple[str, ...] = ()) -> None:
+    """Give every command of ``app`` that opens the registry's database a ``--db``."""
+    for command in app.registered_commands:
+        callback = command.callback
+        if callback is None:
+            continue
+        name = command.name or callback.__name__.replace("_", "-")
+        if name not in _WITHOUT_DB:
+            command.callback = _with_database(callback, (*path, name))
+    for group in app.registered_groups:
+        if group.name not in _WITHOUT_DB and group.typer_instance is not None:
+            add_database_options(group.typer_instance, (*path, group.name or ""))
+
+
+class RegistryGroup(TyperGroup):
+    """The top ``registry`` group: usage errors as one ``error:`` line, not a box."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        def invoke() -> Any:
+            return super(RegistryGroup, self).main(
+                args, prog_name, complete_var, standalone_mode=False,
+                windows_expand_args=windows_expand_args, **extra)
+
+        if not standalone_mode:
+            return invoke()
+        try:
+            result = invoke()
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except UsageError as exc:
+            where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx else ""
+            _one_line(f"{exc.format_message()}{where}")
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            _one_line(exc.format_message())
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _one_line("aborted")
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _one_line(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(' '.join(message.split()))}", highlight=False,
+              markup=True, soft_wrap=True)
