@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied, RegistryError
+from registry.services import tokens
 from registry.services.actors import Actor
-from registry.services.tokens import authenticate
 
 READ = "read"
 REPORT = "report"
@@ -40,12 +41,25 @@ def settings_of(request: Request) -> Settings:
 
 
 def bearer(request: Request) -> str | None:
-    """The presented token, if any."""
-    header = request.headers.get("authorization", "")
+    """The presented token, if any; an ``Authorization`` header that is not a bearer token
+    is refused (401), as GraphQL refuses it, rather than read as no token at all."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        return None
+        raise Unauthenticated("use 'Authorization: Bearer <token>'")
     return secret.strip()
+
+
+def authenticate(session: Session, secret: str) -> Actor:
+    """The actor of a presented token. An unknown or revoked token is 401, exactly as on
+    GraphQL (docs/graphql.md): the caller is not authenticated. 403 is kept for a valid
+    token whose role may not do the thing asked."""
+    try:
+        return tokens.authenticate(session, secret)
+    except PermissionDenied as exc:
+        raise Unauthenticated(exc.message) from None
 
 
 def check(actor: Actor | None, need: str, anonymous_read: bool) -> None:

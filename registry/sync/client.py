@@ -43,7 +43,12 @@ from registry.sync.errors import (
     TransportError,
     UpgradeRequired,
 )
-from registry.sync.local_schema import stage_lineage, stage_lists, stage_versions
+from registry.sync.local_schema import (
+    SCHEMA_VERSION,
+    stage_lineage,
+    stage_lists,
+    stage_versions,
+)
 from registry.sync.local_store import (
     Batch,
     LocalState,
@@ -51,6 +56,7 @@ from registry.sync.local_store import (
     Locked,
     link_row,
     list_row,
+    replica_schema,
 )
 from registry.sync.protocol import (
     DEFAULT_SNAPSHOT_LIMIT,
@@ -173,7 +179,8 @@ class SyncClient:
         self.stop = stop or threading.Event()
         self.transport = Transport(source, token, attempts=None if retry_forever else attempts,
                                    stop=self.stop)
-        self.store = LocalStore(target)
+        self.target = target
+        self._store: LocalStore | None = None  # opened once the centre has answered
         self.requested = subscription
         self.token = token
         self.name = name or default_consumer_name(target)
@@ -190,6 +197,46 @@ class SyncClient:
         self._notified: int | None = None
         self._replayed = False
         self._head: RemoteHead | None = None
+        self._checked: RemoteHead | None = None
+
+    @property
+    def store(self) -> LocalStore:
+        """The local database, opened (and its replica tables made) on first use.
+
+        :meth:`pull` first asks the centre for its head and checks the subscription there,
+        so a centre that is down, an unknown list or an unknown scope leaves no database
+        and no file behind.
+        """
+        if self._store is None:
+            self._store = LocalStore(self.target)
+        return self._store
+
+    def open_existing(self) -> LocalStore:
+        """The local replica; :class:`~registry.sync.local_store.NoReplica` if there is none
+        (nothing is created)."""
+        if self._store is None:
+            self._store = LocalStore(self.target, create=False)
+        return self._store
+
+    def check_centre(self) -> RemoteHead:
+        """Ask the centre for its head and check the requested subscription against it,
+        before anything is created or changed locally."""
+        head = self._fetch_head()
+        sub = self.requested
+        if sub is not None and (sub.lists is not None or sub.scope is not None):
+            # The first snapshot page, one record long, is where the centre checks the lists
+            # and the scope; it is cached there, like every snapshot page.
+            params = {"lists": ",".join(sub.lists) if sub.lists else None,
+                      "scope": str(sub.scope) if sub.scope else None, "limit": 1}
+            try:
+                self.transport.get(f"{PREFIX}/snapshot/{head.epoch}/{head.release}", params)
+            except HttpError as exc:
+                if exc.status in (400, 404, 422):
+                    raise SyncError(f"the centre at {self.transport.base_url} refuses the "
+                                    f"subscription: {exc.body.get('message') or exc.message}"
+                                    ) from None
+                raise
+        return head
 
     def shutdown(self) -> None:
         """Stop :meth:`follow` from another thread, interrupting a long poll in flight."""
@@ -199,7 +246,8 @@ class SyncClient:
     def close(self) -> None:
         """Release the connection and the database."""
         self.transport.close()
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     # --- entry points ---
 
@@ -208,11 +256,29 @@ class SyncClient:
         params: dict[str, Any] = {}
         if wait and after is not None:
             params = {"wait": f"{wait:g}", "after": after}
-        data = self.transport.get(f"{PREFIX}/head", params, timeout=wait + 30).json()
-        head = RemoteHead(epoch=data["epoch"], seq=int(data["seq"]),
-                          release=int(data["release"]), hash=data["hash"],
-                          format=int(data.get("format", 1)),
-                          page_size=int(data.get("page_size", 1000)))
+        head = self._fetch_head(params, timeout=wait + 30)
+        self._note_head(head)
+        return head
+
+    def _fetch_head(self, params: dict[str, Any] | None = None,
+                    timeout: float | None = None) -> RemoteHead:
+        try:
+            data = self.transport.get(f"{PREFIX}/head", params, timeout=timeout).json()
+            return RemoteHead(epoch=data["epoch"], seq=int(data["seq"]),
+                              release=int(data["release"]), hash=data["hash"],
+                              format=int(data.get("format", 1)),
+                              page_size=int(data.get("page_size", 1000)))
+        except HttpError as exc:
+            if exc.status in (404, 405):
+                raise SyncError(f"no registry feed at {self.transport.url(PREFIX + '/head')} "
+                                f"(HTTP {exc.status}): --from takes the registry's base URL, "
+                                "e.g. https://registry.example.gov.vn") from None
+            raise
+        except (ValueError, KeyError, TypeError):
+            raise SyncError(f"{self.transport.url(PREFIX + '/head')} is not a registry's "
+                            "head: --from takes the registry's base URL") from None
+
+    def _note_head(self, head: RemoteHead) -> None:
         now = time.monotonic()
         if (head.seq, head.epoch) != self._noted or now - self._noted_at > 30:
             # Bookkeeping for ``status``; a follower polling an idle centre writes it only
@@ -220,7 +286,6 @@ class SyncClient:
             self.store.note(last_contact=datetime.now(UTC), head_seq=head.seq,
                             head_release=head.release)
             self._noted, self._noted_at = (head.seq, head.epoch), now
-        return head
 
     def pull(self, wait: float = 0, *, _following: bool = False) -> PullResult:
         """Bring the replica to the centre's head (bootstrapping if needed), then return.
@@ -228,6 +293,15 @@ class SyncClient:
         With ``wait`` > 0 and nothing new, wait up to that long for a release first.
         """
         result = PullResult()
+        if self._store is None:
+            # Nothing local is created or migrated before the centre has answered and
+            # accepted the subscription.
+            try:
+                self._head = self._checked = self.check_centre()
+            except RegistryError as exc:
+                self._fail(exc)
+                raise
+            self._note_head(self._head)
         try:
             if not self._replayed:
                 self._replay_notifications()
@@ -286,7 +360,7 @@ class SyncClient:
 
     def verify(self, detail_limit: int = 20) -> VerifyReport:
         """Compare this replica with the centre, list by list (see :mod:`.verify`)."""
-        return verify_replica(self.store, self.transport, detail_limit)
+        return verify_replica(self.open_existing(), self.transport, detail_limit)
 
     # --- the main path ---
 
@@ -311,6 +385,8 @@ class SyncClient:
             # a newer page and a changed epoch all show up in that answer.
             head = RemoteHead(cached.epoch, state.seq, state.release, state.hash or "",
                               cached.format, cached.page_size)
+        elif self._checked is not None:  # asked for a moment ago, by check_centre
+            head, self._checked = self._checked, None
         else:
             head = self._head = self.head()
         reason = None
@@ -803,6 +879,14 @@ class SyncClient:
 
     def _fail(self, exc: Exception) -> None:
         message = getattr(exc, "message", str(exc))
+        if self._store is None:
+            # The centre failed before the replica was opened: record the error only in a
+            # replica that exists already, at this client's schema (nothing is created).
+            try:
+                if replica_schema(self.target) != SCHEMA_VERSION:
+                    return
+            except Exception:  # an unreachable local database: the error itself matters
+                return
         try:
             self.store.note(last_error=message, last_error_at=datetime.now(UTC))
             self._report(self.store.state(), quiet=True)

@@ -88,8 +88,24 @@ class RichProgress:
             self._bar = None
 
 
+class _PlainFormatter(logging.Formatter):
+    """One line per message, ``warning: …`` like ``error: …``, for logs and cron mail."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {message}"
+        return message
+
+
 def _logging(quiet: bool) -> None:
-    handler = RichHandler(console=err, show_path=False, show_time=not quiet)
+    handler: logging.Handler
+    if err.is_terminal:
+        # Beside the live progress bar, rich prints log lines without tearing it.
+        handler = RichHandler(console=err, show_path=False, show_time=not quiet)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_PlainFormatter())
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s",
                         handlers=[handler], force=True)
 
@@ -108,10 +124,12 @@ def _fail(exc: RegistryError | SQLAlchemyError) -> None:
     if isinstance(exc, SQLAlchemyError):
         # The local database itself failed (unreachable, no rights, disk full): say so
         # plainly; the transaction in progress was rolled back.
-        err.print(f"[bold red]error:[/] local database: {getattr(exc, 'orig', None) or exc}",
-                  highlight=False)
+        cause = str(getattr(exc, "orig", None) or exc).strip()
+        # Drivers explain on several lines; the first one says what failed.
+        err.print(f"[bold red]error:[/] local database: {cause.splitlines()[0]}",
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
     raise typer.Exit(_exit_for(exc))
 
 
@@ -140,9 +158,17 @@ def pull_cmd(
                                          "after catching up.")] = False,
     snapshot_page: Annotated[int, typer.Option("--snapshot-page", min=100, max=50000,
                                                help="Records per snapshot page.")] = 10000,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Times to try again, with "
+                                         "growing pauses, when the centre cannot be reached or "
+                                         "is busy (with --follow: for ever).")] = 7,
 ) -> None:
     """Bootstrap a local database from the registry and bring it up to date."""
     _logging(quiet)
+    if not token and not quiet:
+        # The ledger is how the centre sees its replicas; without a token it cannot.
+        err.print("warning: no token: the centre's ledger will not show this replica's "
+                  "position; give --token or REGISTRY_SYNC_TOKEN (a token of role sync)",
+                  highlight=False, soft_wrap=True)
     try:
         subscription = (parse_subscription(lists, scope)
                         if lists is not None or scope is not None else None)
@@ -150,7 +176,8 @@ def pull_cmd(
         client = SyncClient(source, into, subscription=subscription, token=token, name=name,
                             on_release=run_hook(on_release) if on_release else None,
                             progress=None if quiet else RichProgress(), stop=stop,
-                            retry_forever=follow, snapshot_limit=snapshot_page)
+                            retry_forever=follow, snapshot_limit=snapshot_page,
+                            attempts=retries + 1)
     except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc)
         return
@@ -221,7 +248,7 @@ def _iso(moment: datetime | None) -> str | None:
 def status_cmd(into: IntoOpt, as_json: JsonOpt = False) -> None:
     """The local release, its lag behind the centre (at the last contact), the last error."""
     try:
-        store = LocalStore(into)
+        store = LocalStore(into, create=False)
     except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc)
         return

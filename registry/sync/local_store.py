@@ -8,23 +8,40 @@ always written in the same transaction as the rows it accounts for.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Engine, Table, and_, bindparam, delete, event, func, select, update
+from sqlalchemy import (
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
 from registry.db import make_engine, normalise_url
 from registry.services.checksums import ListChecksum, checksum_rows, iso
+from registry.sync.errors import SyncError
 from registry.sync.local_schema import (
     ensure_schema,
     lineage,
     lists,
     releases,
+    schema_version,
     stage_lineage,
     stage_lines,
     stage_lists,
@@ -54,6 +71,17 @@ def normalise_local_url(url: str) -> str:
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     return parsed.render_as_string(hide_password=False)
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _missing(url: str) -> str:
+    target = make_url(url)
+    if target.get_backend_name() == "sqlite" and not Path(target.database or "").is_file():
+        return f"the file {target.database} does not exist"
+    return "it has no replica tables"
 
 
 def _now() -> datetime:
@@ -215,11 +243,49 @@ class Locked:
             self.conn.close()
 
 
-class LocalStore:
-    """One replica database."""
+def replica_schema(url: str) -> int | None:
+    """The sync schema version of the replica at ``url``; ``None`` when there is none there
+    (no SQLite file, or no replica tables). Looks without creating or changing anything:
+    a SQLite file is opened read-only, so not even its journal mode changes."""
+    target = make_url(normalise_local_url(url))
+    if target.get_backend_name() == "sqlite":
+        path = target.database or ""
+        if not path or path == ":memory:" or not Path(path).is_file():
+            return None
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(
+            f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True))
+    else:
+        engine = create_engine(target)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(schema_version.name):
+                return None
+            found = conn.scalar(select(schema_version.c.version)
+                                .where(schema_version.c.component == "sync"))
+            return int(found) if found is not None else None
+    finally:
+        engine.dispose()
 
-    def __init__(self, url: str) -> None:
+
+class NoReplica(SyncError):
+    """The local database named holds no replica (and was not created)."""
+
+    code = "no_replica"
+
+
+class LocalStore:
+    """One replica database.
+
+    ``create`` makes the replica's tables in an empty database (a first ``pull``); without
+    it, a database that holds no replica is refused with :class:`NoReplica` and left as it
+    was (``status`` and ``verify`` only look).
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = normalise_local_url(url)
+        if not create and replica_schema(self.url) is None:
+            raise NoReplica(f"no replica in {_safe(url)}: {_missing(self.url)}; 'registry sync "
+                            "pull --from URL --into …' makes one")
         self.engine: Engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":

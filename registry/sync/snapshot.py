@@ -64,8 +64,9 @@ def subscribed_lists(session: Session, release: int, sub: Subscription) -> list[
     if sub.lists is not None:
         missing = sorted(set(sub.lists) - {item.key for item in found})
         if missing:
+            known = ", ".join(item.key for item in lists_at(session, release, None))
             raise NotFound(f"no code list {', '.join(repr(k) for k in missing)} at release "
-                           f"{release}")
+                           f"{release}; the lists are: {known or 'none yet'}")
     return found
 
 

@@ -10,24 +10,68 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import http
 import http.client
 import json
 import logging
 import random
 import socket
+import ssl
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from registry import __version__
 from registry.sync.errors import EpochChanged, FeedIntegrityError, SyncError, TransportError
+from registry.sync.protocol import PREFIX
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 NETWORK_ERRORS = (OSError, http.client.HTTPException, socket.timeout)
 STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 log = logging.getLogger("registry.sync")
+
+
+def registry_base(url: str) -> str:
+    """The base URL of the registry that ``url`` names.
+
+    A path is where the registry is mounted (``https://example.gov.vn/registry`` behind a
+    reverse proxy): the feed is under ``<base>/sync/v1``. The URL of its GraphQL endpoint
+    (``…/graphql``) or of a sync endpoint (``…/sync/v1/head``) names the same registry and is
+    cut back to the base. Query strings and fragments are dropped.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SyncError(f"'{url}' is not an http(s) URL of a registry: give its base URL, "
+                        "e.g. https://registry.example.gov.vn")
+    path = parts.path.rstrip("/")
+    feed = path.find(PREFIX)
+    if feed >= 0 and path[feed + len(PREFIX):][:1] in ("", "/"):
+        path = path[:feed]
+    elif path.endswith("/graphql"):
+        path = path.removesuffix("/graphql")
+    return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
+
+
+def describe_network_error(exc: BaseException, timeout: float) -> str:
+    """A failure to reach the centre, in words (no exception class names)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, ConnectionResetError):
+        return "the connection was reset"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the connection closed without an answer"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -41,6 +85,13 @@ class Answer:
     def json(self) -> Any:
         """The body as JSON."""
         return json.loads(self.body)
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return "error"
 
 
 class HttpError(SyncError):
@@ -60,12 +111,13 @@ class Transport:
     def __init__(self, base_url: str, token: str | None = None, *, attempts: int | None = 8,
                  base_delay: float = 0.25, max_delay: float = 10.0, timeout: float = 30.0,
                  stop: threading.Event | None = None) -> None:
-        parts = urlsplit(base_url.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SyncError(f"'{base_url}' is not an http(s) URL of a registry")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = registry_base(base_url)
+        parts = urlsplit(self.base_url)
+        # Messages name the URL that was asked for: the origin and the request target,
+        # which already holds the base URL's path (naming it twice misled people).
+        self._origin = f"{parts.scheme}://{parts.netloc}"
         self._scheme = parts.scheme
-        self._host = parts.hostname
+        self._host = parts.hostname or ""
         self._port = parts.port
         self._path = parts.path.rstrip("/")
         self.token = token
@@ -74,6 +126,7 @@ class Transport:
         self.max_delay = max_delay
         self.timeout = timeout
         self.stop = stop or threading.Event()
+        self.failing_since: float | None = None  # when the current run of failures began
         self.bytes_received = 0
         self._conn: http.client.HTTPConnection | None = None
         self._aborted = False
@@ -153,25 +206,43 @@ class Transport:
             except NETWORK_ERRORS as exc:
                 if self._aborted:
                     self._aborted = False
-                    raise TransportError(f"{method} {self.base_url}{target}: stopped") from None
+                    raise TransportError(f"{method} {self._origin}{target}: stopped") from None
                 if reused and isinstance(exc, STALE_CONNECTION):
                     # The centre closed an idle kept-alive connection: ask again at once.
                     log.debug("reconnecting after %r", exc)
                     continue
-                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                problem = describe_network_error(exc, timeout or self.timeout)
+                unreachable = True
             else:
                 if answer.status < 400 or answer.status == 304:
+                    if self.failing_since is not None:
+                        log.info("the centre at %s answers again", self.base_url)
+                        self.failing_since = None
                     return answer
                 if answer.status not in RETRY_STATUSES:
                     raise self._final(method, target, answer)
-                problem = f"HTTP {answer.status}"
+                problem = f"HTTP {answer.status} ({_reason(answer.status)})"
+                unreachable = False
             attempt += 1
+            if self.failing_since is None:
+                self.failing_since = time.monotonic()
+            what = (f"cannot reach the centre at {self.base_url}: {problem}" if unreachable
+                    else f"the centre at {self.base_url} answers {problem} to {method} "
+                         f"{self._origin}{target}")
             if self.attempts is not None and attempt >= self.attempts:
-                raise TransportError(f"{method} {self.base_url}{target}: {problem} "
-                                     f"(gave up after {attempt} attempts)")
+                raise TransportError(f"{what} (gave up after {attempt} attempts)",
+                                     None if unreachable else answer.status)
             delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
+            # Say what is going on: the first retry of a run of failures is a warning, the
+            # others are progress (hidden by --quiet).
+            of = f" of {self.attempts}" if self.attempts is not None else ""
+            if attempt == 1:
+                log.warning("%s; trying again in %.1f s (attempt 2%s)", what, delay, of)
+            else:
+                log.info("%s: trying again in %.1f s (attempt %d%s)", problem, delay,
+                         attempt + 1, of)
             if self.stop.wait(delay):
-                raise TransportError(f"{method} {self.base_url}{target}: stopped")
+                raise TransportError(f"{method} {self._origin}{target}: stopped")
 
     def _final(self, method: str, target: str, answer: Answer) -> SyncError:
         try:
@@ -183,7 +254,7 @@ class Transport:
         message = str(detail.get("message") or answer.body[:200].decode("utf-8", "replace"))
         if answer.status == 410:
             return EpochChanged(message, detail.get("epoch"))
-        return HttpError(f"{method} {self.base_url}{target}: HTTP {answer.status}: {message}",
+        return HttpError(f"{method} {self._origin}{target}: HTTP {answer.status}: {message}",
                          answer.status, detail)
 
     def get(self, path: str, params: dict[str, Any] | None = None,

@@ -130,7 +130,7 @@ def test_a_sync_token_reads_the_feed_and_reports_and_nothing_else(
     as_sync = {"Authorization": f"Bearer {sync}"}
     as_reader = {"Authorization": f"Bearer {reader}"}
     assert get(centre.base, "/sync/v1/head")[0] == 401
-    assert get(centre.base, "/sync/v1/head", {"Authorization": "Bearer nope"})[0] == 403
+    assert get(centre.base, "/sync/v1/head", {"Authorization": "Bearer nope"})[0] == 401
     assert get(centre.base, "/sync/v1/head", as_sync)[0] == 200
     assert get(centre.base, "/sync/v1/ledger", as_sync)[0] == 403
     report = {"name": "x", "seq": 1, "release": 1}
@@ -167,6 +167,17 @@ def test_the_full_app_mounts_the_sync_endpoints(sqlite_centre: Centre) -> None:
     status, _, body = get(centre.base, "/sync/v1/head")
     assert status == 200 and json.loads(body)["release"] >= 1
     assert get(centre.base, "/sync/v1/openapi.json")[0] == 200
+
+    # One rule on both interfaces (docs/graphql.md, docs/sync-protocol.md): a token that is
+    # unknown, or an Authorization header that is not a bearer token, is 401 even where
+    # anonymous reading is on; 403 is for a valid token whose role may not do the thing.
+    query = {"query": "{ __typename }"}
+    for header in ("Bearer nope", "Basic dXNlcjpwdw=="):
+        sent = {"Authorization": header}
+        sync_status, sync_headers, _ = get(centre.base, "/sync/v1/head", sent)
+        graphql_status, _, _ = get(centre.base, "/graphql", sent, "POST", query)
+        assert (sync_status, graphql_status) == (401, 401), header
+        assert sync_headers["www-authenticate"].startswith("Bearer")
 
 
 def test_the_head_watcher_serves_many_long_polls_at_once(sqlite_centre: Centre) -> None:
