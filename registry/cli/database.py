@@ -94,8 +94,9 @@ def _missing_on_server(url: str) -> bool:
         return False
     normal = make_url(normalise_url(url))
     # database_exists answers False for a server it cannot reach: ask the server first.
-    maintenance = normal.set(database="postgres" if normal.get_backend_name() == "postgresql"
-                             else None)
+    # URL.set(database=None) keeps the name; a URL is a named tuple, so replace it.
+    maintenance = normal._replace(database="postgres" if normal.get_backend_name() ==
+                                  "postgresql" else None)
     probe = create_engine(maintenance)
     try:
         with probe.connect():
