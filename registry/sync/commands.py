@@ -164,11 +164,6 @@ def pull_cmd(
 ) -> None:
     """Bootstrap a local database from the registry and bring it up to date."""
     _logging(quiet)
-    if not token and not quiet:
-        # The ledger is how the centre sees its replicas; without a token it cannot.
-        err.print("warning: no token: the centre's ledger will not show this replica's "
-                  "position; give --token or REGISTRY_SYNC_TOKEN (a token of role sync)",
-                  highlight=False, soft_wrap=True)
     try:
         subscription = (parse_subscription(lists, scope)
                         if lists is not None or scope is not None else None)
@@ -190,6 +185,12 @@ def pull_cmd(
             what = "bootstrapped, then " if result.bootstrapped else ""
             err.print(f"{what}applied {result.releases} release(s), {result.records} records: "
                       f"at release {result.release} (seq {result.seq})", highlight=False)
+        if not token and not quiet:
+            # The ledger is how the centre sees its replicas; without a token it cannot.
+            # Said once, after the pull, so that a failure's error stays the only line.
+            err.print("warning: no token: the centre's ledger will not show this replica's "
+                      "position; give --token or REGISTRY_SYNC_TOKEN (a token of role sync)",
+                      highlight=False, soft_wrap=True)
         if follow:
             client.follow(interval=interval, wait=wait)
         if verify:

@@ -76,11 +76,14 @@ def test_a_pull_from_a_centre_that_is_down_says_so_and_creates_nothing(
     # A base URL with a path is where the registry is mounted; it is named once.
     assert _one_error(done, 5) == (f"error: cannot reach the centre at http://127.0.0.1:{port}"
                                    "/registry: connection refused (gave up after 3 attempts)")
+    # Retries are visible: what failed, and what happens next.
     lines = done.stderr.splitlines()
-    assert lines[1].startswith(f"warning: cannot reach the centre at http://127.0.0.1:{port}/"
+    assert len(lines) == 3, done.stderr
+    assert lines[0].startswith(f"warning: cannot reach the centre at http://127.0.0.1:{port}/"
                                "registry: connection refused; trying again in ")
-    assert lines[2].startswith("connection refused: trying again in ")
-    assert lines[2].endswith("(attempt 3 of 3)")
+    assert lines[0].endswith("(attempt 2 of 3)")
+    assert lines[1].startswith("connection refused: trying again in ")
+    assert lines[1].endswith("(attempt 3 of 3)")
     assert "/registry/registry" not in done.stderr
     assert _listing(scratch) == before
     assert _tables(into) == tables
