@@ -30,19 +30,36 @@ from registry.db import (
 )
 from registry.errors import RegistryError, ValidationErrors
 
+DEMO_FILE = "registry-demo.db"
 DB_HELP = (f"The database: a SQLite file, or a URL (sqlite:///FILE, postgresql://…, "
-           f"mysql+pymysql://…). Default: ${DATABASE_VARIABLE}, else {DEFAULT_DATABASE_URL}.")
+           f"mysql+pymysql://…). Default: ${DATABASE_VARIABLE}, else {DEFAULT_DATABASE_URL} "
+           f"(or the demo's {DEMO_FILE} where only that file exists).")
 
 
-def chosen_url(db: str | None) -> str:
+def default_url(creates: bool) -> str:
+    """The database of a command given neither ``--db`` nor the variable.
+
+    After ``registry demo`` the commands the README and the demo suggest must work as
+    printed, and the demo keeps its own file so that it never loads the national lists into
+    a registry of one's own: so ``registry.db`` where it exists, else the demo's file where
+    that exists. A command that creates (``db upgrade``) always means ``registry.db``.
+    """
+    default = make_url(DEFAULT_DATABASE_URL).database
+    if not creates and default and not Path(default).exists() and Path(DEMO_FILE).exists():
+        return f"sqlite:///{DEMO_FILE}"
+    return DEFAULT_DATABASE_URL
+
+
+def chosen_url(db: str | None, creates: bool = False) -> str:
     """The URL of ``--db`` if given, else of the variable, else the default; or fail."""
     try:
         if db is not None:
             return database_url_of(db, "--db")
-        return database_url_of(os.environ.get(DATABASE_VARIABLE, DEFAULT_DATABASE_URL),
-                               DATABASE_VARIABLE)
+        if DATABASE_VARIABLE in os.environ:
+            return database_url_of(os.environ[DATABASE_VARIABLE], DATABASE_VARIABLE)
     except RegistryError as exc:
         fail(exc.message)
+    return default_url(creates)
 
 
 def db_hint(url: str) -> str:

@@ -61,7 +61,7 @@ def _with_database(callback: Callable[..., Any], path: tuple[str, ...]) -> Calla
 
     @functools.wraps(callback)
     def run(*args: Any, db: str | None = None, **kwargs: Any) -> Any:
-        url = chosen_url(db)
+        url = chosen_url(db, creates)
         if not creates:
             require_existing(url)
         if path == ("serve",):

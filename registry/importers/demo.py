@@ -14,7 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-DEFAULT_DEMO_DB = "registry-demo.db"
+from registry.cli.database import DEMO_FILE
+
+DEFAULT_DEMO_DB = DEMO_FILE
 
 
 EXAMPLE_QUERIES = (
@@ -45,10 +47,10 @@ def _demo_url(db: Path | None) -> str:
 
 
 def db_option(url: str) -> str:
-    """The ``--db`` that names the demo's database in the commands it suggests."""
-    from registry.cli.database import db_hint
+    """The ``--db`` that the commands the demo suggests need: none where they find it anyway."""
+    from registry.cli.database import chosen_url, db_hint
 
-    return db_hint(url)
+    return "" if chosen_url(None) == url else db_hint(url)
 
 
 def demo_cmd(
