@@ -98,7 +98,7 @@ def missing_database(url: str) -> str:
     """One line for a server that has no database of this name, and how to create it."""
     parsed = make_url(url)
     return (f"database '{parsed.database}' does not exist on the {parsed.get_backend_name()} "
-            f"server {parsed.host}:{parsed.port or 'default port'}; create it with "
+            f"server {parsed.host}{f':{parsed.port}' if parsed.port else ''}; create it with "
             f"'registry db upgrade --create{db_hint(url)}'")
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from registry.models import ChangeSet, CodeList, EntryVersion, LineageLink
 from registry.services import queries
 
-_FIELDS = ("name", "short_name", "name_en", "type", "level", "parent", "status", "valid_from",
-           "valid_to", "attributes")
+# What a version says; its dates only bound it (a change starts a version on its day).
+_FIELDS = ("name", "short_name", "name_en", "type", "level", "parent", "status", "attributes")
 _CHUNK = 500  # codes per query: well under every backend's limit of bound parameters
 
 
