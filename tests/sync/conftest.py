@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy_utils import create_database, database_exists, drop_database
 
 from registry.db import make_engine, session_factory, transaction
 from tests.conftest import PG_SERVER, Database, Templates
@@ -156,7 +157,7 @@ class Targets:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.dropped: list[tuple[str, str]] = []
+        self.dropped: list[str] = []
 
     def new(self, backend: str) -> str:
         """The URL of a new, empty database on ``backend``."""
@@ -164,45 +165,47 @@ class Targets:
         if backend == "sqlite":
             return f"sqlite:///{self.tmp / (name + '.db')}"
         if backend == "postgresql":
-            admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            admin.dispose()
-            self.dropped.append((backend, name))
-            return f"{PG_SERVER}/{name}"
-        if backend == "mariadb":
-            admin = _maria_admin()
-            with admin.connect() as conn:
-                conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
-                                  "COLLATE utf8mb4_unicode_ci"))
-            admin.dispose()
-            self.dropped.append((backend, name))
-            return f"{MARIADB_SERVER}/{name}"
-        raise ValueError(backend)
+            url = f"{PG_SERVER}/{name}"
+            create_database(url)
+        elif backend == "mariadb":
+            _maria_reachable()
+            url = f"{MARIADB_SERVER}/{name}"
+            create_database(url, encoding="utf8mb4")
+        else:
+            raise ValueError(backend)
+        self.dropped.append(url)
+        return url
 
     def drop_all(self) -> None:
         """Drop every server-side database made here."""
-        for backend, name in self.dropped:
-            if backend == "postgresql":
-                admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            else:
-                admin = _maria_admin()
-                with admin.connect() as conn:
-                    conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-            admin.dispose()
+        for url in self.dropped:
+            drop_server_database(url)
 
 
-def _maria_admin() -> Engine:
-    engine = create_engine(f"{MARIADB_SERVER}/", isolation_level="AUTOCOMMIT")
+def drop_server_database(url: str) -> None:
+    """Drop a test's database, ending the sessions a failed test may have left open."""
+    if not database_exists(url):
+        return
+    if url.startswith("postgresql"):
+        admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                         {"name": make_url(url).database})
+        admin.dispose()
+    drop_database(url)
+
+
+def _maria_reachable() -> None:
+    engine = create_engine(f"{MARIADB_SERVER}/")
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # any connection failure must fail the run loudly
         pytest.fail(f"MariaDB is required for the sync tests and is unreachable at "
                     f"{MARIADB_SERVER}: {exc}", pytrace=False)
-    return engine
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -226,11 +229,8 @@ def clone_centre_database(templates: Templates, centre: Centre, tmp: Path) -> st
         shutil.copyfile(source, copy)
         return f"sqlite:///{copy}"
     name = f"registry_t_{uuid.uuid4().hex[:12]}"
-    source = centre.url.rsplit("/", 1)[1]
-    admin = templates._pg()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source}"'))
-    templates.names.append(name)
+    templates.names.append(name)  # dropped with the other test databases
+    create_database(f"{PG_SERVER}/{name}", template=make_url(centre.url).database)
     return f"{PG_SERVER}/{name}"
 
 
