@@ -38,6 +38,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The figures of docs/web.md are rewritten only on request, so a test run leaves the tree
+# as it found it: REGISTRY_SCREENSHOTS=1 pytest tests/web/test_browser.py
+WRITE_SCREENSHOTS = os.environ.get("REGISTRY_SCREENSHOTS") == "1"
 AU = "admin-units"
 # Hà Nội's Ba Đình and Hoàn Kiếm districts and three other cities, from the bundled data.
 SEED_CODES = {"01", "31", "48", "79", "001", "002"}
@@ -249,9 +252,12 @@ def log_in(page: Any, live: Live, name: str) -> None:
     page.wait_for_url(f"{live.url}/")
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page PNG under docs/screenshots/ (shown in docs/web.md)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+def screenshot(page: Any, name: str) -> bytes:
+    """Render the full page to PNG; with ``REGISTRY_SCREENSHOTS=1`` also save it as
+    docs/screenshots/NAME.png (shown in docs/web.md)."""
+    png: bytes = page.screenshot(full_page=True)
+    assert png.startswith(b"\x89PNG"), name
+    if WRITE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / f"{name}.png").write_bytes(png)
+    return png
