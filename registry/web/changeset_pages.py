@@ -7,6 +7,7 @@ only turns forms into service calls and the answers back into pages.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from registry.services.change_sets import STATUSES, parse_legal_basis
 from registry.services.operations import parse_date, parse_operation
 from registry.services.planner import Plan, plan_operations
 from registry.web import diff_view, op_forms, uploads
-from registry.web.errors import error_text, rule_text
+from registry.web.errors import error_text, message, rule_text
 from registry.web.plumbing import FormPage, Rendered, field, status_of
 from registry.web.rendering import Web
 
@@ -290,18 +291,20 @@ publish = _workflow("publish")
 # -- uploads ----------------------------------------------------------------------------
 
 
-def _new_problems(session: Session, cs: ChangeSet, plan: ImportPlan) -> list[tuple[int, str]]:
+def _new_problems(web: Web, session: Session, cs: ChangeSet,
+                  plan: ImportPlan) -> list[tuple[int, str]]:
     """Problems the file's operations would bring into the draft: (row of the plan, text)."""
     existing = change_sets.operation_payloads(session, cs.id)
     checked = plan_operations(session, cs.effective_date, [*existing, *plan.operations])
     by_op, general = diff_view.split_problems(checked.errors)
-    out = [(-1, f"{p.where}: {p.message}") for p in general]
+    out = [(-1, f"{p.where}: {message(web.t, p.rule, p.message, p.where)}") for p in general]
     for index, problems in sorted(by_op.items()):
         if index < len(existing):
             continue
         for problem in problems:
             if problem.rule not in op_forms.DEPENDS_ON_OTHERS:
-                out.append((index - len(existing), f"{problem.where}: {problem.message}"))
+                out.append((index - len(existing), f"{problem.where}: "
+                            f"{message(web.t, problem.rule, problem.message, problem.where)}"))
     return out
 
 
@@ -317,7 +320,7 @@ def upload(web: Web, session: Session, form: FormData) -> Response:
     list_key = "admin-units" if layout == "gso" else field(form, "list")
     if not isinstance(sent, UploadFile) or not sent.filename:
         _refuse(web, session, cs_id, ValidationError("file", "required", "choose a file"),
-                upload_error=web.t("error.required"))
+                upload_error=web.t("rule.required.file"))
     assert isinstance(sent, UploadFile)
     data = sent.file.read()
     request = uploads.Upload(cs_id, web.actor.name, sent.filename or "upload", layout,
@@ -331,10 +334,38 @@ def upload(web: Web, session: Session, form: FormData) -> Response:
         raise Rendered(render_detail(web, session, cs_id, status_of(exc),
                                      upload_error=error_text(web.t, exc))) from None
     token = uploads.stage(request, data)
-    problems = _new_problems(session, cs, plan)
+    problems = _new_problems(web, session, cs, plan)
     raise Rendered(web.render("changeset_preview.html", cs=cs, plan=plan, token=token,
                               problems=problems, upload=request,
-                              examples=plan.examples(10)))
+                              **_preview_texts(web, request, plan)))
+
+
+_IGNORED = re.compile(r"^ignored columns: (.*)$")
+_LAYOUT = re.compile(r"^layout: (with|without) districts")
+
+
+def _preview_texts(web: Web, request: uploads.Upload, plan: ImportPlan) -> dict[str, Any]:
+    """The importer's sentences (written for the CLI, in English) in the page's language.
+
+    The scope follows from the form, the descriptions from the operations themselves, and
+    the two notes an upload can carry (ignored columns, the GSO layout) are read back.
+    """
+    t = web.t
+    scope = t("cs.scope.whole") if request.whole else t(f"cs.scope.{request.layout}")
+    examples: dict[str, list[str]] = {}
+    for op in plan.operations:
+        shown = examples.setdefault(op["op"], [])
+        if len(shown) < 10:
+            shown.append(diff_view.describe(t, op))
+    notes = []
+    for note in plan.notes:
+        if found := _IGNORED.match(note):
+            notes.append(t("cs.note.ignored", columns=found.group(1)))
+        elif found := _LAYOUT.match(note):
+            notes.append(t(f"cs.note.layout_{found.group(1)}"))
+    descriptions = [diff_view.describe(t, op) for op in plan.operations]
+    return {"examples": examples, "scope": scope, "notes": notes,
+            "descriptions": descriptions}
 
 
 def save_upload(web: Web, session: Session, form: FormData) -> Response:
@@ -356,7 +387,7 @@ def save_upload(web: Web, session: Session, form: FormData) -> Response:
         refuse_bad_rows(plan, request.skip_bad)
         if not plan.operations:
             raise ValidationError("file", "no_change", f"{request.filename} matches the list")
-        problems = _new_problems(session, cs, plan)
+        problems = _new_problems(web, session, cs, plan)
         if problems:
             raise ValidationError("file", "validation", "; ".join(p for _, p in problems[:10]))
         existing = len(change_sets.operation_payloads(session, cs_id))

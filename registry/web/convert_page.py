@@ -36,7 +36,7 @@ from registry.services.conversion.kept import KEPT_GAZETTEERS
 from registry.services.conversion.rows import ADDED_COLUMNS, Mode, RowConverter, Summary
 from registry.services.queries import latest_release
 from registry.text import fold
-from registry.web.errors import error_text
+from registry.web.errors import error_text, values_text
 from registry.web.i18n import MESSAGES, Translator
 from registry.web.plumbing import field as form_field
 from registry.web.plumbing import login_redirect
@@ -200,7 +200,7 @@ def read_upload(filename: str, data: bytes, t: Translator) -> Upload:
                "xlsx": "convert.err.xlsx", "csv": "convert.err.csv"}.get(exc.rule)
         if key is None:
             raise Refused(error_text(t, exc)) from None
-        raise Refused(t(key, file=filename, detail=exc.detail)) from None
+        raise Refused(t(key, file=filename, detail=values_text(exc.detail))) from None
     header = table.header
     while header and not header[-1]:
         header = header[:-1]  # separators after the last column name

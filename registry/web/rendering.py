@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from registry.config import TIMEZONE, Settings, load_settings
 from registry.services.actors import Actor
+from registry.web.errors import message
 from registry.web.i18n import LANGS, Translator, pick_lang, translator
 from registry.web.security import csrf_token
 
@@ -135,6 +136,7 @@ class Web:
             "fdate": lambda v: format_date(v, lang),
             "fdatetime": lambda v: format_datetime(v, lang),
             "fnum": lambda n: format_number(n, lang),
+            "rule_msg": lambda rule, detail, where="": message(self.t, rule, detail, where),
             "entry_url": lambda k, c, d=None: entry_path(base, k, c, d),
             "list_url": lambda k, **p: list_path(base, k, **p),
             "cs_url": lambda i: f"{base}/change-sets/{int(i)}",

@@ -129,7 +129,7 @@ def test_the_authors_approve_button_is_refused(live: Live, new_page: Any) -> Non
     expect(page.locator(".actions")).to_contain_text(
         "Bạn là người lập bộ thay đổi này; người khác phải phê duyệt.")
     page.get_by_role("button", name="Phê duyệt").click()
-    expect(page.locator("#action-error")).to_contain_text("a second person must review it")
+    expect(page.locator("#action-error")).to_contain_text("người thứ hai phải xem xét")
     cs = live.read(lambda s: change_sets.get_change_set(s, cs_id))
     assert (cs.status, cs.reviewer) == ("submitted", None)
 

@@ -124,7 +124,7 @@ def test_list_filters_and_pages(live: Live, client_for: Callable[[str], Client])
     assert len(seen) == len(set(seen)) >= 30 and seen == sorted(seen)
     assert "00088" in seen and "00001" in seen
     bad = http.get(f"/lists/{AU}", params={"after": "not-a-cursor"})
-    assert bad.status_code == 200 and "is not a cursor this server issued" in bad.text
+    assert bad.status_code == 200 and "Vị trí trang không do máy chủ này cấp" in bad.text
 
 
 def test_reads_need_a_login_when_anonymous_read_is_off(
@@ -179,7 +179,8 @@ def test_roles_are_enforced_as_in_the_api(live: Live,
     cs_id = _draft(steward)
     refused = steward.post(f"/change-sets/{cs_id}/operations", {
         "kind": "retire", "list": "agencies", "code": "000.00.00.G01"})
-    assert refused.status_code == 403 and "may not edit the list" in refused.text
+    assert refused.status_code == 403
+    assert "Bạn không được sửa danh mục này" in refused.text
     other = _logged_in(live, client_for, "steward-other", "steward", [AU])
     assert other.post(f"/change-sets/{cs_id}/operations", {
         "kind": "retire", "list": AU, "code": "00070"}).status_code == 403
@@ -232,7 +233,7 @@ def test_errors_are_placed_on_their_inputs(live: Live,
         "target_parent_1": "002", "default_target": "0"})
     assert split.status_code == 400
     assert re.search(r'id="f-target_code_1"[^>]*aria-invalid="true"', split.text)
-    assert 'id="f-target_code_1-err"' in split.text and "already exists" in split.text
+    assert 'id="f-target_code_1-err"' in split.text and "Mã đã tồn tại: 00043" in split.text
     assert 'value="Phường Gai B"' in split.text  # the steward's input is kept
     created = steward.post("/change-sets", {**NEW_CHANGE_SET, "legal_number": "",
                                             "effective_date": "01/07/2025"})
@@ -270,7 +271,7 @@ def test_a_bad_upload_names_its_problem_and_stages_nothing(
     cs_id = _draft(steward)
     wrong = steward.post(f"/change-sets/{cs_id}/upload", {"layout": "gso"},
                          files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")})
-    assert wrong.status_code == 400 and "statistics-office header" in wrong.text
+    assert wrong.status_code == 400 and "Tổng cục Thống kê" in wrong.text
     bad_rows = steward.post(f"/change-sets/{cs_id}/upload", {"layout": "csv", "list": AU},
                             files={"file": ("x.csv", b"code,name,type\n12AB,X,Phuong\n",
                                             "text/csv")})
@@ -326,7 +327,7 @@ def test_reject_needs_a_reason_and_keeps_it(live: Live,
     steward.post(f"/change-sets/{cs_id}/submit", {"version": "2"})
     approver = _logged_in(live, client_for, "approver-reject", "approver")
     empty = approver.post(f"/change-sets/{cs_id}/reject", {"comment": " ", "version": "3"})
-    assert empty.status_code == 400 and "a rejection needs a reason" in empty.text
+    assert empty.status_code == 400 and "Từ chối cần nêu lý do" in empty.text
     stale = approver.post(f"/change-sets/{cs_id}/reject", {"comment": "Sai tên", "version": "2"})
     assert stale.status_code == 409  # someone else's newer version wins, nothing changes
     done = approver.post(f"/change-sets/{cs_id}/reject", {"comment": "Sai tên", "version": "3"})

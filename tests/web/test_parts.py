@@ -12,7 +12,7 @@ import pytest
 
 from registry.errors import ValidationError
 from registry.services.queries import LinkView
-from registry.web import i18n, lineage_svg, op_forms, rendering
+from registry.web import errors, i18n, lineage_svg, op_forms, rendering
 from registry.web.reads import Label
 
 WEB = Path(rendering.__file__).resolve().parent
@@ -170,3 +170,19 @@ def test_a_code_correction_is_described_with_both_codes() -> None:
     assert describe(i18n.translator("en"), op) == "Correct the code 001 to 009"
     plain = {"op": "correct", "list": "admin-units", "code": "001", "name": "Quận X"}
     assert describe(i18n.translator("en"), plain) == "Correct 001"
+
+
+def test_a_domain_error_is_shown_by_its_field_and_rule_with_its_values_only() -> None:
+    vi, en = i18n.translator("vi"), i18n.translator("en")
+    hint = ValidationError("--map", "required",
+                           "no column gives the 'code'; name one with --map code=COLUMN")
+    for t in (vi, en):
+        shown = errors.error_text(t, hint)
+        assert "--map" not in shown and "COLUMN" not in shown and shown.endswith(": code")
+    day = ValidationError("operations[0].effective_date", "date",
+                          "'2025-13-01' is not a date (YYYY-MM-DD)")
+    assert errors.rule_text(vi, day) == "Ngày có hiệu lực không hợp lệ (YYYY-MM-DD): 2025-13-01"
+    assert errors.error_text(en, day) == ("operations[0].effective_date: The effective date is "
+                                          "not a date (YYYY-MM-DD): 2025-13-01")
+    assert errors.rule_text(vi, ValidationError("x", "no_such_rule", "it broke")) == (
+        "Dữ liệu không hợp lệ")
