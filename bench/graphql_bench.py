@@ -30,7 +30,9 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import graphql_data  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from pgtools import drop_pg  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy_utils import create_database  # noqa: E402
 
 from registry.db import make_engine  # noqa: E402
 from registry.migrate import upgrade  # noqa: E402
@@ -121,11 +123,9 @@ def main() -> None:
     args = parser.parse_args()
 
     name = args.reuse or f"registry_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{args.pg}/postgres", isolation_level="AUTOCOMMIT")
-    if not args.reuse:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = f"{args.pg}/{name}"
+    if not args.reuse:
+        create_database(url)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         engine = make_engine(url)
@@ -176,9 +176,7 @@ def main() -> None:
             process.terminate()
             process.wait(10)
         if not args.keep and not args.reuse:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            drop_pg(args.pg, url)
 
 
 def _print(rows: list[tuple[str, int, dict[str, Any], dict[str, Any], dict[str, Any]]],

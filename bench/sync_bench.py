@@ -41,11 +41,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+from sqlalchemy_utils import create_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pgtools import drop_pg
 from sync_data import PG, build, rename_items
 
 from registry.db import make_engine, session_factory, transaction
@@ -279,7 +281,6 @@ def main() -> None:
     server = start_server(url, port)
     work = Path(tempfile.mkdtemp(prefix="sync-bench-"))
     pg_replica = f"registry_sync_bench_replica_{os.getpid()}"
-    admin = create_engine(f"{args.pg}/postgres", isolation_level="AUTOCOMMIT")
     try:
         if not args.fanout_only:
             print("bootstrap into SQLite…", flush=True)
@@ -298,10 +299,9 @@ def main() -> None:
                 f"gzip -6 of a plain CSV of the same records {csv_size:,}")
 
             print("bootstrap into PostgreSQL…", flush=True)
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_replica}"'))
-                conn.execute(text(f'CREATE DATABASE "{pg_replica}"'))
             pg_target = f"{args.pg}/{pg_replica}"
+            drop_pg(args.pg, pg_target)
+            create_database(pg_target)
             pg_figures = bootstrap(base, pg_target)
             row("bootstrap into PostgreSQL, records/s",
                 f"{pg_figures['records'] / pg_figures['seconds']:,.0f}", "(no target)", "—")
@@ -363,9 +363,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_replica}" WITH (FORCE)'))
-        admin.dispose()
+        drop_pg(args.pg, f"{args.pg}/{pg_replica}")
     print("\n| figure | measured | target | floor (same run) |\n|---|---|---|---|")
     for figure, measured, target, floor_text in ROWS:
         print(f"| {figure} | {measured} | {target} | {floor_text} |")

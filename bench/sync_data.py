@@ -13,7 +13,9 @@ import argparse
 import time
 from datetime import date
 
-from sqlalchemy import create_engine, func, select, text
+from pgtools import drop_pg
+from sqlalchemy import func, select
+from sqlalchemy_utils import create_database
 
 from registry.db import make_engine, session_factory, transaction
 from registry.migrate import upgrade
@@ -85,11 +87,8 @@ def build(versions: int, rebuild: bool = False, server: str = PG, name: str = NA
     url = centre_url(server, name)
     if not rebuild and count_versions(url) >= versions:
         return url  # earlier runs add renamed versions on top
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    drop_pg(server, url)
+    create_database(url)
     engine = make_engine(url)
     upgrade(engine)
     with transaction(session_factory(engine)) as session:
