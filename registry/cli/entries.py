@@ -14,8 +14,16 @@ from registry.cli.output import emit, fail, out, parse_day
 from registry.services import code_lists, queries
 from registry.services.actors import SYSTEM
 
+
+def _checked_day(value: str | None) -> str | None:
+    """A malformed date is refused while parsing, before any database is looked for."""
+    parse_day(value, "--as-of")
+    return value
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Valid date, YYYY-MM-DD "
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", callback=_checked_day,
+                                             help="Valid date, YYYY-MM-DD "
                                              "(default: today in Viet Nam).")]
 AtReleaseOpt = Annotated[int | None, typer.Option("--at-release",
                                                   help="Record time: answer as release N did.")]

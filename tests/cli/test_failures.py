@@ -57,6 +57,8 @@ FAILURES: list[tuple[tuple[str, ...], dict[str, str], tuple[str, ...]]] = [
       "registry db upgrade --create --db postgresql://")),
     (("resolve", "admin-units", "00013", "--as-of", "20250701", "--db", "reg.db"), {},
      ("--as-of: '20250701' is not a date (YYYY-MM-DD)",)),
+    (("show", "admin-units", "00013", "--as-of", "2025-7-1"), {},
+     ("--as-of: '2025-7-1' is not a date (YYYY-MM-DD)",)),
     (("show", "admin-units", "00004", "--at-release", "abc", "--db", "reg.db"), {},
      ("Invalid value for '--at-release'", "integer", "see 'registry show --help'")),
     (("history", "admin-unit", "00004", "--db", "reg.db"), {},
