@@ -3,7 +3,10 @@
 Every test that takes ``session`` runs on both backends, inside a transaction that is
 rolled back (services flush, so their writes land in it). Tests that need real commits
 (concurrency, HTTP servers, sync) take ``database`` for a fresh, migrated database of
-their own, cloned from a template.
+their own, cloned from a template. Each test process (pytest-xdist worker) migrates its
+own templates; the template with the bundled data loaded is built once per run, by the
+first worker that needs it, and cloned by all. Databases are created and dropped with
+sqlalchemy-utils.
 
 ``REGISTRY_TEST_BACKENDS`` (default ``sqlite,postgresql``) picks the backends;
 ``REGISTRY_TEST_PG`` is the server (default ``postgresql://postgres@127.0.0.1:5432``).
@@ -13,7 +16,9 @@ An unreachable PostgreSQL is a failure, never a skip: CI must not pass without i
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import pickle
 import shutil
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -23,14 +28,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session
+from sqlalchemy_utils import create_database, database_exists, drop_database
 
 from registry.db import make_engine
+from registry.importers.bundled_load import LoadReport, load_bundled_data
 from registry.migrate import upgrade
 
 PG_SERVER = os.environ.get("REGISTRY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 T = TypeVar("T")
+SHARED_PG = "shared-postgresql-databases.txt"
 BACKENDS = [b.strip() for b in os.environ.get("REGISTRY_TEST_BACKENDS",
                                               "sqlite,postgresql").split(",") if b.strip()]
 
@@ -57,66 +65,138 @@ def _pg_admin() -> Engine:
 
 
 class Templates:
-    """One migrated template database per backend, cloned for tests that commit."""
+    """Template databases per backend, built once per test process and cloned for tests.
 
-    def __init__(self, tmp: Path) -> None:
+    Two kinds: ``migrated`` (an empty schema) and ``bundled`` (every bundled change set
+    published, as ``registry demo`` loads them). Loading the bundle takes seconds, so the
+    modules that read it clone one loaded template instead of loading it each.
+    """
+
+    def __init__(self, tmp: Path, shared: Path) -> None:
         self.tmp = tmp
-        self.names: list[str] = []
+        self.shared = shared  # the same directory for every worker of one run
+        self.names: list[str] = []  # PostgreSQL databases to drop at the end
         self.admin: Engine | None = None
-        self.pg_template: str | None = None
-        self.sqlite_template: Path | None = None
+        self.built: dict[tuple[str, str], str] = {}  # (backend, kind) -> URL
+        self.reports: dict[str, LoadReport] = {}  # backend -> the bundled load's report
 
     def _pg(self) -> Engine:
         if self.admin is None:
             self.admin = _pg_admin()
         return self.admin
 
-    def template(self, backend: str) -> str:
+    def _new_url(self, backend: str, prefix: str) -> str:
         if backend == "postgresql":
-            if self.pg_template is None:
-                name = f"registry_tpl_{uuid.uuid4().hex[:10]}"
-                with self._pg().connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-                self.names.append(name)
-                engine = make_engine(f"{PG_SERVER}/{name}")
-                upgrade(engine)
-                engine.dispose()
-                self.pg_template = name
-            return self.pg_template
-        if self.sqlite_template is None:
-            path = self.tmp / "template.db"
-            engine = make_engine(f"sqlite:///{path}")
-            upgrade(engine)
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            engine.dispose()
-            self.sqlite_template = path
-        return str(self.sqlite_template)
-
-    def fresh_url(self, backend: str) -> str:
-        template = self.template(backend)
-        if backend == "postgresql":
-            name = f"registry_t_{uuid.uuid4().hex[:12]}"
-            with self._pg().connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            self._pg()  # fails the run with a clear message when the server is down
+            name = f"{prefix}_{uuid.uuid4().hex[:12]}"
             self.names.append(name)
             return f"{PG_SERVER}/{name}"
-        path = self.tmp / f"{uuid.uuid4().hex[:12]}.db"
-        shutil.copyfile(template, path)
-        return f"sqlite:///{path}"
+        return f"sqlite:///{self.tmp / (prefix + '_' + uuid.uuid4().hex[:12] + '.db')}"
+
+    def _clone(self, template_url: str, url: str) -> None:
+        if url.startswith("sqlite"):
+            shutil.copyfile(template_url.removeprefix("sqlite:///"),
+                            url.removeprefix("sqlite:///"))
+        else:
+            create_database(url, template=make_url(template_url).database)
+
+    def template_url(self, backend: str, kind: str = "migrated") -> str:
+        """The URL of the template of ``kind`` on ``backend``, built on first use."""
+        if (backend, kind) in self.built:
+            return self.built[(backend, kind)]
+        url = self._new_url(backend, "registry_tpl")
+        if kind == "migrated":
+            if backend == "postgresql":
+                create_database(url)
+            engine = make_engine(url)
+            upgrade(engine)
+        elif kind == "bundled":
+            url = self._shared_bundled(backend)
+            self.built[(backend, kind)] = url
+            return url
+        else:
+            raise ValueError(kind)
+        if backend == "sqlite":  # the copies must not need the WAL file
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        self.built[(backend, kind)] = url
+        return url
+
+    def _shared_bundled(self, backend: str) -> str:
+        """The loaded template, built by the first worker that needs it and shared by all
+        (the loads are the slowest set-up of the suite); dropped by :func:`drop_shared`."""
+        record = self.shared / f"bundled-{backend}.pickle"
+        with open(self.shared / f"bundled-{backend}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not record.exists():
+                name = f"registry_tpl_{uuid.uuid4().hex[:12]}"
+                if backend == "postgresql":
+                    url = f"{PG_SERVER}/{name}"
+                    with open(self.shared / SHARED_PG, "a") as names:
+                        names.write(name + "\n")
+                else:
+                    url = f"sqlite:///{self.shared / (name + '.db')}"
+                self._clone(self.template_url(backend), url)
+                engine = make_engine(url)
+                report = load_bundled_data(engine)
+                if backend == "sqlite":
+                    with engine.connect() as conn:
+                        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                engine.dispose()
+                record.write_bytes(pickle.dumps((url, report)))
+            url, self.reports[backend] = pickle.loads(record.read_bytes())
+        return str(url)
+
+    def fresh_url(self, backend: str, kind: str = "migrated") -> str:
+        """A new database of the test's own, a copy of the template of ``kind``."""
+        template = self.template_url(backend, kind)
+        url = self._new_url(backend, "registry_t")
+        self._clone(template, url)
+        return url
 
     def drop_all(self) -> None:
         if self.admin is None:
             return
+        # A server thread or a leaked pool may still hold a connection: end them first.
         with self.admin.connect() as conn:
-            for name in reversed(self.names):
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = ANY(:names) AND pid <> pg_backend_pid()"),
+                         {"names": self.names})
+        # Each DROP DATABASE waits for a checkpoint; concurrent drops share one, so a
+        # hundred databases go in seconds rather than minutes on a busy server.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(_drop, (f"{PG_SERVER}/{name}" for name in self.names)))
         self.admin.dispose()
 
 
+def _drop(url: str) -> None:
+    if database_exists(url):
+        drop_database(url)
+
+
+def _shared_dir(config: pytest.Config) -> Path:
+    # Under pytest-xdist each worker's base directory is inside the controller's.
+    base: Path = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the PostgreSQL templates shared by the workers, once they have all finished
+    (this runs in the controller, or in the only process without workers)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    names = _shared_dir(session.config) / SHARED_PG
+    if names.exists():
+        for name in names.read_text().split():
+            _drop(f"{PG_SERVER}/{name}")
+        names.unlink()
+
+
 @pytest.fixture(scope="session")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
-    found = Templates(tmp_path_factory.mktemp("databases"))
+def templates(tmp_path_factory: pytest.TempPathFactory,
+              request: pytest.FixtureRequest) -> Iterator[Templates]:
+    found = Templates(tmp_path_factory.mktemp("databases"), _shared_dir(request.config))
     yield found
     found.drop_all()
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from registry.cli import app
 from registry.db import make_engine, session_factory
-from registry.importers.bundled_load import LoadReport, load_bundled_data
+from registry.importers.bundled_load import LoadReport
 from registry.services import queries
 from registry.services.export_reads import entries_on
 from tests.conftest import Templates
@@ -35,11 +35,11 @@ ISLAND_ZONES = {"11948": ("Đặc khu Bạch Long Vĩ", "31"), "19742": ("Đặc
 
 @pytest.fixture(scope="module")
 def loaded(templates: Templates, backend: str) -> Iterator[tuple[str, Engine, LoadReport]]:
-    """A database of this module's own with every bundled change set published."""
-    url = templates.fresh_url(backend)
+    """A database of this module's own with every bundled change set published (a copy of
+    the session's loaded template, and the report of that load)."""
+    url = templates.fresh_url(backend, "bundled")
     engine = make_engine(url)
-    report = load_bundled_data(engine)
-    yield url, engine, report
+    yield url, engine, templates.reports[backend]
     engine.dispose()
 
 

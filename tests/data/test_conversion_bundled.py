@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import Engine
 
 from registry.db import make_engine, session_factory
-from registry.importers.bundled_load import load_bundled_data
 from registry.services.conversion import Conversion, Gazetteer, load_gazetteer
 from tests.conftest import Templates
 
@@ -24,8 +23,7 @@ AFTER = date(2025, 7, 1)
 @pytest.fixture(scope="module")
 def loaded(templates: Templates, backend: str) -> Iterator[Engine]:
     """A database of this module's own with every bundled change set published."""
-    engine = make_engine(templates.fresh_url(backend))
-    load_bundled_data(engine)
+    engine = make_engine(templates.fresh_url(backend, "bundled"))
     yield engine
     engine.dispose()
 
