@@ -105,10 +105,12 @@ def create(web: Web, session: Session, form: FormData) -> Response:
     assert web.actor is not None
     values = {name: field(form, name) for name in CREATE_FIELDS}
     errors: dict[str, list[str]] = {}
-    for name in ("title", "legal_number", "legal_issuer"):
+    for name in ("title", "legal_number", "legal_issuer", "legal_date", "effective_date"):
         if not values[name]:
             errors.setdefault(name, []).append(web.t("error.required"))
     for name in ("legal_date", "effective_date"):
+        if not values[name]:
+            continue
         try:
             parse_date(values[name], name)
         except ValidationError as exc:
@@ -388,8 +390,10 @@ def save_upload(web: Web, session: Session, form: FormData) -> Response:
         if not plan.operations:
             raise ValidationError("file", "no_change", f"{request.filename} matches the list")
         problems = _new_problems(web, session, cs, plan)
-        if problems:
-            raise ValidationError("file", "validation", "; ".join(p for _, p in problems[:10]))
+        if problems:  # already in the page's language: shown as they are
+            shown = "; ".join(p for _, p in problems[:10])
+            raise Rendered(render_detail(web, session, cs_id, 400, upload_error=(
+                f"{web.t('cs.problems', n=len(problems))}: {shown}")))
         existing = len(change_sets.operation_payloads(session, cs_id))
         change_sets.add_operations(session, web.actor, cs_id, plan.operations, _version(form),
                                    first_index=existing)
