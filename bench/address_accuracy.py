@@ -24,7 +24,6 @@ its parse of the old unit (``OldAdminUnit.ward_code``) is compared with the trut
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import Counter, defaultdict
@@ -36,9 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from address_set import (
     NOISE_KINDS,
-    SEED,
-    SIZE,
     Labelled,
+    bench_arguments,
     labelled_set,
     scratch_gazetteer,
     their_converter,
@@ -105,11 +103,7 @@ def show(title: str, table: dict[str, Counter[str]], seconds: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", help="a registry database URL (default: a scratch SQLite "
-                                     "file loaded with the bundled data)")
-    parser.add_argument("--size", type=int, default=SIZE)
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser = bench_arguments(__doc__.split("\n")[0])
     parser.add_argument("--show-wrong", type=int, default=0,
                         help="print up to N rows the registry got wrong or did not find")
     args = parser.parse_args()

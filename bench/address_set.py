@@ -27,6 +27,7 @@ left out. Every draw comes from one seeded generator: the same seed gives the sa
 
 from __future__ import annotations
 
+import argparse
 import csv
 import random
 import sys
@@ -286,3 +287,13 @@ def their_converter() -> Any:
         return None
     converter_2025.get_geo_location = lambda address: None  # type: ignore[attr-defined]
     return vietnamadminunits.convert_address
+
+
+def bench_arguments(description: str) -> argparse.ArgumentParser:
+    """The options both address benches take: the database, the set's size and seed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--db", help="a registry database URL (default: a scratch SQLite "
+                                     "file loaded with the bundled data)")
+    parser.add_argument("--size", type=int, default=SIZE)
+    parser.add_argument("--seed", type=int, default=SEED)
+    return parser

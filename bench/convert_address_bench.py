@@ -21,7 +21,6 @@ Targets from the issue: at least 20,000 addresses/s, and at least 10× the throu
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 import time
@@ -32,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from address_set import SEED, SIZE, labelled_set, scratch_gazetteer, their_converter
+from address_set import bench_arguments, labelled_set, scratch_gazetteer, their_converter
 
 TARGET_RATE = 20_000
 TARGET_RATIO = 10.0
@@ -51,11 +50,7 @@ def rate(convert: Callable[[str], Any], texts: list[str]) -> tuple[float, float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", help="a registry database URL (default: a scratch SQLite "
-                                     "file loaded with the bundled data)")
-    parser.add_argument("--size", type=int, default=SIZE)
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser = bench_arguments(__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3,
                         help="passes per tool; the best is kept (other work on the machine "
                              "only ever slows a pass down)")
