@@ -1,6 +1,6 @@
 """All models, imported here so that Alembic sees the whole metadata."""
 
-from registry.models.access import ApiToken, SyncConsumer
+from registry.models.access import ApiToken, SyncConsumer, WebSession
 from registry.models.base import Base
 from registry.models.change_set import ChangeSet, ChangeSetEvent, Operation
 from registry.models.code_list import CodeList
@@ -23,4 +23,5 @@ __all__ = [
     "Operation",
     "Release",
     "SyncConsumer",
+    "WebSession",
 ]

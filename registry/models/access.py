@@ -1,4 +1,5 @@
-"""API tokens and sync consumers: who may use the registry, and where replicas stand."""
+"""API tokens, web sessions and sync consumers: who may use the registry, and where
+replicas stand."""
 
 from __future__ import annotations
 
@@ -41,3 +42,21 @@ class SyncConsumer(Base):
     last_contact: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     client_version: Mapped[str | None] = mapped_column(String(64))
+    # The token that first reported under this name: only it may report for the replica
+    # again, so one sync token cannot rewrite another replica's position.
+    owner: Mapped[str | None] = mapped_column(String(128))
+
+
+class WebSession(Base):
+    """A signed-in web session, kept on the server so that logging out ends it everywhere.
+
+    The cookie carries a random session id; only its SHA-256 is stored. A copied cookie
+    stops working as soon as the row is gone (logout) or past ``expires_at``.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -31,6 +31,9 @@ class ChangeSet(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     release_id: Mapped[int | None] = mapped_column(Integer)
+    # SHA-256 of the plan the approver reviewed: publishing re-plans under the feed lock
+    # and sends the set back for review when the plan is no longer the approved one.
+    approved_plan: Mapped[str | None] = mapped_column(String(64))
     # Optimistic concurrency: every change bumps it; writers name the version they saw.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
