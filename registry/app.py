@@ -31,11 +31,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.body_limit import BodyLimit, api_rules
 from registry.config import Settings, load_settings
 from registry.db import make_engine, session_factory
 from registry.graphql.routes import routes as graphql_routes
+from registry.limits import load_limits
 from registry.services.queries import latest_release
 from registry.sync.routes import routes as sync_routes
+from registry.web.routes import body_rules as web_body_rules
 from registry.web.routes import routes as web_routes
 
 log = logging.getLogger("registry.http")
@@ -164,10 +167,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     own: list[BaseRoute] = [_health(engine), Route("/metrics", _metrics, methods=["GET"])]
     app = Starlette(routes=[*own, *graphql_routes(sessions, settings), *sync_routes(sessions),
                             *web_routes(sessions)])
+    # Bodies are counted as they stream in, before any handler parses them; the first
+    # matching prefix wins, so the API's JSON rules come before the UI's catch-all.
+    limits = load_limits()
+    app.add_middleware(BodyLimit, rules=[*api_rules(limits),
+                                         *web_body_rules(sessions, limits)])
     app.add_middleware(RequestLog)
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.settings = settings
+    app.state.limits = limits
     return app
 
 

@@ -495,6 +495,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.validation": ("Dữ liệu không hợp lệ", "Invalid input"),
     "error.too_large": ("Tệp quá lớn (tối đa {mb} MB).",
                         "The file is too large (at most {mb} MB)."),
+    "error.body_too_large": ("Tệp hoặc nội dung gửi lên quá lớn (tối đa {size}).",
+                             "The file or form sent is too large (at most {size})."),
     "error.back_home": ("Về trang chủ", "Back to the home page"),
     "error.bad_date": ("Ngày không hợp lệ; dùng dạng YYYY-MM-DD.",
                        "Not a date; use YYYY-MM-DD."),

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.db import transaction
 from registry.errors import Conflict, NotFound, PermissionDenied, RegistryError, ValidationError
@@ -31,7 +32,6 @@ ReadPage = Callable[[Web, Session], Response]
 FormPage = Callable[[Web, Session, FormData], Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-MAX_BODY = 25 * 1024 * 1024
 MAX_FIELDS = 5000
 
 
@@ -103,9 +103,8 @@ class Endpoints:
         """A POST: CSRF first, then the page function in one transaction."""
 
         async def endpoint(request: Request) -> Response:
-            size = request.headers.get("content-length")
-            if size is not None and size.isdigit() and int(size) > MAX_BODY:
-                return await run_in_threadpool(self._too_large, request)
+            # The body's size is bounded while it streams in (registry.body_limit, with the
+            # page of :meth:`too_large`), so the form parser never reads past the limit.
             form = await request.form(max_files=2, max_fields=MAX_FIELDS)
             try:
                 return await run_in_threadpool(self._post, request, form, page, login)
@@ -114,11 +113,22 @@ class Endpoints:
 
         return endpoint
 
-    def _too_large(self, request: Request) -> Response:
-        with self.sessions() as session:
-            web = make_web(request, current_actor(request, session))
-        return web.render("error.html", 413, title=web.t("error.validation"),
-                          message=web.t("error.too_large", mb=MAX_BODY // (1024 * 1024)))
+    def too_large(self, limit: int) -> ASGIApp:
+        """The page that refuses a body over ``limit`` bytes, in the reader's language
+        (an ASGI app for :class:`registry.body_limit.BodyRule`; it needs the session)."""
+
+        def render(request: Request) -> Response:
+            with self.sessions() as session:
+                web = make_web(request, current_actor(request, session))
+            return web.render("error.html", 413, title=web.t("error.validation"),
+                              message=web.t("error.body_too_large", size=size_text(limit)))
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            response = await run_in_threadpool(render, Request(scope, receive))
+            response.headers["connection"] = "close"  # the rest of the body is not read
+            await response(scope, receive, send)
+
+        return answer
 
     def _post(self, request: Request, form: FormData, page: FormPage, login: bool) -> Response:
         if not csrf_ok(request, form.get(CSRF_FIELD)):
@@ -141,6 +151,13 @@ class Endpoints:
             if web is None:
                 raise
             return error_page(web, exc)
+
+
+def size_text(limit: int) -> str:
+    """A size limit as people write it: 20 MB, 512 KB, 100 byte."""
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MB"
+    return f"{limit // 1024} KB" if limit % 1024 == 0 else f"{limit} byte"
 
 
 def field(form: FormData, name: str) -> str:

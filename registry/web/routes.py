@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.body_limit import BodyRule
+from registry.limits import Limits, env_name
 from registry.web import auth_pages, browse, changeset_pages, convert_page
 from registry.web.plumbing import Endpoints
 from registry.web.rendering import Web
@@ -86,6 +88,19 @@ def _not_found(web: Web, session: Session) -> Response:
                       message=web.t("error.not_found_text"))
 
 
+def _secure_cookies() -> bool:
+    return os.environ.get("REGISTRY_SECURE_COOKIES", "").lower() in ("1", "true", "yes")
+
+
+def body_rules(sessions: Any, limits: Limits) -> list[BodyRule]:
+    """Every post of the UI (forms, uploads) at the upload limit, refused with a page in the
+    reader's language; the app mounts them after the API's rules (registry.body_limit)."""
+    assert isinstance(sessions, sessionmaker)
+    page = Endpoints(sessions).too_large(limits.upload_bytes)
+    return [BodyRule("/", limits.upload_bytes, env_name("upload_bytes"),
+                     Sessions(page, secure=_secure_cookies()))]
+
+
 def routes(sessions: Any) -> list[BaseRoute]:
     """Starlette routes of this interface; ``sessions`` is the app's session factory."""
     assert isinstance(sessions, sessionmaker)
@@ -121,6 +136,5 @@ def routes(sessions: Any) -> list[BaseRoute]:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/{path:path}", ep.read(_not_found, public=True), methods=["GET"]),
     ]
-    secure = os.environ.get("REGISTRY_SECURE_COOKIES", "").lower() in ("1", "true", "yes")
-    middleware = [Middleware(SecurityHeaders), Middleware(Sessions, secure=secure)]
+    middleware = [Middleware(SecurityHeaders), Middleware(Sessions, secure=_secure_cookies())]
     return [Mount("/", routes=inner, middleware=middleware)]

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from registry.models import ChangeSet, EntryVersion, Operation
 from registry.services.conversion.rows import ADDED_COLUMNS
 from registry.services.feed import read_head
-from registry.web import convert_page, plumbing
+from registry.web import convert_page
 from registry.web.i18n import translate
 from tests.factories import publish
 from tests.web.conftest import AU, Client, Live
@@ -220,11 +220,7 @@ def test_refusals_say_what_to_do_in_the_readers_language(
     page = convert(client, CODES, lang=lang)
     assert (page.status_code, error_of(page)) == (
         400, t("convert.err.too_many_rows", rows=6, max=3))
-    # Too large for any upload: refused before the body is read.
-    monkeypatch.setattr(plumbing, "MAX_BODY", 1024)
-    page = convert(client, CODES * 50, lang=lang)
-    assert page.status_code == 413
-    assert t("error.too_large", mb=0) in unescape(page.text)
+    # Bodies over the upload limit: tests/web/test_upload_limits.py.
     assert written(live) == before
 
 
