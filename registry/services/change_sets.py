@@ -28,7 +28,7 @@ from registry.services.actors import Actor
 from registry.services.operations import parse_date, parse_operation
 from registry.services.planner import Plan, plan_operations
 from registry.services.publisher import publish_change_set
-from registry.text import nfc
+from registry.text import NOTE_ALLOWS, check_text, check_url, nfc
 
 STATUSES = ("draft", "submitted", "approved", "published", "rejected", "withdrawn")
 
@@ -50,11 +50,22 @@ def parse_legal_basis(raw: Any, field: str = "legal_basis") -> LegalBasis:
     for name in ("number", "issuer"):
         if not isinstance(raw.get(name), str) or not raw[name].strip():
             raise ValidationError(f"{field}.{name}", "required", "is required")
+        check_text(raw[name], f"{field}.{name}")
     url = raw.get("url")
     if url is not None and not isinstance(url, str):
         raise ValidationError(f"{field}.url", "type", "must be text")
     return LegalBasis(number=nfc(raw["number"]), date=parse_date(raw.get("date"), f"{field}.date"),
-                      issuer=nfc(raw["issuer"]), url=url or None)
+                      issuer=nfc(raw["issuer"]),
+                      url=check_url(url, f"{field}.url") if url and url.strip() else None)
+
+
+def _check_fields(title: str, basis: LegalBasis) -> None:
+    # Again here: a LegalBasis can be built without parse_legal_basis.
+    check_text(title, "title")
+    check_text(basis.number, "legal_basis.number")
+    check_text(basis.issuer, "legal_basis.issuer")
+    if basis.url is not None:
+        check_url(basis.url, "legal_basis.url")
 
 
 def _now() -> datetime:
@@ -73,6 +84,7 @@ def create_change_set(session: Session, actor: Actor, title: str, legal_basis: L
     actor.require_role("steward", "approver")
     if not title or not nfc(title):
         raise ValidationError("title", "required", "is required")
+    _check_fields(title, legal_basis)
     now = _now()
     change_set = ChangeSet(
         title=nfc(title), legal_number=legal_basis.number, legal_date=legal_basis.date,
@@ -224,6 +236,8 @@ def _review(session: Session, actor: Actor, change_set_id: int, action: str,
 def approve(session: Session, actor: Actor, change_set_id: int,
             expected_version: int | None = None, comment: str | None = None) -> ChangeSet:
     """Approve a submitted change set (never by its author)."""
+    if comment is not None:
+        check_text(comment, "comment", allow=NOTE_ALLOWS)
     change_set = get_change_set(session, change_set_id)
     _require_status(change_set, "submitted")
     change_set = _review(session, actor, change_set_id, "approve", expected_version)
@@ -240,6 +254,7 @@ def reject(session: Session, actor: Actor, change_set_id: int, reason: str,
     """Reject a submitted or approved change set, with a reason."""
     if not reason or not reason.strip():
         raise ValidationError("reason", "required", "a rejection needs a reason")
+    check_text(reason, "reason", allow=NOTE_ALLOWS)
     change_set = get_change_set(session, change_set_id)
     _require_status(change_set, "submitted", "approved")
     change_set = _review(session, actor, change_set_id, "reject", expected_version)

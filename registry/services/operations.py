@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from registry.errors import ValidationError
-from registry.text import nfc
+from registry.text import check_text, check_tree, nfc
 
 OPS = ("create", "update", "rename", "reclassify", "move", "correct", "retire",
        "merge", "split", "transfer", "reorganize")
@@ -52,7 +52,7 @@ def _text(raw: dict[str, Any], name: str, where: str, *, required: bool = True) 
             f"{where}.{name}", "type",
             f"must be text (a code like 01 must be quoted: \"01\"), not {type(value).__name__}",
         )
-    text = nfc(value)
+    text = nfc(check_text(value, f"{where}.{name}"))
     if not text:
         raise ValidationError(f"{where}.{name}", "required", "is required")
     return text
@@ -80,6 +80,7 @@ def _attributes(raw: dict[str, Any], where: str) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict):
         raise ValidationError(f"{where}.attributes", "type", "must be an object")
+    check_tree(value, f"{where}.attributes")
     return value
 
 

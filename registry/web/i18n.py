@@ -608,6 +608,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.conflict": ("Việc này không hợp với trạng thái hiện tại; hãy tải lại trang",
                      "This does not fit the current state; reload the page"),
     "err.other": ("Không thực hiện được", "This could not be done"),
+    "rule.control_character": ("Có ký tự điều khiển (không in được)",
+                               "Contains a control character"),
+    "rule.lone_surrogate": ("Có ký tự Unicode hỏng (surrogate đơn lẻ)",
+                            "Contains a broken Unicode character (a lone surrogate)"),
+    "rule.url_scheme": ("Chỉ chấp nhận địa chỉ http:// hoặc https://",
+                        "Only http:// and https:// addresses are allowed"),
+    "rule.duplicate_key": ("Khóa JSON bị lặp", "A JSON key is repeated"),
+    "rule.xlsx_size": ("Tệp XLSX khi giải nén quá lớn",
+                       "The XLSX file is too large once uncompressed"),
 }
 
 
