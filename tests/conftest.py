@@ -133,8 +133,7 @@ class Templates:
                 name = f"registry_tpl_{uuid.uuid4().hex[:12]}"
                 if backend == "postgresql":
                     url = f"{PG_SERVER}/{name}"
-                    with open(self.shared / SHARED_PG, "a") as names:
-                        names.write(name + "\n")
+                    drop_later(self.shared, url)
                 else:
                     url = f"sqlite:///{self.shared / (name + '.db')}"
                 self._clone(self.template_url(backend), url)
@@ -156,18 +155,37 @@ class Templates:
         return url
 
     def drop_all(self) -> None:
-        if self.admin is None:
-            return
-        # A server thread or a leaked pool may still hold a connection: end them first.
-        with self.admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = ANY(:names) AND pid <> pg_backend_pid()"),
-                         {"names": self.names})
-        # Each DROP DATABASE waits for a checkpoint; concurrent drops share one, so a
-        # hundred databases go in seconds rather than minutes on a busy server.
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(_drop, (f"{PG_SERVER}/{name}" for name in self.names)))
-        self.admin.dispose()
+        """Leave this process's PostgreSQL databases to the end of the run (see
+        :func:`drop_later`)."""
+        for name in self.names:
+            drop_later(self.shared, f"{PG_SERVER}/{name}")
+        if self.admin is not None:
+            self.admin.dispose()
+
+
+def drop_later(shared: Path, url: str) -> None:
+    """Have the PostgreSQL database ``url`` dropped when the whole run ends.
+
+    Every DROP DATABASE waits for a checkpoint, and a checkpoint while other workers load
+    the bundle flushes all they wrote: a test's teardown took up to 30 s. Dropped together
+    at the end, when nothing else writes, the drops share a few short checkpoints.
+    """
+    with open(shared / SHARED_PG, "a") as names:
+        names.write(url + "\n")
+
+
+def _drop_everything(urls: list[str]) -> None:
+    admin = _pg_admin()
+    names = [make_url(url).database for url in urls]
+    # A server thread or a leaked pool may still hold a connection: end them first.
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = ANY(:names) AND pid <> pg_backend_pid()"),
+                     {"names": names})
+    admin.dispose()
+    # Concurrent drops share one checkpoint.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(_drop, urls))
 
 
 def _drop(url: str) -> None:
@@ -182,14 +200,13 @@ def _shared_dir(config: pytest.Config) -> Path:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Drop the PostgreSQL templates shared by the workers, once they have all finished
-    (this runs in the controller, or in the only process without workers)."""
+    """Drop every PostgreSQL database of the run, once all workers have finished (this
+    runs in the controller, or in the only process without workers)."""
     if hasattr(session.config, "workerinput"):
         return
     names = _shared_dir(session.config) / SHARED_PG
     if names.exists():
-        for name in names.read_text().split():
-            _drop(f"{PG_SERVER}/{name}")
+        _drop_everything(sorted(set(names.read_text().split())))
         names.unlink()
 
 
@@ -199,6 +216,12 @@ def templates(tmp_path_factory: pytest.TempPathFactory,
     found = Templates(tmp_path_factory.mktemp("databases"), _shared_dir(request.config))
     yield found
     found.drop_all()
+
+
+@pytest.fixture(scope="session")
+def shared_dir(request: pytest.FixtureRequest) -> Path:
+    """The directory that every worker of this run shares."""
+    return _shared_dir(request.config)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

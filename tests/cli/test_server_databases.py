@@ -1,6 +1,7 @@
 """``registry db upgrade`` against a server database that does not exist: said, then --create.
 
-Real PostgreSQL and MariaDB servers; each test makes a uniquely named database and drops it.
+Real PostgreSQL and MariaDB servers; each test makes a uniquely named database, dropped at
+the end of the test (MariaDB) or of the run (PostgreSQL: see ``tests.conftest.drop_later``).
 """
 
 from __future__ import annotations
@@ -15,27 +16,25 @@ import pytest
 from sqlalchemy_utils import database_exists, drop_database
 
 from tests.cli.helpers import assert_one_line_error, registry, tree
+from tests.conftest import PG_SERVER, drop_later
 
-PG_SERVER = os.environ.get("REGISTRY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 MARIADB_SERVER = os.environ.get("REGISTRY_TEST_MARIADB",
                                 "mysql+pymysql://root@127.0.0.1:3306")
 
 
-def _unique(server: str) -> Iterator[str]:
-    url = f"{server}/registry_cli_{uuid.uuid4().hex[:12]}"
-    yield url
-    if database_exists(url):
-        drop_database(url)
-
-
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    yield from _unique(PG_SERVER)
+def pg_url(shared_dir: Path) -> str:
+    url = f"{PG_SERVER}/registry_cli_{uuid.uuid4().hex[:12]}"
+    drop_later(shared_dir, url)
+    return url
 
 
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
-    yield from _unique(MARIADB_SERVER)
+    url = f"{MARIADB_SERVER}/registry_cli_{uuid.uuid4().hex[:12]}"
+    yield url
+    if database_exists(url):
+        drop_database(url)
 
 
 def test_postgresql_database_is_created_only_when_asked(pg_url: str, tmp_path: Path) -> None:

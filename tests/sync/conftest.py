@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy_utils import create_database, database_exists, drop_database
 
 from registry.db import make_engine, session_factory, transaction
-from tests.conftest import PG_SERVER, Database, Templates
+from tests.conftest import PG_SERVER, Database, Templates, drop_later
 from tests.factories import publish
 
 MARIADB_SERVER = os.environ.get("REGISTRY_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
@@ -153,10 +153,12 @@ def pg_centre(templates: Templates, tmp_path: Path) -> Iterator[Centre]:
 
 
 class Targets:
-    """Replica databases created on demand and dropped at the end of the test."""
+    """Replica databases created on demand; MariaDB's are dropped at the end of the test,
+    PostgreSQL's at the end of the run (:func:`tests.conftest.drop_later`)."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, shared: Path) -> None:
         self.tmp = tmp
+        self.shared = shared
         self.dropped: list[str] = []
 
     def new(self, backend: str) -> str:
@@ -167,7 +169,9 @@ class Targets:
         if backend == "postgresql":
             url = f"{PG_SERVER}/{name}"
             create_database(url)
-        elif backend == "mariadb":
+            drop_later(self.shared, url)
+            return url
+        if backend == "mariadb":
             _maria_reachable()
             url = f"{MARIADB_SERVER}/{name}"
             create_database(url, encoding="utf8mb4")
@@ -177,23 +181,15 @@ class Targets:
         return url
 
     def drop_all(self) -> None:
-        """Drop every server-side database made here."""
+        """Drop every MariaDB database made here."""
         for url in self.dropped:
             drop_server_database(url)
 
 
 def drop_server_database(url: str) -> None:
-    """Drop a test's database, ending the sessions a failed test may have left open."""
-    if not database_exists(url):
-        return
-    if url.startswith("postgresql"):
-        admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :name AND pid <> pg_backend_pid()"),
-                         {"name": make_url(url).database})
-        admin.dispose()
-    drop_database(url)
+    """Drop a test's MariaDB database (a quick drop, unlike PostgreSQL's)."""
+    if database_exists(url):
+        drop_database(url)
 
 
 def _maria_reachable() -> None:
@@ -209,9 +205,9 @@ def _maria_reachable() -> None:
 
 
 @pytest.fixture
-def targets(tmp_path: Path) -> Iterator[Targets]:
+def targets(tmp_path: Path, shared_dir: Path) -> Iterator[Targets]:
     """Factory of replica databases."""
-    found = Targets(tmp_path)
+    found = Targets(tmp_path, shared_dir)
     yield found
     found.drop_all()
 
