@@ -6,19 +6,27 @@ Real processes in a scratch directory with no ``REGISTRY_DATABASE_URL``.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.cli.helpers import assert_one_line_error, registry, tree
+from tests.conftest import Templates
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_dir(tmp_path_factory: pytest.TempPathFactory, templates: Templates) -> Path:
     root = tmp_path_factory.mktemp("demo")
+    # The run's loaded bundle as the demo's file: ``demo`` finds it loaded and reuses it.
+    # Its first load is the subject of tests/services/test_bundled_demo.py and of the
+    # walkthrough; here the subject is what comes after.
+    shutil.copyfile(templates.template_url("sqlite", "bundled").removeprefix("sqlite:///"),
+                    root / "registry-demo.db")
     proc = registry(root, "demo", "--no-serve")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("database: sqlite:///registry-demo.db\n")
+    assert "were already loaded: reusing the database" in proc.stdout, proc.stdout
     return root
 
 
