@@ -25,11 +25,32 @@ def from_global(value: str, field: str = "id") -> tuple[str, str]:
     return type_name, key
 
 
+MAX_KEY = 2**31 - 1
+"""The largest number a key column holds (a 32-bit INTEGER on PostgreSQL)."""
+
+
+def key_number(text: str) -> int | None:
+    """``text`` as a key number: ASCII digits only, at most :data:`MAX_KEY`; else ``None``.
+
+    ``str.isdigit`` alone would take other scripts' digits and numbers no column holds,
+    which the database then refuses with an error that is not the client's to read.
+    """
+    if not text or len(text) > 10 or not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if number <= MAX_KEY else None
+
+
 def number_of(value: str, type_name: str, field: str) -> int:
     """A numeric key given either as the number itself or as a global ID of ``type_name``."""
-    if value.isdigit():
-        return int(value)
+    if value.isascii() and value.isdigit():
+        number = key_number(value)
+        if number is None:
+            raise ValidationError(field, "range", f"must be a {type_name} number from 0 to "
+                                                  f"{MAX_KEY}")
+        return number
     found, key = from_global(value, field)
-    if found != type_name or not key.isdigit():
+    number = key_number(key)
+    if found != type_name or number is None:
         raise ValidationError(field, "global_id", f"is not the ID of a {type_name}")
-    return int(key)
+    return number

@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from registry.errors import ValidationError
 from registry.graphql import conversion
+from registry.graphql.bounds import capped
 from registry.graphql.context import When
 from registry.graphql.conversion import ConversionResult
-from registry.graphql.ids import from_global, number_of
+from registry.graphql.ids import from_global, key_number, number_of
 from registry.graphql.sync_types import SyncConsumer, consumer_object
 from registry.graphql.types import (
     AdministrativeUnit,
@@ -86,9 +87,10 @@ def _keyset(after: str | None) -> int | None:
     if after is None:
         return None
     values = decode_cursor(after)
-    if len(values) != 1 or not values[0].isdigit():
+    number = key_number(values[0]) if len(values) == 1 else None
+    if number is None:
         raise ValidationError("after", "cursor", "is not a cursor this server issued")
-    return int(values[0])
+    return number
 
 
 @strawberry.type
@@ -105,11 +107,12 @@ class Query:
         if type_name == "CodeList":
             row = await info.context.loaders.code_list.load(key)
             return code_list_object(row) if row else None
-        if type_name == "Release" and key.isdigit():
-            release = session.get(ReleaseRow, int(key))
+        number = key_number(key)
+        if type_name == "Release" and number is not None:
+            release = session.get(ReleaseRow, number)
             return release_object(release) if release else None
-        if type_name == "ChangeSet" and key.isdigit():
-            change_set = await info.context.loaders.change_set.load(int(key))
+        if type_name == "ChangeSet" and number is not None:
+            change_set = await info.context.loaders.change_set.load(number)
             return change_set_object(change_set) if change_set else None
         raise ValidationError("id", "global_id", "is not an ID this server issued")
 
@@ -123,7 +126,8 @@ class Query:
 
     @strawberry.field(description="Every code list.")
     def code_lists(self, info: Info) -> list[CodeList]:
-        return [code_list_object(r) for r in code_lists.all_lists(info.context.session)]
+        rows = code_lists.all_lists(info.context.session)
+        return [code_list_object(r) for r in capped(rows, "Query", "codeLists")]
 
     @strawberry.field(description="One code list by key.")
     async def code_list(self, info: Info, key: str) -> CodeList | None:
@@ -264,7 +268,8 @@ class Query:
                                   "admin token.")
     def sync_consumers(self, info: Info) -> list[SyncConsumer]:
         info.context.require_actor("reading the sync ledger").require_role(*LEDGER_ROLES)
-        return [consumer_object(v) for v in sync_ledger.list_consumers(info.context.session)]
+        found = sync_ledger.list_consumers(info.context.session)
+        return [consumer_object(v) for v in capped(found, "Query", "syncConsumers")]
 
     @strawberry.field(description="Change sets, newest first, optionally of one status.")
     def change_sets(self, info: Info, first: First, after: After = None,

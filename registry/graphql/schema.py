@@ -1,5 +1,10 @@
 """The schema, with its safety limits: depth, aliases, tokens, introspection depth, cost.
 
+Depth, aliases and cost are checked by :class:`CostLimiter` in one pass that summarises
+each fragment once, before graphql-core's rules run (strawberry's own depth and alias
+limiters expand fragments, exponentially in a small hostile document). Only then does
+validation run, through a bounded cache.
+
 Batching (several operations in one HTTP request) is off by default: a batch multiplies
 every limit here. ``REGISTRY_GRAPHQL_BATCH=N`` accepts up to N operations per request.
 """
@@ -11,23 +16,20 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import MaxIntrospectionDepthRule
+from graphql.validation import ASTValidationRule, MaxIntrospectionDepthRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as alias_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from registry.errors import RegistryError
 from registry.graphql.caching import ResponseCache
 from registry.graphql.errors import ShapeErrors
-from registry.graphql.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, CostLimiter
+from registry.graphql.limits import MAX_TOKENS, BoundedValidationCache, CostLimiter
 from registry.graphql.metrics import OperationMetrics
 from registry.graphql.mutation import Mutation
 from registry.graphql.query import Query
@@ -51,14 +53,13 @@ class RegistrySchema(strawberry.Schema):
                       original, exc_info=original)
 
 
-# The rule classes are made once: the validation cache is keyed by the rules as well as the
-# document, so rules rebuilt per request (as QueryDepthLimiter(...) in a factory would do)
-# would miss the cache on every request and fill it with garbage.
-RULES = [depth_rule(MAX_DEPTH, None, None), alias_rule(MAX_ALIASES), MaxIntrospectionDepthRule]
+# The rule list is made once: the validation cache is keyed by the rules as well as the
+# document, so rules rebuilt per request would miss the cache on every request.
+RULES: list[type[ASTValidationRule]] = [MaxIntrospectionDepthRule]
 
 
 class Limits(AddValidationRules):
-    """Depth, alias and introspection-depth limits, checked while validating."""
+    """The introspection-depth limit, checked while validating."""
 
     def __init__(self) -> None:
         super().__init__(RULES)
@@ -74,7 +75,7 @@ def _extensions() -> list[Any]:
         OperationMetrics,
         # Bounded, so that unique documents cannot grow memory without limit.
         lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: BoundedValidationCache(maxsize=CACHE_SIZE),
     ]
     return limits
 

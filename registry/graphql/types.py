@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+import anyio.to_thread
 import strawberry
+from sqlalchemy import select
 from strawberry.scalars import JSON
 
+from registry.graphql.bounds import CAPPED, PAGED, capped, check_page, page
 from registry.graphql.context import Context, When
 from registry.graphql.ids import to_global
 from registry.models import ChangeSet as ChangeSetRow
@@ -24,13 +27,29 @@ from registry.models import ChangeSetEvent as ChangeSetEventRow
 from registry.models import CodeList as CodeListRow
 from registry.models import Operation as OperationRow
 from registry.models import Release as ReleaseRow
-from registry.services import change_sets, graph_reads
+from registry.services import change_sets, graph_reads, plan_cache
 from registry.services.graph_reads import Filters
 from registry.services.queries import EntryView, HistoryItem, LinkView, Page, Resolution
 from registry.text import fold
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
+Offset = Annotated[int, strawberry.argument(description="Items to skip: the next page starts "
+                                                        "at `offset + first`.")]
+
+
+def _first(field: str) -> Any:
+    bound = PAGED[field]
+    return strawberry.argument(description=f"At most this many items, 1 to {bound.maximum} "
+                                           f"(default {bound.default}).")
+
+
+HistoryFirst = Annotated[int, _first("history")]
+LinksFirst = Annotated[int, _first("successors")]
+AgenciesFirst = Annotated[int, _first("implementingAgencies")]
+OperationsFirst = Annotated[int, _first("operations")]
+EventsFirst = Annotated[int, _first("events")]
+MAX_ANCESTORS = CAPPED[("Entry", "ancestors")]
 
 
 @strawberry.interface(description="An object with a global ID (Relay).")
@@ -192,12 +211,13 @@ class Entry(Node):
             (self.view.list_key, self.view.parent, self.when.as_of, self.when.release))
         return entry_object(view, self.when) if view else None
 
-    @strawberry.field(description="Parent, grandparent, … up to the top.")
+    @strawberry.field(description=f"Parent, grandparent, … up to the top (at most "
+                                  f"{MAX_ANCESTORS}).")
     async def ancestors(self, info: Info) -> list[Entry]:
         out: list[Entry] = []
         seen = {self.view.code}
         parent = self.view.parent
-        while parent and parent not in seen:
+        while parent and parent not in seen and len(out) < MAX_ANCESTORS:
             seen.add(parent)
             view = await info.context.loaders.entry.load(
                 (self.view.list_key, parent, self.when.as_of, self.when.release))
@@ -223,28 +243,37 @@ class Entry(Node):
                 self.when.as_of, self.when.release, first, after)
         return entry_connection(page, self.when, False, after)
 
-    @strawberry.field(description="Every record of this entry, superseded ones included.")
-    async def history(self, info: Info) -> list[EntryRecord]:
+    @strawberry.field(description="Every record of this entry, superseded ones included: a "
+                                  "page of `first` from `offset`.")
+    async def history(self, info: Info, first: HistoryFirst = PAGED["history"].default,
+                      offset: Offset = 0) -> list[EntryRecord]:
+        check_page("history", first, offset)
         items = await info.context.loaders.history.load(
             (self.view.list_key, self.view.code, self.when.release))
-        return [_record(i) for i in items]
+        return [_record(i) for i in page(items, "history", first, offset)]
 
     @strawberry.field(description="What this entry became (direct links in effect on the "
-                                  "entry's `asOf`).")
-    async def successors(self, info: Info) -> list[LineageLink]:
-        return await self._links(info, "successors")
+                                  "entry's `asOf`): a page of `first` from `offset`.")
+    async def successors(self, info: Info, first: LinksFirst = PAGED["successors"].default,
+                         offset: Offset = 0) -> list[LineageLink]:
+        return await self._links(info, "successors", first, offset)
 
     @strawberry.field(description="What this entry came from (direct links in effect on "
-                                  "the entry's `asOf`).")
-    async def predecessors(self, info: Info) -> list[LineageLink]:
-        return await self._links(info, "predecessors")
+                                  "the entry's `asOf`): a page of `first` from `offset`.")
+    async def predecessors(self, info: Info,
+                           first: LinksFirst = PAGED["predecessors"].default,
+                           offset: Offset = 0) -> list[LineageLink]:
+        return await self._links(info, "predecessors", first, offset)
 
-    async def _links(self, info: Info, direction: str) -> list[LineageLink]:
+    async def _links(self, info: Info, direction: str, first: int,
+                     offset: int) -> list[LineageLink]:
+        check_page(direction, first, offset)
         links = await info.context.loaders.links.load(
             (self.view.list_key, self.view.code, direction, self.when.release))
         # Valid time applies to lineage too: a link takes effect on its date.
-        return [_link(lk, self.view.list_key, direction, self.when) for lk in links
-                if lk.effective_date <= self.when.as_of]
+        found = [lk for lk in links if lk.effective_date <= self.when.as_of]
+        return [_link(lk, self.view.list_key, direction, self.when)
+                for lk in page(found, direction, first, offset)]
 
     @strawberry.field(description="The release that recorded this version.")
     async def released_in(self, info: Info) -> Release | None:
@@ -332,10 +361,14 @@ class Procedure(Entry):
     def fees(self) -> str | None:
         return _attr(self, "fees")  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The agencies that carry the procedure out.")
-    async def implementing_agencies(self, info: Info) -> list[Agency]:
-        return await _refs(info, self, "agencies", list(_attr(self, "implementing_agencies")
-                                                        or []))
+    @strawberry.field(description="The agencies that carry the procedure out: a page of "
+                                  "`first` from `offset`.")
+    async def implementing_agencies(
+            self, info: Info, first: AgenciesFirst = PAGED["implementingAgencies"].default,
+            offset: Offset = 0) -> list[Agency]:
+        codes = list(_attr(self, "implementing_agencies") or [])
+        return await _refs(info, self, "agencies",
+                           page(codes, "implementingAgencies", first, offset))
 
     @strawberry.field(description="The agency competent to decide.")
     async def competent_agency(self, info: Info) -> Agency | None:
@@ -421,7 +454,7 @@ def resolution_object(found: Resolution, when: When) -> ResolutionResult:
         ended_on=found.ended_on, divided_on=found.divided_on, ambiguous=found.ambiguous,
         successors=[ResolvedSuccessor(entry=entry_object(s.entry, when), is_default=s.is_default,
                                       kinds=list(s.kinds), share=s.share)
-                    for s in found.successors])
+                    for s in capped(found.successors, "Resolution", "successors")])
 
 
 # -- code lists, releases, change sets -----------------------------------------------------
@@ -549,22 +582,42 @@ class ChangeSet(Node):
     version: int = strawberry.field(description="Optimistic version: pass it as "
                                                 "`expectedVersion` to writes.")
 
-    @strawberry.field(description="Its operations, in order.")
-    async def operations(self, info: Info) -> list[ChangeSetOperation]:
-        rows = await info.context.loaders.operations.load(self.number)
+    @strawberry.field(description="Its operations, in order: a page of `first` from "
+                                  "`offset` (a draft may hold thousands).")
+    def operations(self, info: Info, first: OperationsFirst = PAGED["operations"].default,
+                   offset: Offset = 0) -> list[ChangeSetOperation]:
+        check_page("operations", first, offset)
+        rows = info.context.session.scalars(
+            select(OperationRow).where(OperationRow.change_set_id == self.number)
+            .order_by(OperationRow.position).offset(offset).limit(first))
         return [operation_object(r) for r in rows]
 
-    @strawberry.field(description="The audit trail.")
-    def events(self, info: Info) -> list[ChangeSetEvent]:
-        return [_event(e) for e in change_sets.events_of(info.context.session, self.number)]
+    @strawberry.field(description="The audit trail: a page of `first` from `offset`.")
+    def events(self, info: Info, first: EventsFirst = PAGED["events"].default,
+               offset: Offset = 0) -> list[ChangeSetEvent]:
+        check_page("events", first, offset)
+        found = change_sets.events_of(info.context.session, self.number)
+        return [_event(e) for e in page(found, "events", first, offset)]
 
     @strawberry.field(description="The diff publishing would make now, with every problem "
-                                  "(null once published, rejected or withdrawn).")
-    def preview(self, info: Info) -> JSON | None:
+                                  "(null once published, rejected or withdrawn). Needs an "
+                                  "API token; planned once per state of the change set.")
+    async def preview(self, info: Info) -> JSON | None:
         if self.status in (ChangeSetStatus.PUBLISHED, ChangeSetStatus.REJECTED,
                            ChangeSetStatus.WITHDRAWN):
             return None
-        return JSON(change_sets.preview(info.context.session, self.number).diff())
+        # Planning a large draft is work: anonymous readers may not ask for it.
+        info.context.require_actor("previewing a change set")
+        sessions, number = info.context.sessions, self.number
+
+        def diff() -> dict[str, Any]:
+            # Its own session, in a worker thread: a first plan may take seconds, and the
+            # event loop serves other requests meanwhile.
+            with sessions() as session:
+                row = change_sets.get_change_set(session, number)
+                return plan_cache.plan_of(session, row).diff()
+
+        return JSON(await anyio.to_thread.run_sync(diff))
 
 
 def change_set_object(row: ChangeSetRow) -> ChangeSet:

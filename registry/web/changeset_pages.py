@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from registry.errors import PermissionDenied, RegistryError, ValidationError
 from registry.importers.plans import ImportPlan, refuse_bad_rows
 from registry.models import ChangeSet
-from registry.services import change_sets, code_lists
+from registry.services import change_sets, code_lists, plan_cache
 from registry.services.change_sets import STATUSES, parse_legal_basis
 from registry.services.operations import parse_date, parse_operation
 from registry.services.planner import Plan, plan_operations
@@ -139,7 +139,8 @@ def create(web: Web, session: Session, form: FormData) -> Response:
 def _plan(session: Session, cs: ChangeSet, ops: list[dict[str, Any]]) -> Plan | None:
     if cs.status not in ("draft", "submitted", "approved") or not ops:
         return None
-    return plan_operations(session, cs.effective_date, ops)
+    # Once per change-set state, shared with GraphQL's preview: a reload does not re-plan.
+    return plan_cache.plan_of(session, cs, ops)
 
 
 def render_detail(web: Web, session: Session, cs_id: int, status_code: int = 200,
