@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import ValidationError
 from registry.importers.decoding import decode_text
+from registry.importers.json_input import load_json
 from registry.services import change_sets
 from registry.services.actors import Actor
 from registry.services.change_sets import LegalBasis, parse_legal_basis
@@ -57,13 +57,7 @@ def read_changeset(path: Path) -> ChangeSetFile:
         data = path.read_bytes()
     except OSError as exc:
         raise ValidationError(str(path), "file", exc.strerror or str(exc)) from None
-    text = decode_text(data, str(path))
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"{path.name}:{exc.lineno}:{exc.colno}", "json",
-                              f"malformed JSON: {exc.msg}") from None
-    return parse_changeset(raw)
+    return parse_changeset(load_json(decode_text(data, str(path)), path.name))
 
 
 def dry_run(session: Session, spec: ChangeSetFile) -> Plan:

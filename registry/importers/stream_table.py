@@ -8,8 +8,9 @@ that a code stored as the number 4 can be told from the text "4".
 
 CSV is read twice: a first pass chooses the encoding over the whole file, as
 :func:`registry.importers.decoding.decode_text` does for a file held in memory (a single
-byte that is not UTF-8 anywhere makes the file Windows-1258), and finds undecodable bytes
-before any row is converted; the second pass parses.
+byte that is not UTF-8 anywhere makes the file Windows-1258, if it reads as Vietnamese and
+not as Latin-1), and finds undecodable bytes before any row is converted; the second pass
+parses.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import ValidationError
+from registry.importers.decoding import reads_as_windows_1258
 from registry.importers.tabular import XLSX_MAGIC, Cell, cell_text
 
 CHUNK = 1 << 20
@@ -161,7 +163,13 @@ def choose_encoding(path: Path, source: str) -> str:
         return "utf-8"
     not_cp1258 = _first_error(path, "cp1258")
     if not_cp1258 is None:
-        return "cp1258"
+        with path.open("rb") as raw:
+            if reads_as_windows_1258(iter(partial(raw.read, CHUNK), b"")):
+                return "cp1258"
+        raise ValidationError(source, "encoding", f"is not UTF-8 (byte {not_utf8}), and its "
+                              "accented letters read differently in Windows-1258 (Vietnamese) "
+                              "and ISO-8859-1 (Latin-1) without being clearly Vietnamese; save "
+                              "it as UTF-8")
     raise ValidationError(source, "encoding", f"is neither UTF-8 (byte {not_utf8}) nor "
                                               f"Windows-1258 (byte {not_cp1258})")
 

@@ -1,0 +1,109 @@
+"""Hostile change-set and table files: each is refused in one line naming the file and the
+rule, never with a traceback, and nothing is guessed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry.errors import ValidationError
+from registry.importers.changeset_file import read_changeset
+from registry.importers.decoding import decode_text
+from registry.importers.json_input import load_json, too_deep_at
+from registry.importers.stream_table import choose_encoding
+from registry.importers.tabular import read_table
+from tests.importers.gso_files import to_cp1258
+
+GOOD = {
+    "title": "Thành lập",
+    "legal_basis": {"number": "1/2025/NQ", "date": "2025-01-02", "issuer": "Quốc hội"},
+    "effective_date": "2025-01-01",
+    "operations": [{"op": "create", "list": "admin-units", "code": "01",
+                    "name": "Thành phố Hà Nội", "type": "Thành phố Trung ương"}],
+}
+
+
+def _file(tmp_path: Path, text: str | bytes, name: str = "changeset.json") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+def _refused(path: Path) -> ValidationError:
+    with pytest.raises(ValidationError) as refused:
+        read_changeset(path)
+    assert "\n" not in refused.value.message
+    return refused.value
+
+
+@pytest.mark.parametrize("opener", ["[", "{\"a\":"])
+def test_a_file_nested_100_000_deep_is_one_line(tmp_path: Path, opener: str) -> None:
+    error = _refused(_file(tmp_path, opener * 100_000))
+    assert (error.field, error.rule) == (f"changeset.json:1:{64 * len(opener) + 1}", "depth")
+    assert "REGISTRY_MAX_JSON_DEPTH" in error.message
+
+
+def test_the_depth_limit_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nested = json.loads(json.dumps(GOOD))
+    nested["operations"][0]["attributes"] = {"a": {"b": {"c": {"d": 1}}}}
+    path = _file(tmp_path, json.dumps(nested, ensure_ascii=False, indent=1))
+    assert read_changeset(path).operations[0]["attributes"] == {"a": {"b": {"c": {"d": 1}}}}
+    monkeypatch.setenv("REGISTRY_MAX_JSON_DEPTH", "5")
+    error = _refused(path)
+    assert error.rule == "depth" and error.field.startswith("changeset.json:")
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    text = json.dumps({"name": "[[[[{{{{\\\"[[[[", "x": ["]]]]"]})
+    assert too_deep_at(text, 2) is None
+    assert load_json(text, "x.json", 2)["name"] == "[[[[{{{{\\\"[[[["
+    assert too_deep_at('"unterminated [[[[', 1) is None
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ('{"title": "A", "title": "B"}', "title"),
+    ('{"operations": [{"op": "create", "name": "A", "name": "B"}]}', "name"),
+])
+def test_a_repeated_key_is_refused_naming_it(tmp_path: Path, text: str, key: str) -> None:
+    error = _refused(_file(tmp_path, text))
+    assert (error.field, error.rule) == ("changeset.json", "duplicate_key")
+    assert f"'{key}' appears twice" in error.message
+
+
+def test_nan_and_infinity_are_not_json(tmp_path: Path) -> None:
+    text = json.dumps(GOOD, ensure_ascii=False).replace('"Thành lập"', "NaN")
+    assert _refused(_file(tmp_path, text)).rule == "json"
+
+
+LATIN_1 = "Name,City\nSão Tomé,Città così\nÞórshöfn,Ìsola\n"
+
+
+def test_a_latin_1_file_is_not_read_as_windows_1258(tmp_path: Path) -> None:
+    data = LATIN_1.encode("latin-1")
+    assert data.decode("cp1258") != LATIN_1  # the old guess would have changed the names
+    with pytest.raises(ValidationError) as refused:
+        decode_text(data, "cities.csv")
+    error = refused.value
+    assert (error.field, error.rule) == ("cities.csv", "encoding")
+    assert "Windows-1258" in error.message and "ISO-8859-1" in error.message
+    with pytest.raises(ValidationError, match="ISO-8859-1"):
+        read_table(data, "cities.csv")
+    with pytest.raises(ValidationError, match="ISO-8859-1"):
+        choose_encoding(_file(tmp_path, data, "cities.csv"), "cities.csv")
+    changeset = json.dumps({**GOOD, "title": "São Tomé", "operations": [
+        {"op": "create", "list": "admin-units", "code": "01", "name": "Città", "type": "Ìsola"}],
+        "legal_basis": {"number": "1", "date": "2025-01-02", "issuer": "Þing"}},
+        ensure_ascii=False)
+    assert _refused(_file(tmp_path, changeset.encode("latin-1"))).rule == "encoding"
+
+
+def test_windows_1258_and_what_both_code_pages_read_alike_are_still_read(
+        tmp_path: Path) -> None:
+    vietnamese = "Tên\nThành phố Hà Nội\nPhường Đồng Xuân\nTỉnh Đắk Lắk\n"
+    assert decode_text(to_cp1258(vietnamese)) == vietnamese
+    big = to_cp1258(vietnamese * 25_000)  # tone marks across chunk boundaries
+    assert choose_encoding(_file(tmp_path, big, "big.csv"), "big.csv") == "cp1258"
+    # é and ü mean the same in both: no guess is needed.
+    assert decode_text("Müller,Café\n".encode("latin-1")) == "Müller,Café\n"
