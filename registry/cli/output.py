@@ -8,7 +8,6 @@ module can use these helpers without importing the command line itself.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -35,7 +34,6 @@ def _console(stderr: bool) -> Console:
 out = _console(stderr=False)
 err = _console(stderr=True)
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -56,8 +54,6 @@ def parse_day(value: str | None, name: str) -> date | None:
     """A ``YYYY-MM-DD`` option, strictly (``20250701`` is refused), or a one-line failure."""
     if value is None:
         return None
-    if not _DAY.fullmatch(value.strip()):
-        fail(f"{name}: '{value}' is not a date (YYYY-MM-DD)")
     try:
         return parse_date(value, name)
     except RegistryError as exc:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
+from registry.dates import iso_day
 from registry.errors import ValidationError
 from registry.text import nfc
 
@@ -158,7 +158,7 @@ def _clean_value(spec: dict[str, Any], value: Any, where: str, refs: list[Refere
         raise ValidationError(where, "type", "must be true or false")
     if kind == "date":
         try:
-            date.fromisoformat(value)
+            iso_day(value)
         except ValueError:
             raise ValidationError(where, "date", f"'{value}' is not a date (YYYY-MM-DD)") from None
     if kind == "url" and not re.match(r"^https?://\S+$", value):

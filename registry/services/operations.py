@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from registry.dates import iso_day
 from registry.errors import ValidationError
 from registry.text import check_text, check_tree, nfc
 
@@ -266,6 +267,6 @@ def parse_date(value: Any, field: str) -> date:
     if not isinstance(value, str):
         raise ValidationError(field, "date", "is required as a date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(value.strip())
+        return iso_day(value)
     except ValueError:
         raise ValidationError(field, "date", f"'{value}' is not a date (YYYY-MM-DD)") from None

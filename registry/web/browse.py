@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from registry.config import today
+from registry.dates import iso_day
 from registry.errors import ValidationError
 from registry.services import change_sets, code_lists, queries, sync_ledger
 from registry.services.feed import read_head
@@ -28,7 +29,7 @@ def parse_day(web: Web, value: str | None) -> tuple[date, str | None]:
     if not value:
         return today(), None
     try:
-        return date.fromisoformat(value.strip()), None
+        return iso_day(value), None
     except ValueError:
         return today(), web.t("error.bad_date")
 

@@ -25,6 +25,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from registry.config import today
+from registry.dates import iso_day
 from registry.errors import RegistryError, ValidationError
 from registry.exporters.stream_writer import CsvWriter
 from registry.importers.decoding import decode_text
@@ -111,7 +112,7 @@ def _day(choices: Choices, form: FormData, name: str, t: Translator) -> date | N
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        return iso_day(text)
     except ValueError:
         choices.refuse(name, t("error.bad_date"))
         return None
