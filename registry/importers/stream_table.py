@@ -32,6 +32,7 @@ from typing import Any
 from registry.errors import ValidationError
 from registry.importers.decoding import reads_as_windows_1258
 from registry.importers.tabular import XLSX_MAGIC, Cell, cell_text
+from registry.importers.xlsx_guard import check_xlsx_size
 
 CHUNK = 1 << 20
 OLD_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -224,6 +225,7 @@ def open_xlsx(path: Path, source: str) -> Iterator[StreamTable]:
     row with anything in it."""
     from openpyxl import load_workbook
 
+    check_xlsx_size(path, source)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

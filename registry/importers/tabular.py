@@ -18,6 +18,7 @@ from pathlib import Path
 
 from registry.errors import ValidationError
 from registry.importers.decoding import decode_text
+from registry.importers.xlsx_guard import check_xlsx_size
 
 Cell = str | int | float | bool | date | datetime | None
 XLSX_MAGIC = b"PK\x03\x04"
@@ -99,6 +100,7 @@ def _cell(value: object) -> Cell:
 def _xlsx_rows(data: bytes, source: str) -> Iterator[tuple[int, tuple[Cell, ...]]]:
     from openpyxl import load_workbook
 
+    check_xlsx_size(io.BytesIO(data), source)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
