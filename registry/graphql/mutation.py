@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import anyio.to_thread
 import strawberry
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from strawberry.scalars import JSON
@@ -149,11 +150,39 @@ async def _write(info: Info, work: Callable[[Session, Actor], T],
 
     try:
         return await anyio.to_thread.run_sync(unit)
-    except StaleDataError:
-        return Conflict(message="the change set was changed by someone else; reload it and "
-                                "try again", code="conflict")
     except errors.RegistryError as exc:
         return problem_of(exc)
+    except (StaleDataError, PendingRollbackError, DBAPIError) as exc:
+        if not _lost_race(exc):
+            raise
+        return Conflict(message="the change set was changed by someone else meanwhile; "
+                                "reload it and try again", code="conflict")
+
+
+# PostgreSQL's codes for losing a race: serialization failure, deadlock, lock not available,
+# unique violation (two writers claiming the same next number).
+_RACE_CODES = frozenset({"40001", "40P01", "55P03", "23505"})
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised while handling) says a concurrent writer won.
+
+    A service that touches the session after its failed flush raises PendingRollbackError
+    while handling the StaleDataError: the chain says what happened.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StaleDataError):
+            return True
+        if isinstance(current, DBAPIError):
+            code = getattr(current.orig, "sqlstate", None) or getattr(current.orig, "pgcode",
+                                                                      None)
+            if code in _RACE_CODES or "database is locked" in str(current.orig):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _legal(raw: LegalBasisInput) -> LegalBasis:

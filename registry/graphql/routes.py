@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
@@ -17,11 +18,13 @@ from strawberry.asgi import GraphQL
 
 from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied
+from registry.graphql.body import BadBody, check_request, decode
 from registry.graphql.caching import DOCUMENTS, cache_from_env, request_key
 from registry.graphql.context import Context, SharedReader
 from registry.graphql.metrics import CACHE
 from registry.graphql.schema import build_schema
 from registry.graphql.schema import schema as registry_schema
+from registry.limits import load_limits
 from registry.services.cache import MISSING
 from registry.services.tokens import authenticate
 
@@ -63,6 +66,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
                          graphql_ide="graphiql", allow_queries_via_get=True)
         self.sessions = sessions
         self.settings = settings
+        self.limits = load_limits()
         self.cache = cache_from_env()
         bind = sessions.kw.get("bind")
         self.namespace = str(getattr(bind, "url", "")) or str(id(sessions))
@@ -134,6 +138,18 @@ class RegistryGraphQL(GraphQL[Context, None]):
         except PermissionDenied as exc:
             return _unauthorized(exc.message)
         return None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body (or the ``variables`` parameter of a GET) that is a JSON object, or 400.
+
+        The body's size is bounded before this, while it streams in (registry.body_limit).
+        """
+        try:
+            value = decode(data, self.limits.json_depth)
+            check_request(value)
+        except BadBody as exc:
+            raise HTTPException(400, str(exc)) from None
+        return value
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL, with every script and style served by this app (under its root path)."""
