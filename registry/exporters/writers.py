@@ -1,4 +1,8 @@
-"""Writing a table as CSV or XLSX bytes."""
+"""Writing a table as CSV or XLSX bytes.
+
+Text that a spreadsheet would run as a formula is escaped (:mod:`registry.exporters.formulas`)
+in both formats, and workbook text is written as text, never as a formula.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import csv
 import io
 from datetime import date, datetime
 
+from registry.exporters.formulas import escape
 from registry.exporters.tables import Cell, TableOut
 
 MAX_WIDTH = 60
@@ -19,14 +24,14 @@ def _csv_cell(value: Cell) -> str:
         return "true" if value else "false"
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return str(escape(value)) if isinstance(value, str) else str(value)
 
 
 def write_csv(table: TableOut, bom: bool = False) -> bytes:
     """UTF-8 CSV with a header row; ``bom`` adds the mark Excel needs to read UTF-8."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.header)
+    writer.writerow([escape(name) for name in table.header])
     writer.writerows([_csv_cell(c) for c in row] for row in table.rows)
     data = buffer.getvalue().encode("utf-8")
     return codecs.BOM_UTF8 + data if bom else data
@@ -61,7 +66,8 @@ def write_xlsx(table: TableOut, sheet_title: str = "data") -> bytes:
     bold = Font(bold=True)
     header = []
     for name in table.header:
-        cell = WriteOnlyCell(sheet, value=name)
+        cell = WriteOnlyCell(sheet, value=escape(name))
+        cell.data_type = "s"
         cell.font = bold
         header.append(cell)
     sheet.append(header)
@@ -72,12 +78,18 @@ def write_xlsx(table: TableOut, sheet_title: str = "data") -> bytes:
                 out.append(None)
             elif i in codes:
                 # "@" is Excel's text format: typing into the cell keeps leading zeros too.
-                cell = WriteOnlyCell(sheet, value=str(value))
+                cell = WriteOnlyCell(sheet, value=escape(str(value)))
                 cell.number_format = "@"
+                cell.data_type = "s"
                 out.append(cell)
             elif isinstance(value, date):
                 cell = WriteOnlyCell(sheet, value=datetime(value.year, value.month, value.day))
                 cell.number_format = "yyyy-mm-dd"
+                out.append(cell)
+            elif isinstance(value, str):
+                # openpyxl makes a formula of text that begins with "=": force text.
+                cell = WriteOnlyCell(sheet, value=escape(value))
+                cell.data_type = "s"
                 out.append(cell)
             else:
                 out.append(value)

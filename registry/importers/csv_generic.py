@@ -261,6 +261,7 @@ def plan_csv_import(session: Session, list_key: str, table: Table, effective: da
     plan = ImportPlan(list_key, table.source, effective, len(table.rows), scope, bad=bad)
     if mapping.ignored:
         plan.notes.append("ignored columns: " + ", ".join(mapping.ignored))
+    plan.notes.extend(table.warnings)
     names = {d.code: d.name for d in desired}
     for op in ops:
         plan.add(op, list_key, describe(op, current, names))

@@ -59,6 +59,7 @@ class GsoFile:
     rows: int
     units: dict[str, Unit] = field(default_factory=dict)
     bad: list[BadLine] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def provinces(self) -> list[str]:
         """Codes of the provinces the file names."""
@@ -242,7 +243,7 @@ def _codes_in(row: Row, layout: str) -> tuple[str, ...]:
 def parse_table(table: Table) -> GsoFile:
     """Read every row; bad rows are collected, never half-read."""
     layout = check_header(table)
-    result = GsoFile(table.source, layout, len(table.rows))
+    result = GsoFile(table.source, layout, len(table.rows), warnings=list(table.warnings))
     reader = _Reader(table.spreadsheet)
     for row in table.rows:
         try:

@@ -71,6 +71,7 @@ def plan_gso_import(session: Session, parsed: GsoFile, effective: date,
     plan.notes.append(
         f"layout: {'with districts' if parsed.layout == 'districts' else 'without districts'}; "
         + ", ".join(_count(counts.get(level, 0), level) for level in WIDTHS))
+    plan.notes.extend(parsed.warnings)
     names = {code: unit.name for code, unit in parsed.units.items()}
     group = _grouper(parsed.units, current)
     for op in ops:

@@ -3,6 +3,10 @@
 CSV bytes go through :func:`registry.importers.decoding.decode_text` (UTF-8 with or
 without BOM, UTF-16, Windows-1258, NFC). XLSX cells keep their spreadsheet type, so that a
 column reader can tell a code stored as the number 1 from the text "1" and pad it.
+
+Text cells lose the quote our exports put before text a spreadsheet would run as a formula
+(:mod:`registry.exporters.formulas`), so an export reads back exactly; a cell of a foreign
+file that would run as a formula is kept as text and reported in ``Table.warnings``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import io
 import unicodedata
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 from registry.errors import ValidationError
+from registry.exporters.formulas import foreign_formula, unescape
 from registry.importers.decoding import decode_text
 from registry.importers.xlsx_guard import check_xlsx_size
 
@@ -40,6 +45,7 @@ class Table:
     header: tuple[str, ...]
     rows: list[Row]
     spreadsheet: bool
+    warnings: list[str] = field(default_factory=list)
 
 
 def cell_text(value: Cell) -> str:
@@ -68,26 +74,70 @@ def _delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
+MAX_WARNINGS = 20
+_QUOTED_OR_FORMULA = frozenset("'=+-@\t\r")
+
+
+class _Formulas:
+    """Undoes our escape in text cells, and notes cells of a foreign file that would run
+    as formulas (the first :data:`MAX_WARNINGS`, then a count)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.warnings: list[str] = []
+        self.found = 0
+
+    def cell(self, value: Cell, line: int, column: str) -> Cell:
+        if not isinstance(value, str) or not value or value[0] not in _QUOTED_OR_FORMULA:
+            return value  # nearly every cell: one test of its first character
+        if foreign_formula(value):
+            self.found += 1
+            if self.found <= MAX_WARNINGS:
+                self.warnings.append(
+                    f"warning: {self.source}:{line}: column '{column}' holds "
+                    f"{value[:40]!r}, which a spreadsheet would run as a formula; it is read "
+                    "as text")
+            return value
+        return unescape(value)
+
+    def header(self, cells: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(self.cell(c, 1, f"{i + 1}")) for i, c in enumerate(cells))
+
+    def row(self, header: tuple[str, ...], line: int, cells: tuple[Cell, ...]
+            ) -> tuple[Cell, ...]:
+        if not any(isinstance(c, str) and c[:1] in _QUOTED_OR_FORMULA for c in cells):
+            return cells
+        return tuple(self.cell(c, line, header[i] if i < len(header) else f"{i + 1}")
+                     for i, c in enumerate(cells))
+
+    def finish(self) -> list[str]:
+        if self.found > MAX_WARNINGS:
+            self.warnings.append(f"warning: {self.source}: {self.found - MAX_WARNINGS} more "
+                                 "cell(s) would run as formulas")
+        return self.warnings
+
+
 def read_csv_text(text: str, source: str) -> Table:
     """Parse decoded CSV text."""
     first = text.split("\n", 1)[0]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
     header: tuple[str, ...] | None = None
     rows: list[Row] = []
+    formulas = _Formulas(source)
     try:
         for cells in reader:
             line = reader.line_num
             if header is None:
-                header = tuple(cell_text(c) for c in cells)
+                header = formulas.header(tuple(cell_text(c) for c in cells))
                 continue
             if not any(c.strip() for c in cells):
                 continue  # blank lines carry nothing
-            rows.append(Row(line, tuple(cells)))
+            rows.append(Row(line, formulas.row(header, line, tuple(cells))))
     except csv.Error as exc:
         raise ValidationError(f"{source}:{reader.line_num}", "csv", str(exc)) from None
     if header is None:
         raise ValidationError(source, "empty", "the file is empty")
-    return Table(source, header, rows, spreadsheet=False)
+    return Table(source, header, rows, spreadsheet=False, warnings=formulas.finish())
 
 
 def _cell(value: object) -> Cell:
@@ -117,6 +167,7 @@ def read_xlsx(data: bytes, source: str) -> Table:
     """Read the first sheet of a workbook; trailing empty cells are dropped."""
     header: tuple[str, ...] | None = None
     rows: list[Row] = []
+    formulas = _Formulas(source)
     for line, values in _xlsx_rows(data, source):
         cells = list(values)
         while cells and cell_text(cells[-1]) == "":
@@ -124,14 +175,14 @@ def read_xlsx(data: bytes, source: str) -> Table:
         if header is None:
             if not cells:
                 continue
-            header = tuple(cell_text(c) for c in cells)
+            header = formulas.header(tuple(cell_text(c) for c in cells))
             continue
         if not cells:
             continue
-        rows.append(Row(line, tuple(cells)))
+        rows.append(Row(line, formulas.row(header, line, tuple(cells))))
     if header is None:
         raise ValidationError(source, "empty", "the workbook's first sheet is empty")
-    return Table(source, header, rows, spreadsheet=True)
+    return Table(source, header, rows, spreadsheet=True, warnings=formulas.finish())
 
 
 def read_table(data: bytes, source: str) -> Table:

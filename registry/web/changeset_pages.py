@@ -345,6 +345,7 @@ def upload(web: Web, session: Session, form: FormData) -> Response:
 
 _IGNORED = re.compile(r"^ignored columns: (.*)$")
 _LAYOUT = re.compile(r"^layout: (with|without) districts")
+_FORMULA = re.compile(r"^warning: (.+?): column '(.*)' holds .*formula")
 
 
 def _preview_texts(web: Web, request: uploads.Upload, plan: ImportPlan) -> dict[str, Any]:
@@ -366,6 +367,8 @@ def _preview_texts(web: Web, request: uploads.Upload, plan: ImportPlan) -> dict[
             notes.append(t("cs.note.ignored", columns=found.group(1)))
         elif found := _LAYOUT.match(note):
             notes.append(t(f"cs.note.layout_{found.group(1)}"))
+        elif found := _FORMULA.match(note):
+            notes.append(t("cs.note.formula", where=found.group(1), column=found.group(2)))
     descriptions = [diff_view.describe(t, op) for op in plan.operations]
     return {"examples": examples, "scope": scope, "notes": notes,
             "descriptions": descriptions}

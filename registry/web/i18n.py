@@ -617,6 +617,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rule.duplicate_key": ("Khóa JSON bị lặp", "A JSON key is repeated"),
     "rule.xlsx_size": ("Tệp XLSX khi giải nén quá lớn",
                        "The XLSX file is too large once uncompressed"),
+    "cs.note.formula": ("Cảnh báo: {where}, cột “{column}” có giá trị mà bảng tính sẽ chạy như "
+                        "công thức; giá trị được đọc như văn bản",
+                        "Warning: {where}, column “{column}” holds a value a spreadsheet would "
+                        "run as a formula; it is read as text"),
 }
 
 
