@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from registry.config import today
 from registry.errors import NotFound, ValidationError
 from registry.models import ChangeSet, CodeList, Entry, EntryVersion, FeedHead, LineageLink
+from registry.services.lineage_walk import walk
 from registry.text import fold
 
 MAX_PAGE = 1000
@@ -322,27 +323,19 @@ def links_of(session: Session, list_key: str, codes: Sequence[str], direction: s
 
 def lineage(session: Session, list_key: str, code: str, direction: str = "successors",
             transitive: bool = True, at_release: int | None = None) -> list[LinkView]:
-    """Successors or predecessors of an entry, transitively, each link once."""
+    """Successors or predecessors of an entry, each link once; transitively, forward
+    (backward) in time from each link, so that a reused code does not chain generations."""
     if direction not in ("successors", "predecessors"):
         raise ValidationError("direction", "enum", "must be 'successors' or 'predecessors'")
     if session.scalar(select(Entry.id).join(CodeList, CodeList.id == Entry.list_id)
                       .where(CodeList.key == list_key, Entry.code == code)) is None:
         raise NotFound(f"no entry '{code}' in '{list_key}'")
-    out: list[LinkView] = []
-    frontier, seen, depth = [code], {code}, 1
-    while frontier:
-        found = links_of(session, list_key, frontier, direction, at_release)
-        frontier = []
-        for link in found:
-            out.append(replace(link, depth=depth))
-            nxt = link.to_code if direction == "successors" else link.from_code
-            if nxt not in seen:
-                seen.add(nxt)
-                frontier.append(nxt)
-        if not transitive:
-            break
-        depth += 1
-    return out
+    def direct(codes: Sequence[str]) -> list[LinkView]:
+        return links_of(session, list_key, codes, direction, at_release)
+
+    if not transitive:
+        return [replace(link, depth=1) for link in direct([code])]
+    return walk(code, direction, direct)
 
 
 @dataclass(frozen=True)

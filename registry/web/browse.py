@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -110,10 +109,8 @@ def entry_page(web: Web, session: Session) -> Response:
     shown = version or latest
     ancestors = queries.ancestors(session, key, code, day) if version else []
     children = reads.children(session, key, code, day, CHILDREN_SHOWN) if version else None
-    predecessors = lineage_svg.walk(
-        code, "predecessors", partial(queries.links_of, session, key, direction="predecessors"))
-    successors = lineage_svg.walk(
-        code, "successors", partial(queries.links_of, session, key, direction="successors"))
+    predecessors = queries.lineage(session, key, code, "predecessors")
+    successors = queries.lineage(session, key, code, "successors")
     codes = {lk.from_code for lk in [*predecessors, *successors]} | {
         lk.to_code for lk in [*predecessors, *successors]}
     picture = lineage_svg.layout(code, shown.name, shown.status, predecessors, successors,

@@ -5,17 +5,13 @@ A code reached at several depths stands at the nearest. Edges are curves from th
 side of a node to the left side of the next; the template draws whole links solid, part
 links dashed, and the default successor bold.
 
-Links join versions of a code on a date, not codes: a code may be reused (the new 09988 Hòa
-Lạc is not the old 09988 Thạch Hòa). :func:`walk` therefore follows a successor only by its
-links effective after the link that reached it, and a predecessor only by its links
-effective before, as ``resolve`` does; a walk by codes alone would chain generations.
+Links join versions of a code on a date, not codes: the links drawn are those that
+:func:`registry.services.lineage_walk.walk` reaches forward (backward) in time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import dataclass
 
 from registry.services.queries import LinkView
 from registry.web.reads import Label
@@ -76,57 +72,6 @@ class Picture:
     def empty(self) -> bool:
         """Whether there is nothing around the entry."""
         return not self.edges
-
-
-def walk(code: str, direction: str,
-         direct: Callable[[Sequence[str]], list[LinkView]]) -> list[LinkView]:
-    """The links reached from ``code`` forward in time (``successors``) or backward.
-
-    ``direct(codes)`` answers the direct links from (to) ``codes``, e.g.
-    ``queries.links_of``. A link reaching a code on a day continues only by that code's
-    links strictly after (before) that day: links of one change set all describe the same
-    before and after, so one on the same day belongs to another generation of the code.
-    Each link is listed once, with ``depth`` the hops from ``code``.
-    """
-    forward = direction == "successors"
-    # The most permissive bound each code was reached with; None means any date.
-    bound: dict[str, date | None] = {code: None}
-    frontier: dict[str, date | None] = {code: None}
-    out: list[LinkView] = []
-    listed: set[tuple[str, str, str, date, int | None]] = set()
-    depth = 1
-    while frontier:
-        following: dict[str, date | None] = {}
-        for link in direct(sorted(frontier)):
-            near, far = ((link.from_code, link.to_code) if forward
-                         else (link.to_code, link.from_code))
-            if near not in frontier or not _within(frontier[near], link.effective_date,
-                                                   forward):
-                continue
-            key = (link.from_code, link.to_code, link.kind, link.effective_date,
-                   link.change_set_id)
-            if key in listed:
-                continue
-            listed.add(key)
-            out.append(replace(link, depth=depth))
-            # Reached again by a link that opens more of its links: walk it again.
-            if far not in bound or _wider(link.effective_date, bound[far], forward):
-                bound[far] = link.effective_date
-                if far not in following or _wider(link.effective_date, following[far],
-                                                  forward):
-                    following[far] = link.effective_date
-        frontier = following
-        depth += 1
-    return out
-
-
-def _wider(day: date, than: date | None, forward: bool) -> bool:
-    """Whether a code reached on ``day`` may follow more links than one reached on ``than``."""
-    return than is not None and (day < than if forward else day > than)
-
-
-def _within(limit: date | None, day: date, forward: bool) -> bool:
-    return limit is None or (day > limit if forward else day < limit)
 
 
 def _columns(code: str, predecessors: list[LinkView],

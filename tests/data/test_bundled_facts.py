@@ -256,3 +256,20 @@ def test_every_bundled_list_says_what_it_is(db: Session) -> None:
 
     assert "mẫu minh họa" in get_list(db, "procedures").name
     assert "sample" in (get_list(db, "procedures").name_en or "").lower()
+
+
+def test_lineage_joins_versions_of_a_code_not_codes(db: Session) -> None:
+    # Tân Xã (10000) went into Hạ Bằng (09982) and Hòa Lạc (09988), both codes reused that
+    # day; the old 09988 (Thạch Hòa) went partly to Yên Xuân (04930), which is not where
+    # any of Tân Xã went. The CLI and GraphQL answer with this same walk.
+    onward = queries.lineage(db, "admin-units", "10000", "successors")
+    assert {(link.from_code, link.to_code) for link in onward} == {("10000", "09982"),
+                                                                   ("10000", "09988")}
+    assert {link.depth for link in onward} == {1}
+    assert "04930" in {link.to_code for link in
+                       queries.lineage(db, "admin-units", "09988", "successors")}
+    # Backward, Hòa Lạc's own predecessors on 2025-07-01 include Tân Xã, and the walk does
+    # not continue to what the codes that reached it were before an earlier generation.
+    back = queries.lineage(db, "admin-units", "09988", "predecessors")
+    assert ("10000", "09988") in {(link.from_code, link.to_code) for link in back}
+    assert all(link.effective_date <= AFTER for link in back)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from registry.errors import ValidationError
+from registry.services.lineage_walk import walk
 from registry.services.queries import LinkView
 from registry.web import errors, i18n, lineage_svg, op_forms, rendering
 from registry.web.reads import Label
@@ -104,19 +105,19 @@ def _direct(direction: str, codes: Sequence[str]) -> list[LinkView]:
 
 
 def test_lineage_follows_links_forward_in_time_not_codes() -> None:
-    def walk(code: str, direction: str) -> list[tuple[str, str, int]]:
-        found = lineage_svg.walk(code, direction, lambda codes: _direct(direction, codes))
+    def pairs(code: str, direction: str) -> list[tuple[str, str, int]]:
+        found = walk(code, direction, lambda codes: _direct(direction, codes))
         return [(lk.from_code, lk.to_code, lk.depth) for lk in found]
 
     # The new "r" did not give anything to "y": only its later link to "z" continues.
-    assert walk("x", "successors") == [("x", "r", 1), ("r", "z", 2)]
-    assert walk("x", "predecessors") == [("p", "x", 1), ("q", "p", 2)]
+    assert pairs("x", "successors") == [("x", "r", 1), ("r", "z", 2)]
+    assert pairs("x", "predecessors") == [("p", "x", 1), ("q", "p", 2)]
     # The page of the reused code itself shows every link of both its generations.
-    assert walk("r", "successors") == [("r", "r", 1), ("r", "y", 1), ("r", "z", 1)]
-    assert walk("r", "predecessors") == [("r", "r", 1), ("x", "r", 1), ("p", "x", 2),
+    assert pairs("r", "successors") == [("r", "r", 1), ("r", "y", 1), ("r", "z", 1)]
+    assert pairs("r", "predecessors") == [("r", "r", 1), ("x", "r", 1), ("p", "x", 2),
                                          ("q", "p", 3)]
     # A code reached again by an earlier link is walked again with the wider bound.
-    assert walk("z", "predecessors") == [("r", "z", 1), ("r", "r", 2), ("x", "r", 2),
+    assert pairs("z", "predecessors") == [("r", "z", 1), ("r", "r", 2), ("x", "r", 2),
                                          ("p", "x", 3), ("q", "p", 4)]
 
 
