@@ -15,12 +15,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.errors import ValidationError
+from registry.errors import PermissionDenied, ValidationError
 from registry.models import SyncConsumer
 from registry.services.actors import Actor
 from registry.services.feed import Head, read_head
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:/ -]{0,127}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:/ -]{0,127}$"
+_NAME = re.compile(NAME_PATTERN)
+# A list key is at most 64 characters; a longer name in a report is not a list.
+LIST_NAME_CHARS = 64
+_BIGGEST = 2**31 - 1  # seq and release are INTEGER columns
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,16 @@ class ConsumerView:
                 "lag_releases": self.lag_releases, "lag_records": self.lag_records}
 
 
-def parse_report(raw: Any) -> PositionReport:
-    """Check the JSON body of a report; errors name the field."""
+def parse_report(raw: Any, max_lists: int) -> PositionReport:
+    """Check the JSON body of a report; errors name the field and the rule.
+
+    ``lists`` holds at most ``max_lists`` names (the ``sync_lists`` limit), each at most
+    :data:`LIST_NAME_CHARS` characters: a ledger row is not a place to store megabytes.
+    """
     if not isinstance(raw, dict):
         raise ValidationError("body", "type", "must be a JSON object")
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValidationError("name", "pattern", "must be 1–128 letters, digits or . _ @ : / - "
                               "and spaces, starting with a letter or digit")
     numbers = {}
@@ -76,31 +84,56 @@ def parse_report(raw: Any) -> PositionReport:
         value = raw.get(field)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValidationError(field, "type", "must be a whole number ≥ 0")
+        if value > _BIGGEST:
+            raise ValidationError(field, "maximum", f"must be ≤ {_BIGGEST}")
         numbers[field] = value
     lists = raw.get("lists")
     if lists is not None and (not isinstance(lists, list)
                               or not all(isinstance(k, str) for k in lists)):
         raise ValidationError("lists", "type", "must be a list of list keys or null")
+    if lists is not None and len(lists) > max_lists:
+        raise ValidationError("lists", "maxItems", f"names at most {max_lists} lists")
+    if lists is not None and any(len(k) > LIST_NAME_CHARS or not k.isprintable()
+                                 for k in lists):
+        raise ValidationError("lists", "maxLength", f"each name is at most {LIST_NAME_CHARS} "
+                              "printable characters")
     texts: dict[str, str | None] = {}
     for field, limit in (("epoch", 64), ("scope", 64), ("last_error", 4000),
                          ("client_version", 64)):
         value = raw.get(field)
         if value is not None and not isinstance(value, str):
             raise ValidationError(field, "type", "must be text or null")
-        texts[field] = value[:limit] if isinstance(value, str) else None
+        # Cut, not refused: a long error message from a replica is still worth keeping. The
+        # text goes into the database, which takes neither NUL nor lone surrogates.
+        texts[field] = _storable(value[:limit]) if isinstance(value, str) else None
     return PositionReport(name=name, seq=numbers["seq"], release=numbers["release"],
                           lists=lists, **texts)
 
 
+def _storable(text: str) -> str:
+    return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
+
+
 def report_position(session: Session, actor: Actor, report: PositionReport) -> ConsumerView:
-    """Record a replica's position; ``sync`` and ``admin`` tokens may report."""
+    """Record a replica's position; ``sync`` and ``admin`` tokens may report.
+
+    A row belongs to the token that created it: another sync token naming the replica is
+    refused, so one replica's token cannot rewrite where another stands. An ``admin`` token
+    may report for any replica (without taking the row over); a row from before owners
+    were kept is claimed by the next token that reports for it.
+    """
     actor.require_role("sync")
     row = session.scalars(select(SyncConsumer).where(SyncConsumer.name == report.name)
-                          ).one_or_none()
+                          .with_for_update()).one_or_none()
     now = datetime.now(UTC)
     if row is None:
-        row = SyncConsumer(name=report.name)
+        row = SyncConsumer(name=report.name, owner=actor.name)
         session.add(row)
+    elif row.owner is None:
+        row.owner = actor.name
+    elif row.owner != actor.name and actor.role != "admin":
+        raise PermissionDenied(f"name: the replica '{report.name}' reports with another token "
+                               "(rule: owner); use that token or another replica name")
     row.epoch, row.seq, row.release_id = report.epoch, report.seq, report.release
     row.lists, row.scope, row.last_error = report.lists, report.scope, report.last_error
     row.client_version, row.last_contact = report.client_version, now

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.sync.protocol import (
-    DEFAULT_SNAPSHOT_LIMIT,
-    MAX_SNAPSHOT_LIMIT,
-    MAX_WAIT,
-    PREFIX,
-    SUPPORTED_FORMAT,
-)
+from registry.limits import Limits
+from registry.services import sync_ledger
+from registry.sync import params
+from registry.sync.params import Bounded
+from registry.sync.protocol import PREFIX, SUPPORTED_FORMAT
 
 _NDJSON_PAGE = {
     "description": "Newline-delimited JSON, gzip-compressed when accepted: one header "
@@ -27,24 +25,63 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str,
             "schema": schema, "description": description}
 
 
-_EPOCH = _param("epoch", "path", {"type": "string"},
+def _bounded(bound: Bounded, where: str, description: str) -> dict[str, Any]:
+    return _param(bound.name, where, bound.schema(), description)
+
+
+_EPOCH = _param("epoch", "path", {"type": "string", "pattern": params.EPOCH_PATTERN},
                 "The feed's epoch, from `head`. Another epoch answers 410: take a new snapshot.")
-_RELEASE = _param("release", "path", {"type": "integer", "minimum": 0}, "A published release.")
-_LISTS = _param("lists", "query", {"type": "string"},
-                "Comma-separated list keys; absent means every list.")
-_SCOPE = _param("scope", "query", {"type": "string"},
+_RELEASE = _bounded(params.RELEASE, "path", "A published release.")
+_SCOPE = _param("scope", "query", {"type": "string", "maxLength": params.SCOPE_CHARS},
                 "`LIST:CODE` (or a bare code of admin-units): only entries that are CODE or lie "
                 "under it during their validity.")
+_WAIT = _bounded(params.WAIT, "query", "Long-poll up to this many seconds.")
+_ERROR_BODY = {"application/json": {"schema": {
+    "type": "object", "required": ["error", "message"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                   "field": {"type": "string"}, "rule": {"type": "string"}}}}}
 _ERRORS = {
-    "401": {"description": "A token is needed."},
-    "403": {"description": "The token's role may not do this."},
-    "404": {"description": "No such page, release, list or scope entry."},
-    "410": {"description": "The epoch changed (restore or rebuild): take a new snapshot."},
+    "400": {"description": "A parameter breaks its rule; `field` and `rule` name which.",
+            "content": _ERROR_BODY},
+    "401": {"description": "A token is needed.", "content": _ERROR_BODY},
+    "403": {"description": "The token's role may not do this.", "content": _ERROR_BODY},
+    "404": {"description": "No such page, release, list or scope entry.",
+            "content": _ERROR_BODY},
+    "410": {"description": "The epoch changed (restore or rebuild): take a new snapshot.",
+            "content": _ERROR_BODY},
 }
 
 
-def openapi_document() -> dict[str, Any]:
-    """The document (built on demand; it is small)."""
+def _lists(limits: Limits) -> dict[str, Any]:
+    return _param("lists", "query",
+                  {"type": "string", "maxLength": params.lists_chars(limits.sync_lists)},
+                  f"Comma-separated list keys (at most {limits.sync_lists}); absent means "
+                  "every list.")
+
+
+def _report_schema(limits: Limits) -> dict[str, Any]:
+    """The body of a ledger report, with the bounds :func:`sync_ledger.parse_report` holds."""
+    def text(cut: int) -> dict[str, Any]:
+        # Cut, not refused (a replica's long error is still worth keeping): no maxLength.
+        return {"type": ["string", "null"],
+                "description": f"Kept to its first {cut} characters."}
+
+    return {
+        "type": "object", "required": ["name", "seq", "release"],
+        "properties": {
+            "name": {"type": "string", "pattern": sync_ledger.NAME_PATTERN},
+            "epoch": text(64),
+            "seq": {"type": "integer", "minimum": 0, "maximum": params.MAX_INT},
+            "release": {"type": "integer", "minimum": 0, "maximum": params.MAX_INT},
+            "lists": {"type": ["array", "null"], "maxItems": limits.sync_lists,
+                      "items": {"type": "string",
+                                "maxLength": sync_ledger.LIST_NAME_CHARS}},
+            "scope": text(64), "last_error": text(4000), "client_version": text(64)}}
+
+
+def openapi_document(limits: Limits) -> dict[str, Any]:
+    """The document (built on demand; it is small), with this process's limits."""
+    lists = _lists(limits)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -60,10 +97,9 @@ def openapi_document() -> dict[str, Any]:
             f"{PREFIX}/head": {"get": {
                 "summary": "Where the feed ends: epoch, seq, release, hash, format, page size.",
                 "parameters": [
-                    _param("after", "query", {"type": "integer"},
-                           "With `wait`: answer as soon as the head passes this seq."),
-                    _param("wait", "query", {"type": "number", "maximum": MAX_WAIT},
-                           "Long-poll up to this many seconds."),
+                    _bounded(params.SEQ_AFTER, "query",
+                             "With `wait`: answer as soon as the head passes this seq."),
+                    _WAIT,
                 ],
                 "responses": {"200": {"description": "The head (Cache-Control: no-cache).",
                                       "content": {"application/json": {"schema": {
@@ -79,43 +115,44 @@ def openapi_document() -> dict[str, Any]:
                                "answers `If-None-Match` with 304 and long-polls with `wait`.",
                 "parameters": [
                     _EPOCH,
-                    _param("size", "path", {"type": "integer"}, "The page size from `head`."),
-                    _param("page", "path", {"type": "integer", "minimum": 0}, "Page number."),
-                    _param("wait", "query", {"type": "number", "maximum": MAX_WAIT},
-                           "With If-None-Match on the head page: wait for new records."),
+                    _bounded(params.SIZE, "path", "The page size from `head`."),
+                    _bounded(params.PAGE, "path", "Page number."),
+                    _bounded(params.SEQ_AFTER, "query",
+                             "Only the records after this seq (a following replica)."),
+                    _bounded(params.WAIT, "query",
+                             "With If-None-Match or `after` on the head page: wait up to "
+                             "this many seconds for new records."),
                 ],
                 "responses": {"200": _NDJSON_PAGE, "304": {"description": "Not modified."},
                               **_ERRORS},
             }},
             f"{PREFIX}/hashes/{{epoch}}/{{size}}/{{page}}": {"get": {
                 "summary": "The chain hash of every record of a page (diagnostics).",
-                "parameters": [_EPOCH,
-                               _param("size", "path", {"type": "integer"}, "Page size."),
-                               _param("page", "path", {"type": "integer"}, "Page number.")],
+                "parameters": [_EPOCH, _bounded(params.SIZE, "path", "Page size."),
+                               _bounded(params.PAGE, "path", "Page number.")],
                 "responses": {"200": {"description": "`{hashes: [[seq, hash], …]}`"},
                               **_ERRORS},
             }},
             f"{PREFIX}/snapshot/{{epoch}}/{{release}}": {"get": {
                 "summary": "One page of the consistent snapshot at a release (immutable).",
                 "parameters": [
-                    _EPOCH, _RELEASE, _LISTS, _SCOPE,
-                    _param("after", "query", {"type": "string"},
+                    _EPOCH, _RELEASE, lists, _SCOPE,
+                    _param("after", "query",
+                           {"type": "string", "maxLength": params.MAX_TOKEN_CHARS},
                            "Position token: `next` of the previous page."),
-                    _param("limit", "query",
-                           {"type": "integer", "default": DEFAULT_SNAPSHOT_LIMIT,
-                            "maximum": MAX_SNAPSHOT_LIMIT}, "Records per page."),
+                    _bounded(params.LIMIT, "query", "Records per page."),
                 ],
                 "responses": {"200": _NDJSON_PAGE, **_ERRORS},
             }},
             f"{PREFIX}/deltas/{{epoch}}/{{release}}": {"get": {
                 "summary": "What one release changes in a scoped subscription: upserts, "
                            "removals and the scoped checksums after it (immutable).",
-                "parameters": [_EPOCH, _RELEASE, _LISTS, {**_SCOPE, "required": True}],
+                "parameters": [_EPOCH, _RELEASE, lists, {**_SCOPE, "required": True}],
                 "responses": {"200": _NDJSON_PAGE, **_ERRORS},
             }},
             f"{PREFIX}/checksums/{{epoch}}/{{release}}": {"get": {
                 "summary": "Order-independent checksum of each subscribed list at a release.",
-                "parameters": [_EPOCH, _RELEASE, _LISTS, _SCOPE],
+                "parameters": [_EPOCH, _RELEASE, lists, _SCOPE],
                 "responses": {"200": {"description": "`{release, seq, hash, lists: {key: "
                                                      "{checksum, versions, links, …}}}`"},
                               **_ERRORS},
@@ -124,15 +161,8 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "A replica reports its position (sync or admin token).",
                     "security": [{"bearer": []}],
-                    "requestBody": {"content": {"application/json": {"schema": {
-                        "type": "object", "required": ["name", "seq", "release"],
-                        "properties": {
-                            "name": {"type": "string"}, "epoch": {"type": "string"},
-                            "seq": {"type": "integer"}, "release": {"type": "integer"},
-                            "lists": {"type": ["array", "null"]},
-                            "scope": {"type": ["string", "null"]},
-                            "last_error": {"type": ["string", "null"]},
-                            "client_version": {"type": ["string", "null"]}}}}}},
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": _report_schema(limits)}}},
                     "responses": {"200": {"description": "The replica as the ledger sees it."},
                                   **_ERRORS},
                 },
@@ -145,7 +175,9 @@ def openapi_document() -> dict[str, Any]:
             },
             f"{PREFIX}/openapi.json": {"get": {
                 "summary": "This document.", "security": [{}],
-                "responses": {"200": {"description": "OpenAPI 3.1"}},
+                "responses": {"200": {"description": "OpenAPI 3.1",
+                                      "content": {"application/json": {
+                                          "schema": {"type": "object"}}}}},
             }},
         },
     }

@@ -24,16 +24,15 @@ from registry.errors import (
     RegistryError,
     ValidationError,
 )
+from registry.limits import Limits, load_limits
 from registry.services import sync_ledger
 from registry.services.actors import Actor
-from registry.sync import auth
+from registry.sync import auth, params
 from registry.sync.codec import gzip_bytes
 from registry.sync.errors import EpochChanged
 from registry.sync.openapi import openapi_document
 from registry.sync.protocol import (
     DEFAULT_SNAPSHOT_LIMIT,
-    MAX_SNAPSHOT_LIMIT,
-    MAX_WAIT,
     NDJSON,
     PREFIX,
     SUPPORTED_FORMAT,
@@ -95,30 +94,40 @@ def _json(request: Request, data: Any, cache: str = NO_CACHE, status: int = 200)
     return Response(raw, status_code=status, media_type="application/json", headers=headers)
 
 
-def _int(request: Request, name: str) -> int:
-    raw = request.path_params.get(name, request.query_params.get(name))
-    try:
-        value = int(str(raw))
-    except (TypeError, ValueError):
-        raise ValidationError(name, "type", "must be a whole number") from None
-    if value < 0:
-        raise ValidationError(name, "range", "must be ≥ 0")
-    return value
+def _number(request: Request, bound: params.Bounded) -> float | None:
+    """A query or path parameter checked against its stated bounds; ``None`` when absent."""
+    raw = request.path_params.get(bound.name, request.query_params.get(bound.name))
+    return None if raw is None else bound.parse(str(raw))
+
+
+def _int(request: Request, bound: params.Bounded) -> int:
+    """A required integer parameter (a path parameter, or one checked present)."""
+    value = _number(request, bound)
+    if value is None:
+        raise ValidationError(bound.name, "required", "is required")
+    return int(value)
 
 
 def _wait(request: Request) -> float:
-    raw = request.query_params.get("wait")
-    if raw is None:
-        return 0.0
-    try:
-        return min(max(float(raw), 0.0), MAX_WAIT)
-    except ValueError:
-        raise ValidationError("wait", "type", "must be a number of seconds") from None
+    return _number(request, params.WAIT) or 0.0
 
 
-def _subscription(request: Request) -> Subscription:
-    return parse_subscription(request.query_params.get("lists"),
-                              request.query_params.get("scope"))
+def _epoch(request: Request) -> str:
+    return params.parse_epoch(request.path_params["epoch"])
+
+
+def _subscription(request: Request, limits: Limits) -> Subscription:
+    lists = request.query_params.get("lists")
+    scope = request.query_params.get("scope")
+    if lists is not None:
+        params.require_length("lists", lists, params.lists_chars(limits.sync_lists))
+    if scope is not None:
+        params.require_length("scope", scope, params.SCOPE_CHARS)
+    sub = parse_subscription(lists, scope)
+    if sub.lists is not None and len(sub.lists) > limits.sync_lists:
+        raise ValidationError("lists", "maxItems",
+                              f"names at most {limits.sync_lists} lists")
+    return sub
 
 
 async def _long_poll(request: Request, server: SyncServer, seq: int, epoch: str,
@@ -139,6 +148,7 @@ def routes(sessions: object) -> list[BaseRoute]:
     assert isinstance(sessions, sessionmaker)
     factory: sessionmaker[Session] = sessions
     server = SyncServer(factory)
+    limits = load_limits()
 
     def actor_of(request: Request) -> Actor | None:
         secret = auth.bearer(request)
@@ -164,23 +174,22 @@ def routes(sessions: object) -> list[BaseRoute]:
     async def head(request: Request) -> Response:
         wait = _wait(request)
         current = await run_in_threadpool(server.head)
-        after = request.query_params.get("after")
-        if wait and after is not None:
-            known = _int(request, "after")
-            if current.seq <= known:
-                await _long_poll(request, server, known, current.epoch, wait)
-                current = await run_in_threadpool(server.head)
+        known = _number(request, params.SEQ_AFTER)
+        if wait and known is not None and current.seq <= known:
+            await _long_poll(request, server, int(known), current.epoch, wait)
+            current = await run_in_threadpool(server.head)
         return _json(request, {"epoch": current.epoch, "seq": current.seq,
                                "release": current.release, "hash": current.hash,
                                "format": SUPPORTED_FORMAT, "page_size": server.page_size})
 
     async def changes(request: Request) -> Response:
-        epoch = request.path_params["epoch"]
-        size, page = _int(request, "size"), _int(request, "page")
+        epoch = _epoch(request)
+        size, page = _int(request, params.SIZE), _int(request, params.PAGE)
         if size != server.page_size:
             raise NotFound(f"this feed is paged by {server.page_size} records, not {size}")
         wait = _wait(request)
-        after = _int(request, "after") if "after" in request.query_params else None
+        found_after = _number(request, params.SEQ_AFTER)
+        after = None if found_after is None else int(found_after)
         built, body = await run_in_threadpool(server.change_page, epoch, page, after)
         # A long poll waits while the page holds nothing new: nothing after ``after``, or
         # nothing beyond the version the client's If-None-Match names.
@@ -193,25 +202,27 @@ def routes(sessions: object) -> list[BaseRoute]:
         return _send(request, body, NDJSON, cache, built.etag)
 
     async def hashes(request: Request) -> Response:
-        epoch = request.path_params["epoch"]
-        page = _int(request, "page")
+        epoch = _epoch(request)
+        size, page = _int(request, params.SIZE), _int(request, params.PAGE)
+        if size != server.page_size:
+            raise NotFound(f"this feed is paged by {server.page_size} records, not {size}")
         found = await run_in_threadpool(server.hashes, epoch, page)
         return _json(request, {"epoch": epoch, "page": page, "size": server.page_size,
                                "hashes": found})
 
     async def snapshot(request: Request) -> Response:
-        epoch, release = request.path_params["epoch"], _int(request, "release")
-        sub = _subscription(request)
-        limit = DEFAULT_SNAPSHOT_LIMIT
-        if "limit" in request.query_params:
-            limit = min(max(_int(request, "limit"), 1), MAX_SNAPSHOT_LIMIT)
-        token = request.query_params.get("after") or None
+        epoch, release = _epoch(request), _int(request, params.RELEASE)
+        sub = _subscription(request, limits)
+        found_limit = _number(request, params.LIMIT)
+        limit = DEFAULT_SNAPSHOT_LIMIT if found_limit is None else int(found_limit)
+        token = params.require_length("after", request.query_params.get("after") or "",
+                                      params.MAX_TOKEN_CHARS) or None
         body = await run_in_threadpool(server.snapshot, epoch, release, sub, token, limit)
         return _send(request, body, NDJSON, IMMUTABLE)
 
     async def delta(request: Request) -> Response:
-        epoch, release = request.path_params["epoch"], _int(request, "release")
-        sub = _subscription(request)
+        epoch, release = _epoch(request), _int(request, params.RELEASE)
+        sub = _subscription(request, limits)
         if sub.scope is None:
             raise ValidationError("scope", "required", "deltas are for scoped subscriptions; "
                                   "unscoped replicas follow the change pages")
@@ -219,13 +230,13 @@ def routes(sessions: object) -> list[BaseRoute]:
         return _send(request, body, NDJSON, IMMUTABLE)
 
     async def checksums(request: Request) -> Response:
-        epoch, release = request.path_params["epoch"], _int(request, "release")
+        epoch, release = _epoch(request), _int(request, params.RELEASE)
         found = await run_in_threadpool(server.checksums, epoch, release,
-                                        _subscription(request))
+                                        _subscription(request, limits))
         return _json(request, found, IMMUTABLE)
 
     def _report(secret: str, raw: Any) -> dict[str, Any]:
-        report = sync_ledger.parse_report(raw)
+        report = sync_ledger.parse_report(raw, limits.sync_lists)
         with transaction(factory) as session:
             actor = auth.authenticate(session, secret)
             return sync_ledger.report_position(session, actor, report).as_dict()
@@ -233,7 +244,8 @@ def routes(sessions: object) -> list[BaseRoute]:
     async def ledger_post(request: Request) -> Response:
         try:
             raw = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting deeper than the parser's stack is not a report.
             raise ValidationError("body", "json", "is not valid JSON") from None
         secret = auth.bearer(request)
         assert secret is not None  # checked by the guard
@@ -247,20 +259,20 @@ def routes(sessions: object) -> list[BaseRoute]:
         return _json(request, {"consumers": await run_in_threadpool(_consumers)}, "no-store")
 
     async def openapi(request: Request) -> Response:
-        return _json(request, openapi_document(), "public, max-age=300")
+        return _json(request, openapi_document(limits), "public, max-age=300")
 
     return [
         Route(f"{PREFIX}/openapi.json", openapi, methods=["GET"]),
         Route(f"{PREFIX}/head", guarded(auth.READ, head), methods=["GET"]),
-        Route(f"{PREFIX}/changes/{{epoch}}/{{size:int}}/{{page:int}}",
+        Route(f"{PREFIX}/changes/{{epoch}}/{{size}}/{{page}}",
               guarded(auth.READ, changes), methods=["GET"]),
-        Route(f"{PREFIX}/hashes/{{epoch}}/{{size:int}}/{{page:int}}",
+        Route(f"{PREFIX}/hashes/{{epoch}}/{{size}}/{{page}}",
               guarded(auth.READ, hashes), methods=["GET"]),
-        Route(f"{PREFIX}/snapshot/{{epoch}}/{{release:int}}", guarded(auth.READ, snapshot),
+        Route(f"{PREFIX}/snapshot/{{epoch}}/{{release}}", guarded(auth.READ, snapshot),
               methods=["GET"]),
-        Route(f"{PREFIX}/deltas/{{epoch}}/{{release:int}}", guarded(auth.READ, delta),
+        Route(f"{PREFIX}/deltas/{{epoch}}/{{release}}", guarded(auth.READ, delta),
               methods=["GET"]),
-        Route(f"{PREFIX}/checksums/{{epoch}}/{{release:int}}", guarded(auth.READ, checksums),
+        Route(f"{PREFIX}/checksums/{{epoch}}/{{release}}", guarded(auth.READ, checksums),
               methods=["GET"]),
         Route(f"{PREFIX}/ledger", guarded(auth.REPORT, ledger_post), methods=["POST"]),
         Route(f"{PREFIX}/ledger", guarded(auth.LEDGER, ledger_get), methods=["GET"]),

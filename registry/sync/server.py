@@ -164,7 +164,10 @@ class SyncServer:
 
     def hashes(self, epoch: str, page: int) -> list[list[int | str]]:
         """Per-record hashes of a page (asked for only when a page fails to verify)."""
-        self.require_epoch(epoch)
+        head = self.require_epoch(epoch)
+        if page * self.page_size >= max(head.seq, 1):
+            # Also keeps the page's seqs within what the database's integers hold.
+            raise NotFound(f"page {page} starts after the head (seq {head.seq})")
         with self.sessions() as session:
             return page_hashes(session, self.page_size, page)
 

@@ -77,16 +77,36 @@ def _token(position: Position) -> str:
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
+def _position_ok(after: Any) -> bool:
+    """Whether a token's position is one this module writes: an id, or a (code, date) key.
+
+    A forged token must not reach SQL with a number the database cannot hold or a text
+    it cannot store.
+    """
+    if after is None:
+        return True
+    if isinstance(after, int) and not isinstance(after, bool):
+        return 0 <= after <= 2**31 - 1
+    if isinstance(after, list) and len(after) == 2 and all(isinstance(a, str) for a in after):
+        code, valid_from = after
+        try:
+            date.fromisoformat(valid_from)
+        except ValueError:
+            return False
+        return 0 < len(code) <= 128 and code.isprintable()
+    return False
+
+
 def _parse_token(token: str | None) -> Position | None:
     if not token:
         return None
     try:
         section, key, after = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token)
                                                                                  % 4)))
-        if section not in ("v", "l") or not isinstance(key, str):
+        if section not in ("v", "l") or not isinstance(key, str) or not _position_ok(after):
             raise ValueError(section)
         return section, key, after
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise ValidationError("after", "token", f"'{token}' is not a snapshot position") from None
 
 
@@ -232,6 +252,11 @@ def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: 
         if key not in keys:
             raise ValidationError("after", "token", f"the position names the list '{key}', "
                                   "which is not in this snapshot")
+        # Unscoped versions are paged by (code, date); scoped versions and links by id.
+        if after is not None and isinstance(after, list) != (section == "v"
+                                                             and views[key] is None):
+            raise ValidationError("after", "token", f"'{token}' is not a position of this "
+                                  "snapshot")
         index = keys.index(key)
     next_token: str | None = None
     while True:
