@@ -88,7 +88,7 @@ def require_existing(url: str) -> None:
 def connection_problem(url: str, exc: DBAPIError) -> str:
     """One line for a database that cannot be opened: missing, or its server unreachable."""
     orig = exc.orig
-    if _missing_on_server(url):
+    if missing_on_server(url):
         return missing_database(url)
     detail = " ".join(str(orig if orig is not None else exc).split())
     return f"cannot open database {shown_url(url)}: {detail}"
@@ -98,11 +98,17 @@ def missing_database(url: str) -> str:
     """One line for a server that has no database of this name, and how to create it."""
     parsed = make_url(url)
     return (f"database '{parsed.database}' does not exist on the {parsed.get_backend_name()} "
-            f"server {parsed.host}{f':{parsed.port}' if parsed.port else ''}; create it with "
+            f"server {server_of(url)}; create it with "
             f"'registry db upgrade --create{db_hint(url)}'")
 
 
-def _missing_on_server(url: str) -> bool:
+def server_of(url: str) -> str:
+    """``host:port`` of a server database's URL, as people name the server."""
+    parsed = make_url(url)
+    return f"{parsed.host}{f':{parsed.port}' if parsed.port else ''}"
+
+
+def missing_on_server(url: str) -> bool:
     """Whether a server answers that it has no database of this name."""
     # No type information is shipped; the function takes a URL and returns a bool.
     from sqlalchemy_utils import database_exists  # type: ignore[import-untyped]

@@ -28,8 +28,10 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from registry.cli.database import missing_on_server, server_of
 from registry.errors import RegistryError
 from registry.sync.client import SyncClient, run_hook
 from registry.sync.errors import FeedIntegrityError, TransportError, UpgradeRequired
@@ -120,7 +122,15 @@ def _exit_for(exc: RegistryError) -> int:
     return 1
 
 
-def _fail(exc: RegistryError | SQLAlchemyError) -> None:
+def _fail(exc: RegistryError | SQLAlchemyError, into: str) -> None:
+    if isinstance(exc, DBAPIError) and missing_on_server(into):
+        # Named by its URL, as the command line named it, not by the driver's words.
+        parsed = make_url(into)
+        err.print(f"[bold red]error:[/] local database '{parsed.database}' does not exist on "
+                  f"the {parsed.get_backend_name()} server {server_of(into)}; create an "
+                  f"empty database of that name (CREATE DATABASE {parsed.database}) and "
+                  "run again", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     if isinstance(exc, SQLAlchemyError):
         # The local database itself failed (unreachable, no rights, disk full): say so
         # plainly; the transaction in progress was rolled back.
@@ -174,7 +184,7 @@ def pull_cmd(
                             retry_forever=follow, snapshot_limit=snapshot_page,
                             attempts=retries + 1)
     except (RegistryError, SQLAlchemyError) as exc:
-        _fail(exc)
+        _fail(exc, into)
         return
     for sig in (signal.SIGTERM, signal.SIGINT):
         # Stop at once, even in the middle of a long poll; an open release is rolled back.
@@ -198,7 +208,7 @@ def pull_cmd(
     except (RegistryError, SQLAlchemyError) as exc:
         if client.stop.is_set() and isinstance(exc, TransportError):
             return
-        _fail(exc)
+        _fail(exc, into)
     finally:
         client.close()
 
@@ -251,7 +261,7 @@ def status_cmd(into: IntoOpt, as_json: JsonOpt = False) -> None:
     try:
         store = LocalStore(into, create=False)
     except (RegistryError, SQLAlchemyError) as exc:
-        _fail(exc)
+        _fail(exc, into)
         return
     try:
         data = status_data(store)
@@ -322,12 +332,12 @@ def verify_cmd(source: FromOpt, into: IntoOpt, token: TokenOpt = None,
     try:
         client = SyncClient(source, into, token=token)
     except (RegistryError, SQLAlchemyError) as exc:
-        _fail(exc)
+        _fail(exc, into)
         return
     try:
         report = client.verify()
     except (RegistryError, SQLAlchemyError) as exc:
-        _fail(exc)
+        _fail(exc, into)
         return
     finally:
         client.close()

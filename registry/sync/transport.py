@@ -230,7 +230,8 @@ class Transport:
                     else f"the centre at {self.base_url} answers {problem} to {method} "
                          f"{self._origin}{target}")
             if self.attempts is not None and attempt >= self.attempts:
-                raise TransportError(f"{what} (gave up after {attempt} attempts)",
+                tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
+                raise TransportError(f"{what} (gave up after {tries})",
                                      None if unreachable else answer.status)
             delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
             # Say what is going on: the first retry of a run of failures is a warning, the

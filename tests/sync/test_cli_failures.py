@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect
+from sqlalchemy_utils import database_exists
 
 from registry.services import sync_ledger
 from registry.services.actors import SYSTEM
 from registry.services.tokens import create_token
 from registry.sync.local_store import normalise_local_url
+from tests.conftest import PG_SERVER
 from tests.factories import hanoi
-from tests.sync.conftest import TARGETS, Centre, Targets, dump, free_port
+from tests.sync.conftest import MARIADB_SERVER, TARGETS, Centre, Targets, dump, free_port
 
 
 def _sync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -177,3 +179,19 @@ def test_a_pull_without_a_token_warns_once_that_the_ledger_cannot_see_it(
     assert [c.name for c in centre.run(sync_ledger.list_consumers)] == ["ubnd-hanoi"]
     quiet = _sync(scratch, "pull", "--from", centre.base, "--into", into, "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""  # cron: the operator has chosen
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_a_replica_database_missing_on_its_server_is_named_by_its_url(
+        sqlite_centre: Centre, scratch: Path, server: str) -> None:
+    base = PG_SERVER if server == "postgresql" else MARIADB_SERVER
+    name = f"no_such_replica_{os.getpid()}"
+    into = f"{base}/{name}"
+    backend, where = (("postgresql", "127.0.0.1:5432") if server == "postgresql"
+                      else ("mysql", "127.0.0.1:3306"))
+    expected = (f"error: local database '{name}' does not exist on the {backend} server "
+                f"{where}; create an empty database of that name (CREATE DATABASE {name}) "
+                "and run again")
+    for args in (["status"], ["pull", "--from", sqlite_centre.base]):
+        assert _one_error(_sync(scratch, *args, "--into", into)) == expected
+    assert not database_exists(into)
