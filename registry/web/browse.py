@@ -15,6 +15,7 @@ from registry.services import change_sets, code_lists, queries, sync_ledger
 from registry.services.feed import read_head
 from registry.web import lineage_svg, reads
 from registry.web.errors import rule_text
+from registry.web.plumbing import whole_number
 from registry.web.rendering import Web
 
 PAGE_SIZE = 50
@@ -67,7 +68,8 @@ def list_page(web: Web, session: Session) -> Response:
     day, date_error = parse_day(web, params.get("as_of"))
     after = params.get("after") or None
     raw_first = params.get("first", "")
-    first = min(max(int(raw_first), 5), MAX_PAGE) if raw_first.isdigit() else PAGE_SIZE
+    asked = whole_number(raw_first)
+    first = min(max(asked, 5), MAX_PAGE) if asked is not None else PAGE_SIZE
     error = None
     try:
         page = queries.list_entries(
@@ -126,7 +128,7 @@ def entry_page(web: Web, session: Session) -> Response:
 def releases_page(web: Web, session: Session) -> Response:
     """Releases newest first, with their change sets and counts."""
     raw = web.request.query_params.get("before", "")
-    before = int(raw) if raw.isdigit() else None
+    before = whole_number(raw)
     rows = reads.releases(session, before=before, limit=PAGE_SIZE)
     older = rows[-1].id if len(rows) == PAGE_SIZE and rows[-1].id > 1 else None
     return web.render("releases.html", releases=rows, older=older, paged=before is not None)

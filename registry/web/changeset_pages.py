@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from registry.errors import PermissionDenied, RegistryError, ValidationError
+from registry.errors import NotFound, PermissionDenied, RegistryError, ValidationError
 from registry.importers.plans import ImportPlan, refuse_bad_rows
 from registry.models import ChangeSet
 from registry.services import change_sets, code_lists, plan_cache
@@ -25,7 +25,7 @@ from registry.services.operations import parse_date, parse_operation
 from registry.services.planner import Plan, plan_operations
 from registry.web import diff_view, op_forms, uploads
 from registry.web.errors import error_text, message, rule_text
-from registry.web.plumbing import FormPage, Rendered, field, status_of
+from registry.web.plumbing import FormPage, Rendered, field, status_of, whole_number
 from registry.web.rendering import Web
 
 OPS_PER_PAGE = 50
@@ -66,14 +66,19 @@ def rights(web: Web, cs: ChangeSet) -> Rights:
 
 def _id(web: Web) -> int:
     raw = str(web.request.path_params["cs_id"])
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit():
         raise ValidationError("id", "type", "a change set number is a whole number")
-    return int(raw)
+    found = whole_number(raw)
+    if found is None:
+        raise NotFound(f"no change set {raw}")
+    return found
 
 
 def _version(form: FormData) -> int | None:
     raw = field(form, "version")
-    return int(raw) if raw.isdigit() else None
+    # Compared with the stored version in Python, never sent to the database: any size
+    # gives a conflict, not an overflow.
+    return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
 # -- listing and creating ---------------------------------------------------------------
@@ -152,7 +157,8 @@ def render_detail(web: Web, session: Session, cs_id: int, status_code: int = 200
     plan = _plan(session, cs, payloads)
     views, general = diff_view.op_views(web.t, [(op.id, op.payload) for op in operations], plan)
     raw_from = web.request.query_params.get("ops_from", "0")
-    start = int(raw_from) if raw_from.isdigit() and int(raw_from) < len(views) else 0
+    start = whole_number(raw_from) or 0
+    start = start if start < len(views) else 0
     may = rights(web, cs)
     lists = [c for c in code_lists.all_lists(session)
              if web.actor is not None and web.actor.can_edit(c.key)]
@@ -243,8 +249,9 @@ def remove_operation(web: Web, session: Session, form: FormData) -> Response:
     cs_id = _id(web)
     raw = str(web.request.path_params["op_id"])
     try:
-        change_sets.remove_operation(session, web.actor, cs_id, int(raw) if raw.isdigit()
-                                     else -1, _version(form))
+        found = whole_number(raw)
+        change_sets.remove_operation(session, web.actor, cs_id,
+                                     found if found is not None else -1, _version(form))
     except RegistryError as exc:
         _refuse(web, session, cs_id, exc)
     web.flash(web.t("cs.op_removed"))

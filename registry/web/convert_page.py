@@ -40,7 +40,7 @@ from registry.text import fold
 from registry.web.errors import error_text, values_text
 from registry.web.i18n import MESSAGES, Translator
 from registry.web.plumbing import field as form_field
-from registry.web.plumbing import login_redirect
+from registry.web.plumbing import login_redirect, whole_number
 from registry.web.rendering import Web
 
 LIST_KEY = "admin-units"
@@ -130,8 +130,9 @@ def read_choices(form: FormData, t: Translator) -> Choices:
     release = form_field(form, "release")
     choices.values["release"] = release
     if release:
-        if release.isdigit() and int(release) > 0:
-            choices.release = int(release)
+        number = whole_number(release)
+        if number:
+            choices.release = number
         else:
             choices.refuse("release", t("convert.err.release_number"))
     if choices.from_date and choices.from_date > (choices.to_date or today()):

@@ -153,6 +153,24 @@ class Endpoints:
             return error_page(web, exc)
 
 
+MAX_ID = 2**31 - 1
+"""The largest id the tables hold: ids, versions and release numbers are INTEGER columns
+(32 bits on PostgreSQL, which refuses a larger parameter instead of matching nothing)."""
+
+
+def whole_number(raw: str) -> int | None:
+    """A number from a path or a form, if ``raw`` is one that a database can hold.
+
+    Only ASCII digits: ``str.isdigit`` also accepts "²" (which ``int`` refuses) and other
+    scripts' digits. A number past :data:`MAX_ID` names nothing that exists; sent to the
+    database it would be an overflow error, not an answer.
+    """
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
+
+
 def size_text(limit: int) -> str:
     """A size limit as people write it: 20 MB, 512 KB, 100 byte."""
     if limit % (1024 * 1024) == 0:
