@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import PermissionDenied, ValidationError
 from registry.models import SyncConsumer
-from registry.services.actors import Actor
+from registry.services.actors import ROLES, Actor
 from registry.services.feed import Head, read_head
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:/ -]{0,127}$"
@@ -25,6 +25,9 @@ _NAME = re.compile(NAME_PATTERN)
 # A list key is at most 64 characters; a longer name in a report is not a list.
 LIST_NAME_CHARS = 64
 _BIGGEST = 2**31 - 1  # seq and release are INTEGER columns
+# Who may see the ledger: a person's token. Anonymous callers may not (the ledger names
+# every local system and its errors), nor sync tokens (they read the feed and report).
+LEDGER_ROLES = ROLES
 
 
 @dataclass(frozen=True)
@@ -163,3 +166,16 @@ def list_consumers(session: Session) -> list[ConsumerView]:
     views = [_view(row, head) for row in session.scalars(select(SyncConsumer))]
     return sorted(views, key=lambda v: (v.lag_releases is not None,
                                         -(v.lag_releases or 0), v.name))
+
+
+def may_read(actor: Actor | None) -> bool:
+    """The one rule for seeing the ledger, on every interface (API, web UI)."""
+    return actor is not None and actor.role in LEDGER_ROLES
+
+
+def consumers_for(session: Session, actor: Actor | None) -> list[ConsumerView]:
+    """:func:`list_consumers` for ``actor``, refused unless :func:`may_read` allows it."""
+    if not may_read(actor):
+        raise PermissionDenied("the sync ledger is shown to signed-in people only (a reader, "
+                               "steward, approver or admin token)")
+    return list_consumers(session)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied, RegistryError
-from registry.services import tokens
+from registry.services import sync_ledger, tokens
 from registry.services.actors import Actor
 
 READ = "read"
@@ -23,7 +23,7 @@ LEDGER = "ledger"
 ROLES = {
     READ: None,
     REPORT: ("sync", "admin"),
-    LEDGER: ("reader", "steward", "approver", "admin"),
+    LEDGER: sync_ledger.LEDGER_ROLES,
 }
 
 
@@ -64,6 +64,8 @@ def authenticate(session: Session, secret: str) -> Actor:
 
 def check(actor: Actor | None, need: str, anonymous_read: bool) -> None:
     """Raise unless ``actor`` (``None``: anonymous) may do ``need``."""
+    if need == LEDGER and sync_ledger.may_read(actor):
+        return  # the ledger's own rule, shared with the web UI
     if actor is None:
         if need == READ and anonymous_read:
             return

@@ -251,12 +251,14 @@ def routes(sessions: object) -> list[BaseRoute]:
         assert secret is not None  # checked by the guard
         return _json(request, await run_in_threadpool(_report, secret, raw), "no-store")
 
-    def _consumers() -> list[dict[str, Any]]:
+    def _consumers(secret: str | None) -> list[dict[str, Any]]:
         with factory() as session:
-            return [c.as_dict() for c in sync_ledger.list_consumers(session)]
+            actor = auth.authenticate(session, secret) if secret else None
+            return [c.as_dict() for c in sync_ledger.consumers_for(session, actor)]
 
     async def ledger_get(request: Request) -> Response:
-        return _json(request, {"consumers": await run_in_threadpool(_consumers)}, "no-store")
+        found = await run_in_threadpool(_consumers, auth.bearer(request))
+        return _json(request, {"consumers": found}, "no-store")
 
     async def openapi(request: Request) -> Response:
         return _json(request, openapi_document(limits), "public, max-age=300")

@@ -39,8 +39,8 @@ def login(web: Web, session: Session, form: FormData) -> Response:
 
 
 def logout(web: Web, session: Session, form: FormData) -> Response:
-    """End the session."""
-    log_out(web.request)
+    """End the session, on the server too."""
+    log_out(web.request, session)
     web.actor = None
     web.flash(web.t("logout.done"))
     return web.redirect(f"{web.base}/")

@@ -15,7 +15,7 @@ from registry.services import change_sets, code_lists, queries, sync_ledger
 from registry.services.feed import read_head
 from registry.web import lineage_svg, reads
 from registry.web.errors import rule_text
-from registry.web.plumbing import whole_number
+from registry.web.plumbing import login_redirect, whole_number
 from registry.web.rendering import Web
 
 PAGE_SIZE = 50
@@ -135,6 +135,12 @@ def releases_page(web: Web, session: Session) -> Response:
 
 
 def sync_page(web: Web, session: Session) -> Response:
-    """Each replica with its release, lag and last contact; those behind flagged."""
-    return web.render("sync.html", consumers=sync_ledger.list_consumers(session),
+    """Each replica with its release, lag and last contact; those behind flagged.
+
+    The ledger's rule is the API's (:func:`sync_ledger.may_read`): an anonymous visitor is
+    asked to sign in, even where anonymous reading of the registry is on.
+    """
+    if web.actor is None:
+        return login_redirect(web)
+    return web.render("sync.html", consumers=sync_ledger.consumers_for(session, web.actor),
                       head=read_head(session))

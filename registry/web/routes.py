@@ -23,11 +23,10 @@ from registry.limits import Limits, env_name
 from registry.web import auth_pages, browse, changeset_pages, convert_page
 from registry.web.plumbing import Endpoints
 from registry.web.rendering import Web
-from registry.web.security import session_secret
+from registry.web.security import SESSION_HOURS, session_secret
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "registry_session"
-SESSION_HOURS = 8
 # Paths of the other interfaces: an unknown one there is their 404, not an HTML page.
 FOREIGN = ("/graphql", "/sync/", "/healthz", "/metrics", "/feed")
 

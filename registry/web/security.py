@@ -1,31 +1,36 @@
 """Who is browsing, and whether a form post really comes from our own page.
 
-The signed session cookie holds the SHA-256 of the user's API token, never the token: a
-leaked cookie expires with the session, and revoking the token ends every session at the
-next request, because each request looks the token up again. Each session has a random
-CSRF token that every POST must echo (a hidden field or the ``X-CSRF-Token`` header).
+A session lives on the server (``web_sessions``): the signed cookie carries only a random
+session id, whose SHA-256 names the row, and the row names the SHA-256 of the user's API
+token, never the token. Logging out deletes the row, so a copied cookie stops working at
+once instead of at its expiry; revoking the token ends every session at the next request,
+because each request looks the token up again. Each session has a random CSRF token that
+every POST must echo (a hidden field or the ``X-CSRF-Token`` header).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import os
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from registry.errors import PermissionDenied
-from registry.models import ApiToken
+from registry.models import ApiToken, WebSession
 from registry.services.actors import Actor
 from registry.services.tokens import actor_of, authenticate, hash_secret
 
 log = logging.getLogger("registry.web")
 
-SESSION_TOKEN = "token_sha256"
+SESSION_ID = "sid"
+SESSION_HOURS = 8
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -88,29 +93,58 @@ def csrf_ok(request: Request, presented: object) -> bool:
     return hmac.compare_digest(expected.encode(), str(presented).encode())
 
 
+def _id_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode("utf-8")).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives back naive datetimes; every time stored here is UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def current_actor(request: Request, session: Session) -> Actor | None:
-    """The logged-in actor, or ``None``; a revoked or deleted token logs the user out."""
-    digest = request.session.get(SESSION_TOKEN)
-    if not isinstance(digest, str):
+    """The logged-in actor, or ``None``.
+
+    A session the server no longer holds (logged out, expired), or whose token was revoked
+    or deleted, is anonymous whatever its cookie says.
+    """
+    sid = request.session.get(SESSION_ID)
+    if not isinstance(sid, str) or not sid:
         return None
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).one_or_none()
+    held = session.get(WebSession, _id_hash(sid))
+    if held is None or _aware(held.expires_at) <= datetime.now(UTC):
+        request.session.pop(SESSION_ID, None)
+        return None
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == held.token_hash)
+                          ).one_or_none()
     if row is None or row.revoked_at is not None:
-        request.session.pop(SESSION_TOKEN, None)
+        request.session.pop(SESSION_ID, None)
         return None
     return actor_of(row)
 
 
 def log_in(request: Request, session: Session, secret: str) -> Actor:
-    """Check the token and start a fresh session for it (new CSRF token: no fixation)."""
+    """Check the token and start a fresh session for it (new id and CSRF token: no
+    fixation); expired sessions are swept on the way."""
     actor = authenticate(session, secret)
     if actor.role == "sync":
         raise PermissionDenied("a sync token cannot log in to the web UI")
+    now = datetime.now(UTC)
+    session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    sid = secrets.token_urlsafe(32)
+    session.add(WebSession(id_hash=_id_hash(sid), token_hash=hash_secret(secret.strip()),
+                           created_at=now, expires_at=now + timedelta(hours=SESSION_HOURS)))
+    session.flush()
     request.session.clear()
-    request.session[SESSION_TOKEN] = hash_secret(secret.strip())
+    request.session[SESSION_ID] = sid
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
     return actor
 
 
-def log_out(request: Request) -> None:
-    """End the session."""
+def log_out(request: Request, session: Session) -> None:
+    """End the session on the server, then in the browser: a copy of the cookie made
+    before logging out is worth nothing after."""
+    sid = request.session.get(SESSION_ID)
+    if isinstance(sid, str) and sid:
+        session.execute(delete(WebSession).where(WebSession.id_hash == _id_hash(sid)))
     request.session.clear()

@@ -307,13 +307,14 @@ def test_the_sync_page_flags_replicas_behind(live: Live,
     syncer = Actor("sync-bot", "sync")
     live.write(lambda s: sync_ledger.report_position(s, syncer, PositionReport(
         name="ubnd-ha-noi", epoch=None, seq=1, release=1, last_error="timeout")))
-    page = client_for(live.url).http.get("/consumers").text
+    reader = _logged_in(live, client_for, "reader-consumers", "reader")  # not anonymous
+    page = reader.http.get("/consumers").text
     row = page[page.index("ubnd-ha-noi"):]
     assert "cần tải lại ảnh chụp" in row[:2000]  # another epoch: must re-snapshot
     head = live.read(read_head)
     live.write(lambda s: sync_ledger.report_position(s, syncer, PositionReport(
         name="so-tttt-da-nang", epoch=head.epoch, seq=1, release=1)))
-    page = client_for(live.url).http.get("/consumers").text
+    page = reader.http.get("/consumers").text
     behind = page[page.index("so-tttt-da-nang"):]
     assert "chậm" in behind[:2000] and f"{head.release - 1} bản phát hành" in behind[:2000]
 
