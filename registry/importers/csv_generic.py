@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import ValidationError
 from registry.importers.plans import BadLine, ImportPlan, describe
-from registry.importers.tabular import Cell, Table, cell_text
+from registry.importers.tabular import Cell, Table, cell_text, text_problem
 from registry.services import code_lists
 from registry.services.gso_diff import Desired, Options, current_state, diff_operations
 from registry.services.list_rules import ListRules
@@ -181,6 +181,7 @@ def read_rows(table: Table, rules: ListRules, mapping: Mapping,
     bad: list[BadLine] = []
     fallback_type = _type_of(rules, default_type)
     width = len(table.header)
+    read_columns = sorted({*mapping.fields.values(), *mapping.attributes.values()})
     for row in table.rows:
         cells = list(row.cells)
         if len(cells) < width and table.spreadsheet:
@@ -190,6 +191,8 @@ def read_rows(table: Table, rules: ListRules, mapping: Mapping,
                 len(cells) > width and all(cell_text(c) == "" for c in cells[width:])
             ):
                 raise RowError("columns", f"has {len(cells)} columns, the header has {width}")
+            if problem := text_problem(cells, table.header, read_columns):
+                raise RowError(*problem)
             desired_row = _desired(cells, rules, mapping, fallback_type)
             if desired_row.code in desired:
                 raise RowError("duplicate", f"code {desired_row.code} is listed again "

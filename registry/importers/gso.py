@@ -20,7 +20,14 @@ from pathlib import Path
 
 from registry.errors import ValidationError
 from registry.importers.plans import BadLine
-from registry.importers.tabular import Cell, Row, Table, cell_text, read_table_file
+from registry.importers.tabular import (
+    Cell,
+    Row,
+    Table,
+    cell_text,
+    read_table_file,
+    text_problem,
+)
 
 HEADER_DISTRICTS = ("Tỉnh Thành Phố", "Mã TP", "Quận Huyện", "Mã QH", "Phường Xã", "Mã PX",
                     "Cấp", "Tên Tiếng Anh")
@@ -167,6 +174,8 @@ class _Reader:
     def row(self, row: Row, layout: str) -> None:
         """Read one row; its units are kept only if the whole row is good."""
         cells = self._cells(row, len(LAYOUTS[layout]))
+        if problem := text_problem(cells, LAYOUTS[layout], range(len(cells))):
+            raise RowError(*problem)
         if layout == "districts":
             p_name, p_code, d_name, d_code, c_name, c_code, kind, name_en = cells
         else:

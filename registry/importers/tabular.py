@@ -15,7 +15,7 @@ import csv
 import io
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from registry.errors import ValidationError
 from registry.exporters.formulas import foreign_formula, unescape
 from registry.importers.decoding import decode_text
 from registry.importers.xlsx_guard import check_xlsx_size
+from registry.text import check_text
 
 Cell = str | int | float | bool | date | datetime | None
 XLSX_MAGIC = b"PK\x03\x04"
@@ -65,6 +66,22 @@ def cell_text(value: Cell) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return unicodedata.normalize("NFC", str(value)).strip()
+
+
+def text_problem(cells: list[Cell], header: tuple[str, ...],
+                 columns: Iterable[int]) -> tuple[str, str] | None:
+    """The first of ``columns`` whose text breaks the text rules (a control character, a
+    lone surrogate), as (rule, reason naming the column); an importer makes it a bad row,
+    so the file's line is named instead of the operation it would have become."""
+    for index in columns:
+        value = cells[index] if index < len(cells) else None
+        if isinstance(value, str):
+            try:
+                check_text(value.strip(), "")  # as read: surrounding blanks go
+            except ValidationError as exc:
+                column = header[index] if index < len(header) else str(index + 1)
+                return exc.rule, f"column '{column}' {exc.detail}"
+    return None
 
 
 def _delimiter(first_line: str) -> str:

@@ -1,5 +1,5 @@
-"""Hostile change-set and table files: each is refused in one line naming the file and the
-rule, never with a traceback, and nothing is guessed."""
+"""Hostile change-set and table files: each is refused in one line naming the file (and its
+line) and the rule, never with a traceback, and nothing is guessed."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from registry.errors import ValidationError
 from registry.importers.changeset_file import read_changeset
+from registry.importers.csv_generic import plan_csv_import
 from registry.importers.decoding import decode_text
+from registry.importers.gso import parse_table as parse_gso
 from registry.importers.json_input import load_json, too_deep_at
 from registry.importers.stream_table import choose_encoding
 from registry.importers.tabular import read_table
+from tests.exporters.test_export import _define_ethnic_groups
+from tests.factories import d
 from tests.importers.gso_files import to_cp1258
 
 GOOD = {
@@ -107,3 +112,26 @@ def test_windows_1258_and_what_both_code_pages_read_alike_are_still_read(
     assert choose_encoding(_file(tmp_path, big, "big.csv"), "big.csv") == "cp1258"
     # é and ü mean the same in both: no guess is needed.
     assert decode_text("Müller,Café\n".encode("latin-1")) == "Müller,Café\n"
+
+
+def test_control_characters_in_a_table_are_bad_rows_naming_line_and_column(
+        session: Session) -> None:
+    _define_ethnic_groups(session)
+    text = ("code,name,type,other_names,ghi_chu\n"
+            "01,Kinh,Nhóm,,\"a note\nover two lines\"\n"  # an unread column may hold one
+            "02,Tày\x07,Nhóm,,\n"
+            "03,Thái,Nhóm,Tai\x9b,\n"
+            "04,\tMường ,Nhóm,,\n")  # surrounding blanks are trimmed, as always
+    plan = plan_csv_import(session, "test-groups", read_table(text.encode(), "g.csv"),
+                           d("2025-01-01"))
+    assert [(b.line, b.rule, b.reason) for b in plan.bad] == [
+        (4, "control_character", "column 'name' contains the control character U+0007 at "
+                                 "character 4; remove it"),
+        (5, "control_character", "column 'other_names' contains the control character U+009B "
+                                 "at character 4; remove it")]
+    assert sorted(op["code"] for op in plan.operations) == ["01", "04"]
+    gso = read_table(("Tỉnh Thành Phố,Mã TP,Phường Xã,Mã PX,Cấp,Tên Tiếng Anh\n"
+                      "Thành phố Hà Nội,01,Phường\x1bPhúc Xá,00001,Phường,\n").encode(), "gso.csv")
+    parsed = parse_gso(gso)
+    assert [(b.line, b.rule) for b in parsed.bad] == [(2, "control_character")]
+    assert "column 'Phường Xã'" in parsed.bad[0].reason
