@@ -16,7 +16,8 @@ The cost is the worst-case number of resolved fields, with the request's variabl
   its ``first`` (default and maximum per field), or its hard cap;
 - ``__schema`` and ``__type`` cost what the schema can return: its number of types,
   fields, arguments, values and directives (or those of its largest type);
-- ``changeSet.preview`` costs :data:`PREVIEW_COST` (a plan, even cached, is big);
+- ``changeSet.preview`` and ``previewChangeSet`` cost :data:`PREVIEW_COST` (a plan, even
+  cached, is big);
 - the conversion fields are priced by what they do: reading a gazetteer
   (:data:`CONVERSION_COST`) and converting each item (:data:`ITEM_COST`).
 
@@ -70,6 +71,8 @@ UNBOUNDED_LIST = MAX_FIRST
 """What a list field that neither tables in :mod:`bounds` names counts (none should)."""
 
 _SATURATE = MAX_COST * 4 + 1
+_PLANS = {("ChangeSet", "preview"), ("Mutation", "previewChangeSet")}
+"""The fields that plan a change set."""
 
 
 class TooCostly(Exception):
@@ -312,7 +315,7 @@ class Analysis:
             everything, largest = introspection_sizes(self.schema)
             return Summary(everything if name == "__schema" else largest, 0, aliases)
         cost = 1
-        if name == "preview" and str(getattr(owner, "name", "")) == "ChangeSet":
+        if (str(getattr(owner, "name", "")), name) in _PLANS:
             cost = PREVIEW_COST
         argument = ITEM_ARGUMENTS.get(name) if owner is self.schema.query_type else None
         if argument is not None:

@@ -45,7 +45,7 @@ from registry.graphql.types import (
 )
 from registry.models import CodeList as CodeListRow
 from registry.models import Release as ReleaseRow
-from registry.services import change_sets, code_lists, tokens
+from registry.services import change_sets, code_lists, plan_cache, tokens
 from registry.services.actors import Actor
 from registry.services.change_sets import LegalBasis
 
@@ -241,7 +241,8 @@ class Mutation:
         def work(session: Session, actor: Actor) -> PreviewPayload:
             number = _id(change_set_id)
             row = change_sets.get_change_set(session, number)
-            diff = change_sets.preview(session, number).diff()
+            # Planned once per state of the change set, shared with changeSet.preview.
+            diff = plan_cache.plan_of(session, row).diff()
             problems = [FieldProblem(field=p["field"], rule=p["rule"], message=p["message"])
                         for p in diff["errors"]]
             return PreviewPayload(change_set=change_set_object(row), diff=JSON(diff),

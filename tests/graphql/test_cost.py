@@ -243,3 +243,23 @@ def test_anonymous_callers_cannot_plan(api: Api, write: Write, planned: list[int
     many = " ".join(f"p{i}: preview" for i in range(13))
     error = refused(api, statements, f'{{ changeSet(id: "{number}") {{ {many} }} }}')
     assert error["extensions"]["code"] == "too_costly"
+
+
+def test_preview_mutation_shares_the_plans(api: Api, write: Write, token: Callable[..., str],
+                                           planned: list[int],
+                                           statements: Callable[[], Statements]) -> None:
+    secret = token("reader-r", "reader")
+    rename = {"op": "rename", "list": "admin-units", "code": "00001", "name": "Phường Mới"}
+    number = write(lambda s: draft(s, [rename]))
+    aliases = " ".join(f'p{i}: previewChangeSet(changeSetId: "{number}") '
+                       "{ ... on PreviewPayload { valid } }" for i in range(3))
+    result = api(f"mutation {{ {aliases} }}", token=secret)
+    assert [r["valid"] for r in result.values()] == [True] * 3
+    api(PREVIEW % number, token=secret)
+    assert planned == [1]
+    many = " ".join(f'p{i}: previewChangeSet(changeSetId: "{number}") {{ __typename }}'
+                    for i in range(13))
+    with statements() as counted:
+        body = api.post(f"mutation {{ {many} }}", token=secret).json()
+    assert body["errors"][0]["extensions"]["code"] == "too_costly"
+    assert all("change_sets" not in sql for sql in counted.sql)
