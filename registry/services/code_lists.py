@@ -14,6 +14,7 @@ from registry.models import CodeList
 from registry.services.actors import Actor
 from registry.services.list_rules import ListRules, compile_definition
 from registry.services.releases import close_release, open_release
+from registry.text import check_tree
 
 BUILTIN_LISTS = ("admin-units", "agencies", "procedures")
 
@@ -26,6 +27,8 @@ def list_definition_record(definition: dict[str, Any]) -> dict[str, Any]:
 def define_lists(session: Session, actor: Actor, definitions: list[dict[str, Any]]) -> int:
     """Define new lists, or change existing ones, in one release; return its number."""
     actor.require_role("admin")
+    for index, definition in enumerate(definitions):
+        check_tree(definition, f"lists[{index}]")  # names, types, patterns: text only
     compiled = [compile_definition(d) for d in definitions]
     existing = {c.key: c for c in session.scalars(select(CodeList))}
     keys = [c.key for c in compiled] + [c.key for c in existing.values()]

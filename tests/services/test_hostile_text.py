@@ -178,3 +178,14 @@ def test_a_draft_with_a_bad_title_is_never_created(session: Session) -> None:
         draft(session, [], title="a\x00b")
     assert _rows(session, ChangeSet) == before
     assert BASIS.url is None
+
+
+def test_a_list_definition_refuses_control_characters(session: Session) -> None:
+    from registry.services import code_lists
+    from registry.services.actors import SYSTEM
+
+    with pytest.raises(ValidationError) as refused:
+        code_lists.define_lists(session, SYSTEM, [{
+            "key": "test-nul", "name": "Nhóm\x00", "code_pattern": "^\\d{2}$",
+            "levels": [{"key": "group", "types": ["Nhóm"]}]}])
+    assert (refused.value.field, refused.value.rule) == ("lists[0].name", "control_character")
