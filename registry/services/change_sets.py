@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,6 +26,7 @@ from registry.models import ChangeSet, ChangeSetEvent, Operation
 from registry.models.base import table_of
 from registry.services.actors import Actor
 from registry.services.operations import parse_date, parse_operation
+from registry.services.plan_fingerprint import RULE, PlanChanged, fingerprint
 from registry.services.planner import Plan, plan_operations
 from registry.services.publisher import publish_change_set
 from registry.text import NOTE_ALLOWS, check_text, check_url, nfc
@@ -241,6 +242,10 @@ def approve(session: Session, actor: Actor, change_set_id: int,
     change_set = get_change_set(session, change_set_id)
     _require_status(change_set, "submitted")
     change_set = _review(session, actor, change_set_id, "approve", expected_version)
+    # What the approver reviewed: publishing compares it with the plan of that moment.
+    plan = plan_operations(session, change_set.effective_date,
+                           operation_payloads(session, change_set_id))
+    change_set.approved_plan = fingerprint(plan)
     change_set.status = "approved"
     change_set.reviewer = actor.name
     change_set.comment = comment
@@ -281,11 +286,48 @@ def withdraw(session: Session, actor: Actor, change_set_id: int,
 
 def publish(session: Session, actor: Actor, change_set_id: int,
             expected_version: int | None = None) -> int:
-    """Publish an approved change set atomically as one release; return the release."""
+    """Publish an approved change set atomically as one release; return the release.
+
+    When the plan is no longer the one approved (another release changed its records),
+    nothing is published: :class:`PlanChanged` is raised, and once the caller's
+    transaction has rolled back the set is sent back to ``submitted`` with a journal
+    entry saying why (see :func:`_send_back_after_rollback`).
+    """
     change_set = get_change_set(session, change_set_id)
     _require_status(change_set, "approved")
+    seen = change_set.version
     change_set = _review(session, actor, change_set_id, "publish", expected_version)
-    return _publish(session, actor, change_set)
+    try:
+        return _publish(session, actor, change_set, change_set.approved_plan)
+    except PlanChanged:
+        _send_back_after_rollback(session, change_set_id, seen, actor)
+        raise
+
+
+def _send_back_after_rollback(session: Session, change_set_id: int, seen: int,
+                              actor: Actor) -> None:
+    """Send the set back for review once ``session``'s transaction has rolled back.
+
+    Services never commit, and every interface rolls back on a refusal: the send-back
+    would vanish with the refused publication. So it is written in a transaction of its
+    own right after that rollback (when the publishers' lock is released), and only if the
+    set is still the approved version this publication read: a concurrent change wins.
+    """
+    bind = session.get_bind()
+
+    def send_back(_: Session) -> None:
+        with Session(bind=bind) as own, own.begin():
+            row = own.get(ChangeSet, change_set_id, with_for_update=True)
+            if row is None or row.version != seen or row.status != "approved":
+                return
+            row.status, row.approved_plan = "submitted", None
+            row.version, row.updated_at = seen + 1, _now()
+            own.add(ChangeSetEvent(
+                change_set_id=change_set_id, action="send_back", actor=actor.name, at=_now(),
+                comment=f"{RULE}: another release changed the records this change set "
+                        "changes since it was approved"))
+
+    event.listen(session, "after_rollback", send_back, once=True)
 
 
 def publish_direct(session: Session, actor: Actor, change_set_id: int) -> int:
@@ -304,13 +346,14 @@ def publish_direct(session: Session, actor: Actor, change_set_id: int) -> int:
     return _publish(session, actor, change_set)
 
 
-def _publish(session: Session, actor: Actor, change_set: ChangeSet) -> int:
+def _publish(session: Session, actor: Actor, change_set: ChangeSet,
+             approved_plan: str | None = None) -> int:
     try:
         session.flush()  # claims the change set: a concurrent publisher now fails here
     except StaleDataError:
         raise Conflict(f"change set {change_set.id} was changed by someone else") from None
     ops = operation_payloads(session, change_set.id)
-    release = publish_change_set(session, change_set, ops, actor.name)
+    release = publish_change_set(session, change_set, ops, actor.name, approved_plan)
     change_set.status = "published"
     change_set.release_id = release
     _event(session, change_set, "publish", actor)

@@ -13,6 +13,7 @@ from registry.errors import ValidationErrors
 from registry.models import ChangeSet, Entry, EntryVersion, LineageLink
 from registry.models.base import table_of
 from registry.services.feed import FeedWriter, lock_head
+from registry.services.plan_fingerprint import PlanChanged, fingerprint, replaced_ids
 from registry.services.planner import Plan, plan_operations
 from registry.services.releases import close_release, open_release
 from registry.services.world import Key, State
@@ -45,12 +46,19 @@ def link_record(link_row: dict[str, Any], list_key: str) -> dict[str, Any]:
 
 
 def publish_change_set(session: Session, change_set: ChangeSet,
-                       operations: list[dict[str, Any]], actor: str) -> int:
-    """Lock the feed, plan against the newest state, refuse on any error, write; return R."""
+                       operations: list[dict[str, Any]], actor: str,
+                       approved_plan: str | None = None) -> int:
+    """Lock the feed, plan against the newest state, refuse on any error, write; return R.
+
+    With ``approved_plan`` (the fingerprint taken at approval), a plan that is no longer
+    the approved one is refused with :class:`PlanChanged` before anything is written.
+    """
     # Lock first, so the plan sees every release committed before ours; write nothing
     # until the plan is known to be valid.
     head = lock_head(session)
     plan = plan_operations(session, change_set.effective_date, operations)
+    if approved_plan is not None and fingerprint(plan) != approved_plan:
+        raise PlanChanged(change_set.id)
     if plan.errors:
         raise ValidationErrors(plan.errors)
     release = open_release(session, actor, change_set.title, change_set.id, head)
@@ -78,7 +86,7 @@ def write_plan(session: Session, plan: Plan, release: int, change_set_id: int,
     world = plan.world
     on = plan.effective_date
     entry_ids = _insert_entries(session, plan, release)
-    superseded = _superseded_ids(plan)
+    superseded = replaced_ids(plan)
     default_sink = feed.sink
     with WriteBehind(session) as writes:
         feed.sink = writes.insert
@@ -118,19 +126,6 @@ def _insert_entries(session: Session, plan: Plan, release: int) -> dict[Key, int
                 ENTRIES.c.list_id == list_id, ENTRIES.c.created_release == release)):
             entry_ids[(lk, code)] = entry_id
     return entry_ids
-
-
-def _superseded_ids(plan: Plan) -> list[int]:
-    """The current records every non-create change replaces."""
-    ids: list[int] = []
-    for key, change in plan.changes.items():
-        if change.versions is not None:
-            ids.extend(change.supersedes)
-        elif change.kind != "create":
-            base = plan.world.version_on(key)
-            assert base is not None
-            ids.append(base.id)
-    return ids
 
 
 def _supersede(writes: WriteBehind, ids: list[int], release: int) -> None:

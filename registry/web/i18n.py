@@ -278,6 +278,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "event.publish": ("phát hành", "published it"),
     "event.publish_direct": ("phát hành trực tiếp (nhập chính thức)",
                              "published it directly (official import)"),
+    "event.send_back": ("trả lại để duyệt lại (kế hoạch đã đổi sau khi duyệt)",
+                        "sent it back for review (its plan changed after approval)"),
     # operation forms
     "op.create": ("Tạo mới", "Create"),
     "op.rename": ("Đổi tên", "Rename"),
@@ -605,6 +607,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.conflict.stale": ("Bộ thay đổi đã được sửa sau khi bạn mở trang; hãy tải lại trang và "
                            "thử lại", "The change set changed after you opened the page; "
                            "reload it and try again"),
+    "err.conflict.plan_changed": ("Một bản phát hành khác đã thay đổi các bản ghi mà bộ thay "
+                                  "đổi này sửa, sau khi bộ được duyệt; bộ đã được trả lại để "
+                                  "duyệt lại", "Another release changed the records this "
+                                  "change set changes after it was approved; it was sent back "
+                                  "for review"),
     "err.conflict": ("Việc này không hợp với trạng thái hiện tại; hãy tải lại trang",
                      "This does not fit the current state; reload the page"),
     "err.other": ("Không thực hiện được", "This could not be done"),
