@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.errors import ValidationError
@@ -17,6 +18,8 @@ from registry.importers.gso import parse_table as parse_gso
 from registry.importers.json_input import load_json, too_deep_at
 from registry.importers.stream_table import choose_encoding
 from registry.importers.tabular import read_table
+from registry.models import ChangeSet, FeedRecord
+from tests.conftest import Database
 from tests.exporters.test_export import _define_ethnic_groups
 from tests.factories import d
 from tests.importers.gso_files import to_cp1258
@@ -135,3 +138,38 @@ def test_control_characters_in_a_table_are_bad_rows_naming_line_and_column(
     parsed = parse_gso(gso)
     assert [(b.line, b.rule) for b in parsed.bad] == [(2, "control_character")]
     assert "column 'Phường Xã'" in parsed.bad[0].reason
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (json.dumps({**GOOD, "operations": [{**GOOD["operations"][0],  # type: ignore[dict-item]
+                                         "name": "Hà\u0000Nội"}]}),
+     "operations[0].name: contains the control character U+0000 at character 3; remove it"),
+    (json.dumps({**GOOD, "title": "Lập \ud83d"}),
+     "title: contains a lone surrogate (U+D83D at character 5), which is not text"),
+    (json.dumps({**GOOD, "legal_basis": {**GOOD["legal_basis"],  # type: ignore[dict-item]
+                                         "url": "javascript:alert(1)"}}),
+     "legal_basis.url: must be an http:// or https:// address of a document"),
+    ("[" * 100_000, "changeset.json:1:65: nested more than 64 levels deep "
+                    "(REGISTRY_MAX_JSON_DEPTH)"),
+])
+def test_the_command_line_refuses_in_one_line_and_writes_nothing(
+        database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str,
+        expected: str) -> None:
+    from typer.testing import CliRunner
+
+    from registry.cli import app
+
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", database.url)
+    path = _file(tmp_path, content)
+    before = _counts(database)
+    result = CliRunner().invoke(app, ["import", "changeset", str(path), "--publish"])
+    assert result.exit_code != 0
+    assert result.stderr.strip().splitlines() == [f"error: {expected}"]
+    assert "Traceback" not in result.output
+    assert _counts(database) == before
+
+
+def _counts(database: Database) -> tuple[int, int]:
+    with database.engine.connect() as conn:
+        return (conn.execute(select(func.count(ChangeSet.id))).scalar_one(),
+                conn.execute(select(func.count(FeedRecord.seq))).scalar_one())
