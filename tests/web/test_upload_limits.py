@@ -7,10 +7,12 @@ or written.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from html import unescape
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -109,4 +111,52 @@ def test_the_upload_limit_is_a_setting_and_smaller_uploads_pass(
                                         "00073,Phường Mới,Phường,002\n".encode(),
                                         "text/csv")})
     assert small.status_code == 200 and "Phường Mới" in small.text
+    assert _operations(live, cs_id) == 0
+
+
+def test_graphql_refuses_a_chunked_body_over_a_real_socket(
+        own_live: Callable[..., Live]) -> None:
+    live = own_live()
+
+    def body() -> Iterator[bytes]:
+        yield b'{"query": "{ release { number } }", "padding": "'
+        for _ in range(50 * MIB // CHUNK):
+            yield b"x" * CHUNK
+        yield b'"}'
+
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        answer = client.post("/graphql", content=body(),
+                             headers={"content-type": "application/json"})
+        assert answer.status_code == 413
+        assert answer.json()["errors"][0]["extensions"]["code"] == "too_large"
+        ok = client.post("/graphql", json={"query": "{ release { number } }"})
+        assert ok.status_code == 200
+
+
+def test_an_xlsx_bomb_and_a_formula_in_an_upload_are_named_on_the_page(
+        own_live: Callable[..., Live], client_for: Callable[[str], Client],
+        uploads: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openpyxl import Workbook
+
+    monkeypatch.setenv("REGISTRY_MAX_XLSX_UNCOMPRESSED_BYTES", "200000")
+    live = own_live()
+    client, cs_id = _steward(live, client_for)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("data")
+    sheet.append(["code", "name", "type", "parent"])
+    for _ in range(5000):
+        sheet.append(["00073", "Phường " + "x" * 40, "Phường", "002"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    refused = client.post(f"/change-sets/{cs_id}/upload?lang=en", {"layout": "csv", "list": AU},
+                          files={"file": ("big.xlsx", buffer.getvalue(), "application/zip")})
+    assert refused.status_code == 400
+    assert translator("en")("rule.xlsx_size") in unescape(refused.text)
+    csv = "code,name,type,parent\n00073,=HYPERLINK(\"http://x\"),Phường,002\n".encode()
+    preview = client.post(f"/change-sets/{cs_id}/upload?lang=en",
+                          {"layout": "csv", "list": AU},
+                          files={"file": ("x.csv", csv, "text/csv")})
+    assert preview.status_code == 200
+    assert translator("en")("cs.note.formula", where="x.csv:2", column="name") in unescape(
+        preview.text)
     assert _operations(live, cs_id) == 0
