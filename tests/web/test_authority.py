@@ -1,19 +1,23 @@
 """Who may do what in the web UI, over real HTTP: logging out ends the session on the server
-(a copied cookie is worth nothing after), and the sync ledger follows the API's rule."""
+(a copied cookie is worth nothing after), the sync ledger follows the API's rule, and a set
+whose plan changed since approval is sent back rather than published."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from registry.models import WebSession
-from registry.services import sync_ledger
+from registry.services import change_sets, queries, sync_ledger
 from registry.services.actors import Actor
+from registry.services.plan_fingerprint import RULE
 from registry.services.sync_ledger import PositionReport
-from tests.web.conftest import Client, Live
+from tests.factories import APPROVER, STEWARD, draft
+from tests.web.conftest import AU, Client, Live
 
 COOKIE = "registry_session"
 
@@ -94,3 +98,30 @@ def test_the_ledger_rule_itself() -> None:
     assert not sync_ledger.may_read(Actor("replica", "sync"))
     for role in ("reader", "steward", "approver", "admin"):
         assert sync_ledger.may_read(Actor(role, role))
+
+
+def test_publishing_a_set_whose_plan_changed_sends_it_back(
+        own_live: Callable[..., Live], client_for: Callable[[str], Client]) -> None:
+    """Through the web UI's own transaction: the refusal rolls back, the send-back stays."""
+    live = own_live()
+
+    def approved(name: str) -> int:
+        def make(session: Session) -> int:
+            cs_id = draft(session, [{"op": "rename", "list": AU, "code": "31", "name": name}],
+                          "2025-06-01")
+            change_sets.submit(session, STEWARD, cs_id)
+            change_sets.approve(session, APPROVER, cs_id)
+            return cs_id
+        return int(live.write(make))
+
+    first, second = approved("Thành phố Hải Phòng Một"), approved("Thành phố Hải Phòng Hai")
+    publisher = client_for(live.url)
+    assert publisher.login(live.token("approver-web", "approver")).status_code == 303
+    assert publisher.post(f"/change-sets/{first}/publish").status_code == 303
+    refused = publisher.post(f"/change-sets/{second}/publish")
+    assert refused.status_code == 409
+    assert live.read(lambda s: change_sets.get_change_set(s, second).status) == "submitted"
+    journal = publisher.http.get(f"/change-sets/{second}").text
+    assert "trả lại để duyệt lại" in journal and RULE in journal
+    name = live.read(lambda s: queries.get_entry(s, AU, "31", date(2025, 6, 2)).name)
+    assert name == "Thành phố Hải Phòng Một"
