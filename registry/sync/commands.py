@@ -36,7 +36,7 @@ from registry.errors import RegistryError
 from registry.sync.client import SyncClient, run_hook
 from registry.sync.errors import FeedIntegrityError, TransportError, UpgradeRequired
 from registry.sync.local_store import LocalStore
-from registry.sync.protocol import parse_subscription
+from registry.sync.protocol import MAX_WAIT, parse_subscription
 
 sync_app = typer.Typer(help="Replicate the registry into a local database.",
                        no_args_is_help=True)
@@ -158,7 +158,8 @@ def pull_cmd(
                                          "are published.")] = False,
     interval: Annotated[float, typer.Option("--interval", help="With --follow: ask every N "
                                             "seconds instead of long-polling.")] = 0.0,
-    wait: Annotated[float, typer.Option("--wait", help="Long-poll length in seconds.")] = 25.0,
+    wait: Annotated[float, typer.Option("--wait", min=0.0, max=MAX_WAIT,
+                                        help="Long-poll length in seconds.")] = 25.0,
     on_release: Annotated[str | None, typer.Option("--on-release", help="Shell command run "
                                                    "after each applied release, with its "
                                                    "changes as JSON on stdin.")] = None,
