@@ -57,6 +57,7 @@ def test_the_sync_api_answers_as_its_document_says(
             check()
     assert all(count >= 5 for count in calls.values()), calls
     assert len(calls) == 2 * len(operations)
+    print(f"{sum(calls.values())} cases over {len(operations)} operations")  # with -s
 
 
 def _checker(operation: Any, mode: GenerationMode, epoch: str, secrets: dict[str, str],
