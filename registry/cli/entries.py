@@ -11,6 +11,7 @@ from rich.table import Table
 
 from registry.cli.database import unit_of_work
 from registry.cli.output import emit, fail, out, parse_day
+from registry.errors import RegistryError
 from registry.services import code_lists, queries
 from registry.services.actors import SYSTEM
 
@@ -49,13 +50,17 @@ def lists_cmd(as_json: JsonOpt = False) -> None:
 def define_lists_cmd(files: list[Path]) -> None:
     """Define new code lists (or change them) from JSON files; see docs/list-format.md."""
     from registry.importers.decoding import decode_text
+    from registry.importers.json_input import load_json
 
     definitions = []
     for path in files:
         try:
-            definitions.append(json.loads(decode_text(path.read_bytes(), str(path))))
-        except (OSError, json.JSONDecodeError) as exc:
+            # Strict JSON: bounded nesting, no repeated keys (a ValidationError is one line).
+            definitions.append(load_json(decode_text(path.read_bytes(), str(path)), path.name))
+        except OSError as exc:
             fail(f"{path}: {exc}")
+        except RegistryError as exc:  # encoding, nesting, repeated keys: one line each
+            fail(exc.message)
     with unit_of_work() as session:
         release = code_lists.define_lists(session, SYSTEM, definitions)
     out.print(f"defined {len(definitions)} list(s) in release {release}")

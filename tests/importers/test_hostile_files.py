@@ -173,3 +173,23 @@ def _counts(database: Database) -> tuple[int, int]:
     with database.engine.connect() as conn:
         return (conn.execute(select(func.count(ChangeSet.id))).scalar_one(),
                 conn.execute(select(func.count(FeedRecord.seq))).scalar_one())
+
+
+def test_a_hostile_list_definition_file_is_one_line(database: Database, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from registry.cli import app
+
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", database.url)
+    for content, expected in [
+        ("{" + '"a":{' * 100_000, "error: list.json:1:321: nested more than 64 levels deep "
+                                  "(REGISTRY_MAX_JSON_DEPTH)"),
+        ('{"key": "x", "key": "y"}', "error: list.json: the key 'key' appears twice in one "
+                                     "object; a repeated key would silently hide the first "
+                                     "value"),
+    ]:
+        path = _file(tmp_path, content, "list.json")
+        result = CliRunner().invoke(app, ["define-lists", str(path)])
+        assert result.exit_code != 0
+        assert result.stderr.strip().splitlines() == [expected]
