@@ -29,7 +29,12 @@ from strawberry.types import ExecutionContext
 from registry.errors import RegistryError
 from registry.graphql.caching import ResponseCache
 from registry.graphql.errors import ShapeErrors
-from registry.graphql.limits import MAX_TOKENS, BoundedValidationCache, CostLimiter
+from registry.graphql.limits import (
+    MAX_TOKENS,
+    BoundedValidationCache,
+    CostLimiter,
+    TokenBudget,
+)
 from registry.graphql.metrics import OperationMetrics
 from registry.graphql.mutation import Mutation
 from registry.graphql.query import Query
@@ -68,6 +73,7 @@ class Limits(AddValidationRules):
 def _extensions() -> list[Any]:
     limits: list[type[SchemaExtension] | Any] = [
         Limits,
+        TokenBudget,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         CostLimiter,
         ResponseCache,

@@ -12,13 +12,17 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLUnionType,
+    Lexer,
+    Source,
+    TokenKind,
+    get_introspection_query,
     parse,
 )
 from sqlalchemy.orm import Session
 
 from registry.graphql import limits
 from registry.graphql.bounds import CAPPED
-from registry.graphql.limits import Analysis, introspection_sizes, operation_cost
+from registry.graphql.limits import Analysis, count_tokens, introspection_sizes, operation_cost
 from registry.graphql.schema import schema
 from registry.services import change_sets
 from registry.services.actors import SYSTEM
@@ -263,3 +267,28 @@ def test_preview_mutation_shares_the_plans(api: Api, write: Write, token: Callab
         body = api.post(f"mutation {{ {many} }}", token=secret).json()
     assert body["errors"][0]["extensions"]["code"] == "too_costly"
     assert all("change_sets" not in sql for sql in counted.sql)
+
+
+@pytest.mark.parametrize("document", [
+    "{ a b }",
+    'query($x: Int = -1.5e3) { f(s: "a \\"b\\" c", t: """x\n " \\""" y""") { ...F } }'
+    " # a comment, not tokens\nfragment F on T { g }",
+    '{ convertAddresses(addresses: ["P. Quán Thánh, Q. Ba Đình, HN", "x y z"]) { release } }',
+    get_introspection_query(descriptions=True),
+])
+def test_token_count_before_parsing(document: str) -> None:
+    lexer, exact = Lexer(Source(document)), 0
+    while lexer.advance().kind != TokenKind.EOF:
+        exact += 1
+    assert count_tokens(document, 10**6) == exact
+    assert count_tokens(document, 3) == min(exact, 4)  # stops just past the limit
+
+
+def test_too_many_tokens_are_refused_before_parsing(api: Api,
+                                                    statements: Callable[[], Statements]) -> None:
+    error = refused(api, statements, "{ " + " ".join(["__typename"] * 3000) + " }")
+    assert error["extensions"]["code"] == "too_many_tokens"  # ours, not the parser's
+    # A string of any length is one token.
+    words = " ".join(["từ"] * 5000)
+    assert api(f'{{ entries(list: "admin-units", first: 1, search: "{words}") '
+               "{ nodes { code } } }")["entries"]["nodes"] == []
