@@ -131,6 +131,10 @@ def log_in(request: Request, session: Session, secret: str) -> Actor:
         raise PermissionDenied("a sync token cannot log in to the web UI")
     now = datetime.now(UTC)
     session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    previous = request.session.get(SESSION_ID)
+    if isinstance(previous, str) and previous:
+        # Signing in again replaces the session: a copy of the old cookie ends here too.
+        session.execute(delete(WebSession).where(WebSession.id_hash == _id_hash(previous)))
     sid = secrets.token_urlsafe(32)
     session.add(WebSession(id_hash=_id_hash(sid), token_hash=hash_secret(secret.strip()),
                            created_at=now, expires_at=now + timedelta(hours=SESSION_HOURS)))

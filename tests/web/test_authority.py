@@ -49,6 +49,18 @@ def test_a_copied_cookie_stops_working_at_logout(
         assert not _signed_in(later)
 
 
+def test_signing_in_again_ends_the_previous_session(
+        live: Live, client_for: Callable[[str], Client]) -> None:
+    user = client_for(live.url)
+    secret = live.token("steward-again", "steward")
+    assert user.login(secret).status_code == 303
+    copied = user.http.cookies[COOKIE]
+    assert user.login(secret).status_code == 303
+    assert _signed_in(user.http)
+    with _with_cookie(live, copied) as thief:
+        assert not _signed_in(thief)
+
+
 def test_logging_out_ends_one_session_only(live: Live,
                                            client_for: Callable[[str], Client]) -> None:
     secret = live.token("steward-two-sessions", "steward")
