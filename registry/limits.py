@@ -30,6 +30,14 @@ class Limits:
     """How deeply a JSON document (a change-set file, a GraphQL body) may nest."""
     sync_lists: int = 100
     """How many list names a sync client may name in one request or ledger report."""
+    graphql_cost: int = 25_000
+    """The worst-case number of fields one GraphQL operation may resolve (read at start)."""
+    graphql_depth: int = 12
+    """How deeply a GraphQL operation's fields may nest (read at start)."""
+    graphql_aliases: int = 30
+    """How many aliases a GraphQL operation may hold, fragments expanded (read at start)."""
+    graphql_tokens: int = 2_000
+    """How many tokens a GraphQL document may hold, checked before parsing (read at start)."""
 
 
 ENV_PREFIX = "REGISTRY_MAX_"

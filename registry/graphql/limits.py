@@ -59,15 +59,19 @@ from strawberry.extensions import SchemaExtension, ValidationCache
 
 from registry.graphql.bounds import CAPPED, PAGED
 from registry.graphql.conversion import ITEM_ARGUMENTS, MAX_ITEMS
+from registry.limits import load_limits
 from registry.services.graph_reads import MAX_FIRST
 
-MAX_COST = 25_000
+# The four bounds a client meets are settings (REGISTRY_MAX_GRAPHQL_*), read when the
+# schema is built; the prices below are what the code costs, not policy.
+_LIMITS = load_limits()
+MAX_COST = _LIMITS.graphql_cost
+MAX_DEPTH = _LIMITS.graphql_depth
+MAX_ALIASES = _LIMITS.graphql_aliases
+MAX_TOKENS = _LIMITS.graphql_tokens
 CONVERSION_COST = 4_000
 ITEM_COST = 15
 PREVIEW_COST = 2_000
-MAX_DEPTH = 12
-MAX_ALIASES = 30
-MAX_TOKENS = 2_000
 UNBOUNDED_LIST = MAX_FIRST
 """What a list field that neither tables in :mod:`bounds` names counts (none should)."""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -292,3 +295,19 @@ def test_too_many_tokens_are_refused_before_parsing(api: Api,
     words = " ".join(["từ"] * 5000)
     assert api(f'{{ entries(list: "admin-units", first: 1, search: "{words}") '
                "{ nodes { code } } }")["entries"]["nodes"] == []
+
+
+def test_the_limits_are_settings() -> None:
+    # Read when the schema is built: a process of its own, with the variables set.
+    script = ("from registry.graphql.schema import schema\n"
+              "for q in ('{ administrativeUnits(first: 50) { nodes { code } } }',\n"
+              "          '{ a: release { number } b: release { number } }',\n"
+              "          '{ release { changeSet { releaseNumber } } }',\n"
+              "          '{ ' + '__typename ' * 25 + '}'):\n"
+              "    print(schema.execute_sync(q).errors[0].extensions['code'])\n")
+    env = {**os.environ, "REGISTRY_MAX_GRAPHQL_COST": "100", "REGISTRY_MAX_GRAPHQL_ALIASES": "1",
+           "REGISTRY_MAX_GRAPHQL_DEPTH": "1", "REGISTRY_MAX_GRAPHQL_TOKENS": "20"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.split() == ["too_costly", "too_many_aliases", "too_deep",
+                                   "too_many_tokens"]
