@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from registry.errors import PermissionDenied, ValidationError
@@ -126,8 +126,13 @@ def report_position(session: Session, actor: Actor, report: PositionReport) -> C
     were kept is claimed by the next token that reports for it.
     """
     actor.require_role("sync")
+    # Write first: an UPDATE takes SQLite's write lock at once (as the publishers' lock
+    # does), so two first reports under one name queue instead of one failing on a lock
+    # upgrade; on PostgreSQL it locks the row when there is one.
+    session.execute(update(SyncConsumer).where(SyncConsumer.name == report.name)
+                    .values(name=SyncConsumer.name))
     row = session.scalars(select(SyncConsumer).where(SyncConsumer.name == report.name)
-                          .with_for_update()).one_or_none()
+                          ).one_or_none()
     now = datetime.now(UTC)
     if row is None:
         row = SyncConsumer(name=report.name, owner=actor.name)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -237,9 +238,19 @@ def routes(sessions: object) -> list[BaseRoute]:
 
     def _report(secret: str, raw: Any) -> dict[str, Any]:
         report = sync_ledger.parse_report(raw, limits.sync_lists)
-        with transaction(factory) as session:
-            actor = auth.authenticate(session, secret)
-            return sync_ledger.report_position(session, actor, report).as_dict()
+
+        def once() -> dict[str, Any]:
+            with factory() as session:
+                actor = auth.authenticate(session, secret)
+            # Its own transaction, whose first statement writes (see report_position).
+            with transaction(factory) as session:
+                return sync_ledger.report_position(session, actor, report).as_dict()
+        try:
+            return once()
+        except IntegrityError:
+            # Two first reports under one new name at once: the second finds the first's
+            # row now, and the owner rule decides.
+            return once()
 
     async def ledger_post(request: Request) -> Response:
         try:

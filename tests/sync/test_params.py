@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +23,7 @@ from registry.services.tokens import create_token
 from registry.sync.app import create_sync_app
 from tests.conftest import Database
 from tests.factories import hanoi
+from tests.sync.conftest import Centre
 
 HUGE = "99999999999999999999"
 
@@ -193,3 +197,38 @@ def test_the_lists_limit_is_a_setting(database: Database, monkeypatch: pytest.Mo
         assert body["content"]["application/json"]["schema"]["properties"]["lists"][
             "maxItems"] == 2
     app.state.engine.dispose()
+
+
+def test_two_first_reports_under_one_name_race_to_one_owner(centre: Centre) -> None:
+    """Both insert the row at once: one wins, the other is refused by the owner rule,
+    never a 500 from the unique name."""
+    secrets = centre.run(lambda s: [create_token(s, SYSTEM, f"racer-{i}", "sync").secret
+                                    for i in range(2)])
+    for round_ in range(8):
+        statuses = _race(centre, secrets, f"race-{round_}")
+        assert sorted(statuses) == [200, 403], statuses
+
+
+def _race(centre: Centre, secrets: list[str], name: str) -> list[int]:
+    """Each secret reports ``name`` at the same moment; the statuses."""
+    barrier = threading.Barrier(len(secrets))
+    statuses: list[int] = []
+
+    def report(secret: str) -> None:
+        body = json.dumps({"name": name, "seq": 1, "release": 1}).encode()
+        request = urllib.request.Request(
+            f"{centre.base}/sync/v1/ledger", data=body, method="POST",
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+        barrier.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                statuses.append(answer.status)
+        except urllib.error.HTTPError as refused:
+            statuses.append(refused.code)
+
+    threads = [threading.Thread(target=report, args=(s,)) for s in secrets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
