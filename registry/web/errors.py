@@ -29,6 +29,7 @@ _SPECIFIC = [
     (re.compile(r"wrote change set \d+ and may not"), "err.forbidden.own"),
     (re.compile(r"may not edit the list"), "err.forbidden.list"),
     (re.compile(r"is at version \d+|was changed by someone else"), "err.conflict.stale"),
+    (re.compile(r"plan_unchanged_since_approval"), "err.conflict.plan_changed"),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 
 import httpx
 from sqlalchemy import update
@@ -16,6 +17,7 @@ from registry.services import change_sets, queries, sync_ledger
 from registry.services.actors import Actor
 from registry.services.plan_fingerprint import RULE
 from registry.services.sync_ledger import PositionReport
+from registry.web.i18n import translate
 from tests.factories import APPROVER, STEWARD, draft
 from tests.web.conftest import AU, Client, Live
 
@@ -132,6 +134,8 @@ def test_publishing_a_set_whose_plan_changed_sends_it_back(
     assert publisher.post(f"/change-sets/{first}/publish").status_code == 303
     refused = publisher.post(f"/change-sets/{second}/publish")
     assert refused.status_code == 409
+    # The page says why in the reader's language, not the generic conflict.
+    assert translate("vi", "err.conflict.plan_changed") in unescape(refused.text)
     assert live.read(lambda s: change_sets.get_change_set(s, second).status) == "submitted"
     journal = publisher.http.get(f"/change-sets/{second}").text
     assert "trả lại để duyệt lại" in journal and RULE in journal
