@@ -329,7 +329,7 @@ class Analysis:
         if isinstance(owner, GraphQLObjectType | GraphQLInterfaceType):
             field = owner.fields.get(name)
         if node.selection_set is None or field is None:
-            return Summary(cost, 0, aliases)
+            return Summary(cost, 1, aliases)
         inner, is_list = _unwrap(field.type)
         size = self._size(owner, name, node, field, is_list)
         if isinstance(inner, GraphQLUnionType):
@@ -346,7 +346,8 @@ class Analysis:
         root = (self.schema.mutation_type if self.operation.operation.value == "mutation"
                 else self.schema.query_type)
         summary = self.selection(self.operation.selection_set, root)
-        # Root fields are at depth 0, as graphql's usual depth limiters count.
+        # Root fields are at depth 0 and the deepest leaf sets the depth, as graphql's
+        # usual depth limiters count (strawberry's QueryDepthLimiter among them).
         if summary.depth - 1 > MAX_DEPTH:
             raise TooCostly(f"the operation exceeds maximum operation depth of {MAX_DEPTH}",
                             code="too_deep")

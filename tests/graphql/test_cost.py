@@ -97,10 +97,23 @@ def test_depth_and_aliases_through_fragments(api: Api,
     deep = refused(api, statements, '{ entry(list: "admin-units", code: "01") { ...D0 } }\n'
                    + chain)
     assert "exceeds maximum operation depth of 12" in deep["message"]
+    # The root field is at depth 0 and the deepest leaf counts: 12 is the last allowed.
+    for parents, allowed in ((11, True), (12, False)):
+        query = ('{ administrativeUnit(code: "01") { ' + "parent { " * parents + "code"
+                 + " }" * parents + " }")
+        assert (limits.TooCostly not in _raises(query)) is allowed
     aliased = refused(api, statements, '{ entry(list: "admin-units", code: "01") { ...F0 } }\n'
                       + fan_out(6, "a: code b: name"))
     assert "aliases found" in aliased["message"]
     assert aliased["extensions"]["code"] == "too_many_aliases"
+
+
+def _raises(query: str) -> set[type[Exception]]:
+    try:
+        cost(query)
+    except limits.TooCostly as exc:
+        return {type(exc)}
+    return set()
 
 
 NESTED = '''query($f: Int = 100) { administrativeUnits(first: $f) { nodes {
@@ -302,11 +315,11 @@ def test_the_limits_are_settings() -> None:
     script = ("from registry.graphql.schema import schema\n"
               "for q in ('{ administrativeUnits(first: 50) { nodes { code } } }',\n"
               "          '{ a: release { number } b: release { number } }',\n"
-              "          '{ release { changeSet { releaseNumber } } }',\n"
+              "          '{ release { changeSet { operations { id } } } }',\n"
               "          '{ ' + '__typename ' * 25 + '}'):\n"
               "    print(schema.execute_sync(q).errors[0].extensions['code'])\n")
     env = {**os.environ, "REGISTRY_MAX_GRAPHQL_COST": "100", "REGISTRY_MAX_GRAPHQL_ALIASES": "1",
-           "REGISTRY_MAX_GRAPHQL_DEPTH": "1", "REGISTRY_MAX_GRAPHQL_TOKENS": "20"}
+           "REGISTRY_MAX_GRAPHQL_DEPTH": "2", "REGISTRY_MAX_GRAPHQL_TOKENS": "20"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, check=True)
     assert done.stdout.split() == ["too_costly", "too_many_aliases", "too_deep",
