@@ -100,7 +100,7 @@ def test_depth_and_aliases_through_fragments(api: Api,
     # The root field is at depth 0 and the deepest leaf counts: 12 is the last allowed.
     for parents, allowed in ((11, True), (12, False)):
         query = ('{ administrativeUnit(code: "01") { ' + "parent { " * parents + "code"
-                 + " }" * parents + " }")
+                 + " }" * parents + " } }")
         assert (limits.TooCostly not in _raises(query)) is allowed
     aliased = refused(api, statements, '{ entry(list: "admin-units", code: "01") { ...F0 } }\n'
                       + fan_out(6, "a: code b: name"))
