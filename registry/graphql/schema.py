@@ -11,7 +11,9 @@ every limit here. ``REGISTRY_GRAPHQL_BATCH=N`` accepts up to N operations per re
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from datetime import date
 from typing import Any
 
 import strawberry
@@ -24,8 +26,10 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.types.base_scalars import DateDefinition, wrap_parser
 from strawberry.types import ExecutionContext
 
+from registry.dates import iso_day
 from registry.errors import RegistryError
 from registry.graphql.caching import ResponseCache
 from registry.graphql.errors import ShapeErrors
@@ -86,12 +90,18 @@ def _extensions() -> list[Any]:
     return limits
 
 
+# Dates as every other interface reads them: YYYY-MM-DD only (Python's parser also takes
+# 20250701, which a client would then believe the API accepts).
+STRICT_DATE = dataclasses.replace(DateDefinition, parse_value=wrap_parser(iso_day, "Date"))
+
+
 def build_schema(batch: int = 0) -> strawberry.Schema:
     """The registry's GraphQL schema; ``batch`` > 0 accepts that many operations per request."""
     return RegistrySchema(
         query=Query, mutation=Mutation,
         types=[AdministrativeUnit, Agency, Procedure, GenericEntry],
         extensions=_extensions(),
+        scalar_overrides={date: STRICT_DATE},
         config=StrawberryConfig(
             batching_config={"max_operations": batch} if batch > 0 else None,
             relay_max_results=100),

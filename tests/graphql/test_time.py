@@ -120,6 +120,8 @@ def test_at_release_out_of_range_is_a_validation_error(api: Api, releases: dict[
     assert error["path"] == ["entry"]
 
 
-def test_bad_date_is_refused_by_the_schema(api: Api, releases: dict[str, int]) -> None:
-    [error] = api.errors(NAME, {"code": "001", "asOf": "2025-13-01"})
-    assert "asOf" in error["message"] or "Date" in error["message"]
+@pytest.mark.parametrize("day", ["2025-13-01", "20250701", "2025-W27-2"])
+def test_bad_date_is_refused_by_the_schema(api: Api, releases: dict[str, int],
+                                           day: str) -> None:
+    [error] = api.errors(NAME, {"code": "001", "asOf": day})
+    assert "asOf" in error["message"] and day in error["message"], error
