@@ -348,10 +348,12 @@ def publish_direct(session: Session, actor: Actor, change_set_id: int) -> int:
 
 def _publish(session: Session, actor: Actor, change_set: ChangeSet,
              approved_plan: str | None = None) -> int:
+    # Read before the flush: after a failed flush the session refuses every attribute load.
+    change_set_id = change_set.id
     try:
         session.flush()  # claims the change set: a concurrent publisher now fails here
     except StaleDataError:
-        raise Conflict(f"change set {change_set.id} was changed by someone else") from None
+        raise Conflict(f"change set {change_set_id} was changed by someone else") from None
     ops = operation_payloads(session, change_set.id)
     release = publish_change_set(session, change_set, ops, actor.name, approved_plan)
     change_set.status = "published"
