@@ -1,5 +1,5 @@
 """``python -m registry`` runs the command line."""
 
-from registry.cli.program import main
+from registry.cli import main
 
 main()

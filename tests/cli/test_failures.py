@@ -50,6 +50,11 @@ FAILURES: list[tuple[tuple[str, ...], dict[str, str], tuple[str, ...]]] = [
     (("lists",), {"REGISTRY_DATABASE_URL": "foo://bar"},
      ("REGISTRY_DATABASE_URL: 'foo://bar' is not a database URL", "a SQLite file path")),
     (("lists", "--db", "foo://bar"), {}, ("--db: 'foo://bar' is not a database URL",)),
+    # A limit that is not a positive whole number, before any module reads it.
+    (("serve", "--db", "reg.db"), {"REGISTRY_MAX_GRAPHQL_COST": "abc"},
+     ("REGISTRY_MAX_GRAPHQL_COST: 'abc' is not a positive whole number",)),
+    (("sync", "status", "--into", "sqlite:///replica.db"), {"REGISTRY_MAX_SYNC_LISTS": "0"},
+     ("REGISTRY_MAX_SYNC_LISTS: '0' is not a positive whole number",)),
     (("lists", "--db", "postgresql://postgres@127.0.0.1:1/registry"), {},
      ("cannot open database postgresql://postgres@127.0.0.1:1/registry", "refused")),
     (("lists", "--db", "postgresql://postgres@127.0.0.1:5432/registry_cli_absent"), {},
