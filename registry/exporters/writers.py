@@ -1,6 +1,6 @@
 """Writing a table as CSV or XLSX bytes.
 
-Text that a spreadsheet would run as a formula is escaped (:mod:`registry.exporters.formulas`)
+Text that a spreadsheet would run as a formula is escaped (:mod:`registry.formulas`)
 in both formats, and workbook text is written as text, never as a formula.
 """
 
@@ -11,8 +11,8 @@ import csv
 import io
 from datetime import date, datetime
 
-from registry.exporters.formulas import escape
 from registry.exporters.tables import Cell, TableOut
+from registry.formulas import escape
 
 MAX_WIDTH = 60
 

@@ -5,7 +5,7 @@ without BOM, UTF-16, Windows-1258, NFC). XLSX cells keep their spreadsheet type,
 column reader can tell a code stored as the number 1 from the text "1" and pad it.
 
 Text cells lose the quote our exports put before text a spreadsheet would run as a formula
-(:mod:`registry.exporters.formulas`), so an export reads back exactly; a cell of a foreign
+(:mod:`registry.formulas`), so an export reads back exactly; a cell of a foreign
 file that would run as a formula is kept as text and reported in ``Table.warnings``.
 """
 
@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from registry.errors import ValidationError
-from registry.exporters.formulas import foreign_formula, unescape
+from registry.formulas import foreign_formula, unescape
 from registry.importers.decoding import decode_text
 from registry.importers.xlsx_guard import check_xlsx_size
 from registry.text import check_text

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from registry.exporters.export import export_list
-from registry.exporters.formulas import escape, foreign_formula, runs_as_formula, unescape
+from registry.formulas import escape, foreign_formula, runs_as_formula, unescape
 from registry.importers.csv_generic import plan_csv_import
 from registry.importers.tabular import read_table
 from tests.exporters.test_export import _define_ethnic_groups

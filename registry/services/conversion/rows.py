@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from registry.errors import ValidationError
+from registry.formulas import escape
 from registry.services.conversion.gazetteer import Gazetteer
 from registry.services.conversion.types import (
     AMBIGUOUS,
@@ -31,8 +32,6 @@ ADDED_COLUMNS = ("old_code", "old_name", "new_code", "new_name", "new_province_c
 # Columns holding codes: a spreadsheet must keep them as text (leading zeros).
 ADDED_CODE_COLUMNS = frozenset({"old_code", "new_code", "new_province_code"})
 NEEDS_PERSON = frozenset({AMBIGUOUS, NOT_FOUND})
-# Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CODE_WIDTH = {"code": 5, "district": 3, "province": 2}
 # Distinct inputs whose answers are kept; beyond it (a column of free text, or of junk)
 # rows are converted one by one, so that memory stays flat in the number of rows.
@@ -54,11 +53,6 @@ class Mode:
     commune: int | None = None
     district: int | None = None
     province: int | None = None
-
-
-def neutralise(text: str) -> str:
-    """A cell a spreadsheet will show as text, never run as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def full_name(unit: Unit) -> str:
@@ -247,7 +241,7 @@ class RowConverter:
     def render(self, conversion: Conversion) -> tuple[str, ...]:
         """The added cells, made safe for a spreadsheet when asked."""
         cells = added_cells(conversion, self.release)
-        return tuple(neutralise(c) for c in cells) if self.neutralise else cells
+        return tuple(escape(c) for c in cells) if self.neutralise else cells
 
     def hit(self, cells: Sequence[Any], line: int) -> Hit:
         """The answer for one row, counted in the summary (the hot path: a dict lookup
