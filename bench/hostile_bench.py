@@ -38,7 +38,6 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from pgtools import DEFAULT_SERVER, drop_pg, fresh_pg  # noqa: E402
-from sqlalchemy import select  # noqa: E402
 
 from registry.db import make_engine, session_factory, transaction  # noqa: E402
 from registry.importers.bundled_load import load_bundled_data  # noqa: E402
@@ -48,7 +47,7 @@ from registry.services.actors import SYSTEM, Actor  # noqa: E402
 
 TARGET_MS = 100.0
 REPEAT = 7
-DRAFT_OPS = 2_000
+DRAFT_OPS = 20_000
 HOSTILE_CLIENTS = 8
 HEALTH_SAMPLES = 60
 
@@ -86,7 +85,7 @@ def hostile(draft: int) -> dict[str, tuple[Body, bool]]:
         "lists without first (history x 100)": (_json(
             f"{{ administrativeUnits(first: 100) {{ nodes {{ history {{ {HISTORY} }} }} }} }}"),
             False),
-        "operations of a 2,000-op draft, first 1001": (_json(
+        "operations of the large draft, first 1001": (_json(
             f'{{ changeSet(id: "{draft}") {{ operations(first: 1001) {{ id }} }} }}'), False),
         "preview, anonymous": (_json(f'{{ changeSet(id: "{draft}") {{ preview }} }}'), False),
         "preview x 13 aliases": (_json(f'{{ changeSet(id: "{draft}") {{ {previews} }} }}'),
@@ -178,24 +177,18 @@ def _prepare(url: str) -> tuple[int, str]:
     started = time.perf_counter()
     load_bundled_data(engine)
     print(f"loaded the bundled data in {time.perf_counter() - started:.0f} s")
-    from registry.models import CodeList, EntryVersion
 
     steward = Actor("steward-bench", "steward", frozenset({"admin-units"}))
     with transaction(session_factory(engine)) as session:
-        list_id = session.scalar(select(CodeList.id).where(CodeList.key == "admin-units"))
-        codes = list(session.scalars(
-            select(EntryVersion.code).where(EntryVersion.list_id == list_id,
-                                            EntryVersion.superseded_release.is_(None),
-                                            EntryVersion.valid_to.is_(None),
-                                            EntryVersion.status == "active",
-                                            EntryVersion.level == "commune")
-            .order_by(EntryVersion.code).limit(DRAFT_OPS)))
+        # The size the issue names: 20,000 new communes (codes 80000-99999) in Hà Nội.
+        codes = [f"{80_000 + i:05d}" for i in range(DRAFT_OPS)]
         draft = change_sets.create_change_set(
             session, steward, "bench: a large draft", change_sets.parse_legal_basis(
                 {"number": "1/2026/NQ", "date": "2026-01-01", "issuer": "bench"},
                 "legalBasis"), date(2026, 7, 1))
         change_sets.add_operations(session, steward, draft.id, [
-            {"op": "rename", "list": "admin-units", "code": code, "name": f"Xã Thử {i}"}
+            {"op": "create", "list": "admin-units", "code": code, "name": f"Xã Thử {i}",
+             "type": "Xã", "parent": "01"}
             for i, code in enumerate(codes)])
         secret = tokens.create_token(session, SYSTEM, "reader-bench", "reader").secret
         number = draft.id
