@@ -23,14 +23,7 @@ from tests.conftest import Database
 from tests.exporters.test_export import _define_ethnic_groups
 from tests.factories import d
 from tests.importers.gso_files import to_cp1258
-
-GOOD = {
-    "title": "Thành lập",
-    "legal_basis": {"number": "1/2025/NQ", "date": "2025-01-02", "issuer": "Quốc hội"},
-    "effective_date": "2025-01-01",
-    "operations": [{"op": "create", "list": "admin-units", "code": "01",
-                    "name": "Thành phố Hà Nội", "type": "Thành phố Trung ương"}],
-}
+from tests.importers.test_changeset_file import GOOD
 
 
 def _file(tmp_path: Path, text: str | bytes, name: str = "changeset.json") -> Path:
