@@ -33,29 +33,52 @@ class BodyRule:
     answer: ASGIApp
 
 
-def json_refusal(limit: int, setting: str) -> ASGIApp:
-    """A 413 as a GraphQL-style JSON error, for API clients."""
-    body = json.dumps({"data": None, "errors": [{
-        "message": f"body: the request body is larger than {limit} bytes ({setting})",
-        "extensions": {"code": "too_large", "field": "body", "rule": "max_bytes",
-                       "limit": limit}}]}).encode()
+def _too_large(limit: int, setting: str) -> str:
+    return f"body: the request body is larger than {limit} bytes ({setting})"
+
+
+def _answer(body: bytes) -> ASGIApp:
+    """An ASGI app answering 413 with the JSON ``body`` and closing the connection."""
 
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()),
+                                (b"cache-control", b"no-store"),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
     return answer
 
 
-def api_rules(limits: Limits) -> list[BodyRule]:
-    """The JSON endpoints: GraphQL and the sync protocol, both at the GraphQL body limit."""
+def json_refusal(limit: int, setting: str) -> ASGIApp:
+    """A 413 as a GraphQL-style JSON error, for GraphQL clients."""
+    return _answer(json.dumps({"data": None, "errors": [{
+        "message": _too_large(limit, setting),
+        "extensions": {"code": "too_large", "field": "body", "rule": "max_bytes",
+                       "limit": limit}}]}).encode())
+
+
+def sync_refusal(limit: int, setting: str) -> ASGIApp:
+    """A 413 in the sync feed's error form (``{error, message, field, rule}``, as its 400s)."""
+    return _answer(json.dumps({"error": "too_large", "message": _too_large(limit, setting),
+                               "field": "body", "rule": "max_bytes",
+                               "limit": limit}).encode())
+
+
+def sync_rule(limits: Limits) -> BodyRule:
+    """The sync protocol's JSON bodies (ledger reports), at the GraphQL body limit."""
     setting = env_name("graphql_body_bytes")
-    refusal = json_refusal(limits.graphql_body_bytes, setting)
-    return [BodyRule("/graphql", limits.graphql_body_bytes, setting, refusal),
-            BodyRule("/sync/", limits.graphql_body_bytes, setting, refusal)]
+    return BodyRule("/sync/", limits.graphql_body_bytes, setting,
+                    sync_refusal(limits.graphql_body_bytes, setting))
+
+
+def api_rules(limits: Limits) -> list[BodyRule]:
+    """The JSON endpoints: GraphQL and the sync protocol, each answering in its own form."""
+    setting = env_name("graphql_body_bytes")
+    return [BodyRule("/graphql", limits.graphql_body_bytes, setting,
+                     json_refusal(limits.graphql_body_bytes, setting)),
+            sync_rule(limits)]
 
 
 async def _no_body() -> Message:

@@ -14,6 +14,7 @@ from registry.app import create_app
 from registry.body_limit import BodyLimit, BodyRule, api_rules, json_refusal
 from registry.config import Settings
 from registry.limits import MIB, Limits
+from registry.sync.app import create_sync_app
 from tests.conftest import Database, run_async
 
 CHUNK = 64 * 1024
@@ -39,6 +40,15 @@ def _post(app: Any, path: str, content: Any, headers: dict[str, str] | None = No
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://registry") as c:
             return await c.post(path, content=content, headers=headers)
+
+    return run_async(send())
+
+
+def _get(app: Any, path: str) -> httpx.Response:
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as c:
+            return await c.get(path)
 
     return run_async(send())
 
@@ -149,3 +159,23 @@ def test_the_limits_come_from_the_environment(database: Database,
         built.state.engine.dispose()
     assert answer.status_code == 413
     assert answer.json()["errors"][0]["extensions"]["limit"] == 100
+
+
+@pytest.mark.parametrize("factory", [create_app, create_sync_app])
+def test_the_sync_feed_refuses_a_large_body_in_its_own_error_form(
+        database: Database, factory: Any) -> None:
+    built = factory(Settings(database_url=database.url, anonymous_read=True))
+    try:
+        # Declared: without a token the route answers 401 before it would read a byte.
+        answer = _post(built, "/sync/v1/ledger", b"x" * (Limits().graphql_body_bytes + 1),
+                       {"content-type": "application/json"})
+        document = _get(built, "/sync/v1/openapi.json").json()
+    finally:
+        built.state.engine.dispose()
+    assert answer.status_code == 413
+    body = answer.json()
+    assert (body["error"], body["field"], body["rule"]) == ("too_large", "body", "max_bytes")
+    assert "REGISTRY_MAX_GRAPHQL_BODY_BYTES" in body["message"] and "data" not in body
+    # The document says so, in the shape of its other errors.
+    responses = document["paths"]["/sync/v1/ledger"]["post"]["responses"]
+    assert responses["413"]["content"] == responses["400"]["content"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from registry.body_limit import BodyLimit, sync_rule
 from registry.config import Settings, load_settings
 from registry.db import make_engine, session_factory
+from registry.limits import load_limits
 from registry.sync.routes import routes
 
 
@@ -20,6 +22,8 @@ def create_sync_app(settings: Settings | None = None) -> Starlette:
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     app = Starlette(routes=routes(sessions))
+    # The same bound on bodies as in the full app: a ledger report is parsed whole.
+    app.add_middleware(BodyLimit, rules=[sync_rule(load_limits())])
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.settings = settings

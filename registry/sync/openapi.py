@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.limits import Limits
+from registry.limits import Limits, env_name
 from registry.services import sync_ledger
 from registry.sync import params
 from registry.sync.params import Bounded
@@ -50,6 +50,12 @@ _ERRORS = {
     "410": {"description": "The epoch changed (restore or rebuild): take a new snapshot.",
             "content": _ERROR_BODY},
 }
+
+
+def _too_large(limits: Limits) -> dict[str, Any]:
+    return {"description": f"The body is larger than {limits.graphql_body_bytes} bytes "
+                           f"({env_name('graphql_body_bytes')}); `field` is `body`, `rule` "
+                           "`max_bytes`.", "content": _ERROR_BODY}
 
 
 def _lists(limits: Limits) -> dict[str, Any]:
@@ -164,7 +170,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": _report_schema(limits)}}},
                     "responses": {"200": {"description": "The replica as the ledger sees it."},
-                                  **_ERRORS},
+                                  **_ERRORS, "413": _too_large(limits)},
                 },
                 "get": {
                     "summary": "Every replica with its release, lag and last contact "
