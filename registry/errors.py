@@ -50,10 +50,15 @@ class NotFound(RegistryError):
 
 
 class PermissionDenied(RegistryError):
-    """The actor may not do this."""
+    """The actor may not do this; ``field`` and ``rule`` name which rule, when one does."""
 
     code = "permission_denied"
     http_status = 403
+
+    def __init__(self, message: str, field: str = "", rule: str = "") -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.rule = rule
 
 
 class Conflict(RegistryError):

@@ -140,8 +140,8 @@ def report_position(session: Session, actor: Actor, report: PositionReport) -> C
     elif row.owner is None:
         row.owner = actor.name
     elif row.owner != actor.name and actor.role != "admin":
-        raise PermissionDenied(f"name: the replica '{report.name}' reports with another token "
-                               "(rule: owner); use that token or another replica name")
+        raise PermissionDenied(f"the replica '{report.name}' reports with another token; "
+                               "use that token or another replica name", "name", "owner")
     row.epoch, row.seq, row.release_id = report.epoch, report.seq, report.release
     row.lists, row.scope, row.last_error = report.lists, report.scope, report.last_error
     row.client_version, row.last_contact = report.client_version, now

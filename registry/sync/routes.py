@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from registry.db import transaction
 from registry.errors import (
     NotFound,
+    PermissionDenied,
     RegistryError,
     ValidationError,
 )
@@ -49,7 +50,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def _error(exc: RegistryError) -> Response:
     body: dict[str, Any] = {"error": exc.code, "message": exc.message}
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, ValidationError | PermissionDenied) and exc.rule:
         body["field"], body["rule"] = exc.field, exc.rule
     if isinstance(exc, EpochChanged):
         body["epoch"] = exc.epoch

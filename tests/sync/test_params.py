@@ -151,7 +151,10 @@ def test_a_ledger_row_belongs_to_the_token_that_created_it(
     assert _report(client, first, seq=3).status_code == 200
     taken = _report(client, other, seq=0, release=0)
     assert taken.status_code == 403
-    assert "tinh-01" in taken.json()["message"] and "owner" in taken.json()["message"]
+    refusal = taken.json()
+    assert (refusal["error"], refusal["field"], refusal["rule"]) == (
+        "permission_denied", "name", "owner")
+    assert refusal["message"].startswith("name: ") and "tinh-01" in refusal["message"]
     assert _report(client, other, name="tinh-02").status_code == 200
     assert _report(client, first, seq=4).status_code == 200
     assert _report(client, admin, seq=5).status_code == 200  # the operator may correct it
