@@ -19,6 +19,7 @@ from registry.errors import PermissionDenied, ValidationError
 from registry.models import SyncConsumer
 from registry.services.actors import ROLES, Actor
 from registry.services.feed import Head, read_head
+from registry.sync.params import SCOPE_CHARS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:/ -]{0,127}$"
 _NAME = re.compile(NAME_PATTERN)
@@ -101,7 +102,7 @@ def parse_report(raw: Any, max_lists: int) -> PositionReport:
         raise ValidationError("lists", "maxLength", f"each name is at most {LIST_NAME_CHARS} "
                               "printable characters")
     texts: dict[str, str | None] = {}
-    for field, limit in (("epoch", 64), ("scope", 64), ("last_error", 4000),
+    for field, limit in (("epoch", 64), ("scope", SCOPE_CHARS), ("last_error", 4000),
                          ("client_version", 64)):
         value = raw.get(field)
         if value is not None and not isinstance(value, str):

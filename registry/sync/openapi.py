@@ -82,7 +82,8 @@ def _report_schema(limits: Limits) -> dict[str, Any]:
             "lists": {"type": ["array", "null"], "maxItems": limits.sync_lists,
                       "items": {"type": "string",
                                 "maxLength": sync_ledger.LIST_NAME_CHARS}},
-            "scope": text(64), "last_error": text(4000), "client_version": text(64)}}
+            "scope": text(params.SCOPE_CHARS), "last_error": text(4000),
+            "client_version": text(64)}}
 
 
 def openapi_document(limits: Limits) -> dict[str, Any]:

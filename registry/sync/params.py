@@ -86,7 +86,10 @@ LIMIT = Bounded("limit", True, 1, MAX_SNAPSHOT_LIMIT, DEFAULT_SNAPSHOT_LIMIT)
 LIST_KEY_CHARS = 64
 # The longest snapshot position token: base64 of a list key, a code and a date.
 MAX_TOKEN_CHARS = 512
-SCOPE_CHARS = 2 * LIST_KEY_CHARS + 1
+# The longest ``scope``, as a query parameter and in a ledger report: what the ledger's
+# column holds (sync_consumers.scope, String(64)), so a scope the feed accepts is never cut
+# when its replica reports it.
+SCOPE_CHARS = 64
 
 
 def lists_chars(max_lists: int) -> int:

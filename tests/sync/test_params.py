@@ -17,9 +17,11 @@ from starlette.testclient import TestClient
 
 from registry.config import Settings
 from registry.db import session_factory, transaction
+from registry.models import SyncConsumer
 from registry.services.actors import SYSTEM
 from registry.services.feed import read_head
 from registry.services.tokens import create_token
+from registry.sync import params
 from registry.sync.app import create_sync_app
 from tests.conftest import Database
 from tests.factories import hanoi
@@ -235,3 +237,23 @@ def _race(centre: Centre, secrets: list[str], name: str) -> list[int]:
     for thread in threads:
         thread.join()
     return statuses
+
+
+def test_the_scope_the_feed_takes_is_the_scope_the_ledger_keeps(
+        database: Database, feed: tuple[TestClient, str]) -> None:
+    client, epoch = feed
+    with transaction(session_factory(database.engine)) as session:
+        secret = create_token(session, SYSTEM, "replica-a", "sync").secret
+    longest = "admin-units:" + "9" * (params.SCOPE_CHARS - len("admin-units:"))
+    # The longest scope the query parameter takes is well formed…
+    assert client.get(f"/sync/v1/checksums/{epoch}/1?scope={longest}").status_code == 200
+    refused(client, f"/sync/v1/checksums/{epoch}/1?scope={longest}9", "scope", "maxLength")
+    # …and a replica reporting it finds it whole in the ledger, on every database.
+    assert _report(client, secret, scope=longest).json()["scope"] == longest
+    assert SyncConsumer.__table__.c.scope.type.length == params.SCOPE_CHARS
+    document = client.get("/sync/v1/openapi.json").json()
+    query = next(p for p in document["paths"]["/sync/v1/snapshot/{epoch}/{release}"]["get"][
+        "parameters"] if p["name"] == "scope")
+    report = document["paths"]["/sync/v1/ledger"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]["scope"]
+    assert str(query["schema"]["maxLength"]) in report["description"]
