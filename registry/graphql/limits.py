@@ -83,9 +83,19 @@ _PLANS = {("ChangeSet", "preview"), ("Mutation", "previewChangeSet")}
 class TooCostly(Exception):
     """The query would do more work than one request may."""
 
-    def __init__(self, message: str, code: str = "too_costly") -> None:
+    def __init__(self, message: str, code: str = "too_costly", field: str = "",
+                 rule: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
+        self.rule = rule
+
+    def extensions(self) -> dict[str, Any]:
+        """The GraphQL error's extensions: the code, and the field and rule when named."""
+        found: dict[str, Any] = {"code": self.code}
+        if self.rule:
+            found.update(field=self.field, rule=self.rule)
+        return found
 
 
 def _unwrap(type_: Any) -> tuple[Any, bool]:
@@ -237,7 +247,9 @@ class Analysis:
         if not isinstance(value, int) or isinstance(value, bool):
             return maximum  # a wrong type is coercion's to report; cost the worst case
         if not 1 <= value <= maximum:
-            raise TooCostly(f"first must be between 1 and {maximum}, not {value}")
+            # A validation error, as the resolver's own check would give (bounds.check_page).
+            raise TooCostly(f"{node.name.value}(first): must be between 1 and {maximum}, "
+                            f"not {value}", code="validation", field="first", rule="range")
         return value
 
     def _items(self, node: FieldNode, argument: str) -> int:
@@ -451,7 +463,7 @@ class CostLimiter(SchemaExtension):
                                context.variables or {})
             except TooCostly as exc:
                 context.pre_execution_errors = [
-                    GraphQLError(str(exc), extensions={"code": exc.code})]
+                    GraphQLError(str(exc), extensions=exc.extensions())]
         yield
 
 

@@ -126,7 +126,7 @@ def test_first_from_a_variable_default(api: Api, statements: Callable[[], Statem
     # The value given wins over the default.
     assert api(NESTED, {"f": 3})["administrativeUnits"]["nodes"]
     wrong = refused(api, statements, NESTED.replace("= 100", "= 101"))
-    assert "first must be between 1 and 100" in wrong["message"]
+    assert wrong["message"] == "administrativeUnits(first): must be between 1 and 100, not 101"
     # The connection, then 7 times its page and the page's code.
     assert cost('query($f: Int = 7) { administrativeUnits(first: $f) { nodes { code } } }') \
         == 1 + 7 * (1 + 1)
