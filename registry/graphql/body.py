@@ -33,30 +33,37 @@ def nesting(value: Any) -> int:
     return deepest
 
 
-def decode(data: str | bytes, max_depth: int) -> Any:
-    """The JSON of a request body or of the ``variables`` parameter, or :class:`BadBody`."""
+def decode(data: str | bytes, max_depth: int, where: str = "body") -> Any:
+    """The JSON of a request body, or of a GET's ``variables`` or ``extensions`` parameter
+    (``where`` names which, in the error), or :class:`BadBody`."""
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise BadBody("body: is not UTF-8 text") from None
+            raise BadBody(f"{where}: is not UTF-8 text") from None
     else:
         text = data
-    too_deep = BadBody(f"body: JSON nests deeper than {max_depth} levels "
+    too_deep = BadBody(f"{where}: JSON nests deeper than {max_depth} levels "
                        "(REGISTRY_MAX_JSON_DEPTH)")
     try:
         value = json.loads(text)
     except RecursionError:
         raise too_deep from None
     except ValueError as exc:
-        raise BadBody(f"body: is not JSON ({exc})") from None
+        raise BadBody(f"{where}: is not JSON ({exc})") from None
     if nesting(value) > max_depth:
         raise too_deep
     return value
 
 
 def check_request(value: Any) -> None:
-    """A request (and a GET's ``variables``) is a JSON object; a batch, a list of them."""
+    """A request is a JSON object; a batch, a list of them."""
     for item in value if isinstance(value, list) else [value]:
         if not isinstance(item, dict):
             raise BadBody("body: must be a JSON object with a 'query' (or a list of them)")
+
+
+def check_parameter(value: Any, where: str) -> None:
+    """A GET's ``variables`` (or ``extensions``) is a JSON object."""
+    if not isinstance(value, dict):
+        raise BadBody(f"{where}: must be a JSON object")

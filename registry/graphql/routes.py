@@ -15,10 +15,11 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http.types import QueryParams
 
 from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied
-from registry.graphql.body import BadBody, check_request, decode
+from registry.graphql.body import BadBody, check_parameter, check_request, decode
 from registry.graphql.caching import DOCUMENTS, cache_from_env, request_key
 from registry.graphql.context import Context, SharedReader
 from registry.graphql.metrics import CACHE
@@ -150,6 +151,19 @@ class RegistryGraphQL(GraphQL[Context, None]):
         except BadBody as exc:
             raise HTTPException(400, str(exc)) from None
         return value
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """A GET's parameters; a bad ``variables`` or ``extensions`` is a 400 naming it."""
+        found = dict(params)
+        for name in ("variables", "extensions"):
+            raw = found.get(name)
+            if raw:
+                try:
+                    found[name] = decode(raw, self.limits.json_depth, name)
+                    check_parameter(found[name], name)
+                except BadBody as exc:
+                    raise HTTPException(400, str(exc)) from None
+        return found
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL, with every script and style served by this app (under its root path)."""

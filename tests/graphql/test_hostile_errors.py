@@ -138,6 +138,17 @@ def test_deep_variables_over_get(api: Api) -> None:
         "query": "{ release { number } }", "variables": "[" * 2_000 + "]" * 2_000})
     assert response.status_code == 400
     assert "REGISTRY_MAX_JSON_DEPTH" in response.text
+    # The parameter is named, not the body (a GET has none).
+    assert "variables: JSON nests deeper than 64 levels" in response.text
+    for variables, problem in (("[" * 65 + "]" * 65, "JSON nests deeper than 64 levels"),
+                               ("{not json", "is not JSON"), ("[1]", "must be a JSON object")):
+        answer = api.request("GET", "/graphql", params={
+            "query": "{ release { number } }", "variables": variables})
+        assert answer.status_code == 400 and f"variables: {problem}" in answer.text, answer.text
+    fine = api.request("GET", "/graphql", params={
+        "query": "query($n: Int) { release(number: $n) { number } }",
+        "variables": '{"n": 1}'})
+    assert fine.status_code == 200, fine.text
 
 
 def test_json_depth_is_a_setting(make_api: Callable[..., Api],
