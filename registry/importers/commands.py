@@ -41,13 +41,18 @@ AuthorOpt = Annotated[str, typer.Option("--actor", envvar="REGISTRY_ACTOR",
 
 
 def _render_plan(plan: ImportPlan, diff: dict[str, Any] | None, examples: int) -> None:
+    from rich.markup import escape
+    from rich.text import Text
+
     from registry.cli.output import out
 
-    out.print(f"[bold]{plan.source}[/]: {plan.rows} rows, list {plan.list_key}, effective "
-              f"{plan.effective_date.isoformat()}", highlight=False)
+    # Every text from the file is escaped or printed without markup: "[/x]" in a cell is
+    # text, not a tag (an unmatched one would end the command with a MarkupError).
+    out.print(f"[bold]{escape(plan.source)}[/]: {plan.rows} rows, list {plan.list_key}, "
+              f"effective {plan.effective_date.isoformat()}", highlight=False)
     for note in plan.notes:
-        out.print(f"  {note}", highlight=False)
-    out.print(f"  scope: {plan.scope}", highlight=False)
+        out.print(f"  {note}", highlight=False, markup=False)
+    out.print(f"  scope: {plan.scope}", highlight=False, markup=False)
     counts = plan.counts()
     summary = ", ".join(f"{name} {n}" for name, n in counts.items()) or "no changes"
     out.print(f"[bold]{len(plan.operations)} operations[/]: {summary}", highlight=False)
@@ -55,25 +60,25 @@ def _render_plan(plan: ImportPlan, diff: dict[str, Any] | None, examples: int) -
     if len(groups) > 1 or (groups and next(iter(groups)) != plan.list_key):
         table = RichTable("province", *counts, "total")
         for group, found in groups.items():
-            table.add_row(group, *(str(found.get(name, "")) for name in counts),
+            table.add_row(Text(group), *(str(found.get(name, "")) for name in counts),
                           str(sum(found.values())))
         out.print(table)
     for name, lines in plan.examples(examples).items():
         out.print(f"[bold]{name}[/] (first {len(lines)} of {counts[name]}):")
         for line in lines:
-            out.print(f"  {line}", highlight=False)
+            out.print(f"  {line}", highlight=False, markup=False)
     if diff is not None:
         planned = ", ".join(f"{k} {v}" for k, v in sorted(diff["summary"].items()) if v)
         out.print(f"publishing would record: {planned or 'nothing'}", highlight=False)
         for problem in diff["errors"][:50]:
-            out.print(f"  [bold red]problem[/] {problem['field']}: {problem['message']}",
-                      highlight=False)
+            out.print(f"  [bold red]problem[/] {escape(problem['field'])}: "
+                      f"{escape(problem['message'])}", highlight=False)
         if len(diff["errors"]) > 50:
             out.print(f"  … and {len(diff['errors']) - 50} more problems")
     for bad in plan.bad[:50]:
         tag = "skipped" if plan.skipped_bad else "bad row"
-        out.print(f"  [bold red]{tag}[/] {plan.source}:{bad.line}: {bad.reason}",
-                  highlight=False)
+        out.print(f"  [bold red]{tag}[/] {escape(plan.source)}:{bad.line}: "
+                  f"{escape(bad.reason)}", highlight=False)
     if len(plan.bad) > 50:
         out.print(f"  … and {len(plan.bad) - 50} more bad rows")
 
@@ -100,7 +105,7 @@ def _run_import(plan_of: Any, *, dry_run: bool, skip_bad: bool, publish: bool, a
                 title: str, basis: Any, examples: int, as_json: bool) -> None:
     """Plan inside one transaction; dry run: show and roll back; else record the change set."""
     from registry.cli.database import unit_of_work
-    from registry.cli.output import emit, out
+    from registry.cli.output import emit, err, out
     from registry.importers.plans import commit_import, refuse_bad_rows
     from registry.importers.plans import dry_run as plan_dry_run
     from registry.services.actors import SYSTEM, Actor
@@ -119,6 +124,10 @@ def _run_import(plan_of: Any, *, dry_run: bool, skip_bad: bool, publish: bool, a
         refuse_bad_rows(plan, skip_bad)
         who = SYSTEM if publish else Actor(actor, "admin")
         cs_id, release = commit_import(session, who, plan, title, basis, publish)
+    # What the dry run shows among the plan's lines (formula warnings among them), on
+    # stderr here: standard output keeps the one line saying what was recorded.
+    for note in plan.notes:
+        err.print(note, highlight=False, markup=False, soft_wrap=True)
     counts = ", ".join(f"{k} {v}" for k, v in plan.counts().items())
     skipped = f"; {len(plan.bad)} bad rows skipped" if plan.skipped_bad else ""
     if release:

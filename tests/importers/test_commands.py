@@ -142,3 +142,26 @@ def test_import_csv_maps_columns_and_publishes(database: Database, tmp_path: Pat
     assert json.loads(shown.stdout)["name"] == "Bộ Công Thương"
     with transaction(session_factory(database.engine)) as session:
         assert session.scalar(select(func.count(ChangeSet.id))) == 1
+
+
+def test_formula_warnings_are_printed_by_imports_that_write_too(database: Database,
+                                                                tmp_path: Path) -> None:
+    path = tmp_path / "agencies.csv"
+    path.write_text(csv_text("code,name,type",
+                             "000.00.00.G01,=HYPERLINK(\"x\"),Bộ",
+                             "000.00.00.G02,@[/cmd],Bộ"), "utf-8")
+    args = ["import", "csv", "agencies", str(path), "--effective", "2025-04-14"]
+    basis = ["--decision", "09/2025/QĐ-TTg", "--decision-date", "2025-04-14", "--issuer",
+             "Thủ tướng Chính phủ"]
+    warnings = [f"warning: {path.name}:2: column 'name' holds '=HYPERLINK(\"x\")', which a "
+                "spreadsheet would run as a formula; it is read as text",
+                f"warning: {path.name}:3: column 'name' holds '@[/cmd]', which a "
+                "spreadsheet would run as a formula; it is read as text"]
+    for mode in (["--dry-run"], basis, [*basis, "--publish"]):
+        done = run(database, *args, *mode)
+        assert done.exit_code == 0, (mode, done.output)
+        shown = " ".join(done.output.split())  # lines wrapped to the terminal, joined
+        assert all(w in shown for w in warnings), (mode, done.output)
+    # A write prints them on stderr; its standard output is the line saying what it did.
+    assert all(w in " ".join(done.stderr.split()) for w in warnings)
+    assert "published as release" in done.stdout and "warning" not in done.stdout
