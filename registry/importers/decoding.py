@@ -8,7 +8,8 @@ marks after vowels; a Latin-1 file has Ì ì Ò ò Þ there, after anything. So 
 as Windows-1258 when it has a tone mark and each one follows a Vietnamese vowel, or when it
 has none of the fourteen bytes at all (then both code pages read it alike). Anything else
 would be a guess, and a wrong guess silently changes names, so it is refused, naming the
-encodings tried.
+encodings tried, with its own rule (:data:`CODE_PAGE`), so that a page can say it in the
+reader's language.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from collections.abc import Iterable
 
 from registry.errors import ValidationError
 
+_NUL = "contains NUL characters (UTF-16 without BOM?)"
+CODE_PAGE = "code_page"
+"""The rule of a file that is not UTF-8 and not clearly Vietnamese in Windows-1258."""
 # Bytes whose character differs between Windows-1258 and ISO-8859-1 (0x80-0x9F aside).
 _DIFFERENT = frozenset(b for b in range(0xA0, 0x100)
                        if bytes([b]).decode("cp1258", "replace") != chr(b))
@@ -61,6 +65,9 @@ def decode_text(data: bytes, field: str = "file") -> str:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as not_utf8:
+            if b"\x00" in data:
+                # UTF-16 without its BOM, not a code page whose letters are in doubt.
+                raise ValidationError(field, "encoding", _NUL) from None
             try:
                 text = data.decode("cp1258")
             except UnicodeDecodeError as exc:
@@ -70,10 +77,10 @@ def decode_text(data: bytes, field: str = "file") -> str:
                                       ) from None
             if not reads_as_windows_1258([data]):
                 raise ValidationError(
-                    field, "encoding",
+                    field, CODE_PAGE,
                     f"is not UTF-8 (byte {not_utf8.start}), and its accented letters read "
                     "differently in Windows-1258 (Vietnamese) and ISO-8859-1 (Latin-1) "
                     "without being clearly Vietnamese; save it as UTF-8") from None
     if "\x00" in text:
-        raise ValidationError(field, "encoding", "contains NUL characters (UTF-16 without BOM?)")
+        raise ValidationError(field, "encoding", _NUL)
     return unicodedata.normalize("NFC", text)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import ValidationError
-from registry.importers.decoding import reads_as_windows_1258
+from registry.importers.decoding import CODE_PAGE, reads_as_windows_1258
 from registry.importers.tabular import XLSX_MAGIC, Cell, cell_text
 from registry.importers.xlsx_guard import check_xlsx_size
 
@@ -167,7 +167,7 @@ def choose_encoding(path: Path, source: str) -> str:
         with path.open("rb") as raw:
             if reads_as_windows_1258(iter(partial(raw.read, CHUNK), b"")):
                 return "cp1258"
-        raise ValidationError(source, "encoding", f"is not UTF-8 (byte {not_utf8}), and its "
+        raise ValidationError(source, CODE_PAGE, f"is not UTF-8 (byte {not_utf8}), and its "
                               "accented letters read differently in Windows-1258 (Vietnamese) "
                               "and ISO-8859-1 (Latin-1) without being clearly Vietnamese; save "
                               "it as UTF-8")

@@ -198,7 +198,8 @@ def read_upload(filename: str, data: bytes, t: Translator) -> Upload:
             text = decode_text(data, filename)
             table, delimiter = read_csv_text(text, filename), _delimiter(text.split("\n", 1)[0])
     except ValidationError as exc:
-        key = {"encoding": "convert.err.encoding", "empty": "convert.err.empty",
+        key = {"encoding": "convert.err.encoding", "code_page": "convert.err.code_page",
+               "empty": "convert.err.empty",
                "xlsx": "convert.err.xlsx", "csv": "convert.err.csv"}.get(exc.rule)
         if key is None:
             raise Refused(error_text(t, exc)) from None

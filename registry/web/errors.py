@@ -24,6 +24,9 @@ from registry.web.i18n import MESSAGES, Translator
 # with a digit (a code, a date); lone digits are counts and versions, noise without words.
 _VALUE = re.compile(r"'([^']*)'|\"([^\"]*)\"|“([^”]*)”|(?<![\w{,-])(\d[\w./-]+)")
 _INDEX = re.compile(r"\[\d+\]")
+# Rules whose detail's values mean nothing to a reader: the header's expected columns (too
+# long for a page), a byte offset in a file that is not in a readable encoding.
+_NO_VALUES = frozenset({"header", "encoding", "code_page"})
 # Refusals the services word in one sentence, without a rule: the ones a web user meets.
 _SPECIFIC = [
     (re.compile(r"wrote change set \d+ and may not"), "err.forbidden.own"),
@@ -55,7 +58,7 @@ def message(t: Translator, rule: str, detail: str, field: str = "") -> str:
         leaf = "gso"  # the detail lists both expected headers: too long for a page
     key = next((k for k in (f"rule.{rule}.{leaf}", f"rule.{rule}") if k in MESSAGES),
                "rule.other")
-    shown = "" if rule == "header" else values_text(detail)
+    shown = "" if rule in _NO_VALUES else values_text(detail)
     return f"{t(key)}: {shown}" if shown else t(key)
 
 

@@ -628,6 +628,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
                         "công thức; giá trị được đọc như văn bản",
                         "Warning: {where}, column “{column}” holds a value a spreadsheet would "
                         "run as a formula; it is read as text"),
+    "rule.code_page": ("Tệp không phải UTF-8 cũng không phải Windows-1258 (tiếng Việt): các chữ "
+                       "có dấu trông như Latin-1 (ISO-8859-1) hoặc một bảng mã khác; hãy lưu "
+                       "lại dưới dạng UTF-8",
+                       "The file is neither UTF-8 nor Windows-1258 (Vietnamese): its accented "
+                       "letters look like Latin-1 (ISO-8859-1) or another code page; save it "
+                       "as UTF-8"),
+    "convert.err.code_page": ("Không đọc được tệp {file}: tệp không phải UTF-8 cũng không phải "
+                              "Windows-1258 (tiếng Việt); các chữ có dấu trông như Latin-1 "
+                              "(ISO-8859-1) hoặc một bảng mã khác. Hãy lưu lại dưới dạng "
+                              "“CSV UTF-8”.",
+                              "Cannot read {file}: it is neither UTF-8 nor Windows-1258 "
+                              "(Vietnamese); its accented letters look like Latin-1 "
+                              "(ISO-8859-1) or another code page. Save it again as "
+                              "“CSV UTF-8”."),
 }
 
 

@@ -87,7 +87,7 @@ def test_a_latin_1_file_is_not_read_as_windows_1258(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as refused:
         decode_text(data, "cities.csv")
     error = refused.value
-    assert (error.field, error.rule) == ("cities.csv", "encoding")
+    assert (error.field, error.rule) == ("cities.csv", "code_page")
     assert "Windows-1258" in error.message and "ISO-8859-1" in error.message
     with pytest.raises(ValidationError, match="ISO-8859-1"):
         read_table(data, "cities.csv")
@@ -97,7 +97,7 @@ def test_a_latin_1_file_is_not_read_as_windows_1258(tmp_path: Path) -> None:
         {"op": "create", "list": "admin-units", "code": "01", "name": "Città", "type": "Ìsola"}],
         "legal_basis": {"number": "1", "date": "2025-01-02", "issuer": "Þing"}},
         ensure_ascii=False)
-    assert _refused(_file(tmp_path, changeset.encode("latin-1"))).rule == "encoding"
+    assert _refused(_file(tmp_path, changeset.encode("latin-1"))).rule == "code_page"
 
 
 def test_windows_1258_and_what_both_code_pages_read_alike_are_still_read(

@@ -26,6 +26,8 @@ ENGLISH = re.compile(r"\b(the|is|are|not|must|needs?|cannot|should|use|with|has|
 VIETNAMESE = re.compile(r"\b(không|của|phải|hãy|được|bị|cần|có|là|một|và|chưa|tệp|cột)\b",
                         re.I)
 QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|“[^”]*”|<code>.*?</code>")
+# Accented letters Windows-1258 would read otherwise (Ì, Þ): not clearly Vietnamese.
+LATIN_1 = "ma,code,name,type\n01,00043,Ìsola Þórshöfn,Phuong\n"
 CHANGE_SET = {"title": "Ngôn ngữ", "legal_number": "8/2025/KT", "legal_date": "2025-06-01",
               "legal_issuer": "Ủy ban Thường vụ Quốc hội", "legal_url": "",
               "effective_date": "2025-07-01"}
@@ -110,6 +112,9 @@ def _walk(live: Live, client_for: Callable[[str], Client], lang: str) -> Walk:
     walk.check("convert: no column", anonymous.post(
         "/convert", {"mode": "code", "column": "ma_xa"}, csrf_from="/convert",
         files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")}))
+    walk.check("convert: a Latin-1 file", anonymous.post(
+        "/convert", {"mode": "code", "column": "ma"}, csrf_from="/convert",
+        files={"file": ("latin1.csv", LATIN_1.encode("latin-1"), "text/csv")}))
     walk.check("convert: an old .xls", anonymous.post(
         "/convert", {"mode": "code", "column": "a"}, csrf_from="/convert",
         files={"file": ("a.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64),
@@ -151,6 +156,9 @@ def _walk(live: Live, client_for: Callable[[str], Client], lang: str) -> Walk:
     walk.check("upload: bad rows", steward.post(
         f"{detail}/upload", {"layout": "csv", "list": AU}, csrf_from=detail,
         files={"file": ("x.csv", b"code,name,type\n12AB,X,Phuong\n,Y,Xa\n", "text/csv")}))
+    walk.check("upload: a Latin-1 file", steward.post(
+        f"{detail}/upload", {"layout": "csv", "list": AU}, csrf_from=detail,
+        files={"file": ("units-latin1.csv", LATIN_1.encode("latin-1"), "text/csv")}))
     walk.check("upload: empty file", steward.post(
         f"{detail}/upload", {"layout": "csv", "list": AU}, csrf_from=detail,
         files={"file": ("x.csv", b"", "text/csv")}))
@@ -204,3 +212,13 @@ def test_every_error_of_every_form_is_in_the_chosen_language(
     # A web user is never told to use a command-line option.
     upload = " ".join(walk.seen["upload: no code column"])
     assert "COLUMN" not in upload and "map" not in upload
+    # A Latin-1 file: both code pages named and what to do, in the reader's words, and no
+    # bare byte offset.
+    latin = " ".join(walk.seen["upload: a Latin-1 file"])
+    assert f"units-latin1.csv: {translate(lang, 'rule.code_page')}" in latin, latin
+    offset = next(i for i, b in enumerate(LATIN_1.encode("latin-1")) if b > 0x7F)
+    assert f": {offset}" not in latin, latin  # the byte where UTF-8 failed
+    converted = unescape(" ".join(walk.seen["convert: a Latin-1 file"]))
+    assert translate(lang, "convert.err.code_page", file="latin1.csv") in converted, converted
+    for text in (latin, converted):
+        assert "Windows-1258" in text and "Latin-1" in text
