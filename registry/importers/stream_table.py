@@ -223,9 +223,9 @@ def open_csv(path: Path, source: str) -> Iterator[StreamTable]:
 def open_xlsx(path: Path, source: str) -> Iterator[StreamTable]:
     """The first sheet of a workbook as a :class:`StreamTable`; the header is its first
     row with anything in it."""
+    check_xlsx_size(path, source)  # first: a refusal costs no import
     from openpyxl import load_workbook
 
-    check_xlsx_size(path, source)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

@@ -165,9 +165,9 @@ def _cell(value: object) -> Cell:
 
 
 def _xlsx_rows(data: bytes, source: str) -> Iterator[tuple[int, tuple[Cell, ...]]]:
+    check_xlsx_size(io.BytesIO(data), source)  # first: a refusal costs no import
     from openpyxl import load_workbook
 
-    check_xlsx_size(io.BytesIO(data), source)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
