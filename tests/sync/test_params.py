@@ -12,10 +12,9 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
-from registry.config import Settings
 from registry.db import session_factory, transaction
 from registry.models import SyncConsumer
 from registry.services.actors import SYSTEM
@@ -26,23 +25,23 @@ from registry.sync.app import create_sync_app
 from tests.conftest import Database
 from tests.factories import hanoi
 from tests.sync.conftest import Centre
+from tests.web.conftest import serve
 
 HUGE = "99999999999999999999"
 
 
 @pytest.fixture
-def feed(database: Database) -> Iterator[tuple[TestClient, str]]:
-    """A sync app over a database with one release, and the feed's epoch."""
+def feed(database: Database) -> Iterator[tuple[httpx.Client, str]]:
+    """A sync app over a database with one release, served, and the feed's epoch."""
     with transaction(session_factory(database.engine)) as session:
         hanoi(session)
         epoch = read_head(session).epoch
-    app = create_sync_app(Settings(database_url=database.url, anonymous_read=True))
-    with TestClient(app) as client:
+    with serve(database.url, factory=create_sync_app) as base, \
+            httpx.Client(base_url=base, timeout=30) as client:
         yield client, epoch
-    app.state.engine.dispose()
 
 
-def refused(client: TestClient, path: str, field: str, rule: str) -> None:
+def refused(client: httpx.Client, path: str, field: str, rule: str) -> None:
     answer = client.get(path)
     assert answer.status_code == 400, (path, answer.status_code, answer.text)
     body = answer.json()
@@ -51,7 +50,7 @@ def refused(client: TestClient, path: str, field: str, rule: str) -> None:
 
 
 def test_out_of_range_and_malformed_numbers_are_400s_naming_the_rule(
-        feed: tuple[TestClient, str]) -> None:
+        feed: tuple[httpx.Client, str]) -> None:
     client, epoch = feed
     refused(client, "/sync/v1/head?after=0&wait=61", "wait", "maximum")
     refused(client, "/sync/v1/head?after=0&wait=-1", "wait", "minimum")
@@ -81,7 +80,7 @@ def _token(position: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
-def test_a_forged_snapshot_position_is_a_400(feed: tuple[TestClient, str]) -> None:
+def test_a_forged_snapshot_position_is_a_400(feed: tuple[httpx.Client, str]) -> None:
     client, epoch = feed
     for position in (["v", "admin-units", [1, 2]], ["v", "admin-units", 2**40],
                      ["v", "admin-units", ["0\u0000", "2025-01-01"]],
@@ -94,7 +93,7 @@ def test_a_forged_snapshot_position_is_a_400(feed: tuple[TestClient, str]) -> No
     assert good.status_code == 200
 
 
-def test_the_document_states_the_bounds_the_code_holds(feed: tuple[TestClient, str]) -> None:
+def test_the_document_states_the_bounds_the_code_holds(feed: tuple[httpx.Client, str]) -> None:
     """For every bounded parameter in the document: its maximum passes the parameter's
     check and one more is refused by name; the same for its minimum."""
     client, epoch = feed
@@ -134,7 +133,7 @@ def _url(template: str, epoch: str, param: dict[str, Any], value: Any) -> str:
     return path + "?" + "&".join(f"{k}={v}" for k, v in query.items())
 
 
-def _report(client: TestClient, secret: str, **body: Any) -> Any:
+def _report(client: httpx.Client, secret: str, **body: Any) -> Any:
     report = {"name": "tinh-01", "seq": 1, "release": 1, **body}
     # json.dumps escapes a lone surrogate, as a hostile client may send it.
     return client.post("/sync/v1/ledger", content=json.dumps(report),
@@ -143,7 +142,7 @@ def _report(client: TestClient, secret: str, **body: Any) -> Any:
 
 
 def test_a_ledger_row_belongs_to_the_token_that_created_it(
-        database: Database, feed: tuple[TestClient, str]) -> None:
+        database: Database, feed: tuple[httpx.Client, str]) -> None:
     client, _ = feed
     with transaction(session_factory(database.engine)) as session:
         first = create_token(session, SYSTEM, "replica-a", "sync").secret
@@ -166,7 +165,7 @@ def test_a_ledger_row_belongs_to_the_token_that_created_it(
     assert {c["name"]: c["seq"] for c in consumers} == {"tinh-01": 6, "tinh-02": 1}
 
 
-def test_a_reports_lists_are_bounded(database: Database, feed: tuple[TestClient, str]) -> None:
+def test_a_reports_lists_are_bounded(database: Database, feed: tuple[httpx.Client, str]) -> None:
     client, _ = feed
     with transaction(session_factory(database.engine)) as session:
         secret = create_token(session, SYSTEM, "replica-a", "sync").secret
@@ -193,15 +192,14 @@ def test_the_lists_limit_is_a_setting(database: Database, monkeypatch: pytest.Mo
         hanoi(session)
         epoch = read_head(session).epoch
         secret = create_token(session, SYSTEM, "replica-a", "sync").secret
-    app = create_sync_app(Settings(database_url=database.url, anonymous_read=True))
-    with TestClient(app) as client:
+    with serve(database.url, factory=create_sync_app) as base, \
+            httpx.Client(base_url=base, timeout=30) as client:
         assert _report(client, secret, lists=["a", "b", "c"]).status_code == 400
         refused(client, f"/sync/v1/checksums/{epoch}/1?lists=a,b,c", "lists", "maxItems")
         document = client.get("/sync/v1/openapi.json").json()
         body = document["paths"]["/sync/v1/ledger"]["post"]["requestBody"]
         assert body["content"]["application/json"]["schema"]["properties"]["lists"][
             "maxItems"] == 2
-    app.state.engine.dispose()
 
 
 def test_two_first_reports_under_one_name_race_to_one_owner(centre: Centre) -> None:
@@ -240,7 +238,7 @@ def _race(centre: Centre, secrets: list[str], name: str) -> list[int]:
 
 
 def test_the_scope_the_feed_takes_is_the_scope_the_ledger_keeps(
-        database: Database, feed: tuple[TestClient, str]) -> None:
+        database: Database, feed: tuple[httpx.Client, str]) -> None:
     client, epoch = feed
     with transaction(session_factory(database.engine)) as session:
         secret = create_token(session, SYSTEM, "replica-a", "sync").secret

@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.applications import Starlette
 
 from registry.app import create_app
 from registry.config import Settings
@@ -80,9 +81,11 @@ def _free_socket() -> socket.socket:
 
 
 @contextmanager
-def serve(database_url: str, *, anonymous_read: bool = True) -> Iterator[str]:
-    """A real uvicorn server for the app on ``database_url``, in a thread; yields its URL."""
-    app = create_app(Settings(database_url=database_url, anonymous_read=anonymous_read))
+def serve(database_url: str, *, anonymous_read: bool = True,
+          factory: Callable[[Settings], Starlette] = create_app) -> Iterator[str]:
+    """A real uvicorn server for the app (by default the whole registry's) on
+    ``database_url``, in a thread; yields its URL."""
+    app = factory(Settings(database_url=database_url, anonymous_read=anonymous_read))
     sock = _free_socket()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
