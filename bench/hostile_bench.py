@@ -1,4 +1,4 @@
-"""The cost of refusing: every hostile request class of issue 11, against a real server.
+"""The cost of refusing: every hostile request class of docs/security.md, against a real server.
 
 Run: ``python bench/hostile_bench.py``. It
 
@@ -365,7 +365,8 @@ def _prepare(url: str) -> Setup:
 
     steward = Actor(STEWARD, "steward", frozenset({"admin-units"}))
     with transaction(session_factory(engine)) as session:
-        # The size the issue names: 20,000 new communes (codes 80000-99999) in Hà Nội.
+        # A draft as large as a reorganisation may be: 20,000 new communes (codes
+        # 80000-99999) in Hà Nội.
         codes = [f"{80_000 + i:05d}" for i in range(DRAFT_OPS)]
         draft = change_sets.create_change_set(
             session, steward, "bench: a large draft", change_sets.parse_legal_basis(

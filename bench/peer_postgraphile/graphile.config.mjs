@@ -1,4 +1,4 @@
-// Copied from the PostGraphile peer setup filed with issue 13 (unchanged but for this line).
+// Copied from the PostGraphile peer setup used for the side-by-side measurements (unchanged but for this line).
 // PostGraphile 5 for the peer benchmark: the amber preset, simplified inflection,
 // schema pg5 only, production mode (no GraphiQL, no explain, no watch).
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";

@@ -1,4 +1,4 @@
--- Copied from the PostGraphile peer setup filed with issue 13 (unchanged but for this line).
+-- Copied from the PostGraphile peer setup used for the side-by-side measurements (unchanged but for this line).
 -- The shape PostGraphile 5 serves: schema pg5, over the registry's own tables (read-only).
 -- Every row carries the date it answers for (as_of); nested fields answer at that date,
 -- as the registry's nested fields answer at their parent's asOf.

@@ -1,6 +1,7 @@
 """The three questions, as each system is asked them; bodies per key; payload normalisation.
 
-Copied from the PostGraphile peer setup filed with issue 13 (unchanged but for this paragraph).
+Copied from the PostGraphile peer setup used for the side-by-side measurements
+(unchanged but for this paragraph).
 """
 from __future__ import annotations
 
