@@ -312,7 +312,7 @@ def _code(answer: Answer) -> str:
     try:
         found = json.loads(answer.payload)
     except ValueError:
-        return "text" if answer.payload else "-"  # e.g. strawberry's plain-text 400
+        return "text" if answer.payload else "-"  # an answer that is not JSON
     if not isinstance(found, dict):
         return "json"
     if "error" in found:  # the sync feed's {error, message, field, rule}

@@ -88,7 +88,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 return
             scope[_CONTEXT] = context
             if request.method != "POST" or self.cache.maxsize <= 0:
-                await super().__call__(scope, receive, send)
+                await self._serve(scope, receive, send)
                 return
             await self._cached(request, context, scope, send)
         finally:
@@ -117,10 +117,22 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 captured.append(message.get("body", b""))
             await send(message)
 
-        await super().__call__(scope, _replay(body), capture)
+        await self._serve(scope, _replay(body), capture)
         if (found is not None and context.cache_ok and status == 200
                 and context.cache_release is not None):
             self.cache.put(self.namespace, context.cache_release, found[0], b"".join(captured))
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's HTTP handling, with its refusals (a body that is not a request, an
+        unsupported content type, no query) in GraphQL's JSON error shape rather than as
+        plain text: a client parses every answer the same way."""
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            response = JSONResponse({"data": None, "errors": [
+                {"message": exc.reason, "extensions": {"code": "bad_request"}}]},
+                status_code=exc.status_code)
+        await response(scope, receive, send)
 
     def _authenticate(self, request: Request, context: Context) -> Response | None:
         header = request.headers.get("authorization")

@@ -130,7 +130,21 @@ def test_malformed_json_bodies(api: Api, body: bytes) -> None:
     response = api.request("POST", "/graphql", content=body,
                            headers={"Content-Type": "application/json"})
     assert response.status_code == 400, response.text
-    assert "Unexpected" not in response.text
+    # In GraphQL's JSON error shape, as every other answer: a client parses them alike.
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "bad_request"
+    assert "Unexpected" not in error["message"]
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("text/plain", b'{"query": "{ release { number } }"}'),
+    ("application/json", b'{"variables": {}}')])
+def test_a_request_strawberry_refuses_is_answered_in_json(api: Api, content_type: str,
+                                                          body: bytes) -> None:
+    response = api.request("POST", "/graphql", content=body,
+                           headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "bad_request"
 
 
 def test_deep_variables_over_get(api: Api) -> None:
