@@ -60,7 +60,13 @@ QUESTIONS = {"q1": "Q1 district on a date, parent, ~20 children",
              "q3": "Q3 resolve an ended commune"}
 # (label, how requests are shaped: see queries.bodies)
 SYSTEMS = [("registry, cache off", "registry"), ("registry, cache on", "registry"),
+           ("registry, cache off, 2 workers", "registry"),
+           ("registry, cache off, unplanned", "registry"),
            ("PostGraphile 5", "pg5"), ("raw-SQL floor", "floor")]
+# How each registry system is started: (REGISTRY_GRAPHQL_CACHE, planned, workers).
+REGISTRY_RUNS = {"registry, cache off": ("0", True, 1), "registry, cache on": (None, True, 1),
+                 "registry, cache off, 2 workers": ("0", True, 2),
+                 "registry, cache off, unplanned": ("0", False, 1)}
 PEER_FILES = ("package.json", "graphile.config.mjs", "polyfill.cjs")
 
 
@@ -134,18 +140,22 @@ def _wait(process: subprocess.Popen[bytes], ready: Callable[[], bool], what: str
     raise SystemExit(f"{what} did not start")
 
 
-def _start_registry(url: str, port: int, cache: str | None,
+def _start_registry(url: str, port: int, run: tuple[str | None, bool, int],
                     logs: Path) -> subprocess.Popen[bytes]:
-    """``registry serve`` (one worker); ``cache`` sets REGISTRY_GRAPHQL_CACHE, None the
-    default."""
+    """``registry serve``: ``run`` is (REGISTRY_GRAPHQL_CACHE or None for the default,
+    whether to plan, workers)."""
+    cache, planned, workers = run
     env = {**os.environ, "REGISTRY_DATABASE_URL": url}
     env.pop("REGISTRY_GRAPHQL_CACHE", None)
+    env.pop("REGISTRY_GRAPHQL_PLANNED", None)
     if cache is not None:
         env["REGISTRY_GRAPHQL_CACHE"] = cache
+    if not planned:
+        env["REGISTRY_GRAPHQL_PLANNED"] = "0"
     log = logs / f"registry-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "registry", "serve", "--port", str(port), "--workers", "1"],
-        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        [sys.executable, "-m", "registry", "serve", "--port", str(port), "--workers",
+         str(workers)], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     return _wait(process, lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").is_success,
                  "registry serve", log)
 
@@ -235,13 +245,13 @@ def main() -> None:
             print(f"loading the bundled data into {name} …", flush=True)
             _load(url)
         ports = {label: _free_port() for label, _ in SYSTEMS}
-        processes.append(_start_registry(url, ports["registry, cache off"], "0", logs))
-        processes.append(_start_registry(url, ports["registry, cache on"], None, logs))
+        for label, run in REGISTRY_RUNS.items():
+            processes.append(_start_registry(url, ports[label], run, logs))
         processes.append(_start_pg5(url, ports["PostGraphile 5"], npm_dir, logs))
         processes.append(_start("peer_floor:app", url, ports["raw-SQL floor"], HERE))
         endpoints: dict[str, Callable[[str], str]] = {
             label: (lambda q, port=ports[label]: f"http://127.0.0.1:{port}/graphql")
-            for label, _ in SYSTEMS[:3]}
+            for label, kind in SYSTEMS if kind != "floor"}
         endpoints["raw-SQL floor"] = (
             lambda q: f"http://127.0.0.1:{ports['raw-SQL floor']}/floor/peer/{q}")
         keys = _check(endpoints)  # also fills the registry's response cache, when on
@@ -299,10 +309,11 @@ def _print(results: dict[Cell, list[dict[str, Any]]], args: argparse.Namespace) 
                 print(f"| {label} | {concurrency} | {system} | {_median(runs, 'rps'):.0f} "
                       f"| {_median(runs, 'p50_ms'):.2f} | {_median(runs, 'p99_ms'):.2f} |")
     print("\nratios of medians: req/s registry ÷ PostGraphile (cache off, on), req/s and p50 "
-          "registry (cache off) ÷ floor\n")
+          "registry (cache off) ÷ floor, req/s planned ÷ unplanned (cache off), req/s 2 "
+          "workers ÷ 1 (cache off)\n")
     print("| question | clients | off ÷ PG5 req/s | on ÷ PG5 req/s | off ÷ floor req/s "
-          "| off ÷ floor p50 |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "| off ÷ floor p50 | planned ÷ unplanned | 2 workers ÷ 1 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for q, label in QUESTIONS.items():
         for concurrency in concurrencies:
             def med(system: str, key: str, q: str = q, c: int = concurrency) -> float:
@@ -313,7 +324,8 @@ def _print(results: dict[Cell, list[dict[str, Any]]], args: argparse.Namespace) 
                   f"| {med('registry, cache on', 'rps') / med('PostGraphile 5', 'rps'):.2f} "
                   f"| {off_rps / med('raw-SQL floor', 'rps'):.2f} "
                   f"| {med('registry, cache off', 'p50_ms') / med('raw-SQL floor', 'p50_ms'):.1f}"
-                  " |")
+                  f" | {off_rps / med('registry, cache off, unplanned', 'rps'):.2f}"
+                  f" | {med('registry, cache off, 2 workers', 'rps') / off_rps:.2f} |")
 
 
 if __name__ == "__main__":

@@ -71,14 +71,8 @@ class CacheableDocuments:
 DOCUMENTS = CacheableDocuments()
 
 
-def request_key(body: bytes, today: date) -> tuple[Hashable, str] | None:
-    """(cache key, query) of a POSTed JSON body, or ``None``."""
-    if len(body) > MAX_BODY:
-        return None
-    try:
-        data: Any = json.loads(body)
-    except (ValueError, RecursionError):
-        return None  # the view refuses the body with a 400 that says why
+def request_key(data: Any, today: date) -> tuple[Hashable, str] | None:
+    """(cache key, query) of a POSTed request's decoded JSON, or ``None``."""
     if not isinstance(data, dict) or not isinstance(data.get("query"), str):
         return None
     variables = data.get("variables") or {}

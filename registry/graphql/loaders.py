@@ -43,6 +43,33 @@ def _grouped(keys: Sequence[K], group: Callable[[K], G]) -> dict[G, list[K]]:
     return out
 
 
+def entries_for(reader: Reader, keys: Sequence[EntryKey]) -> list[EntryView | None]:
+    """The version of each key (``None`` where there is none): a statement per group of
+    keys sharing list, date and release. The entry loader's batch, callable without one."""
+    found: dict[EntryKey, EntryView] = {}
+    for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
+        list_key, as_of, release = group
+        views = graph_reads.entries_by_codes(reader, list_key, [k[1] for k in members],
+                                             as_of, release)
+        for key in members:
+            if key[1] in views:
+                found[key] = views[key[1]]
+    return [found.get(key) for key in keys]
+
+
+def children_for(reader: Reader, keys: Sequence[ChildrenKey]) -> list[Page]:
+    """The first page of children of each key: a statement per group of keys sharing
+    everything but the parent. The children loader's batch, callable without one."""
+    found: dict[ChildrenKey, Page] = {}
+    for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3], k[4], k[5])).items():
+        list_key, as_of, release, first, filters = group
+        pages = graph_reads.children_pages(reader, list_key, [k[1] for k in members],
+                                           filters, as_of, release, first)
+        for key in members:
+            found[key] = pages[key[1]]
+    return [found[key] for key in keys]
+
+
 class Loaders:
     """The DataLoaders of one request, all reading through the request's session."""
 
@@ -69,25 +96,10 @@ class Loaders:
         return self._session()
 
     async def _entries(self, keys: list[EntryKey]) -> list[EntryView | None]:
-        found: dict[EntryKey, EntryView] = {}
-        for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
-            list_key, as_of, release = group
-            views = graph_reads.entries_by_codes(self.reader, list_key, [k[1] for k in members],
-                                                 as_of, release)
-            for key in members:
-                if key[1] in views:
-                    found[key] = views[key[1]]
-        return [found.get(key) for key in keys]
+        return entries_for(self.reader, keys)
 
     async def _children(self, keys: list[ChildrenKey]) -> list[Page]:
-        found: dict[ChildrenKey, Page] = {}
-        for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3], k[4], k[5])).items():
-            list_key, as_of, release, first, filters = group
-            pages = graph_reads.children_pages(self.reader, list_key, [k[1] for k in members],
-                                               filters, as_of, release, first)
-            for key in members:
-                found[key] = pages[key[1]]
-        return [found[key] for key in keys]
+        return children_for(self.reader, keys)
 
     async def _links(self, keys: list[LinksKey]) -> list[list[LinkView]]:
         found: dict[LinksKey, list[LinkView]] = {}

@@ -13,6 +13,9 @@ OPERATIONS = Counter("registry_graphql_operations_total",
 CACHE = Counter("registry_graphql_cache_total",
                 "Cacheable GraphQL requests by result: hit (served without executing) or miss.",
                 ["result"])
+PATHS = Counter("registry_graphql_path_total",
+                "POSTed GraphQL requests by how they were answered: planned (a compiled plan of a "
+                "common read) or ordinary (field by field).", ["path"])
 DURATION = Histogram("registry_graphql_operation_seconds",
                      "Time to execute one GraphQL operation.", ["type"],
                      buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,

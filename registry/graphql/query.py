@@ -83,6 +83,22 @@ def _page(info: Info, list_key: str, filters: Filters, when: When, first: int,
     return entry_connection(page, when, bool(filters.search), after)
 
 
+def list_filters(*, parent: str | None = None, level: str | None = None,
+                 type: str | None = None, status: str | None = "active",
+                 search: str | None = None, admin_unit: str | None = None,
+                 agency: str | None = None, competent_agency: str | None = None,
+                 field_code: str | None = None, carried_out_at: str | None = None) -> Filters:
+    """The filters of a list field from its arguments (Python names): the one mapping the
+    resolvers here and the planned path (registry.graphql.planned) share."""
+    equals = tuple((k, v) for k, v in (("admin_unit", admin_unit),
+                                       ("competent_agency", competent_agency),
+                                       ("field_code", field_code)) if v)
+    contains = tuple((k, v) for k, v in (("implementing_agencies", agency),
+                                         ("levels", carried_out_at)) if v)
+    return Filters(parent=parent, level=level, type=type, status=status, search=search,
+                   attribute_equals=equals, attribute_contains=contains)
+
+
 def _keyset(after: str | None) -> int | None:
     if after is None:
         return None
@@ -145,8 +161,8 @@ class Query:
                 type: str | None = None, status: str | None = "active",
                 search: Search = None, as_of: AsOf = None,
                 at_release: AtRelease = None) -> Connection[Entry]:
-        return _page(info, list_key, Filters(parent=parent, level=level, type=type,
-                                             status=status, search=search),
+        return _page(info, list_key, list_filters(parent=parent, level=level, type=type,
+                                                  status=status, search=search),
                      info.context.when(as_of, at_release), first, after)
 
     @strawberry.field(description="An administrative unit by code.")
@@ -163,8 +179,8 @@ class Query:
                              search: Search = None, as_of: AsOf = None,
                              at_release: AtRelease = None) -> Connection[AdministrativeUnit]:
         return _page(info, "admin-units",  # type: ignore[return-value]
-                     Filters(parent=parent, level=level, type=type, status=status,
-                             search=search),
+                     list_filters(parent=parent, level=level, type=type, status=status,
+                                  search=search),
                      info.context.when(as_of, at_release), first, after)
 
     @strawberry.field(description="An agency by its QCVN 102 code.")
@@ -180,10 +196,9 @@ class Query:
                  type: str | None = None, admin_unit: str | None = None,
                  status: str | None = "active", search: Search = None, as_of: AsOf = None,
                  at_release: AtRelease = None) -> Connection[Agency]:
-        equals = (("admin_unit", admin_unit),) if admin_unit else ()
         return _page(info, "agencies",  # type: ignore[return-value]
-                     Filters(parent=parent, level=level, type=type, status=status,
-                             search=search, attribute_equals=equals),
+                     list_filters(parent=parent, level=level, type=type, status=status,
+                                  search=search, admin_unit=admin_unit),
                      info.context.when(as_of, at_release), first, after)
 
     @strawberry.field(description="An administrative procedure by code.")
@@ -200,13 +215,10 @@ class Query:
                    field_code: str | None = None, carried_out_at: str | None = None,
                    status: str | None = "active", search: Search = None, as_of: AsOf = None,
                    at_release: AtRelease = None) -> Connection[Procedure]:
-        equals = tuple((k, v) for k, v in (("competent_agency", competent_agency),
-                                           ("field_code", field_code)) if v)
-        contains = tuple((k, v) for k, v in (("implementing_agencies", agency),
-                                             ("levels", carried_out_at)) if v)
         return _page(info, "procedures",  # type: ignore[return-value]
-                     Filters(status=status, search=search, attribute_equals=equals,
-                             attribute_contains=contains),
+                     list_filters(status=status, search=search, agency=agency,
+                                  competent_agency=competent_agency, field_code=field_code,
+                                  carried_out_at=carried_out_at),
                      info.context.when(as_of, at_release), first, after)
 
     @strawberry.field(description="What a code denotes on a date; for an ended code, what it "

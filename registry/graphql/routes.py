@@ -20,9 +20,10 @@ from strawberry.http.types import QueryParams
 from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied
 from registry.graphql.body import BadBody, check_parameter, check_request, decode
-from registry.graphql.caching import DOCUMENTS, cache_from_env, request_key
+from registry.graphql.caching import DOCUMENTS, MAX_BODY, cache_from_env, request_key
 from registry.graphql.context import Context, SharedReader
-from registry.graphql.metrics import CACHE
+from registry.graphql.metrics import CACHE, PATHS
+from registry.graphql.planned.answer import planned_from_env
 from registry.graphql.schema import build_schema
 from registry.graphql.schema import schema as registry_schema
 from registry.limits import load_limits
@@ -63,8 +64,8 @@ class RegistryGraphQL(GraphQL[Context, None]):
         # Subscriptions are not offered, and GET may only read (strawberry refuses
         # mutations over GET), so a link cannot make a browser write.
         batch = int(os.environ.get("REGISTRY_GRAPHQL_BATCH", "0"))
-        super().__init__(build_schema(batch) if batch > 0 else registry_schema,
-                         graphql_ide="graphiql", allow_queries_via_get=True)
+        schema = build_schema(batch) if batch > 0 else registry_schema
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.sessions = sessions
         self.settings = settings
         self.limits = load_limits()
@@ -73,6 +74,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
         self.namespace = str(getattr(bind, "url", "")) or str(id(sessions))
         self.shared = (SharedReader(bind) if isinstance(bind, Engine)
                        and bind.dialect.name == "postgresql" else None)
+        self.planner = planned_from_env(schema._schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,18 +89,21 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 await refused(scope, receive, send)
                 return
             scope[_CONTEXT] = context
-            if request.method != "POST" or self.cache.maxsize <= 0:
+            if request.method != "POST":
                 await self._serve(scope, receive, send)
                 return
-            await self._cached(request, context, scope, send)
+            await self._post(request, context, scope, send)
         finally:
             context.close()
 
-    async def _cached(self, request: Request, context: Context, scope: Scope,
-                      send: Send) -> None:
-        """Serve a POSTed query from the release-keyed cache, or run it and maybe keep it."""
+    async def _post(self, request: Request, context: Context, scope: Scope,
+                    send: Send) -> None:
+        """Serve a POSTed query: from the release-keyed cache, by its plan, or the ordinary
+        way; keep a clean answer of a release-keyed query in the cache."""
         body = await request.body()
-        found = request_key(body, context.today)
+        data = self._decoded(request, body)
+        caching = self.cache.maxsize > 0
+        found = request_key(data, context.today) if caching and len(body) <= MAX_BODY else None
         if found is not None and DOCUMENTS.get(found[1]):
             hit = self.cache.get(self.namespace, context.latest(), found[0])
             if hit is not MISSING:
@@ -106,21 +111,40 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 await Response(hit, media_type="application/json")(scope, _replay(b""), send)
                 return
             CACHE.labels("miss").inc()
+        answer = (self.planner.answer(data, context)
+                  if self.planner is not None and data is not None else None)
+        PATHS.labels("ordinary" if answer is None else "planned").inc()
         captured: list[bytes] = []
         status = 0
+        if answer is not None:
+            status, captured = 200, [answer]
+            await Response(answer, media_type="application/json")(scope, _replay(b""), send)
+        else:
+            async def capture(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                elif message["type"] == "http.response.body" and found is not None:
+                    captured.append(message.get("body", b""))
+                await send(message)
 
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                captured.append(message.get("body", b""))
-            await send(message)
-
-        await self._serve(scope, _replay(body), capture)
+            await self._serve(scope, _replay(body), capture)
         if (found is not None and context.cache_ok and status == 200
                 and context.cache_release is not None):
             self.cache.put(self.namespace, context.cache_release, found[0], b"".join(captured))
+
+    def _decoded(self, request: Request, body: bytes) -> Any:
+        """The body's JSON when it is a plain JSON request, else ``None`` (the ordinary
+        path then answers it, and refuses it in its own words if it must)."""
+        content_type = request.headers.get("content-type", "")
+        accept = request.headers.get("accept", "")
+        if ("application/json" not in content_type or "multipart/mixed" in accept
+                or "text/event-stream" in accept):
+            return None
+        try:
+            return decode(body, self.limits.json_depth)
+        except BadBody:
+            return None
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's HTTP handling, with its refusals (a body that is not a request, an

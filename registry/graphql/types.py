@@ -388,9 +388,14 @@ _TYPED: dict[str, type[Entry]] = {"admin-units": AdministrativeUnit, "agencies":
                                   "procedures": Procedure}
 
 
+def entry_class(list_key: str) -> type[Entry]:
+    """The GraphQL type of the entries of a list."""
+    return _TYPED.get(list_key, GenericEntry)
+
+
 def entry_object(view: EntryView, when: When) -> Entry:
     """The typed GraphQL object of a version, read at ``when``."""
-    cls = _TYPED.get(view.list_key, GenericEntry)
+    cls = entry_class(view.list_key)
     return cls(id=strawberry.ID(to_global("Entry", f"{view.list_key}:{view.code}")),
                list_key=view.list_key, code=view.code, name=view.name,
                short_name=view.short_name, name_en=view.name_en, type=view.type,
