@@ -43,17 +43,26 @@ def _grouped(keys: Sequence[K], group: Callable[[K], G]) -> dict[G, list[K]]:
     return out
 
 
-def entries_for(reader: Reader, keys: Sequence[EntryKey]) -> list[EntryView | None]:
+def entries_for(reader: Reader, keys: Sequence[EntryKey],
+                parents: dict[EntryKey, EntryView | None] | None = None,
+                ) -> list[EntryView | None]:
     """The version of each key (``None`` where there is none): a statement per group of
-    keys sharing list, date and release. The entry loader's batch, callable without one."""
+    keys sharing list, date and release. The entry loader's batch, callable without one.
+
+    With ``parents``, the same statements also read the parents' versions and record them
+    there by key, so that a parent asked for next needs no statement.
+    """
     found: dict[EntryKey, EntryView] = {}
     for group, members in _grouped(keys, lambda k: (k[0], k[2], k[3])).items():
         list_key, as_of, release = group
         views = graph_reads.entries_by_codes(reader, list_key, [k[1] for k in members],
-                                             as_of, release)
+                                             as_of, release, parents is not None)
         for key in members:
             if key[1] in views:
                 found[key] = views[key[1]]
+        if parents is not None:
+            parents.update(((list_key, code, as_of, release), view)
+                           for code, view in views.items())
     return [found.get(key) for key in keys]
 
 

@@ -8,6 +8,7 @@ record time: ``release`` is ``None`` for the latest records or an exact release 
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    any_,
     bindparam,
     exists,
     func,
@@ -28,10 +30,12 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, aliased
 
 from registry.errors import NotFound, ValidationError
 from registry.models import ChangeSet, CodeList, EntryVersion, FeedHead, LineageLink
+from registry.services import raw_reads
 from registry.services.queries import (
     EntryView,
     HistoryItem,
@@ -59,8 +63,8 @@ COLUMNS = (V.id, V.code, V.name, V.short_name, V.name_en, V.type, V.level, V.par
 _WIDTH = len(COLUMNS)
 
 # A list's id never changes once created (lists are never deleted), so it is cached for
-# the life of the process, per database.
-_list_ids: dict[tuple[str, str], int] = {}
+# the life of the engine (per database).
+_list_ids: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
 def _engine_of(reader: Reader) -> Engine:
@@ -72,13 +76,20 @@ def _engine_of(reader: Reader) -> Engine:
 
 def list_id(session: Reader, list_key: str) -> int | None:
     """The id of a code list, or ``None`` if there is no such list."""
-    url = str(_engine_of(session).url)
-    found = _list_ids.get((url, list_key))
+    known = _list_ids.setdefault(_engine_of(session), {})
+    found = known.get(list_key)
     if found is None:
-        for key, id_ in session.execute(select(CodeList.key, CodeList.id)):
-            _list_ids[(url, key)] = id_
-        found = _list_ids.get((url, list_key))
+        known.update((key, id_) for key, id_ in session.execute(select(CodeList.key, CodeList.id)))
+        found = known.get(list_key)
     return found
+
+
+def _member(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
+    """``column IN (:name…)``; on PostgreSQL ``column = ANY(:name)``, one SQL text whatever
+    the number of values: nothing to re-render per call, and the server prepares it once."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
 
 
 def _view(list_key: str, row: Any) -> EntryView:
@@ -98,10 +109,24 @@ def _valid(as_of: date | None = None) -> ColumnElement[bool]:
     return and_(V.valid_from <= day, or_(V.valid_to.is_(None), V.valid_to > day))
 
 
-def _by_codes(release: int | None) -> Select[Any]:
+def _by_codes(release: int | None, dialect: str) -> Select[Any]:
     return select(*COLUMNS).where(V.list_id == bindparam("list_id"),
-                                  V.code.in_(bindparam("codes", expanding=True)),
-                                  _visible(release), _valid())
+                                  _member(V.code, "codes", dialect), _visible(release), _valid())
+
+
+def _with_parents(release: int | None, dialect: str) -> Select[Any]:
+    """The versions of some codes, and after them their parents' versions on the same date."""
+    P = aliased(EntryVersion)
+    parent_visible = (P.superseded_release.is_(None) if release is None else and_(
+        P.recorded_release <= bindparam("release"),
+        or_(P.superseded_release.is_(None), P.superseded_release > bindparam("release"))))
+    parents = (select(*(getattr(P, c.key) for c in COLUMNS))
+               .join(V, and_(P.list_id == V.list_id, P.code == V.parent_code))
+               .where(V.list_id == bindparam("list_id"), _member(V.code, "codes", dialect),
+                      _visible(release), _valid(), parent_visible,
+                      P.valid_from <= bindparam("as_of"),
+                      or_(P.valid_to.is_(None), P.valid_to > bindparam("as_of"))))
+    return _by_codes(release, dialect).union_all(parents)  # type: ignore[return-value]
 
 
 def _records(release: int | None) -> Select[Any]:
@@ -121,8 +146,10 @@ def _records(release: int | None) -> Select[Any]:
 
 
 # Built once: constructing a statement costs more than executing a cached one.
-_BY_CODES_LATEST = _by_codes(None)
-_BY_CODES_AT = _by_codes(0)
+_BY_CODES = {(latest, parents, dialect): (_with_parents if parents else _by_codes)(
+    None if latest else 0, dialect)
+    for latest in (True, False) for parents in (True, False)
+    for dialect in ("postgresql", "sqlite", "mysql", "mariadb")}
 _RECORDS_LATEST = _records(None)
 _RECORDS_AT = _records(0)
 
@@ -133,7 +160,8 @@ def check_release(session: Reader, at_release: int | None) -> tuple[int, int | N
     ``None`` means "the latest records" (``superseded_release IS NULL``): the cheapest
     predicate, and exact because the latest release is what those records say.
     """
-    latest = int(session.execute(_HEAD).scalar() or 0)
+    found = raw_reads.rows(session, _HEAD, {})
+    latest = int((found[0][0] if found else 0) or 0)
     if at_release is None or at_release == latest:
         return latest, None
     if at_release < 1 or at_release > latest:
@@ -143,17 +171,16 @@ def check_release(session: Reader, at_release: int | None) -> tuple[int, int | N
 
 
 def entries_by_codes(session: Reader, list_key: str, codes: Iterable[str], as_of: date,
-                     release: int | None) -> dict[str, EntryView]:
-    """Versions of many codes of one list valid on ``as_of``: code → version."""
+                     release: int | None, parents: bool = False) -> dict[str, EntryView]:
+    """Versions of many codes of one list valid on ``as_of``: code → version; with
+    ``parents``, their parents' versions too (in the same statement)."""
     wanted = sorted(set(codes))
     lid = list_id(session, list_key)
     if not wanted or lid is None:
         return {}
-    params: dict[str, Any] = {"list_id": lid, "codes": wanted, "as_of": as_of}
-    if release is None:
-        rows = session.execute(_BY_CODES_LATEST, params)
-    else:
-        rows = session.execute(_BY_CODES_AT, {**params, "release": release})
+    statement = _BY_CODES[(release is None, parents, _engine_of(session).dialect.name)]
+    rows = raw_reads.rows(session, statement, {"list_id": lid, "codes": wanted,
+                                               "as_of": as_of, "release": release or 0})
     return {row[1]: _view(list_key, row) for row in rows}
 
 
@@ -265,7 +292,7 @@ def page_entries(session: Reader, list_key: str, filters: Filters, as_of: date,
     statement = _page_statements.get(shape)
     if statement is None:
         statement = _page_statements[shape] = _page_statement(shape)
-    rows = [_view(list_key, r) for r in session.execute(statement, params)]
+    rows = [_view(list_key, r) for r in raw_reads.rows(session, statement, params)]
     return _page(rows, first, bool(folded))
 
 
@@ -279,9 +306,9 @@ def _page(rows: list[EntryView], first: int, by_name: bool) -> Page:
 
 
 def _children_statement(release: int | None, level: bool, type: bool,
-                        status: bool) -> Select[Any]:
+                        status: bool, dialect: str) -> Select[Any]:
     inner = select(*COLUMNS).where(V.list_id == bindparam("list_id"),
-                                   V.parent_code.in_(bindparam("parents", expanding=True)),
+                                   _member(V.parent_code, "parents", dialect),
                                    _visible(None if release is None else 0), _valid())
     if level:
         inner = inner.where(V.level == bindparam("level"))
@@ -297,7 +324,7 @@ def _children_statement(release: int | None, level: bool, type: bool,
 
 
 # Window statements by shape, built on first use: building one costs milliseconds.
-_children_statements: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
+_children_statements: dict[tuple[bool, bool, bool, bool, str], Select[Any]] = {}
 
 
 def children_pages(session: Reader, list_key: str, parents: Sequence[str], filters: Filters,
@@ -311,36 +338,36 @@ def children_pages(session: Reader, list_key: str, parents: Sequence[str], filte
     if not wanted:
         return {}
     shape = (release is None, filters.level is not None, filters.type is not None,
-             filters.status is not None)
+             filters.status is not None, _engine_of(session).dialect.name)
     statement = _children_statements.get(shape)
     if statement is None:
         statement = _children_statements[shape] = _children_statement(
-            release, *shape[1:])
+            None if shape[0] else 0, *shape[1:])
     params: dict[str, Any] = {"list_id": _require_list(session, list_key), "parents": wanted,
                               "as_of": as_of, "release": release or 0, "limit": first + 1,
                               "level": filters.level, "type": filters.type,
                               "status": filters.status}
     grouped: dict[str, list[EntryView]] = defaultdict(list)
-    for row in session.execute(statement, params):
+    for row in raw_reads.rows(session, statement, params):
         view = _view(list_key, row)
         grouped[view.parent or ""].append(view)
     return {parent: _page(grouped.get(parent, []), first, False) for parent in wanted}
 
 
-def _links(direction: str, release: bool) -> Select[Any]:
+def _links(direction: str, release: bool, dialect: str) -> Select[Any]:
     L = LineageLink
     side = L.from_code if direction == "successors" else L.to_code
     query = (select(L.from_code, L.to_code, L.kind, L.is_default, L.share, L.effective_date,
                     L.change_set_id, L.release_id)
-             .where(L.list_id == bindparam("list_id"),
-                    side.in_(bindparam("codes", expanding=True)))
+             .where(L.list_id == bindparam("list_id"), _member(side, "codes", dialect))
              .order_by(L.effective_date, L.from_code, L.to_code))
     return query.where(L.release_id <= bindparam("release")) if release else query
 
 
 # Built once, as the entry statements are: resolve runs one per step of its walk.
-_LINKS = {(direction, release): _links(direction, release)
-          for direction in ("successors", "predecessors") for release in (False, True)}
+_LINKS = {(direction, release, dialect): _links(direction, release, dialect)
+          for direction in ("successors", "predecessors") for release in (False, True)
+          for dialect in ("postgresql", "sqlite", "mysql", "mariadb")}
 
 
 def links_by_code(session: Reader, list_key: str, codes: Sequence[str], direction: str,
@@ -351,9 +378,9 @@ def links_by_code(session: Reader, list_key: str, codes: Sequence[str], directio
     lid = list_id(session, list_key)
     if not wanted or lid is None:
         return out
-    statement = _LINKS[(direction, release is not None)]
-    for row in session.execute(statement, {"list_id": lid, "codes": wanted,
-                                           "release": release or 0}):
+    statement = _LINKS[(direction, release is not None, _engine_of(session).dialect.name)]
+    for row in raw_reads.rows(session, statement, {"list_id": lid, "codes": wanted,
+                                                   "release": release or 0}):
         link = LinkView(from_code=row[0], to_code=row[1], kind=row[2], is_default=row[3],
                         share=row[4], effective_date=row[5], change_set_id=row[6],
                         release=row[7], depth=1)
@@ -393,9 +420,9 @@ def resolve(session: Reader, list_key: str, code: str, on: date,
     An active code that never gave area away costs one statement.
     """
     lid = list_id(session, list_key)
-    rows = [] if lid is None else list(session.execute(
-        _RECORDS_LATEST if release is None else _RECORDS_AT,
-        {"list_id": lid, "code": code, "as_of": on, "release": release or 0}))
+    rows = [] if lid is None else raw_reads.rows(
+        session, _RECORDS_LATEST if release is None else _RECORDS_AT,
+        {"list_id": lid, "code": code, "as_of": on, "release": release or 0})
     if not rows:
         raise NotFound(f"no entry '{code}' in '{list_key}'")
     records = [_view(list_key, r) for r in rows]
@@ -403,7 +430,7 @@ def resolve(session: Reader, list_key: str, code: str, on: date,
                     and (r.valid_to is None or r.valid_to > on)), None)
     if version is None and records[0].valid_from > on:
         return Resolution(list_key, code, on, "not_yet", None, None, [])
-    if version is not None and version.status == "active" and not rows[0].gave:
+    if version is not None and version.status == "active" and not rows[0][_WIDTH]:
         # No link from the code: the walk would find nothing, so skip its statement.
         return Resolution(list_key, code, on, "active", version, None, [])
     return resolution_of(

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from registry.app import create_app
 from registry.config import Settings
 from registry.db import session_factory, transaction
-from registry.services import tokens
+from registry.services import raw_reads, tokens
 from registry.services.actors import SYSTEM
 from tests.conftest import Database, run_async
 
@@ -103,7 +103,8 @@ def token(write: Callable[[Callable[[Session], Any]], Any]) -> Callable[..., str
 
 
 class Statements:
-    """Counts the SQL statements an engine executes (``before_cursor_execute``)."""
+    """Counts the SQL statements an engine executes (``before_cursor_execute``), and those
+    the hot reads run on the driver directly (registry.services.raw_reads)."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -114,16 +115,22 @@ class Statements:
         self.count += 1
         self.sql.append(str(args[2]))
 
+    def _on_direct(self, sql: str) -> None:
+        self.count += 1
+        self.sql.append(sql)
+
     def __enter__(self) -> Statements:
         from sqlalchemy import event
 
         event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        self._stop_direct = raw_reads.listen(self._on_direct)
         return self
 
     def __exit__(self, *exc: object) -> None:
         from sqlalchemy import event
 
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
+        self._stop_direct()
 
 
 @pytest.fixture

@@ -63,12 +63,19 @@ class Runner:
         self.variables = variables
         self._known: dict[EntryKey, EntryView | None] = {}
 
-    def _load(self, keys: list[EntryKey]) -> list[EntryView | None]:
-        """Versions by key, each read once per request (as the entry DataLoader caches)."""
+    def _load(self, keys: list[EntryKey], parents: bool = False) -> list[EntryView | None]:
+        """Versions by key, each read once per request (as the entry DataLoader caches);
+        with ``parents``, their parents are read in the same statement, for later."""
         missing = [key for key in keys if key not in self._known]
         if missing:
-            self._known.update(zip(missing, entries_for(self.context.reader, missing),
-                                   strict=True))
+            also: dict[EntryKey, EntryView | None] | None = {} if parents else None
+            found = entries_for(self.context.reader, missing, also)
+            self._known.update(zip(missing, found, strict=True))
+            if also is not None:
+                for key, view in zip(missing, found, strict=True):
+                    if view is not None and view.parent is not None:
+                        parent = (key[0], view.parent, key[2], key[3])
+                        self._known.setdefault(parent, also.get(parent))
         return [self._known[key] for key in keys]
 
     def data(self, fields: Sequence[Field]) -> dict[str, Any]:
@@ -84,7 +91,8 @@ class Runner:
         reader = self.context.reader
         if field.name in _ONE:
             list_key = _ONE[field.name] or args["list_key"]
-            view = self._load([(list_key, args["code"], when.as_of, when.release)])[0]
+            view = self._load([(list_key, args["code"], when.as_of, when.release)],
+                              any(f.name == "parent" for f in field.sub))[0]
             return None if view is None else self.entries(field.sub, [(view, when)])[0]
         if field.name in _PAGES:
             list_key = _PAGES[field.name] or args.pop("list_key")
