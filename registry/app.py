@@ -12,6 +12,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,7 @@ from registry.body_limit import BodyLimit, api_rules
 from registry.config import Settings, load_settings
 from registry.db import make_engine, session_factory
 from registry.graphql.routes import routes as graphql_routes
+from registry.graphql.routes import view_of
 from registry.limits import load_limits
 from registry.services.queries import latest_release
 from registry.sync.routes import routes as sync_routes
@@ -165,8 +168,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     own: list[BaseRoute] = [_health(engine), Route("/metrics", _metrics, methods=["GET"])]
-    app = Starlette(routes=[*own, *graphql_routes(sessions, settings), *sync_routes(sessions),
-                            *web_routes(sessions)])
+    graphql = graphql_routes(sessions, settings)
+    view = view_of(graphql)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # In the server's event loop: planned GraphQL reads get connections of their own.
+        if view is not None:
+            await view.start_readers()
+        try:
+            yield
+        finally:
+            if view is not None:
+                await view.stop_readers()
+
+    app = Starlette(routes=[*own, *graphql, *sync_routes(sessions), *web_routes(sessions)],
+                    lifespan=lifespan)
     # Bodies are counted as they stream in, before any handler parses them; the first
     # matching prefix wins, so the API's JSON rules come before the UI's catch-all.
     limits = load_limits()

@@ -122,11 +122,13 @@ class Context:
                             else latest_release(self.session))
         return self._latest
 
-    def when(self, as_of: date | None, at_release: int | None) -> When:
-        """Check ``asOf``/``atRelease`` arguments; defaults are today and the latest."""
+    def when(self, as_of: date | None, at_release: int | None,
+             reader: Reader | None = None) -> When:
+        """Check ``asOf``/``atRelease`` arguments; defaults are today and the latest.
+        ``reader`` is where to check the release (default: :attr:`reader`)."""
         release = None
         if at_release is not None:
-            self._latest, release = check_release(self.reader, at_release)
+            self._latest, release = check_release(reader or self.reader, at_release)
         return When(as_of or self.today, release)
 
     def require_actor(self, what: str = "writing") -> Actor:

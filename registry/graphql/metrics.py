@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
 OPERATIONS = Counter("registry_graphql_operations_total",
@@ -16,6 +16,9 @@ CACHE = Counter("registry_graphql_cache_total",
 PATHS = Counter("registry_graphql_path_total",
                 "POSTed GraphQL requests by how they were answered: planned (a compiled plan of a "
                 "common read) or ordinary (field by field).", ["path"])
+READERS = Gauge("registry_graphql_reader_connections",
+                "Connections the planned reads hold open beside the event loop (PostgreSQL).",
+                multiprocess_mode="livesum")
 DURATION = Histogram("registry_graphql_operation_seconds",
                      "Time to execute one GraphQL operation.", ["type"],
                      buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,

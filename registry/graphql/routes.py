@@ -24,6 +24,7 @@ from registry.graphql.caching import DOCUMENTS, MAX_BODY, cache_from_env, reques
 from registry.graphql.context import Context, SharedReader
 from registry.graphql.metrics import CACHE, PATHS
 from registry.graphql.planned.answer import planned_from_env
+from registry.graphql.planned.readers import AsyncReaders, OtherLoop, readers_size
 from registry.graphql.schema import build_schema
 from registry.graphql.schema import schema as registry_schema
 from registry.limits import load_limits
@@ -75,6 +76,21 @@ class RegistryGraphQL(GraphQL[Context, None]):
         self.shared = (SharedReader(bind) if isinstance(bind, Engine)
                        and bind.dialect.name == "postgresql" else None)
         self.planner = planned_from_env(schema._schema)
+        self.readers: AsyncReaders | None = None  # started by the server's lifespan
+
+    async def start_readers(self) -> None:
+        """Open planned reads to the asyncio readers (PostgreSQL; see :mod:`.planned.readers`)."""
+        bind = self.sessions.kw.get("bind")
+        size = readers_size()
+        if (self.planner is not None and size > 0 and isinstance(bind, Engine)
+                and bind.dialect.name == "postgresql"):
+            self.readers = AsyncReaders(bind, size)
+
+    async def stop_readers(self) -> None:
+        """Close the asyncio readers."""
+        readers, self.readers = self.readers, None
+        if readers is not None:
+            await readers.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,8 +127,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 await Response(hit, media_type="application/json")(scope, _replay(b""), send)
                 return
             CACHE.labels("miss").inc()
-        answer = (self.planner.answer(data, context)
-                  if self.planner is not None and data is not None else None)
+        answer = await self._planned(data, context, caching)
         PATHS.labels("ordinary" if answer is None else "planned").inc()
         captured: list[bytes] = []
         status = 0
@@ -132,6 +147,30 @@ class RegistryGraphQL(GraphQL[Context, None]):
         if (found is not None and context.cache_ok and status == 200
                 and context.cache_release is not None):
             self.cache.put(self.namespace, context.cache_release, found[0], b"".join(captured))
+
+    async def _planned(self, data: Any, context: Context, caching: bool) -> bytes | None:
+        """The answer by the request's plan, or ``None`` for the ordinary path."""
+        prepared = (self.planner.prepare(data)
+                    if self.planner is not None and data is not None else None)
+        if prepared is None or self.planner is None:
+            return None
+        if caching:
+            # Read before executing, as the ordinary path's ResponseCache does: the answer
+            # is filed under a release no newer than the data it was computed from.
+            context.cache_release = context.latest()
+        planner = self.planner
+        answer: bytes | None = None
+        try:
+            if self.readers is None:
+                raise OtherLoop
+            answer = await self.readers.run(
+                lambda reader: planner.execute(prepared, context, reader))
+        except OtherLoop:
+            answer = planner.execute(prepared, context, context.reader)
+        if answer is not None and caching:
+            DOCUMENTS.add(prepared.query)
+            context.cache_ok = True
+        return answer
 
     def _decoded(self, request: Request, body: bytes) -> Any:
         """The body's JSON when it is a plain JSON request, else ``None`` (the ordinary
@@ -216,3 +255,12 @@ def routes(sessions: sessionmaker[Session], settings: Settings | None = None) ->
     """Starlette routes of this interface; ``sessions`` is the app's session factory."""
     view = RegistryGraphQL(sessions, settings or load_settings())
     return [Route("/graphql", view, methods=["GET", "POST"])]
+
+
+def view_of(routes: list[BaseRoute]) -> RegistryGraphQL | None:
+    """The GraphQL view among an app's routes (its lifespan starts the view's readers)."""
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        if isinstance(endpoint, RegistryGraphQL):
+            return endpoint
+    return None

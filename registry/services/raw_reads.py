@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -42,14 +43,14 @@ def listen(listener: Listener) -> Callable[[], None]:
 
 def _direct(reader: Session | Connection) -> bool:
     return (isinstance(reader, Connection) and reader.dialect.name == "postgresql"
-            and bool(getattr(reader.connection.driver_connection, "autocommit", False)))
+            and bool(getattr(reader.connection.dbapi_connection, "autocommit", False)))
 
 
 def _compile(statement: Executable,
              reader: Connection) -> tuple[str, dict[str, Any], Processors]:
     found = _compiled.get(id(statement))
     if found is None:
-        compiled = statement.compile(dialect=reader.dialect)
+        compiled = statement.compile(dialect=reader.dialect)  # type: ignore[attr-defined]
         sql = str(compiled)
         if "POSTCOMPILE" in sql:
             raise ValueError("a statement run directly cannot expand parameters")
@@ -73,7 +74,17 @@ def rows(reader: Session | Connection, statement: Executable,
             values[name] = process(values[name])
     for listener in _listeners:
         listener(sql)
-    driver = reader.connection.driver_connection
-    assert driver is not None
-    return driver.execute(sql, values,  # type: ignore[call-overload, no-any-return]
-                          prepare=True).fetchall()
+    # The DB-API connection: psycopg's own, or SQLAlchemy's adaptor of its asyncio one
+    # (registry.graphql.planned.readers), whose cursor awaits through the greenlet.
+    cursor: Any = reader.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, values, prepare=True)
+        return cursor.fetchall()  # type: ignore[no-any-return]
+    except psycopg.OperationalError:
+        # The server went away: as SQLAlchemy would, mark the connection unusable so
+        # that its owner opens a new one.
+        reader.invalidate()
+        raise
+    finally:
+        if not reader.invalidated:
+            cursor.close()

@@ -3,8 +3,8 @@
 The checks the ordinary path makes before executing are made here the same way, and
 where one would refuse, this returns ``None`` so that the ordinary path refuses in its
 own words: the variables' text (NUL, lone surrogates), their coercion, and the cost where
-it depends on them. What the extensions of the ordinary path record (the response cache's
-release and verdict, the operation metrics) is recorded here too.
+it depends on them. The operation metrics are recorded as the ordinary path records them;
+the response cache's bookkeeping is the endpoint's (registry.graphql.routes).
 """
 
 from __future__ import annotations
@@ -13,19 +13,20 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import VariableValues, get_variable_values
 
 from registry.errors import RegistryError
-from registry.graphql.caching import DOCUMENTS
 from registry.graphql.context import Context
 from registry.graphql.limits import TooCostly, check_text, operation_cost
 from registry.graphql.metrics import DURATION, OPERATIONS
-from registry.graphql.planned.compile import Plans, Unplanned
+from registry.graphql.planned.compile import Plan, Plans, Unplanned
 from registry.graphql.planned.run import Runner
 from registry.graphql.schema import RULES
+from registry.services.graph_reads import Reader
 
 log = logging.getLogger("registry.graphql.planned")
 _KEYS = frozenset({"query", "variables", "operationName"})
@@ -38,6 +39,15 @@ def planned_from_env(schema: GraphQLSchema) -> Planner | None:
     return Planner(schema)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request that has a plan, with its variables coerced and checked."""
+
+    query: str
+    plan: Plan
+    variables: VariableValues
+
+
 class Planner:
     """Answers requests whose documents have a plan."""
 
@@ -45,8 +55,8 @@ class Planner:
         self.schema = schema
         self.plans = Plans(schema, RULES)
 
-    def answer(self, data: Any, context: Context) -> bytes | None:
-        """The encoded answer to a decoded request body, or ``None``."""
+    def prepare(self, data: Any) -> Prepared | None:
+        """The planned form of a decoded request body, or ``None`` (the ordinary path)."""
         if not isinstance(data, dict) or not _KEYS.issuperset(data):
             return None
         query, variables = data.get("query"), data.get("variables") or {}
@@ -67,22 +77,19 @@ class Planner:
                 operation_cost(self.schema, plan.document, operation_name, variables)
         except TooCostly:
             return None
+        return Prepared(query, plan, coerced)
+
+    def execute(self, prepared: Prepared, context: Context, reader: Reader) -> bytes | None:
+        """The encoded answer, read through ``reader``; ``None`` on any error (the ordinary
+        path then words it). Safe in a reader thread: it touches nothing shared."""
         started = time.perf_counter()
-        caching = context.cache is not None and context.cache.maxsize > 0
-        if caching:
-            # Read before executing, as the ordinary path's ResponseCache does: the answer
-            # is filed under a release no newer than the data it was computed from.
-            context.cache_release = context.latest()
         try:
-            result = Runner(context, coerced).data(plan.fields)
+            result = Runner(context, reader, prepared.variables).data(prepared.plan.fields)
         except (RegistryError, GraphQLError, Unplanned):
-            return None  # the ordinary path says what is wrong
+            return None
         except Exception:
             log.exception("planned execution failed; answering the ordinary way")
             return None
-        if caching:
-            DOCUMENTS.add(query)
-            context.cache_ok = True
         OPERATIONS.labels("query", "ok").inc()
         DURATION.labels("query").observe(time.perf_counter() - started)
         return json.dumps({"data": result}, separators=(",", ":")).encode()

@@ -21,7 +21,7 @@ from registry.graphql.loaders import EntryKey, children_for, entries_for
 from registry.graphql.planned.compile import Field, Unplanned
 from registry.graphql.query import list_filters
 from registry.services import graph_reads
-from registry.services.graph_reads import Filters
+from registry.services.graph_reads import Filters, Reader
 from registry.services.queries import EntryView, Resolution, Successor, encode_cursor
 from registry.text import fold
 
@@ -58,8 +58,9 @@ class PageOf:
 class Runner:
     """Runs the fields of one operation for one request."""
 
-    def __init__(self, context: Context, variables: VariableValues) -> None:
+    def __init__(self, context: Context, reader: Reader, variables: VariableValues) -> None:
         self.context = context
+        self.reader = reader
         self.variables = variables
         self._known: dict[EntryKey, EntryView | None] = {}
 
@@ -69,7 +70,7 @@ class Runner:
         missing = [key for key in keys if key not in self._known]
         if missing:
             also: dict[EntryKey, EntryView | None] | None = {} if parents else None
-            found = entries_for(self.context.reader, missing, also)
+            found = entries_for(self.reader, missing, also)
             self._known.update(zip(missing, found, strict=True))
             if also is not None:
                 for key, view in zip(missing, found, strict=True):
@@ -87,8 +88,9 @@ class Runner:
             return field.value(None, None)
         assert field.arguments is not None
         args = {_PYTHON.get(k, k): v for k, v in field.arguments.values(self.variables).items()}
-        when = self.context.when(args.pop("as_of", None), args.pop("at_release", None))
-        reader = self.context.reader
+        when = self.context.when(args.pop("as_of", None), args.pop("at_release", None),
+                                 self.reader)
+        reader = self.reader
         if field.name in _ONE:
             list_key = _ONE[field.name] or args["list_key"]
             view = self._load([(list_key, args["code"], when.as_of, when.release)],
@@ -146,7 +148,7 @@ class Runner:
             raise Unplanned("children after a cursor")
         filters = Filters(type=args.get("type"), level=args.get("level"),
                           status=args.get("status"))
-        pages = children_for(self.context.reader, [
+        pages = children_for(self.reader, [
             (view.list_key, view.code, when.as_of, when.release, args["first"], filters)
             for view, when in items])
         return self.connections(field.sub, [PageOf(page.items, page.has_next, False, False, when)
