@@ -27,8 +27,10 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
@@ -114,19 +116,24 @@ def _by_codes(release: int | None, dialect: str) -> Select[Any]:
                                   _member(V.code, "codes", dialect), _visible(release), _valid())
 
 
-def _with_parents(release: int | None, dialect: str) -> Select[Any]:
-    """The versions of some codes, and after them their parents' versions on the same date."""
+def _parents_of(release: int | None, dialect: str) -> Select[Any]:
+    """The versions of the parents of some codes, on the same date."""
     P = aliased(EntryVersion)
     parent_visible = (P.superseded_release.is_(None) if release is None else and_(
         P.recorded_release <= bindparam("release"),
         or_(P.superseded_release.is_(None), P.superseded_release > bindparam("release"))))
-    parents = (select(*(getattr(P, c.key) for c in COLUMNS))
-               .join(V, and_(P.list_id == V.list_id, P.code == V.parent_code))
-               .where(V.list_id == bindparam("list_id"), _member(V.code, "codes", dialect),
-                      _visible(release), _valid(), parent_visible,
-                      P.valid_from <= bindparam("as_of"),
-                      or_(P.valid_to.is_(None), P.valid_to > bindparam("as_of"))))
-    return _by_codes(release, dialect).union_all(parents)  # type: ignore[return-value]
+    return (select(*(getattr(P, c.key) for c in COLUMNS))
+            .join(V, and_(P.list_id == V.list_id, P.code == V.parent_code))
+            .where(V.list_id == bindparam("list_id"), _member(V.code, "codes", dialect),
+                   _visible(release), _valid(), parent_visible,
+                   P.valid_from <= bindparam("as_of"),
+                   or_(P.valid_to.is_(None), P.valid_to > bindparam("as_of"))))
+
+
+def _with_parents(release: int | None, dialect: str) -> Select[Any]:
+    """The versions of some codes, and after them their parents' versions on the same date."""
+    return _by_codes(release, dialect).union_all(  # type: ignore[return-value]
+        _parents_of(release, dialect))
 
 
 def _records(release: int | None) -> Select[Any]:
@@ -306,7 +313,7 @@ def _page(rows: list[EntryView], first: int, by_name: bool) -> Page:
 
 
 def _children_statement(release: int | None, level: bool, type: bool,
-                        status: bool, dialect: str) -> Select[Any]:
+                        status: bool, dialect: str, ordered: bool = True) -> Select[Any]:
     inner = select(*COLUMNS).where(V.list_id == bindparam("list_id"),
                                    _member(V.parent_code, "parents", dialect),
                                    _visible(None if release is None else 0), _valid())
@@ -318,9 +325,11 @@ def _children_statement(release: int | None, level: bool, type: bool,
         inner = inner.where(V.status == bindparam("status"))
     rank = func.row_number().over(partition_by=V.parent_code, order_by=V.code).label("rank")
     ranked = inner.add_columns(rank).subquery()
+    if not ordered:  # the rank instead: the caller orders
+        return (select(*[ranked.c[i] for i in range(_WIDTH)], ranked.c.rank)
+                .where(ranked.c.rank <= bindparam("limit")))
     return (select(*[ranked.c[i] for i in range(_WIDTH)])
-            .where(ranked.c.rank <= bindparam("limit"))
-            .order_by(ranked.c[7], ranked.c[1]))
+            .where(ranked.c.rank <= bindparam("limit")).order_by(ranked.c[7], ranked.c[1]))
 
 
 # Window statements by shape, built on first use: building one costs milliseconds.
@@ -330,10 +339,7 @@ _children_statements: dict[tuple[bool, bool, bool, bool, str], Select[Any]] = {}
 def children_pages(session: Reader, list_key: str, parents: Sequence[str], filters: Filters,
                    as_of: date, release: int | None, first: int) -> dict[str, Page]:
     """The first page of children of many parents in one statement (a window per parent)."""
-    check_first(first)
-    if filters.attribute_equals or filters.attribute_contains or filters.search:
-        raise ValidationError("children", "filter", "children filter by type, level and "
-                                                    "status only")
+    _check_children(first, filters)
     wanted = sorted(set(parents))
     if not wanted:
         return {}
@@ -347,11 +353,64 @@ def children_pages(session: Reader, list_key: str, parents: Sequence[str], filte
                               "as_of": as_of, "release": release or 0, "limit": first + 1,
                               "level": filters.level, "type": filters.type,
                               "status": filters.status}
+    return _pages([_view(list_key, row) for row in raw_reads.rows(session, statement, params)],
+                  wanted, first)
+
+
+def _pages(children: list[EntryView], parents: list[str], first: int) -> dict[str, Page]:
+    """Children (ordered by parent, then code) as each parent's first page."""
     grouped: dict[str, list[EntryView]] = defaultdict(list)
-    for row in raw_reads.rows(session, statement, params):
-        view = _view(list_key, row)
+    for view in children:
         grouped[view.parent or ""].append(view)
-    return {parent: _page(grouped.get(parent, []), first, False) for parent in wanted}
+    return {parent: _page(grouped.get(parent, []), first, False) for parent in parents}
+
+
+def _check_children(first: int, filters: Filters) -> None:
+    check_first(first)
+    if filters.attribute_equals or filters.attribute_contains or filters.search:
+        raise ValidationError("children", "filter", "children filter by type, level and "
+                                                    "status only")
+
+
+# (latest?, parents?, level?, type?, status?, dialect)
+_family_statements: dict[tuple[bool, bool, bool, bool, bool, str], Any] = {}
+
+
+def _family(shape: tuple[bool, bool, bool, bool, bool, str]) -> Any:
+    latest, parents, level, type, status, dialect = shape
+    release = None if latest else 0
+    # The last column is 0 for a version, a child's rank among its parent's children.
+    parts = [_by_codes(release, dialect).add_columns(literal_column("0"))]
+    if parents:
+        parts.append(_parents_of(release, dialect).add_columns(literal_column("0")))
+    parts.append(_children_statement(release, level, type, status, dialect, ordered=False))
+    return union_all(*parts)
+
+
+def family(session: Reader, list_key: str, codes: Sequence[str], as_of: date,
+           release: int | None, parents: bool, first: int,
+           filters: Filters) -> tuple[dict[str, EntryView], dict[str, Page]]:
+    """In one statement: the versions of some codes (code → version; with ``parents``,
+    their parents' versions too) and the first page of each one's children, as
+    :func:`entries_by_codes` and :func:`children_pages` would answer them."""
+    _check_children(first, filters)
+    wanted = sorted(set(codes))
+    lid = list_id(session, list_key)
+    if not wanted or lid is None:
+        return {}, {}
+    shape = (release is None, parents, filters.level is not None, filters.type is not None,
+             filters.status is not None, _engine_of(session).dialect.name)
+    statement = _family_statements.get(shape)
+    if statement is None:
+        statement = _family_statements[shape] = _family(shape)
+    found = raw_reads.rows(session, statement, {
+        "list_id": lid, "codes": wanted, "parents": wanted, "as_of": as_of,
+        "release": release or 0, "limit": first + 1, "level": filters.level,
+        "type": filters.type, "status": filters.status})
+    versions = {row[1]: _view(list_key, row) for row in found if row[_WIDTH] == 0}
+    children = [_view(list_key, row) for row in sorted(
+        (row for row in found if row[_WIDTH] > 0), key=lambda row: row[_WIDTH])]
+    return versions, _pages(children, wanted, first)
 
 
 def _links(direction: str, release: bool, dialect: str) -> Select[Any]:

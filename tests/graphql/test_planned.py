@@ -202,6 +202,21 @@ def test_every_planned_field_on_many_codes(both: Both, keys: dict[str, list[str]
     assert _planned() - before > len(codes) * 3  # most answer without errors
 
 
+FAMILY = """query Family($list: String!, $code: String!, $first: Int!) {
+  entry(list: $list, code: $code) { code parent { code name } children(first: $first) {
+    edges { cursor node { code name parent { code } } } pageInfo { hasNextPage } } } }"""
+
+
+def test_families_in_one_statement(both: Both, keys: dict[str, list[str]]) -> None:
+    """The entry, its parent and a page of its children read together (graph_reads.family),
+    with pages cut short and not."""
+    for code in keys["provinces"] + keys["districts"][:10]:
+        for first in (1, 3, 50):
+            body = _same(both, FAMILY, {"list": "admin-units", "code": code, "first": first},
+                         True)
+            assert 0 < body.count(b'"cursor"') <= first
+
+
 def test_pages_filters_and_cursors(both: Both, keys: dict[str, list[str]]) -> None:
     province = keys["provinces"][0]
     for filters in ({}, {"parent": province}, {"level": "province"},

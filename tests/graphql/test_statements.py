@@ -62,3 +62,39 @@ def test_references_are_batched(write: Write, database: Database, make_api: Call
     assert [len(n["implementingAgencies"]) for n in got] == [2, 1]
     # Procedures; agencies (implementing and competent in one batch); their units.
     assert counted.count == EXPECTED[database.backend] - 1
+
+
+# A planned shape: the entry, its parent and its children's first page, with the children's
+# parents (the entry itself); and a search page with its parents.
+FAMILY = '''query F($code: String!) { entry(list: "admin-units", code: $code, asOf: "2025-06-01") {
+  code parent { code name } children(first: 50) { nodes { code parent { code } } } } }'''
+SEARCH = '''{ entries(list: "admin-units", search: "xã số", first: 100, asOf: "2025-06-01") {
+  nodes { code parent { code name } } } }'''
+# On PostgreSQL one statement for the family (entry, parent and children together) and two
+# for the search (the page, then the parents in one batch); SQLite adds BEGIN to each.
+PLANNED = {"postgresql": (1, 1, 2), "sqlite": (2, 2, 3)}
+
+
+@pytest.mark.parametrize("communes", [5, 40])
+def test_planned_reads_cost_a_fixed_number_of_statements(
+        communes: int, write: Write, database: Database, make_api: Callable[..., Api],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_GRAPHQL_CACHE", "0")
+    api = make_api()
+    write(lambda s: data.communes(s, communes))
+    api('{ entry(list: "admin-units", code: "79") { code } }')  # learn the list ids
+    with Statements(api.app.state.engine) as province:
+        got = api(FAMILY, {"code": "79"})["entry"]
+    assert got["parent"] is None
+    assert [n["code"] for n in got["children"]["nodes"]] == [
+        f"79{i:03d}" for i in range(communes)]
+    assert {n["parent"]["code"] for n in got["children"]["nodes"]} == {"79"}
+    with Statements(api.app.state.engine) as commune:
+        got = api(FAMILY, {"code": "79001"})["entry"]
+    assert got["parent"] == {"code": "79", "name": "Tỉnh Thử 79"}
+    assert got["children"]["nodes"] == []
+    with Statements(api.app.state.engine) as search:
+        nodes = api(SEARCH)["entries"]["nodes"]
+    assert len(nodes) == communes and {n["parent"]["code"] for n in nodes} == {"79"}
+    assert (province.count, commune.count, search.count) == PLANNED[database.backend], (
+        province.sql, commune.sql, search.sql)

@@ -17,12 +17,12 @@ from graphql.execution.values import VariableValues
 
 from registry.graphql.bounds import capped
 from registry.graphql.context import Context, When
-from registry.graphql.loaders import EntryKey, children_for, entries_for
+from registry.graphql.loaders import ChildrenKey, EntryKey, children_for, entries_for
 from registry.graphql.planned.compile import Field, Unplanned
 from registry.graphql.query import list_filters
 from registry.services import graph_reads
 from registry.services.graph_reads import Filters, Reader
-from registry.services.queries import EntryView, Resolution, Successor, encode_cursor
+from registry.services.queries import EntryView, Page, Resolution, Successor, encode_cursor
 from registry.text import fold
 
 _ONE = {"entry": None, "administrativeUnit": "admin-units", "agency": "agencies",
@@ -63,6 +63,7 @@ class Runner:
         self.reader = reader
         self.variables = variables
         self._known: dict[EntryKey, EntryView | None] = {}
+        self._pages: dict[ChildrenKey, Page] = {}
 
     def _load(self, keys: list[EntryKey], parents: bool = False) -> list[EntryView | None]:
         """Versions by key, each read once per request (as the entry DataLoader caches);
@@ -92,9 +93,12 @@ class Runner:
                                  self.reader)
         reader = self.reader
         if field.name in _ONE:
-            list_key = _ONE[field.name] or args["list_key"]
-            view = self._load([(list_key, args["code"], when.as_of, when.release)],
-                              any(f.name == "parent" for f in field.sub))[0]
+            key = (_ONE[field.name] or args["list_key"], args["code"], when.as_of, when.release)
+            parents = any(f.name == "parent" for f in field.sub)
+            children = self._children_asked(field.sub)
+            if children is not None and key not in self._known:
+                self._family(key, parents, *children)
+            view = self._load([key], parents)[0]
             return None if view is None else self.entries(field.sub, [(view, when)])[0]
         if field.name in _PAGES:
             list_key = _PAGES[field.name] or args.pop("list_key")
@@ -141,16 +145,40 @@ class Runner:
         by_key = {key: obj for (key, _), obj in zip(found, objects, strict=True)}
         return [None if key is None else by_key.get(key) for key in keys]
 
-    def _children(self, field: Field, items: Sequence[Item]) -> list[Any]:
+    def _children_args(self, field: Field) -> tuple[int, Filters]:
         assert field.arguments is not None
         args = field.arguments.values(self.variables)
         if args.get("after") is not None:
             raise Unplanned("children after a cursor")
-        filters = Filters(type=args.get("type"), level=args.get("level"),
-                          status=args.get("status"))
-        pages = children_for(self.reader, [
-            (view.list_key, view.code, when.as_of, when.release, args["first"], filters)
-            for view, when in items])
+        return args["first"], Filters(type=args.get("type"), level=args.get("level"),
+                                      status=args.get("status"))
+
+    def _children_asked(self, fields: Sequence[Field]) -> tuple[int, Filters] | None:
+        """``children``'s page size and filters, if the selection asks for them."""
+        found = next((f for f in fields if f.name == "children"), None)
+        return None if found is None else self._children_args(found)
+
+    def _family(self, key: EntryKey, parents: bool, first: int, filters: Filters) -> None:
+        """An entry, its parent and its children's first page in one statement, kept for
+        the fields that ask for them."""
+        list_key, code, as_of, release = key
+        versions, pages = graph_reads.family(self.reader, list_key, [code], as_of, release,
+                                             parents, first, filters)
+        view = versions.get(code)
+        self._known[key] = view
+        if view is not None and parents and view.parent is not None:
+            self._known[(list_key, view.parent, as_of, release)] = versions.get(view.parent)
+        if code in pages:
+            self._pages[(list_key, code, as_of, release, first, filters)] = pages[code]
+
+    def _children(self, field: Field, items: Sequence[Item]) -> list[Any]:
+        first, filters = self._children_args(field)
+        keys: list[ChildrenKey] = [(view.list_key, view.code, when.as_of, when.release, first,
+                                    filters) for view, when in items]
+        missing = [key for key in keys if key not in self._pages]
+        if missing:
+            self._pages.update(zip(missing, children_for(self.reader, missing), strict=True))
+        pages = [self._pages[key] for key in keys]
         return self.connections(field.sub, [PageOf(page.items, page.has_next, False, False, when)
                                             for page, (_, when) in zip(pages, items, strict=True)])
 
