@@ -12,7 +12,7 @@ from rich.table import Table
 from registry.cli.database import unit_of_work
 from registry.cli.output import emit, fail, out, parse_day
 from registry.errors import RegistryError
-from registry.services import code_lists, queries
+from registry.services import code_lists, graph_reads, queries
 from registry.services.actors import SYSTEM
 
 
@@ -113,7 +113,7 @@ def resolve_cmd(list_key: str, code: str, as_of: AsOfOpt = None, as_json: JsonOp
     day = parse_day(as_of, "--as-of")
     with unit_of_work() as session:
         code_lists.get_list(session, list_key)
-        result = queries.resolve(session, list_key, code, day)
+        result = graph_reads.resolve(session, list_key, code, day)
 
     def render() -> None:
         # Printed whole (no wrapping): the lines are read by people and by scripts alike.

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
+from registry.config import today
 from registry.errors import NotFound, ValidationError
 from registry.models import ChangeSet, CodeList, EntryVersion, FeedHead, LineageLink
 from registry.services import raw_reads
@@ -468,16 +469,19 @@ def histories(session: Reader, list_key: str, codes: Sequence[str],
     return out
 
 
-def resolve(session: Reader, list_key: str, code: str, on: date,
-            release: int | None) -> Resolution:
-    """What ``code`` denotes on ``on``, as said at ``release``: its status and successors.
+def resolve(session: Reader, list_key: str, code: str, on: date | None = None,
+            release: int | None = None) -> Resolution:
+    """What ``code`` denotes on ``on`` (default today), as said at ``release`` (default the
+    latest): its status and successors.
 
     An ended code's successors carry it on; an active code that gave parts of its area to
-    other entries has them too, its own entry first (DESIGN §11: ambiguity is data). The
-    same answer as :func:`registry.services.queries.resolve` for the latest release,
-    generalised to record time so that ``resolve(atRelease:)`` reproduces past answers.
-    An active code that never gave area away costs one statement.
+    other entries has them too, its own entry first (DESIGN §11: ambiguity is data). One
+    implementation serves the CLI, the web UI and GraphQL (``resolve(atRelease:)``
+    reproduces past answers); exports run the same walk
+    (:func:`registry.services.queries.resolution_of`) over a whole list. An active code
+    that never gave area away costs one statement.
     """
+    on = on or today()
     lid = list_id(session, list_key)
     rows = [] if lid is None else raw_reads.rows(
         session, _RECORDS_LATEST if release is None else _RECORDS_AT,

@@ -493,13 +493,3 @@ def _times(share: float | None, link_share: float | None) -> float | None:
         return link_share
     return share * link_share if link_share else share
 
-
-def resolve(session: Session, list_key: str, code: str, on: date | None = None) -> Resolution:
-    """What ``code`` denotes on ``on``; its successors on that date when its area moved.
-
-    One implementation serves the CLI, the web UI and GraphQL (which adds record time);
-    exports run the same walk (:func:`resolution_of`) over a whole list.
-    """
-    from registry.services.graph_reads import resolve as resolve_at  # it builds on this module
-
-    return resolve_at(session, list_key, code, on or today(), None)

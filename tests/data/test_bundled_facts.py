@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from registry.cli import app
 from registry.db import make_engine, session_factory
 from registry.importers.bundled_load import LoadReport
-from registry.services import queries
+from registry.services import graph_reads, queries
 from registry.services.export_reads import all_links, entries_on, resolutions
 from registry.services.queries import Resolution
 from tests.conftest import Templates
@@ -101,21 +101,21 @@ def test_code_15_is_yen_bai_before_and_lao_cai_after(db: Session) -> None:
 
 
 def test_00013_resolves_to_00004_on_the_day_of_the_reform(db: Session) -> None:
-    found = queries.resolve(db, "admin-units", "00013", AFTER)
+    found = graph_reads.resolve(db, "admin-units", "00013", AFTER)
     assert found.status == "ended" and found.ended_on == AFTER
     assert found.entry is not None and found.entry.name == "Phường Quán Thánh"
     assert [(s.entry.code, s.entry.name, s.is_default) for s in found.successors] == \
         [("00004", "Phường Ba Đình", True)]
-    assert queries.resolve(db, "admin-units", "00013", BEFORE).status == "active"
+    assert graph_reads.resolve(db, "admin-units", "00013", BEFORE).status == "active"
 
 
 def test_a_ward_that_kept_its_code_and_gave_part_of_its_area_away(db: Session) -> None:
     # Phường Hàng Trống kept code 00070 as Phường Hoàn Kiếm; part of it went to Cửa Nam.
-    found = queries.resolve(db, "admin-units", "00070", AFTER)
+    found = graph_reads.resolve(db, "admin-units", "00070", AFTER)
     assert (found.status, found.ambiguous, found.divided_on) == ("active", True, AFTER)
     assert [(s.entry.code, s.entry.name, s.is_default) for s in found.successors] == [
         ("00070", "Phường Hoàn Kiếm", True), ("00082", "Phường Cửa Nam", False)]
-    before = queries.resolve(db, "admin-units", "00070", BEFORE)
+    before = graph_reads.resolve(db, "admin-units", "00070", BEFORE)
     assert (before.status, before.ambiguous, before.successors) == ("active", False, [])
 
 
@@ -134,11 +134,11 @@ def test_the_five_island_special_zones(db: Session) -> None:
     assert zones == ISLAND_ZONES
     for code in ISLAND_ZONES:
         # New codes: none of them named anything before the reform.
-        assert queries.resolve(db, "admin-units", code, BEFORE).status == "not_yet"
+        assert graph_reads.resolve(db, "admin-units", code, BEFORE).status == "not_yet"
     # The island districts they replace resolve to them.
     for district, zone in (("318", "11948"), ("471", "19742"), ("498", "20333"),
                            ("536", "21548"), ("755", "26732")):
-        resolved = queries.resolve(db, "admin-units", district, AFTER)
+        resolved = graph_reads.resolve(db, "admin-units", district, AFTER)
         assert [(s.entry.code, s.is_default) for s in resolved.successors] == [(zone, True)]
 
 
@@ -151,7 +151,7 @@ def test_new_communes_carry_a_predecessors_code_except_the_island_zones(db: Sess
 
 
 def test_divided_communes_have_exactly_one_default_successor(db: Session) -> None:
-    found = queries.resolve(db, "admin-units", "10000", AFTER)
+    found = graph_reads.resolve(db, "admin-units", "10000", AFTER)
     assert found.ambiguous
     assert sum(s.is_default for s in found.successors) == 1
 
@@ -225,19 +225,19 @@ def test_every_old_commune_resolves_to_its_official_successors(db: Session) -> N
     sample = [c for i, c in enumerate(successors) if i % 20 == 0 or len(successors[c]) > 1]
     assert len(sample) > 900
     problems = [p for code in sample for p in check_official(
-        code, queries.resolve(db, "admin-units", code, AFTER), successors[code], people)]
+        code, graph_reads.resolve(db, "admin-units", code, AFTER), successors[code], people)]
     assert problems == []
 
 
 def test_the_packages_lineage_errors_are_not_in_the_registry(db: Session) -> None:
     # 09013 Văn Khê went in part to 09817 Ô Diên; a package had lost that link.
-    van_khe = queries.resolve(db, "admin-units", "09013", AFTER)
+    van_khe = graph_reads.resolve(db, "admin-units", "09013", AFTER)
     assert "09817" in {s.entry.code for s in van_khe.successors}
     # 10798 never went to 11911.
     assert "11911" not in {s.entry.code for s in
-                           queries.resolve(db, "admin-units", "10798", AFTER).successors}
+                           graph_reads.resolve(db, "admin-units", "10798", AFTER).successors}
     # All of 31379 Xã Phú Tân went to 31378.
-    phu_tan = queries.resolve(db, "admin-units", "31379", AFTER)
+    phu_tan = graph_reads.resolve(db, "admin-units", "31379", AFTER)
     assert [(s.entry.code, s.is_default) for s in phu_tan.successors] == [("31378", True)]
 
 

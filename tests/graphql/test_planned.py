@@ -203,8 +203,9 @@ def test_every_planned_field_on_many_codes(both: Both, keys: dict[str, list[str]
 
 
 FAMILY = """query Family($list: String!, $code: String!, $first: Int!) {
-  entry(list: $list, code: $code, asOf: "2025-06-30") { code parent { code name } children(first: $first) {
-    edges { cursor node { code name parent { code } } } pageInfo { hasNextPage } } } }"""
+  entry(list: $list, code: $code, asOf: "2025-06-30") {
+    code parent { code name } children(first: $first) {
+      edges { cursor node { code name parent { code } } } pageInfo { hasNextPage } } } }"""
 
 
 def test_families_in_one_statement(both: Both, keys: dict[str, list[str]]) -> None:

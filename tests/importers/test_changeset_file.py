@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from registry.errors import ValidationError, ValidationErrors
 from registry.importers.changeset_file import import_changeset, read_changeset
 from registry.models import ChangeSet, FeedRecord
-from registry.services import queries
+from registry.services import graph_reads, queries
 from registry.services.actors import SYSTEM
 from tests.factories import d
 
@@ -101,5 +101,5 @@ def test_documented_examples_import(session: Session) -> None:
     root = Path(__file__).resolve().parents[2] / "docs" / "examples"
     for name in ("hanoi-baseline.json", "hanoi-2025.json"):
         import_changeset(session, SYSTEM, read_changeset(root / name), publish=True)
-    resolved = queries.resolve(session, "admin-units", "00013", d("2025-07-01"))
+    resolved = graph_reads.resolve(session, "admin-units", "00013", d("2025-07-01"))
     assert [s.entry.code for s in resolved.successors] == ["00004"]

@@ -21,7 +21,7 @@ from registry.importers.conversion_plan import plan_conversion
 from registry.importers.conversion_table import read_conversion_bytes, read_fixes
 from registry.importers.plans import commit_import
 from registry.models import ChangeSet
-from registry.services import queries
+from registry.services import graph_reads, queries
 from registry.services.actors import SYSTEM
 from tests.conftest import Database
 from tests.factories import BASIS, d, publish, unit
@@ -233,18 +233,18 @@ def test_the_published_reform_resolves_as_the_table_says(session: Session) -> No
     _, release = commit_import(session, SYSTEM, plan, "reform", BASIS, publish=True)
     assert release is not None
     after = d("2025-07-01")
-    divided = queries.resolve(session, "admin-units", "00016", after)
+    divided = graph_reads.resolve(session, "admin-units", "00016", after)
     assert divided.status == "ended" and divided.ambiguous
     assert [(s.entry.code, s.is_default) for s in divided.successors] == \
         [("00001", True), ("00004", False)]
-    kept = queries.resolve(session, "admin-units", "00001", after)
+    kept = graph_reads.resolve(session, "admin-units", "00001", after)
     assert kept.status == "active" and kept.ambiguous
     assert [(s.entry.code, s.is_default) for s in kept.successors] == \
         [("00001", True), ("00037", False)]
     assert [s.entry.code for s in
-            queries.resolve(session, "admin-units", "318", after).successors] == ["11948"]
+            graph_reads.resolve(session, "admin-units", "318", after).successors] == ["11948"]
     assert [s.entry.code for s in
-            queries.resolve(session, "admin-units", "02", after).successors] == ["01"]
+            graph_reads.resolve(session, "admin-units", "02", after).successors] == ["01"]
     unit_after = queries.get_entry(session, "admin-units", "00706", after)
     assert unit_after is not None and (unit_after.name, unit_after.parent) == \
         ("Xã Mậu Duệ", "01")

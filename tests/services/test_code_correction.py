@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from registry.errors import ValidationError, ValidationErrors
-from registry.services import change_sets, queries
+from registry.services import change_sets, graph_reads, queries
 from registry.services.actors import SYSTEM
 from registry.services.integrity import check_invariants
 from tests.factories import d, draft, hanoi, publish
@@ -37,7 +37,7 @@ def test_a_corrected_code_carries_the_whole_history(session: Session) -> None:
     wrong = queries.get_entry(session, AU, "001", d("2025-06-01"))
     assert wrong is not None and wrong.status == "retired"
     assert (wrong.valid_from, wrong.valid_to) == (d("2025-01-01"), None)  # one ended version
-    resolution = queries.resolve(session, AU, "001", d("2025-01-15"))
+    resolution = graph_reads.resolve(session, AU, "001", d("2025-01-15"))
     assert resolution.status == "ended" and resolution.ended_on == d("2025-01-01")
     assert [(s.entry.code, s.is_default) for s in resolution.successors] == [("009", True)]
     # Children follow, on every date; no orphans anywhere.
@@ -139,7 +139,7 @@ def test_an_ended_code_or_one_with_successors_is_not_corrected(session: Session)
             assert errors == [("operations[0].code", "ended")]
         else:  # incoming links stay: they lead to the wrong code, which leads on
             assert errors == []
-            resolved = queries.resolve(session, AU, "00004", d("2025-06-01"))
+            resolved = graph_reads.resolve(session, AU, "00004", d("2025-06-01"))
             assert [s.entry.code for s in resolved.successors] == ["00005"]
 
 

@@ -90,7 +90,7 @@ def test_the_name_of_a_merged_away_unit_is_corrected_before_its_end(session: Ses
         "retired", "Phường Quán Thánh (đã sửa)", "001")
     assert (ended.valid_from, ended.valid_to, ended.recorded_release) == (d(REFORM), None, fixed)
     assert name_on(session, "00013", REFORM, reform) == "Phường Quán Thánh"
-    resolved = queries.resolve(session, AU, "00013", d("2025-08-01"))
+    resolved = graph_reads.resolve(session, AU, "00013", d("2025-08-01"))
     assert resolved.status == "ended" and resolved.ended_on == d(REFORM)
     assert resolved.entry is not None and resolved.entry.name == "Phường Quán Thánh (đã sửa)"
     assert [s.entry.code for s in resolved.successors] == ["00004"]
@@ -296,7 +296,7 @@ def test_a_version_with_a_later_active_version_is_corrected_alone(session: Sessi
     assert name_on(session, "00013", "2025-03-01") == "Phường Quán Thánh (sửa)"
     assert name_on(session, "00013", "2025-05-01") == "Phường Quán Thánh"
     assert name_on(session, "00013", REFORM) == "Phường Quán Thánh"
-    resolved = queries.resolve(session, AU, "00013", d("2025-08-01"))
+    resolved = graph_reads.resolve(session, AU, "00013", d("2025-08-01"))
     assert resolved.entry is not None and resolved.entry.name == "Phường Quán Thánh"
     # Its last state is corrected, and the end with it.
     publish(session, [fix("00013", name="Phường Quán Thánh (sửa)")], "2025-05-01")

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from registry.errors import ValidationErrors
-from registry.services import queries
+from registry.services import graph_reads, queries
 from registry.services.integrity import check_invariants
 from tests.factories import d, hanoi, publish
 
@@ -122,7 +122,7 @@ def test_split_marks_the_default_and_ends_the_source(session: Session) -> None:
          "default": True, "share": 0.7},
         {"code": "00039", "name": "Phường B", "type": "Phường", "parent": "002", "share": 0.3},
     ]}], "2025-07-01")
-    result = queries.resolve(session, AU, "00037", d("2025-07-01"))
+    result = graph_reads.resolve(session, AU, "00037", d("2025-07-01"))
     assert result.status == "ended" and result.ambiguous
     assert [(s.entry.code, s.is_default, s.share) for s in result.successors] == [
         ("00038", True, 0.7), ("00039", False, 0.3)]
@@ -163,10 +163,10 @@ def test_reorganize_n_to_m_with_explicit_links(session: Session) -> None:
                            {"from": "00013", "to": "00040"}]}], "2025-07-01")
     assert get(session, "00001", "2025-07-01").name == "Phường X"  # type: ignore[union-attr]
     assert get(session, "00004", "2025-07-01").status == "retired"  # type: ignore[union-attr]
-    resolved = queries.resolve(session, AU, "00004", d("2025-07-01"))
+    resolved = graph_reads.resolve(session, AU, "00004", d("2025-07-01"))
     assert [(s.entry.code, s.is_default) for s in resolved.successors] == [
         ("00001", True), ("00040", False)]
-    assert [s.entry.code for s in queries.resolve(session, AU, "00013",
+    assert [s.entry.code for s in graph_reads.resolve(session, AU, "00013",
                                                   d("2025-07-01")).successors] == ["00040"]
 
 
@@ -191,9 +191,9 @@ def test_resolve_follows_successors_transitively(session: Session) -> None:
     publish(session, [{"op": "merge", "list": AU, "sources": ["00004", "00001"],
                        "target": {"code": "00001", "name": "Phường Mới", "type": "Phường",
                                   "parent": "001"}}], "2025-07-01")
-    early = queries.resolve(session, AU, "00013", d("2025-03-01"))
+    early = graph_reads.resolve(session, AU, "00013", d("2025-03-01"))
     assert [s.entry.code for s in early.successors] == ["00004"]
-    late = queries.resolve(session, AU, "00013", d("2025-07-01"))
+    late = graph_reads.resolve(session, AU, "00013", d("2025-07-01"))
     assert [s.entry.code for s in late.successors] == ["00001"] and not late.ambiguous
     chain = queries.lineage(session, AU, "00013")
     assert [(lk.from_code, lk.to_code, lk.depth) for lk in chain] == [

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from registry.errors import NotFound, ValidationError
-from registry.services import queries
+from registry.services import graph_reads, queries
 from tests.factories import d, hanoi, publish, unit
 
 AU = "admin-units"
@@ -71,12 +71,12 @@ def test_ancestors_and_children(session: Session) -> None:
 
 def test_resolve_states(session: Session) -> None:
     hanoi(session)
-    assert queries.resolve(session, AU, "00004", d("2025-01-01")).status == "active"
-    assert queries.resolve(session, AU, "00004", d("2024-01-01")).status == "not_yet"
+    assert graph_reads.resolve(session, AU, "00004", d("2025-01-01")).status == "active"
+    assert graph_reads.resolve(session, AU, "00004", d("2024-01-01")).status == "not_yet"
     with pytest.raises(NotFound):
-        queries.resolve(session, AU, "77777", d("2025-01-01"))
+        graph_reads.resolve(session, AU, "77777", d("2025-01-01"))
     publish(session, [{"op": "retire", "list": AU, "code": "00037"}], "2025-07-01")
-    gone = queries.resolve(session, AU, "00037", d("2025-07-02"))
+    gone = graph_reads.resolve(session, AU, "00037", d("2025-07-02"))
     assert (gone.status, gone.ended_on, gone.successors) == ("ended", d("2025-07-01"), [])
 
 

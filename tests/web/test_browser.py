@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from registry.models import ChangeSet, Operation
-from registry.services import change_sets, queries
+from registry.services import change_sets, graph_reads
 from registry.services.actors import Actor
 from registry.services.change_sets import LegalBasis
 from tests.web.conftest import AU, Live, log_in, screenshot
@@ -113,7 +113,7 @@ def test_steward_merges_approver_publishes_and_entry_shows_lineage(
     # The old commune's page points forward to its successor, and the registry agrees.
     approver.goto(f"{live.url}/lists/{AU}/00013?as_of=2025-07-01")
     expect(approver.locator("svg.lineage")).to_contain_text("Phường Ba Đình")
-    resolved = live.read(lambda s: queries.resolve(s, AU, "00013", date(2025, 7, 1)))
+    resolved = live.read(lambda s: graph_reads.resolve(s, AU, "00013", date(2025, 7, 1)))
     assert [x.entry.code for x in resolved.successors] == ["00004"]
 
 
