@@ -5,18 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.config import Settings, today
 from registry.errors import PermissionDenied
 from registry.graphql.loaders import Loaders
-from registry.models import FeedHead
 from registry.services.actors import Actor
 from registry.services.cache import ReleaseCache
-from registry.services.graph_reads import Reader, check_release
-from registry.services.queries import latest_release
+from registry.services.graph_reads import Reader, check_release, latest_release
 
 
 @dataclass(frozen=True)
@@ -58,11 +56,11 @@ class SharedReader:
     def latest(self) -> int:
         """The latest release number (0 before anything is published)."""
         try:
-            return int(self.connection().execute(_HEAD).scalar() or 0)
+            return latest_release(self.connection())
         except DBAPIError:
             # The server restarted or dropped us: reconnect once.
             self.close()
-            return int(self.connection().execute(_HEAD).scalar() or 0)
+            return latest_release(self.connection())
 
     def close(self) -> None:
         """Return the connection."""
@@ -70,8 +68,6 @@ class SharedReader:
             self._connection.close()
             self._connection = None
 
-
-_HEAD = select(FeedHead.release_id).where(FeedHead.id == 1)
 
 
 @dataclass
@@ -114,6 +110,11 @@ class Context:
         if self._loaders is None:
             self._loaders = Loaders(lambda: self.reader, lambda: self.session)
         return self._loaders
+
+    def know_latest(self, release: int) -> None:
+        """Take the latest release as read for this request elsewhere (registry.graphql.latest)."""
+        if self._latest is None:
+            self._latest = release
 
     def latest(self) -> int:
         """The latest release, read once per request."""

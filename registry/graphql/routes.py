@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from cross_web import HTTPException
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -22,6 +24,7 @@ from registry.errors import PermissionDenied
 from registry.graphql.body import BadBody, check_parameter, check_request, decode
 from registry.graphql.caching import DOCUMENTS, MAX_BODY, cache_from_env, request_key
 from registry.graphql.context import Context, SharedReader
+from registry.graphql.latest import SharedLatest
 from registry.graphql.metrics import CACHE, PATHS
 from registry.graphql.planned.answer import planned_from_env
 from registry.graphql.planned.readers import AsyncReaders, OtherLoop, readers_size
@@ -77,6 +80,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
                        and bind.dialect.name == "postgresql" else None)
         self.planner = planned_from_env(schema._schema)
         self.readers: AsyncReaders | None = None  # started by the server's lifespan
+        self.latest: SharedLatest | None = None
 
     async def start_readers(self) -> None:
         """Open planned reads to the asyncio readers (PostgreSQL; see :mod:`.planned.readers`)."""
@@ -85,10 +89,11 @@ class RegistryGraphQL(GraphQL[Context, None]):
         if (self.planner is not None and size > 0 and isinstance(bind, Engine)
                 and bind.dialect.name == "postgresql"):
             self.readers = AsyncReaders(bind, size)
+            self.latest = SharedLatest(self.readers)
 
     async def stop_readers(self) -> None:
         """Close the asyncio readers."""
-        readers, self.readers = self.readers, None
+        readers, self.readers, self.latest = self.readers, None, None
         if readers is not None:
             await readers.close()
 
@@ -121,7 +126,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
         caching = self.cache.maxsize > 0
         found = request_key(data, context.today) if caching and len(body) <= MAX_BODY else None
         if found is not None and DOCUMENTS.get(found[1]):
-            hit = self.cache.get(self.namespace, context.latest(), found[0])
+            hit = self.cache.get(self.namespace, await self._latest(context), found[0])
             if hit is not MISSING:
                 CACHE.labels("hit").inc()
                 await Response(hit, media_type="application/json")(scope, _replay(b""), send)
@@ -148,6 +153,14 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 and context.cache_release is not None):
             self.cache.put(self.namespace, context.cache_release, found[0], b"".join(captured))
 
+    async def _latest(self, context: Context) -> int:
+        """The latest release for this request: shared with the requests asking at the same
+        moment, without blocking the loop, when the readers run (registry.graphql.latest)."""
+        if self.latest is not None:
+            with contextlib.suppress(OtherLoop, DBAPIError):  # else read on the loop
+                context.know_latest(await self.latest.get())
+        return context.latest()
+
     async def _planned(self, data: Any, context: Context, caching: bool) -> bytes | None:
         """The answer by the request's plan, or ``None`` for the ordinary path."""
         prepared = (self.planner.prepare(data)
@@ -157,7 +170,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
         if caching:
             # Read before executing, as the ordinary path's ResponseCache does: the answer
             # is filed under a release no newer than the data it was computed from.
-            context.cache_release = context.latest()
+            context.cache_release = await self._latest(context)
         planner = self.planner
         answer: bytes | None = None
         try:

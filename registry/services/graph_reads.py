@@ -162,14 +162,19 @@ _RECORDS_LATEST = _records(None)
 _RECORDS_AT = _records(0)
 
 
+def latest_release(session: Reader) -> int:
+    """The latest release number (0 before anything is published)."""
+    found = raw_reads.rows(session, _HEAD, {})
+    return int((found[0][0] if found else 0) or 0)
+
+
 def check_release(session: Reader, at_release: int | None) -> tuple[int, int | None]:
     """Check an ``atRelease`` argument; return (latest, the release to read or ``None``).
 
     ``None`` means "the latest records" (``superseded_release IS NULL``): the cheapest
     predicate, and exact because the latest release is what those records say.
     """
-    found = raw_reads.rows(session, _HEAD, {})
-    latest = int((found[0][0] if found else 0) or 0)
+    latest = latest_release(session)
     if at_release is None or at_release == latest:
         return latest, None
     if at_release < 1 or at_release > latest:

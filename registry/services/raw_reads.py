@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -80,11 +81,12 @@ def rows(reader: Session | Connection, statement: Executable,
     try:
         cursor.execute(sql, values, prepare=True)
         return cursor.fetchall()  # type: ignore[no-any-return]
-    except psycopg.OperationalError:
-        # The server went away: as SQLAlchemy would, mark the connection unusable so
-        # that its owner opens a new one.
-        reader.invalidate()
-        raise
+    except psycopg.Error as exc:
+        # As SQLAlchemy would: its own exception class (callers catch DBAPIError), and a
+        # connection the server dropped marked unusable, so that its owner opens another.
+        if isinstance(exc, psycopg.OperationalError):
+            reader.invalidate()
+        raise DBAPIError.instance(sql, values, exc, psycopg.Error) from exc
     finally:
         if not reader.invalidated:
             cursor.close()

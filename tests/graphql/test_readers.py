@@ -21,8 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from registry.db import make_engine
+from registry.db import make_engine, session_factory, transaction
 from tests.conftest import Templates, run_async
+from tests.factories import publish
 from tests.graphql.test_planned import Q1, Q2, Q3
 from tests.sync.conftest import free_port
 
@@ -133,3 +134,29 @@ def test_a_dropped_reader_connection_is_replaced(servers: tuple[Server, Server, 
     for _ in range(3):  # the ordinary path answers the first ones; then readers reconnect
         assert planned.ask_all(requests) == want
     assert planned.metric("registry_graphql_reader_connections") >= 1
+
+
+RENAMED = """query R($code: String!) { entry(list: "admin-units", code: $code) { code name } }"""
+
+
+def test_no_cached_answer_of_an_older_release_after_a_publish(
+        servers: tuple[Server, Server, str], tmp_path: Path) -> None:
+    """With the cache on, sixteen clients share reads of the latest release; once a publish
+    has committed, every answer asked afterwards is of the new release."""
+    url = servers[2]
+    cached = Server(url, tmp_path, {"REGISTRY_GRAPHQL_CACHE": "5000"})
+    try:
+        asks = [(RENAMED, {"code": "01"})] * 48
+        before = cached.ask_all(asks)
+        assert len(set(before)) == 1 and b"Th\\u00e0nh ph\\u1ed1 H\\u00e0 N\\u1ed9i" in before[0]
+        assert cached.metric('registry_graphql_cache_total{result="hit"}') > 0
+        engine = make_engine(url)
+        with transaction(session_factory(engine)) as session:
+            publish(session, [{"op": "rename", "list": "admin-units", "code": "01",
+                               "name": "Thủ đô Hà Nội"}], effective="2025-01-01",
+                    title="rename behind the server's back")
+        engine.dispose()
+        after = cached.ask_all(asks)
+        assert set(after) == {after[0]} and b"Th\\u1ee7 \\u0111\\u00f4" in after[0]
+    finally:
+        cached.stop()
