@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from registry.graphql.latest import SharedLatest
+from tests.conftest import run_async
 
 
 class Readers:
@@ -48,7 +49,7 @@ def test_waiters_share_a_read_sent_after_they_asked() -> None:
         assert await late == 8  # never the older release
         assert readers.reads == 2
 
-    asyncio.run(go())
+    run_async(go())
 
 
 def test_a_failed_read_fails_its_waiters_only() -> None:
@@ -65,4 +66,4 @@ def test_a_failed_read_fails_its_waiters_only() -> None:
         readers.fail = False
         assert await latest.get() == 7  # the next asker reads again
 
-    asyncio.run(go())
+    run_async(go())
