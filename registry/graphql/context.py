@@ -111,6 +111,11 @@ class Context:
             self._loaders = Loaders(lambda: self.reader, lambda: self.session)
         return self._loaders
 
+    @property
+    def latest_known(self) -> bool:
+        """Whether this request has read the latest release already."""
+        return self._latest is not None
+
     def know_latest(self, release: int) -> None:
         """Take the latest release as read for this request elsewhere (registry.graphql.latest)."""
         if self._latest is None:

@@ -156,7 +156,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
     async def _latest(self, context: Context) -> int:
         """The latest release for this request: shared with the requests asking at the same
         moment, without blocking the loop, when the readers run (registry.graphql.latest)."""
-        if self.latest is not None:
+        if self.latest is not None and not context.latest_known:
             with contextlib.suppress(OtherLoop, DBAPIError):  # else read on the loop
                 context.know_latest(await self.latest.get())
         return context.latest()
