@@ -10,16 +10,21 @@
    repository (kept between runs, keyed by package.json), and starts it with custom plans
    (``PG5_CUSTOM_PLANS=1``, its best setting). Without ``node`` and ``npm`` it says so and
    exits with status 2 before touching the database.
-3. Starts the registry as ``registry serve`` runs it (one uvicorn worker) twice: response
-   cache off (``REGISTRY_GRAPHQL_CACHE=0``) and on (the default size); and the raw-SQL floor
-   (bench/peer_floor.py: bench/graphql_floor.py's app with the three questions added).
+3. Starts the registry as ``registry serve`` runs it four times: one worker with the
+   response cache off (``REGISTRY_GRAPHQL_CACHE=0``) and on (the default size), two workers
+   with it off, and one worker with it off and planned execution off
+   (``REGISTRY_GRAPHQL_PLANNED=0``: every field resolved by graphql-core, the baseline of
+   planned execution); and the raw-SQL floor (bench/peer_floor.py: bench/graphql_floor.py's
+   app with the three questions added).
 4. Asks every system every key (76 districts, 6 terms, 200 ended communes) and stops unless
    the normalised answers (bench/peer_postgraphile/queries.py) are the same everywhere.
 5. Times the questions interleaved: each round runs every concurrency × question × system
    once, the order of systems turned by one each round, from bench/graphql_load.py in its own
-   process. Prints medians over rounds of req/s, p50 and p99, and the ratios.
+   process. Prints medians over rounds of req/s, p50 and p99, and the ratios (registry ÷
+   PostGraphile, ÷ floor, planned ÷ unplanned, two workers ÷ one).
 
-``--quick`` (2 rounds of 1 s) runs in under 3 minutes once npm has installed PostGraphile.
+``--quick`` (2 rounds of 1 s) runs in about 4 minutes once npm has installed PostGraphile;
+the full run in about 13.
 Figures depend on the machine and its load; ratios within one run are what to compare.
 """
 
