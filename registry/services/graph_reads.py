@@ -99,17 +99,19 @@ def _view(list_key: str, row: Any) -> EntryView:
     return EntryView(row[0], list_key, *row[1:_WIDTH])
 
 
-def _visible(release: int | None) -> ColumnElement[bool]:
+def _visible(release: int | None, table: Any = V) -> ColumnElement[bool]:
+    """Records of ``table`` (entry versions, or an alias of them) as said at ``release``."""
     if release is None:
-        return V.superseded_release.is_(None)
+        return table.superseded_release.is_(None)  # type: ignore[no-any-return]
     r: BindParameter[int] = bindparam("release", release)
-    return and_(V.recorded_release <= r, or_(V.superseded_release.is_(None),
-                                             V.superseded_release > r))
+    return and_(table.recorded_release <= r, or_(table.superseded_release.is_(None),
+                                                 table.superseded_release > r))
 
 
-def _valid(as_of: date | None = None) -> ColumnElement[bool]:
+def _valid(as_of: date | None = None, table: Any = V) -> ColumnElement[bool]:
+    """Versions of ``table`` valid on ``as_of``."""
     day: BindParameter[date] = bindparam("as_of", as_of)
-    return and_(V.valid_from <= day, or_(V.valid_to.is_(None), V.valid_to > day))
+    return and_(table.valid_from <= day, or_(table.valid_to.is_(None), table.valid_to > day))
 
 
 def _by_codes(release: int | None, dialect: str) -> Select[Any]:
@@ -120,15 +122,10 @@ def _by_codes(release: int | None, dialect: str) -> Select[Any]:
 def _parents_of(release: int | None, dialect: str) -> Select[Any]:
     """The versions of the parents of some codes, on the same date."""
     P = aliased(EntryVersion)
-    parent_visible = (P.superseded_release.is_(None) if release is None else and_(
-        P.recorded_release <= bindparam("release"),
-        or_(P.superseded_release.is_(None), P.superseded_release > bindparam("release"))))
     return (select(*(getattr(P, c.key) for c in COLUMNS))
             .join(V, and_(P.list_id == V.list_id, P.code == V.parent_code))
             .where(V.list_id == bindparam("list_id"), _member(V.code, "codes", dialect),
-                   _visible(release), _valid(), parent_visible,
-                   P.valid_from <= bindparam("as_of"),
-                   or_(P.valid_to.is_(None), P.valid_to > bindparam("as_of"))))
+                   _visible(release), _valid(), _visible(release, P), _valid(table=P)))
 
 
 def _with_parents(release: int | None, dialect: str) -> Select[Any]:
