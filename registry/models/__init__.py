@@ -8,6 +8,7 @@ from registry.models.entry import Entry, EntryVersion
 from registry.models.feed import FeedHead, FeedRecord
 from registry.models.lineage import LineageLink
 from registry.models.release import Release
+from registry.models.snapshot_page import SnapshotPage
 
 __all__ = [
     "ApiToken",
@@ -22,6 +23,7 @@ __all__ = [
     "LineageLink",
     "Operation",
     "Release",
+    "SnapshotPage",
     "SyncConsumer",
     "WebSession",
 ]

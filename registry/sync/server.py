@@ -20,10 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry.errors import NotFound
 from registry.services.checksums import ListAt, ListChecksum, centre_checksums
 from registry.services.feed import Head, read_head
+from registry.sync import stored_pages
 from registry.sync.codec import gzip_bytes
 from registry.sync.deltas import build_delta, scoped_checksum
 from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
+from registry.sync.metrics import SNAPSHOT_PAGES
 from registry.sync.protocol import DEFAULT_PAGE_SIZE, Subscription
 from registry.sync.scope import ScopedView, compute_view
 from registry.sync.snapshot import (
@@ -44,6 +46,13 @@ class Body:
         self._gz: bytes | None = None
         self.level = level
         self._lock = threading.Lock()
+
+    @classmethod
+    def gzipped(cls, gz: bytes) -> Body:
+        """A body already gzipped (a stored page)."""
+        body = cls(b"")
+        body._raw, body._gz = None, gz
+        return body
 
     @property
     def gz(self) -> bytes:
@@ -121,6 +130,7 @@ class SyncServer:
         self._views = LRU(32)
         self._checksums = LRU(256)
         self._context = LRU(64)  # (release point, lists) of a snapshot: immutable
+        self.pages_built = 0  # snapshot pages this process built (not read back stored)
 
     def head(self) -> Head:
         """The head as committed now."""
@@ -217,22 +227,36 @@ class SyncServer:
 
     def snapshot(self, epoch: str, release: int, sub: Subscription, token: str | None,
                  limit: int) -> Body:
-        """One snapshot page (cached: it never changes)."""
-        def make() -> Body:
-            with self.sessions() as session:
-                point, lists = self._context.get_or_make(
-                    (epoch, release, sub.lists),
-                    lambda: (self._point(session, epoch, release),
-                             subscribed_lists(session, release, sub)))
-                if token is not None:
-                    self._point_epoch(session, epoch)
-                view_of = self._view_getter(epoch, sub)
-                if token is None and sub.scope is not None:
-                    _require_scope_code(session, point.release, sub, view_of)
-                return Body(build_snapshot_page(session, epoch, point, sub, token, limit,
-                                                view_of, lists), 6)
-        return self._bodies.get_or_make(  # type: ignore[no-any-return]
-            ("snapshot", epoch, release, sub, token, limit), make)
+        """One snapshot page: from memory, else as stored in the database, else built and
+        stored (it never changes)."""
+        memory_key = ("snapshot", epoch, release, sub, token, limit)
+        body: Body | None = self._bodies.get(memory_key)
+        if body is not None:
+            SNAPSHOT_PAGES.labels("memory").inc()
+            return body
+        key = stored_pages.page_key(epoch, release, sub, token, limit)
+        with self.sessions() as session:
+            self._point_epoch(session, epoch)  # a restore's new epoch refuses older pages
+            found = stored_pages.load(session, key)
+            if found is not None:
+                SNAPSHOT_PAGES.labels("stored").inc()
+                body = Body.gzipped(found)
+                self._bodies.put(memory_key, body)
+                return body
+            point, lists = self._context.get_or_make(
+                (epoch, release, sub.lists),
+                lambda: (self._point(session, epoch, release),
+                         subscribed_lists(session, release, sub)))
+            view_of = self._view_getter(epoch, sub)
+            if token is None and sub.scope is not None:
+                _require_scope_code(session, point.release, sub, view_of)
+            body = Body(build_snapshot_page(session, epoch, point, sub, token, limit,
+                                            view_of, lists), 6)
+        SNAPSHOT_PAGES.labels("built").inc()
+        self.pages_built += 1
+        stored_pages.store(self.sessions, key, epoch, release, body.gz, token is None)
+        self._bodies.put(memory_key, body)
+        return body
 
     def delta(self, epoch: str, release: int, sub: Subscription) -> Body:
         """The scoped delta of one release (cached: it never changes)."""

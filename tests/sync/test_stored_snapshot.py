@@ -1,0 +1,184 @@
+"""Snapshot pages are built once per release and stored: later replicas, other server
+processes and restarted servers read them back instead of querying again (issue: sync at
+the speed of logical replication)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from registry.db import session_factory, transaction
+from registry.errors import NotFound, ValidationError
+from registry.models import SnapshotPage
+from registry.services.feed import new_epoch, read_head
+from registry.sync import stored_pages
+from registry.sync.errors import EpochChanged
+from registry.sync.metrics import SNAPSHOT_PAGES
+from registry.sync.protocol import Scope, Subscription
+from registry.sync.server import SyncServer
+from tests.conftest import Database
+from tests.factories import hanoi, publish, unit
+
+ALL = Subscription()
+
+
+def _walk(server: SyncServer, epoch: str, release: int, sub: Subscription = ALL,
+          limit: int = 3) -> list[bytes]:
+    """Every page of a snapshot, as served (plain bytes)."""
+    pages, token = [], None
+    while True:
+        raw = server.snapshot(epoch, release, sub, token, limit).raw
+        pages.append(raw)
+        token = json.loads(raw.split(b"\n", 1)[0])["next"]
+        if token is None:
+            return pages
+
+
+def _stored(database: Database) -> list[tuple[int, str]]:
+    with session_factory(database.engine)() as session:
+        return [(r, e) for r, e in session.execute(
+            select(SnapshotPage.release_id, SnapshotPage.epoch).order_by(SnapshotPage.key))]
+
+
+def _centre(database: Database) -> tuple[str, int]:
+    sessions = session_factory(database.engine)
+    with transaction(sessions) as session:
+        hanoi(session)
+        release = publish(session, [unit("003", "Quận Tây Hồ", "Quận", "01")])
+    with sessions() as session:
+        return read_head(session).epoch, release
+
+
+def _count(source: str) -> float:
+    return SNAPSHOT_PAGES.labels(source)._value.get()  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_second_server_serves_the_stored_pages_without_building(database: Database) -> None:
+    epoch, release = _centre(database)
+    sessions = session_factory(database.engine)
+    first = SyncServer(sessions)
+    pages = _walk(first, epoch, release)
+    assert len(pages) >= 3 and first.pages_built == len(pages)
+    assert len(_stored(database)) == len(pages)
+
+    # Another process of the centre, or the same one restarted: an empty memory cache.
+    stored_before = _count("stored")
+    second = SyncServer(sessions)
+    assert _walk(second, epoch, release) == pages
+    assert second.pages_built == 0
+    assert _count("stored") - stored_before == len(pages)
+    # Its own memory serves the next replica.
+    memory_before = _count("memory")
+    assert _walk(second, epoch, release) == pages
+    assert _count("memory") - memory_before == len(pages)
+    assert len(_stored(database)) == len(pages)
+
+
+def test_each_subscription_and_page_size_has_its_own_pages(database: Database) -> None:
+    epoch, release = _centre(database)
+    server = SyncServer(session_factory(database.engine))
+    everything = _walk(server, epoch, release, limit=4)
+    scoped = _walk(server, epoch, release, Subscription(("admin-units",),
+                                                         Scope("admin-units", "002")), limit=4)
+    bigger = _walk(server, epoch, release, limit=50)
+    assert len(bigger) == 1 and len(everything) > 1
+    assert everything != scoped
+    fresh = SyncServer(session_factory(database.engine))
+    assert _walk(fresh, epoch, release, limit=4) == everything
+    assert _walk(fresh, epoch, release, Subscription(("admin-units",),
+                                                     Scope("admin-units", "002")),
+                 limit=4) == scoped
+    assert _walk(fresh, epoch, release, limit=50) == bigger
+    assert fresh.pages_built == 0
+
+
+def test_a_refused_request_stores_nothing(database: Database) -> None:
+    epoch, release = _centre(database)
+    server = SyncServer(session_factory(database.engine))
+    with pytest.raises(NotFound):
+        server.snapshot(epoch, release + 1, ALL, None, 10)
+    with pytest.raises(ValidationError):
+        server.snapshot(epoch, release, ALL, "Zm9yZ2Vk", 10)
+    with pytest.raises(NotFound):
+        server.snapshot(epoch, release, Subscription(("admin-units",),
+                                                     Scope("admin-units", "99")), None, 10)
+    with pytest.raises(NotFound):
+        server.snapshot(epoch, release, Subscription(("no-such-list",)), None, 10)
+    with pytest.raises(EpochChanged):
+        server.snapshot("0" * 32, release, ALL, None, 10)
+    assert _stored(database) == [] and server.pages_built == 0
+
+
+def test_a_new_epoch_refuses_the_stored_pages_of_the_old_one(database: Database) -> None:
+    epoch, release = _centre(database)
+    sessions = session_factory(database.engine)
+    pages = _walk(SyncServer(sessions), epoch, release)
+    with transaction(sessions) as session:
+        _, head = new_epoch(session)  # a restore from backup
+    server = SyncServer(sessions)
+    with pytest.raises(EpochChanged):
+        server.snapshot(epoch, release, ALL, None, 3)
+    # The new epoch's snapshot is built again (its header names the new epoch) and the
+    # old epoch's pages are dropped when its first page is stored.
+    renewed = _walk(server, head.epoch, release)
+    assert len(renewed) == len(pages) and renewed != pages
+    assert json.loads(renewed[0].split(b"\n", 1)[0])["epoch"] == head.epoch
+    assert {e for _, e in _stored(database)} == {head.epoch}
+
+
+def test_pages_of_releases_before_the_previous_one_are_dropped(database: Database) -> None:
+    epoch, first = _centre(database)
+    sessions = session_factory(database.engine)
+    server = SyncServer(sessions)
+    _walk(server, epoch, first)
+    with transaction(sessions) as session:
+        second = publish(session, [unit("004", "Quận Long Biên", "Quận", "01")])
+    _walk(server, epoch, second)
+    assert {r for r, _ in _stored(database)} == {first, second}  # the previous one stays
+    with transaction(sessions) as session:
+        third = publish(session, [unit("005", "Quận Cầu Giấy", "Quận", "01")])
+    _walk(server, epoch, third)
+    assert {r for r, _ in _stored(database)} == {second, third}
+    # An older release can still be bootstrapped: its pages are built again.
+    fresh = SyncServer(sessions)
+    assert fresh.pages_built == 0
+    pages = _walk(fresh, epoch, first)
+    assert fresh.pages_built == len(pages)
+
+
+def test_a_page_that_cannot_be_stored_is_served_and_logged(
+        database: Database, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    epoch, release = _centre(database)
+    sessions = session_factory(database.engine)
+    expected = _walk(SyncServer(session_factory(database.engine)), epoch, release)
+    with transaction(sessions) as session:
+        session.execute(SnapshotPage.__table__.delete())
+
+    def locked(*_: Any, **__: Any) -> None:
+        raise OperationalError("INSERT INTO snapshot_pages", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(stored_pages, "transaction", locked)
+    server = SyncServer(sessions)
+    with caplog.at_level(logging.WARNING, logger="registry.sync"):
+        assert _walk(server, epoch, release) == expected
+    assert "not stored (it will be built again): database is locked" in caplog.text
+    assert _stored(database) == []
+
+
+def test_two_servers_building_the_same_page_store_it_once(database: Database) -> None:
+    epoch, release = _centre(database)
+    sessions = session_factory(database.engine)
+    one, other = SyncServer(sessions), SyncServer(sessions)
+    key = stored_pages.page_key(epoch, release, ALL, None, 3)
+    first = one.snapshot(epoch, release, ALL, None, 3)
+    # The other process built the same page before it saw the stored one.
+    assert not stored_pages.store(sessions, key, epoch, release, first.gz, True)
+    assert other.snapshot(epoch, release, ALL, None, 3).raw == first.raw
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(SnapshotPage)) == 1
