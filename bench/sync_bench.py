@@ -12,6 +12,10 @@ the same machine, so a slow machine shows as a slow floor, not as a slow protoco
 * **Incremental**: one release the size of the 2025 reform (~14,000 records) applied to
   the SQLite replica and to a PostgreSQL replica. Floor: fetching and verifying the same
   pages without applying them.
+* **Repeated bootstraps**: the server's CPU time for walking every page of the same
+  release's snapshot, the first time (pages built and stored), the second (this process's
+  memory) and the Nth (default 50th) after a server restart (pages read back stored).
+  Target: the Nth ≤ 5% of the first.
 * **Fan-out**: C following clients (default 200, in 4 processes) on one server; the time
   from a release's commit at the centre to its being applied in each replica (p50, p99).
   Floor: the same number of bare long polls on the head, woken by a release.
@@ -51,6 +55,7 @@ from pgtools import drop_pg
 from sync_data import PG, build, rename_items
 
 from registry.db import make_engine, session_factory, transaction
+from registry.migrate import upgrade
 from registry.services.feed import read_head
 from registry.sync.client import SyncClient
 from registry.sync.codec import decode_header, decode_records
@@ -259,6 +264,53 @@ def fan_out(base: str, clients: int, processes: int, workdir: Path, publish_one:
     return delays
 
 
+def server_cpu(process: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) the server process has used so far."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def walk_snapshot(base: str) -> int:
+    """Fetch every page of the head release's snapshot as a replica would (gzip); bytes."""
+    head = json.loads(urllib.request.urlopen(f"{base}/sync/v1/head", timeout=60).read())
+    token, size = "", 0
+    while True:
+        url = f"{base}/sync/v1/snapshot/{head['epoch']}/{head['release']}"
+        request = urllib.request.Request(url + (f"?after={token}" if token else ""),
+                                         headers={"Accept-Encoding": "gzip"})
+        body = urllib.request.urlopen(request, timeout=600).read()
+        size += len(body)
+        token = json.loads(gzip.decompress(body).split(b"\n", 1)[0])["next"]
+        if not token:
+            return size
+
+
+def repeated_bootstraps(url: str, port: int, server: subprocess.Popen[bytes], times: int
+                        ) -> subprocess.Popen[bytes]:
+    """Server CPU of the first, second and last of ``times`` snapshot walks; the last after
+    a restart, so that it reads stored pages, not memory. Returns the running server."""
+    base = f"http://127.0.0.1:{port}"
+    with make_engine(url).begin() as conn:  # the first walk must build every page
+        conn.execute(text("DELETE FROM snapshot_pages"))
+    server.terminate()
+    server.wait(30)
+    server = start_server(url, port)
+    costs = []
+    for n in range(times):
+        if n == times - 1:
+            server.terminate()
+            server.wait(30)
+            server = start_server(url, port)
+        before = server_cpu(server)
+        walk_snapshot(base)
+        costs.append(server_cpu(server) - before)
+    row(f"repeated bootstraps, server CPU of the {times}th ÷ the first",
+        f"{costs[-1] / costs[0]:.1%} ({costs[-1]:.2f} s vs {costs[0]:.2f} s)", "≤ 5%",
+        f"the 2nd, from this process's memory: {costs[1]:.2f} s; the {times}th follows a "
+        "restart and reads the stored pages")
+    return server
+
+
 def main() -> None:
     """Run every scenario and print the report."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -267,11 +319,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--pg", default=PG, help="PostgreSQL server URL (no database)")
     parser.add_argument("--fanout-only", action="store_true", help="run the fan-out only")
+    parser.add_argument("--repeat", type=int, default=50,
+                        help="snapshot walks in the repeated-bootstrap figure (default 50)")
+    parser.add_argument("--repeat-only", action="store_true",
+                        help="run the repeated-bootstrap figure only")
     args = parser.parse_args()
 
     print(f"building the centre ({args.versions:,} versions; kept between runs)…", flush=True)
     url = build(args.versions, server=args.pg)
     engine = make_engine(url)
+    upgrade(engine)  # a centre kept from an earlier run may predate a migration
     with engine.connect() as conn:
         conn.execute(text("ANALYZE"))
         conn.commit()
@@ -282,7 +339,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sync-bench-"))
     pg_replica = f"registry_sync_bench_replica_{os.getpid()}"
     try:
-        if not args.fanout_only:
+        if args.repeat_only:
+            print(f"repeated bootstraps: {args.repeat} snapshot walks…", flush=True)
+            server = repeated_bootstraps(url, port, server, max(args.repeat, 3))
+        elif not args.fanout_only:
             print("bootstrap into SQLite…", flush=True)
             sqlite_path = work / "replica.db"
             figures = bootstrap(base, f"sqlite:///{sqlite_path}")
@@ -306,6 +366,9 @@ def main() -> None:
             row("bootstrap into PostgreSQL, records/s",
                 f"{pg_figures['records'] / pg_figures['seconds']:,.0f}", "(no target)", "—")
 
+            print(f"repeated bootstraps: {args.repeat} snapshot walks…", flush=True)
+            server = repeated_bootstraps(url, port, server, max(args.repeat, 3))
+
             print("incremental: a release of ~14,000 records…", flush=True)
             with sessions() as session:
                 before = read_head(session)
@@ -328,36 +391,37 @@ def main() -> None:
                 row(f"incremental on {name}, {records:,} records", f"{seconds:.2f} s", "< 2 s",
                     f"fetch and verify the same pages without applying {floor:.2f} s")
 
-        print(f"fan-out: {args.clients} following clients…", flush=True)
-        counter = iter(range(1, 1_000_000))
-        shift = int(time.time())
+        if not args.repeat_only:
+            print(f"fan-out: {args.clients} following clients…", flush=True)
+            counter = iter(range(1, 1_000_000))
+            shift = int(time.time())
 
-        def publish_one(with_release: bool = False) -> Any:
-            n = next(counter)
+            def publish_one(with_release: bool = False) -> Any:
+                n = next(counter)
+                with transaction(sessions) as session:
+                    release = publish(session, [{"op": "rename", "list": "admin-units",
+                                                 "code": "01", "name": f"Hà Nội {shift}-{n}"}],
+                                      "2025-01-01")
+                committed = time.time()
+                return (release, committed) if with_release else committed
+
             with transaction(sessions) as session:
-                release = publish(session, [{"op": "rename", "list": "admin-units",
-                                             "code": "01", "name": f"Hà Nội {shift}-{n}"}],
-                                  "2025-01-01")
-            committed = time.time()
-            return (release, committed) if with_release else committed
-
-        with transaction(sessions) as session:
-            try:
-                publish(session, [unit("01", "Thành phố Hà Nội", "Thành phố Trung ương")])
-            except Exception:  # already there from an earlier run
-                session.rollback()
-        (work / "one").mkdir()
-        single = fan_out(base, 1, 1, work / "one", publish_one, 5)
-        bare = long_poll_floor(base, 1, publish_one)
-        row("push latency, 1 follower (max of 5 releases)", f"{max(single):.3f} s", "< 1 s",
-            f"one bare long poll woken by a release {bare[0]:.3f} s")
-        floor_delays = long_poll_floor(base, args.clients, publish_one)
-        (work / "many").mkdir()
-        delays = fan_out(base, args.clients, 4, work / "many", publish_one, 5)
-        row(f"fan-out, {args.clients} followers, publish→applied p99",
-            f"{percentile(delays, 0.99):.2f} s (p50 {statistics.median(delays):.2f} s, "
-            f"{len(delays)} samples)", "< 3 s",
-            f"bare long polls woken by a release: p99 {percentile(floor_delays, 0.99):.2f} s")
+                try:
+                    publish(session, [unit("01", "Thành phố Hà Nội", "Thành phố Trung ương")])
+                except Exception:  # already there from an earlier run
+                    session.rollback()
+            (work / "one").mkdir()
+            single = fan_out(base, 1, 1, work / "one", publish_one, 5)
+            bare = long_poll_floor(base, 1, publish_one)
+            row("push latency, 1 follower (max of 5 releases)", f"{max(single):.3f} s", "< 1 s",
+                f"one bare long poll woken by a release {bare[0]:.3f} s")
+            floor_delays = long_poll_floor(base, args.clients, publish_one)
+            (work / "many").mkdir()
+            delays = fan_out(base, args.clients, 4, work / "many", publish_one, 5)
+            row(f"fan-out, {args.clients} followers, publish→applied p99",
+                f"{percentile(delays, 0.99):.2f} s (p50 {statistics.median(delays):.2f} s, "
+                f"{len(delays)} samples)", "< 3 s",
+                f"bare long polls woken by a release: p99 {percentile(floor_delays, 0.99):.2f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         server.terminate()

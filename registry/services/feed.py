@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.orm import Session
 
 from registry.db import bulk_insert
@@ -26,6 +26,8 @@ from registry.models.base import table_of
 RECORD_FORMAT = 1
 GENESIS_HASH = "0" * 64
 FEED_RECORDS = table_of(FeedRecord)
+# PostgreSQL's notification channel on which every move of the head is announced.
+CHANNEL = "registry_feed"
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -77,7 +79,16 @@ def new_epoch(session: Session) -> tuple[Head, Head]:
                                  "repair the restore before giving it a new epoch")
     epoch = uuid.uuid4().hex
     session.execute(update(FeedHead).where(FeedHead.id == 1).values(epoch=epoch))
+    announce(session, before.seq)
     return before, Head(epoch=epoch, seq=before.seq, release=before.release, hash=before.hash)
+
+
+def announce(session: Session, seq: int) -> None:
+    """Tell the sync servers listening, when this transaction commits, that the head moved
+    to ``seq`` (PostgreSQL only; nothing is sent if the transaction rolls back)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, :seq)"),
+                        {"channel": CHANNEL, "seq": str(seq)})
 
 
 def read_head(session: Session) -> Head:
@@ -118,13 +129,15 @@ class FeedWriter:
             self._rows = []
 
     def close(self) -> None:
-        """Write what is left and move the head to the last record."""
+        """Write what is left and move the head to the last record (and say so to the
+        sync servers listening, when this transaction commits)."""
         self.flush()
         self.session.execute(
             update(FeedHead)
             .where(FeedHead.id == 1)
             .values(seq=self.seq, hash=self.hash, release_id=self.release)
         )
+        announce(self.session, self.seq)
 
 
 def iter_records(session: Session, after: int = 0,

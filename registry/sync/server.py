@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.errors import NotFound
@@ -25,6 +26,7 @@ from registry.sync.codec import gzip_bytes
 from registry.sync.deltas import build_delta, scoped_checksum
 from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
+from registry.sync.listener import FeedListener
 from registry.sync.metrics import SNAPSHOT_PAGES
 from registry.sync.protocol import DEFAULT_PAGE_SIZE, Subscription
 from registry.sync.scope import ScopedView, compute_view
@@ -54,6 +56,10 @@ class Body:
         body._raw, body._gz = None, gz
         return body
 
+    def weight(self) -> int:
+        """Bytes held: the gzipped size once compressed, else the plain size."""
+        return len(self._gz if self._gz is not None else self._raw or b"")
+
     @property
     def gz(self) -> bytes:
         """The gzipped bytes (compressed once)."""
@@ -75,10 +81,16 @@ class Body:
 
 
 class LRU:
-    """A small thread-safe least-recently-used cache, bounded by entry count."""
+    """A small thread-safe least-recently-used cache, bounded by entry count and, when
+    given a ``weigh`` function, by the total weight (bytes) of its values."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, weigh: Callable[[Any], int] | None = None,
+                 budget: int = 0) -> None:
         self.size = size
+        self._weigh = weigh
+        self._budget = budget
+        self._weight = 0
+        self._weights: dict[Any, int] = {}  # as weighed when put (a body may shrink later)
         self._data: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -93,10 +105,7 @@ class LRU:
     def put(self, key: Any, value: Any) -> None:
         """Remember ``value`` under ``key``."""
         with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self._put(key, value)
 
     def get_or_make(self, key: Any, make: Callable[[], Any]) -> Any:
         """The cached value of ``key``, made (outside the lock) when missing."""
@@ -106,10 +115,27 @@ class LRU:
                 return self._data[key]
         value = make()
         with self._lock:
-            self._data[key] = value
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self._put(key, value)
         return value
+
+    def _put(self, key: Any, value: Any) -> None:
+        if self._weigh is not None:
+            weight = self._weigh(value)
+            self._weight += weight - self._weights.get(key, 0)
+            self._weights[key] = weight
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.size or (self._weigh is not None and len(self._data) > 1
+                                              and self._weight > self._budget):
+            dropped, _ = self._data.popitem(last=False)
+            self._weight -= self._weights.pop(dropped, 0)
+
+
+def cache_bytes_from_env() -> int:
+    """``REGISTRY_SYNC_CACHE_MB`` (default 64): memory for snapshot pages and deltas, gzipped.
+    A million-version snapshot is about 8 MB, so a crowd bootstrapping the same release is
+    served from memory; what does not fit is read back from the stored pages."""
+    return max(1, int(os.environ.get("REGISTRY_SYNC_CACHE_MB", "64"))) << 20
 
 
 def page_size_from_env() -> int:
@@ -124,9 +150,11 @@ class SyncServer:
     def __init__(self, sessions: sessionmaker[Session], page_size: int | None = None) -> None:
         self.sessions = sessions
         self.page_size = page_size or page_size_from_env()
-        self.watcher = HeadWatcher(self.head)
+        bind = sessions.kw.get("bind")
+        self.listener = FeedListener.for_engine(bind) if isinstance(bind, Engine) else None
+        self.watcher = HeadWatcher(self.head, listener=self.listener)
         self._pages = LRU(256)
-        self._bodies = LRU(64)
+        self._bodies = LRU(100_000, Body.weight, cache_bytes_from_env())
         self._views = LRU(32)
         self._checksums = LRU(256)
         self._context = LRU(64)  # (release point, lists) of a snapshot: immutable

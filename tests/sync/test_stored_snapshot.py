@@ -20,7 +20,7 @@ from registry.sync import stored_pages
 from registry.sync.errors import EpochChanged
 from registry.sync.metrics import SNAPSHOT_PAGES
 from registry.sync.protocol import Scope, Subscription
-from registry.sync.server import SyncServer
+from registry.sync.server import LRU, Body, SyncServer, cache_bytes_from_env
 from tests.conftest import Database
 from tests.factories import hanoi, publish, unit
 
@@ -182,3 +182,26 @@ def test_two_servers_building_the_same_page_store_it_once(database: Database) ->
     assert other.snapshot(epoch, release, ALL, None, 3).raw == first.raw
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(SnapshotPage)) == 1
+
+
+def test_the_memory_cache_is_bounded_by_bytes_and_keeps_a_whole_snapshot() -> None:
+    cache = LRU(1000, Body.weight, budget=250)
+    for n in range(4):
+        cache.put(n, Body(b"x" * 100))
+    assert [cache.get(n) is not None for n in range(4)] == [False, False, True, True]
+    # A body weighs what it held when it was put, even if it is compressed later.
+    body = Body(b"y" * 100)
+    cache.put("y", body)
+    assert len(body.gz) < 100
+    cache.put("z", Body(b"z" * 100))
+    assert cache.get("y") is not None and cache.get("z") is not None
+    assert cache.get(3) is None
+    # One value larger than the budget is still kept (alone), not refused.
+    cache.put("big", Body(b"b" * 1000))
+    assert cache.get("big") is not None and cache.get("z") is None
+
+
+def test_the_memory_budget_is_set_in_megabytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cache_bytes_from_env() == 64 << 20
+    monkeypatch.setenv("REGISTRY_SYNC_CACHE_MB", "8")
+    assert cache_bytes_from_env() == 8 << 20
