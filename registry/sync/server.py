@@ -264,13 +264,13 @@ class SyncServer:
             return body
         key = stored_pages.page_key(epoch, release, sub, token, limit)
         with self.sessions() as session:
-            self._point_epoch(session, epoch)  # a restore's new epoch refuses older pages
-            found = stored_pages.load(session, key)
+            found = stored_pages.load(session.connection(), key, epoch)
             if found is not None:
                 SNAPSHOT_PAGES.labels("stored").inc()
                 body = Body.gzipped(found)
                 self._bodies.put(memory_key, body)
                 return body
+            self._point_epoch(session, epoch)  # a restore's new epoch refuses older pages
             point, lists = self._context.get_or_make(
                 (epoch, release, sub.lists),
                 lambda: (self._point(session, epoch, release),

@@ -17,12 +17,12 @@ import hashlib
 import json
 import logging
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Connection, delete, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db import transaction
-from registry.models import SnapshotPage
+from registry.models import FeedHead, SnapshotPage
 from registry.sync.protocol import Subscription
 
 log = logging.getLogger("registry.sync")
@@ -41,9 +41,12 @@ def page_key(epoch: str, release: int, sub: Subscription, token: str | None,
     return hashlib.sha256(named.encode()).hexdigest()
 
 
-def load(session: Session, key: str) -> bytes | None:
-    """The gzipped page stored under ``key``, if any."""
-    return session.scalar(select(SnapshotPage.body).where(SnapshotPage.key == key))
+def load(connection: Connection, key: str, epoch: str) -> bytes | None:
+    """The gzipped page stored under ``key``, if any and if ``epoch`` (which the key
+    hashes) is still the feed's: one statement, the whole cost of a stored page."""
+    current = select(FeedHead.id).where(FeedHead.id == 1, FeedHead.epoch == epoch)
+    return connection.execute(select(SnapshotPage.body).where(
+        SnapshotPage.key == key, current.exists())).scalar()
 
 
 def store(sessions: sessionmaker[Session], key: str, epoch: str, release: int, gz: bytes,
