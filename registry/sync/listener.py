@@ -15,6 +15,7 @@ is back (and reads the head once on reconnecting, for what it may have missed).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -26,6 +27,7 @@ from registry.services.feed import CHANNEL
 log = logging.getLogger("registry.sync")
 
 RETRY_SECONDS = 1.0
+LISTEN_VARIABLE = "REGISTRY_SYNC_LISTEN"
 
 
 class FeedListener:
@@ -44,8 +46,12 @@ class FeedListener:
 
     @staticmethod
     def for_engine(engine: Engine) -> FeedListener | None:
-        """A listener for a PostgreSQL engine; ``None`` for other databases."""
-        return FeedListener(engine) if engine.dialect.name == "postgresql" else None
+        """A listener for a PostgreSQL engine; ``None`` for other databases, and when
+        ``REGISTRY_SYNC_LISTEN=0`` (behind a pooler in transaction mode, which does not
+        keep a session's LISTEN)."""
+        if engine.dialect.name != "postgresql" or os.environ.get(LISTEN_VARIABLE) == "0":
+            return None
+        return FeedListener(engine)
 
     def start(self, wake: Callable[[], None]) -> None:
         """Start listening (once); ``wake`` is called from the listening thread."""

@@ -140,3 +140,12 @@ def test_sqlite_has_no_listener_and_keeps_polling(templates: Templates) -> None:
         run_async(scenario())
     finally:
         engine.dispose()
+
+
+def test_listening_can_be_turned_off_for_a_pooler(pg_database: Database,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_SYNC_LISTEN", "0")
+    assert FeedListener.for_engine(pg_database.engine) is None
+    assert SyncServer(session_factory(pg_database.engine)).listener is None
+    monkeypatch.setenv("REGISTRY_SYNC_LISTEN", "1")
+    assert SyncServer(session_factory(pg_database.engine)).listener is not None
