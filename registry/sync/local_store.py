@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from sqlalchemy import (
     Engine,
+    String,
     Table,
     and_,
     bindparam,
@@ -28,13 +29,14 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
 from registry.db import make_engine, normalise_url
-from registry.services.checksums import ListChecksum, checksum_rows, iso
+from registry.services.checksums import ListChecksum, iso, version_digests
 from registry.sync.errors import SyncError
 from registry.sync.local_schema import (
     ensure_schema,
@@ -482,6 +484,21 @@ class LocalStore:
         with self.engine.connect() as c:
             return run(c)
 
+    def _version_rows(self, conn: Connection, list_key: str) -> Iterator[Any]:
+        """The list's versions as plain tuples in the centre's checksum column order."""
+        v = versions.c
+        # Dates as the stored text on SQLite (no date objects made and formatted again).
+        result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+            select(v.code, type_coerce(v.valid_from, String), type_coerce(v.valid_to, String),
+                   v.status, v.name, v.short_name, v.name_en, v.type, v.level, v.parent_code,
+                   v.attributes, v.recorded_release, v.change_set)
+            .where(v.list_key == list_key))
+        for row in result.tuples():
+            attributes = row[10]
+            if isinstance(attributes, str):  # MariaDB hands JSON back as text
+                row = (*row[:10], json.loads(attributes), *row[11:])
+            yield row
+
     def version_records(self, conn: Connection, list_key: str) -> Iterator[dict[str, Any]]:
         """The list's versions in the record vocabulary (for checksums and verify)."""
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(
@@ -540,9 +557,12 @@ class LocalStore:
             wanted = sorted(definitions) if keys is None else sorted(keys)
             out: dict[str, ListChecksum] = {}
             for key in wanted:
-                out.update(checksum_rows(
-                    [key], {key: definitions[key]} if key in definitions else {},
-                    self.version_records(c, key), self.link_records(c, key)))
+                sums = out[key] = ListChecksum(key)
+                if key in definitions:
+                    sums.set_definition(*definitions[key])
+                sums.add_version_digests(version_digests(key, self._version_rows(c, key)))
+                for link in self.link_records(c, key):
+                    sums.add_link(link)
             return out
         if conn is not None:
             return run(conn)
