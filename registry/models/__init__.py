@@ -7,6 +7,7 @@ from registry.models.code_list import CodeList
 from registry.models.entry import Entry, EntryVersion
 from registry.models.feed import FeedHead, FeedRecord
 from registry.models.lineage import LineageLink
+from registry.models.list_checksum import ListChecksumRow
 from registry.models.release import Release
 from registry.models.snapshot_page import SnapshotPage
 
@@ -21,6 +22,7 @@ __all__ = [
     "FeedHead",
     "FeedRecord",
     "LineageLink",
+    "ListChecksumRow",
     "Operation",
     "Release",
     "SnapshotPage",

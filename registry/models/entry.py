@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,6 +51,11 @@ class EntryVersion(Base):
         Index("ix_entry_versions_lookup", "list_id", "code", "valid_from"),
         Index("ix_entry_versions_parent", "list_id", "parent_code"),
         Index("ix_entry_versions_search", "list_id", "search_key"),
+        # The few superseded rows, found by the release that superseded them (checksums
+        # kept at publish time subtract them); new rows are NULL here and cost nothing.
+        Index("ix_entry_versions_superseded", "superseded_release",
+              postgresql_where=text("superseded_release IS NOT NULL"),
+              sqlite_where=text("superseded_release IS NOT NULL")),
         # List and code are copied from the entry so that the hot "as of" lookup is one index
         # probe, and the change set from the release; composite keys hold the copies equal to
         # their sources, with one check per row each (a reform inserts tens of thousands).

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from registry.models import Release
+from registry.services.checksum_log import record_release
 from registry.services.feed import FeedWriter, Head, lock_head
 
 
@@ -42,10 +43,13 @@ def open_release(
 
 def close_release(session: Session, release: OpenRelease, summary: dict[str, Any],
                   marker: dict[str, Any]) -> None:
-    """Append the release marker (the last record of every release) and move the head."""
+    """Append the release marker (the last record of every release), keep the checksums of
+    the lists it changed, and move the head."""
     release.feed.append(
         {"t": "release", "published_at": release.published_at.isoformat(), **marker}
     )
+    release.feed.flush()
+    record_release(session, release.number)
     release.feed.close()
     session.execute(
         update(Release)

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.errors import NotFound
+from registry.services.checksum_log import checksum_at
 from registry.services.checksums import ListAt, ListChecksum, centre_checksums
 from registry.services.feed import Head, read_head
 from registry.sync import stored_pages
@@ -250,7 +251,8 @@ class SyncServer:
             return self._checksums.get_or_make(  # type: ignore[no-any-return]
                 (epoch, release, item.key, code),
                 lambda: scoped_checksum(session, release, item, view) if view
-                else centre_checksums(session, release, [item.key])[item.key])
+                else checksum_at(session, release, item)
+                or centre_checksums(session, release, [item.key])[item.key])
         return checksum_of
 
     def snapshot(self, epoch: str, release: int, sub: Subscription, token: str | None,
