@@ -287,24 +287,29 @@ def walk_snapshot(base: str) -> int:
             return size
 
 
+def forget_snapshot_pages(url: str, port: int, server: subprocess.Popen[bytes]
+                          ) -> subprocess.Popen[bytes]:
+    """Drop the stored snapshot pages and restart the server (empty memory): the next
+    bootstrap is the release's first. Returns the running server."""
+    with make_engine(url).begin() as conn:
+        conn.execute(text("DELETE FROM snapshot_pages"))
+    server.terminate()
+    server.wait(30)
+    return start_server(url, port)
+
+
 def repeated_bootstraps(url: str, port: int, server: subprocess.Popen[bytes], times: int
                         ) -> subprocess.Popen[bytes]:
     """Server CPU of ``times`` snapshot walks of one release by one server process, then of
     one more walk after a restart (stored pages, not memory). Returns the running server."""
     base = f"http://127.0.0.1:{port}"
-    with make_engine(url).begin() as conn:  # the first walk must build every page
-        conn.execute(text("DELETE FROM snapshot_pages"))
-
-    def restart(old: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
-        old.terminate()
-        old.wait(30)
-        return start_server(url, port)
-
-    server = restart(server)
+    server = forget_snapshot_pages(url, port, server)  # the first walk builds every page
     costs = []
     for _ in range(times + 1):
         if len(costs) == times:
-            server = restart(server)
+            server.terminate()
+            server.wait(30)
+            server = start_server(url, port)
         before = server_cpu(server)
         walk_snapshot(base)
         costs.append(server_cpu(server) - before)
@@ -348,14 +353,25 @@ def main() -> None:
             print(f"repeated bootstraps: {args.repeat} snapshot walks…", flush=True)
             server = repeated_bootstraps(url, port, server, max(args.repeat, 3))
         elif not args.fanout_only:
-            print("bootstrap into SQLite…", flush=True)
+            print("bootstrap into SQLite, the release's first replica…", flush=True)
+            server = forget_snapshot_pages(url, port, server)
+            cold_path = work / "first.db"
+            cold = bootstrap(base, f"sqlite:///{cold_path}")
+            cold_path.unlink()
+            print("bootstrap into SQLite, a later replica…", flush=True)
             sqlite_path = work / "replica.db"
             figures = bootstrap(base, f"sqlite:///{sqlite_path}")
             rate = figures["records"] / figures["seconds"]
-            row("bootstrap, records/s end to end", f"{rate:,.0f} ({figures['records']:,} in "
-                f"{figures['seconds']:.1f} s)", "≥ 50,000",
-                f"raw executemany into the same file {raw_insert_rate(sqlite_path):,.0f}/s; "
+            floor_rate = raw_insert_rate(sqlite_path)
+            row("bootstrap, records/s end to end (a later replica: pages stored)",
+                f"{rate:,.0f} ({figures['records']:,} in {figures['seconds']:.1f} s; "
+                f"{floor_rate / rate:.2f}× the floor's time)", "≥ 50,000; ≤ 1.5× the floor",
+                f"raw executemany into the same file {floor_rate:,.0f}/s; "
                 f"raw PostgreSQL read {raw_read_rate(url):,.0f}/s")
+            cold_rate = cold["records"] / cold["seconds"]
+            row("bootstrap, records/s end to end (the release's first replica: pages built)",
+                f"{cold_rate:,.0f} ({cold['seconds']:.1f} s; {floor_rate / cold_rate:.2f}× the "
+                "floor's time)", "≤ 1.5× the floor", "as above")
             row("bootstrap, client peak memory", f"{figures['max_rss_mb']:.0f} MB",
                 "< 300 MB", f"a process that only imports the client {imported_rss():.0f} MB")
             csv_size = csv_gzip_size(sqlite_path)
