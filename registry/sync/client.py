@@ -358,9 +358,11 @@ class SyncClient:
             if interval and self.stop.wait(interval):
                 return
 
-    def verify(self, detail_limit: int = 20) -> VerifyReport:
-        """Compare this replica with the centre, list by list (see :mod:`.verify`)."""
-        return verify_replica(self.open_existing(), self.transport, detail_limit)
+    def verify(self, detail_limit: int = 20,
+               lists: tuple[str, ...] | None = None) -> VerifyReport:
+        """Compare this replica with the centre, list by list (see :mod:`.verify`);
+        ``lists``: only these."""
+        return verify_replica(self.open_existing(), self.transport, detail_limit, lists)
 
     # --- the main path ---
 

@@ -328,15 +328,19 @@ def _print_verify(report: Any, as_json: bool) -> None:
 
 @sync_app.command("verify")
 def verify_cmd(source: FromOpt, into: IntoOpt, token: TokenOpt = None,
-               as_json: JsonOpt = False) -> None:
+               as_json: JsonOpt = False,
+               lists: Annotated[str | None, typer.Option(
+                   "--lists", help="Comma-separated list keys: verify only these lists of the "
+                   "replica's subscription (default: all of them).")] = None) -> None:
     """Compare the local database with the centre, list by list; say exactly what differs."""
     try:
+        only = None if lists is None else parse_subscription(lists, None).lists
         client = SyncClient(source, into, token=token)
     except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc, into)
         return
     try:
-        report = client.verify()
+        report = client.verify(lists=only)
     except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc, into)
         return

@@ -554,7 +554,9 @@ class LocalStore:
         """Per-list checksums of what this replica holds (the centre's computation)."""
         def run(c: Connection) -> dict[str, ListChecksum]:
             definitions = self.definitions(c)
-            wanted = sorted(definitions) if keys is None else sorted(keys)
+            # A list this replica does not hold has no checksum here (not a zero one), so
+            # that it is reported missing.
+            wanted = sorted(definitions if keys is None else set(keys) & set(definitions))
             out: dict[str, ListChecksum] = {}
             for key in wanted:
                 sums = out[key] = ListChecksum(key)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry.errors import ValidationError
 from registry.services.checksums import ListChecksum, link_digest, version_digest
 from registry.sync.codec import decode_header, decode_records
 from registry.sync.local_store import LocalStore
@@ -126,9 +127,10 @@ def _rows(store: LocalStore, list_key: str, limit: int, transport: Transport, ep
     return out
 
 
-def verify_replica(store: LocalStore, transport: Transport, detail_limit: int = 20
-                   ) -> VerifyReport:
-    """Compare the replica with the centre at the replica's release."""
+def verify_replica(store: LocalStore, transport: Transport, detail_limit: int = 20,
+                   only: tuple[str, ...] | None = None) -> VerifyReport:
+    """Compare the replica with the centre at the replica's release (``only``: these
+    lists of its subscription, not all of them)."""
     state = store.state()
     report = VerifyReport(ok=True, release=state.release, seq=state.seq, epoch=state.epoch)
     if not state.bootstrapped or state.epoch is None:
@@ -144,7 +146,14 @@ def verify_replica(store: LocalStore, transport: Transport, detail_limit: int = 
                                "sync pull' takes a new snapshot")
         return report
     sub = state.subscription
-    params = {"lists": ",".join(sub.lists) if sub.lists else None,
+    if only is not None:
+        outside = [key for key in only if not sub.includes(key)]
+        if outside:
+            raise ValidationError("lists", "subscription",
+                                  f"{', '.join(repr(k) for k in outside)} not in this "
+                                  f"replica's subscription ({sub.describe()})")
+    lists = only if only is not None else sub.lists
+    params = {"lists": ",".join(lists) if lists else None,
               "scope": str(sub.scope) if sub.scope else None}
     centre = transport.get(f"{PREFIX}/checksums/{state.epoch}/{state.release}", params).json()
     if sub.is_full and (centre["seq"], centre["hash"]) != (state.seq, state.hash):
@@ -154,7 +163,7 @@ def verify_replica(store: LocalStore, transport: Transport, detail_limit: int = 
             f"{centre['hash'][:16]}… at the centre, but at seq {state.seq} with hash "
             f"{(state.hash or '')[:16]}… here: the replica is on another chain")
     theirs = {key: ListChecksum.from_dict(v) for key, v in centre["lists"].items()}
-    mine = store.checksums()
+    mine = store.checksums(only)
     for key in sorted(set(theirs) | set(mine)):
         local, remote = mine.get(key), theirs.get(key)
         item = ListReport(key, ok=True, local=local.as_dict() if local else None,
