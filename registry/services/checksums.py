@@ -39,6 +39,7 @@ LINK_FIELDS = ("list", "from", "to", "kind", "default", "share", "effective_date
 # cost a third of a million-row checksum.
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _SHA256 = hashlib.sha256
+_QUOTE = json.encoder.encode_basestring  # the C quoting JSONEncoder uses, UTF-8 as is
 _FROM_BYTES = int.from_bytes
 
 
@@ -51,18 +52,56 @@ def _digest(kind: str, value: Mapping[str, Any]) -> int:
     return _FROM_BYTES(_SHA256(payload).digest(), "big")
 
 
+def _text(value: str | None) -> str:
+    return "null" if value is None else _QUOTE(value)
+
+
+class CanonicalAttributes:
+    """The canonical JSON of attribute values given as stored text or as objects.
+
+    Attributes repeat: in the bundled data 32,426 of 32,722 versions have none, and 275
+    texts cover all of them. Each distinct stored text is parsed and re-encoded once per
+    checksum (up to :attr:`LIMIT` of them at a time).
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {"{}": "{}"}
+
+    def __call__(self, value: str | Mapping[str, Any] | None) -> str:
+        if not value:
+            return "{}"
+        if not isinstance(value, str):
+            return _ENCODE(value)
+        found = self._seen.get(value)
+        if found is None:
+            if len(self._seen) >= self.LIMIT:
+                self._seen = {"{}": "{}"}
+            found = self._seen[value] = _ENCODE(json.loads(value) or {})
+        return found
+
+
 def version_digest_of(list_key: str, code: str, valid_from: str, valid_to: str | None,
                       status: str, name: str, short_name: str | None, name_en: str | None,
-                      type_: str, level: str, parent: str | None,
-                      attributes: Mapping[str, Any] | None, release: int,
-                      change_set: int | None) -> int:
+                      type_: str, level: str, parent: str | None, attributes_json: str,
+                      release: int, change_set: int | None) -> int:
     """:func:`version_digest` of values already in the record vocabulary (dates as ISO
-    text, numbers as ints): the hot loop of a checksum over a whole list."""
-    return _FROM_BYTES(_SHA256(b"version\x00" + _ENCODE({
-        "list": list_key, "code": code, "valid_from": valid_from, "valid_to": valid_to,
-        "status": status, "name": name, "short_name": short_name, "name_en": name_en,
-        "type": type_, "level": level, "parent": parent, "attributes": attributes or {},
-        "release": release, "change_set": change_set}).encode("utf-8")).digest(), "big")
+    text, numbers as ints, the attributes as canonical JSON text): the hot loop of a
+    checksum over a whole list.
+
+    The canonical JSON is written field by field, keys in sorted order, each string by the
+    encoder's own C quoting, which is what :data:`_ENCODE` does with the same dictionary
+    (a property test holds the two equal) at half the cost.
+    """
+    text = (f'{{"attributes":{attributes_json},'
+            f'"change_set":{"null" if change_set is None else int(change_set)},'
+            f'"code":{_QUOTE(code)},"level":{_text(level)},"list":{_QUOTE(list_key)},'
+            f'"name":{_text(name)},"name_en":{_text(name_en)},"parent":{_text(parent)},'
+            f'"release":{int(release)},"short_name":{_text(short_name)},'
+            f'"status":{_text(status)},"type":{_text(type_)},'
+            f'"valid_from":{_text(valid_from)},"valid_to":{_text(valid_to)}}}')
+    return _FROM_BYTES(_SHA256(b"version\x00" + text.encode("utf-8")).digest(), "big")
 
 
 def iso(value: date | str | None) -> str | None:
@@ -316,12 +355,13 @@ def stream_links(session: Session, release: int, list_id: int,
 
 def version_digests(list_key: str, rows: Iterable[Any]) -> Iterator[int]:
     """Digests of rows in :data:`VERSION_COLUMNS` order (code … change set; anything after
-    is ignored), dates as objects or ISO text: the same as :func:`version_digest` of
-    :func:`version_dict`, without the dictionaries in between."""
+    is ignored), dates as objects or ISO text, attributes as objects or JSON text: the same
+    as :func:`version_digest` of :func:`version_dict`, without the dictionaries between."""
+    attributes = CanonicalAttributes()
     for row in rows:
         yield version_digest_of(list_key, row[0], iso(row[1]),  # type: ignore[arg-type]
                                 iso(row[2]), row[3], row[4], row[5], row[6], row[7], row[8],
-                                row[9], row[10], row[11], row[12])
+                                row[9], attributes(row[10]), row[11], row[12])
 
 
 def centre_checksums(session: Session, release: int,

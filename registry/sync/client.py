@@ -358,11 +358,12 @@ class SyncClient:
             if interval and self.stop.wait(interval):
                 return
 
-    def verify(self, detail_limit: int = 20,
-               lists: tuple[str, ...] | None = None) -> VerifyReport:
+    def verify(self, detail_limit: int = 20, lists: tuple[str, ...] | None = None,
+               jobs: int = 1) -> VerifyReport:
         """Compare this replica with the centre, list by list (see :mod:`.verify`);
-        ``lists``: only these."""
-        return verify_replica(self.open_existing(), self.transport, detail_limit, lists)
+        ``lists``: only these; ``jobs``: processes for the checksums of large lists."""
+        return verify_replica(self.open_existing(), self.transport, detail_limit, lists,
+                              jobs)
 
     # --- the main path ---
 

@@ -35,6 +35,7 @@ from registry.cli.database import missing_on_server, server_of
 from registry.errors import RegistryError
 from registry.sync.client import SyncClient, run_hook
 from registry.sync.errors import FeedIntegrityError, TransportError, UpgradeRequired
+from registry.sync.local_checksums import default_jobs
 from registry.sync.local_store import LocalStore
 from registry.sync.protocol import MAX_WAIT, parse_subscription
 
@@ -331,7 +332,10 @@ def verify_cmd(source: FromOpt, into: IntoOpt, token: TokenOpt = None,
                as_json: JsonOpt = False,
                lists: Annotated[str | None, typer.Option(
                    "--lists", help="Comma-separated list keys: verify only these lists of the "
-                   "replica's subscription (default: all of them).")] = None) -> None:
+                   "replica's subscription (default: all of them).")] = None,
+               jobs: Annotated[int | None, typer.Option(
+                   "--jobs", min=1, max=16, help="Processes that compute the checksums of "
+                   "large lists (default: the cores, at most 4).")] = None) -> None:
     """Compare the local database with the centre, list by list; say exactly what differs."""
     try:
         only = None if lists is None else parse_subscription(lists, None).lists
@@ -340,7 +344,7 @@ def verify_cmd(source: FromOpt, into: IntoOpt, token: TokenOpt = None,
         _fail(exc, into)
         return
     try:
-        report = client.verify(lists=only)
+        report = client.verify(lists=only, jobs=jobs or default_jobs())
     except (RegistryError, SQLAlchemyError) as exc:
         _fail(exc, into)
         return

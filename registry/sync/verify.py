@@ -15,6 +15,7 @@ from typing import Any
 from registry.errors import ValidationError
 from registry.services.checksums import ListChecksum, link_digest, version_digest
 from registry.sync.codec import decode_header, decode_records
+from registry.sync.local_checksums import parallel_checksums
 from registry.sync.local_store import LocalStore
 from registry.sync.protocol import PREFIX, Subscription, from_wire
 from registry.sync.transport import Transport
@@ -128,9 +129,10 @@ def _rows(store: LocalStore, list_key: str, limit: int, transport: Transport, ep
 
 
 def verify_replica(store: LocalStore, transport: Transport, detail_limit: int = 20,
-                   only: tuple[str, ...] | None = None) -> VerifyReport:
+                   only: tuple[str, ...] | None = None, jobs: int = 1) -> VerifyReport:
     """Compare the replica with the centre at the replica's release (``only``: these
-    lists of its subscription, not all of them)."""
+    lists of its subscription, not all of them; ``jobs``: processes for the checksums of
+    large lists)."""
     state = store.state()
     report = VerifyReport(ok=True, release=state.release, seq=state.seq, epoch=state.epoch)
     if not state.bootstrapped or state.epoch is None:
@@ -163,7 +165,7 @@ def verify_replica(store: LocalStore, transport: Transport, detail_limit: int = 
             f"{centre['hash'][:16]}… at the centre, but at seq {state.seq} with hash "
             f"{(state.hash or '')[:16]}… here: the replica is on another chain")
     theirs = {key: ListChecksum.from_dict(v) for key, v in centre["lists"].items()}
-    mine = store.checksums(only)
+    mine = parallel_checksums(store, only, state.seq, jobs)
     for key in sorted(set(theirs) | set(mine)):
         local, remote = mine.get(key), theirs.get(key)
         item = ListReport(key, ok=True, local=local.as_dict() if local else None,

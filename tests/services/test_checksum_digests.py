@@ -3,6 +3,7 @@ both sides of sync compute it, so any difference would call equal replicas diffe
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.services.checksums import (
+    CanonicalAttributes,
     ListChecksum,
     version_dict,
     version_digest,
@@ -34,9 +36,9 @@ ROW = st.tuples(TEXT, DAY, st.none() | DAY, TEXT, TEXT, OPTIONAL, OPTIONAL, TEXT
 def test_fast_digests_equal_the_record_digests(rows: list[tuple[Any, ...]],
                                                dates_as_text: bool) -> None:
     expected = [version_digest(version_dict("admin-units", row)) for row in rows]
-    if dates_as_text:  # how a SQLite replica hands its dates back
-        rows = [(r[0], r[1].isoformat(), r[2].isoformat() if r[2] else None, *r[3:])
-                for r in rows]
+    if dates_as_text:  # how a SQLite replica hands its dates and attributes back
+        rows = [(r[0], r[1].isoformat(), r[2].isoformat() if r[2] else None, *r[3:10],
+                 json.dumps(r[10]), *r[11:]) for r in rows]
     assert list(version_digests("admin-units", rows)) == expected
 
 
@@ -50,3 +52,13 @@ def test_summing_digests_at_once_equals_adding_them_one_by_one() -> None:
     many = ListChecksum("admin-units")
     many.add_version_digests(version_digests("admin-units", rows))
     assert one == many and one.versions == 50 and one.version_sum != 0
+
+
+def test_stored_attribute_texts_are_parsed_once_and_forgotten_past_the_limit() -> None:
+    canonical = CanonicalAttributes()
+    assert canonical('{"b": 1, "a": "\\u01b0"}') == '{"a":"ư","b":1}'
+    assert canonical({"b": 1, "a": "ư"}) == '{"a":"ư","b":1}'
+    assert canonical(None) == canonical("{}") == canonical("null") == canonical({}) == "{}"
+    for n in range(CanonicalAttributes.LIMIT + 10):
+        assert canonical(json.dumps({"n": n})) == f'{{"n":{n}}}'
+    assert len(canonical._seen) <= CanonicalAttributes.LIMIT

@@ -75,3 +75,13 @@ def test_a_list_outside_the_subscription_is_refused(sqlite_centre: Centre,
     assert done.stderr.startswith("error: lists: 'admin-units' not in this replica's")
     done = _verify(centre, into, "--lists", "no such list")
     assert done.returncode != 0 and "'no such list' is not a list key" in done.stderr
+
+
+def test_jobs_must_be_at_least_one(sqlite_centre: Centre, targets: Targets) -> None:
+    done = subprocess.run([sys.executable, "-m", "registry", "sync", "verify", "--from",
+                           sqlite_centre.base, "--into", targets.new("sqlite"), "--jobs", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "error: Invalid value for '--jobs': Input should be greater than or equal to 1; see "
+        "'registry sync verify --help'"]
