@@ -458,7 +458,7 @@ def main() -> None:
             name = (f"a {records:,.0f}-record release (7,000 renames)" if runs is big
                     else f"one rename ({records:,.0f} records)")
             coarse = " (LR within the 2 ms poll interval)" if p < 0.002 else ""
-            table.append((f"{name}, commit → applied", f"sync pull {s:.3f} s",
+            table.append((f"{name}: LR commit → visible; sync pull", f"sync pull {s:.3f} s",
                           f"logical replication {p:.4f} s", f"{s / p:.1f}× the time{coarse}"))
     finally:
         if client is not None:
