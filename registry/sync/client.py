@@ -512,7 +512,7 @@ class SyncClient:
                              where: str, counted: dict[str, dict[str, int]]) -> int:
         """Write one snapshot page; return how many versions and links it held."""
         schemas = [tuple(keys) for keys in header.get("schemas", [])]
-        if self.store.dialect == "sqlite" and SNAPSHOT_VERSION_KEYS in schemas:
+        if self.store.dialect in ("sqlite", "postgresql") and SNAPSHOT_VERSION_KEYS in schemas:
             return self._stage_page_lines(conn, header, body, where, schemas, counted)
         return self._apply_snapshot_records(conn, header, body, where, counted)
 
@@ -574,8 +574,9 @@ class SyncClient:
     def _stage_page_lines(self, conn: Connection, header: dict[str, Any], body: bytes,
                           where: str, schemas: list[tuple[str, ...]],
                           counted: dict[str, dict[str, int]]) -> int:
-        """SQLite: stage the page's version lines as they are (see ``stage_lines``); parse
-        only the other records, and the ends of each run of versions to count them."""
+        """SQLite and PostgreSQL: stage the page's version lines as they are (see
+        ``stage_lines``); parse only the other records, and the ends of each run of
+        versions to count them."""
         lines = body.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()

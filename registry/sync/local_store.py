@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -246,6 +246,29 @@ class Locked:
             self.conn.close()
 
 
+@contextmanager
+def _indexes_built_after(conn: Connection, table: str) -> Iterator[None]:
+    """Drop ``table``'s primary key and indexes (PostgreSQL), and build them again after the
+    caller's bulk insert, in the same transaction."""
+    key = conn.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = to_regclass(%(t)s) AND contype = 'p'", {"t": table}).all()
+    indexes = conn.exec_driver_sql(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = to_regclass(%(t)s) AND NOT x.indisprimary", {"t": table}).all()
+    for name, _ in indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    for name, _ in key:
+        conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    yield
+    conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+    for name, definition in key:
+        conn.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for _, definition in indexes:
+        conn.exec_driver_sql(definition)
+
+
 def replica_schema(url: str) -> int | None:
     """The sync schema version of the replica at ``url``; ``None`` when there is none there
     (no SQLite file, or no replica tables). Looks without creating or changing anything:
@@ -421,38 +444,74 @@ class LocalStore:
         conn.exec_driver_sql(sql, rows)
 
     def stage_lines(self, conn: Connection, lines: list[str]) -> None:
-        """Stage snapshot version lines as they came (SQLite)."""
-        if lines:
-            conn.exec_driver_sql(f"INSERT INTO {stage_lines.name} (line) VALUES (?)",
-                                 [(line,) for line in lines])
+        """Stage snapshot version lines as they came (SQLite, PostgreSQL): the database's
+        JSON functions turn them into rows when the snapshot is swapped in, faster than
+        Python decodes them."""
+        if not lines:
+            return
+        if self.dialect == "postgresql":
+            raw: Any = conn.connection.dbapi_connection
+            with raw.cursor().copy(f"COPY {stage_lines.name} (line) FROM STDIN") as copy:
+                for line in lines:
+                    copy.write_row((line,))
+            return
+        conn.exec_driver_sql(f"INSERT INTO {stage_lines.name} (line) VALUES (?)",
+                             [(line,) for line in lines])
 
     def clear_stage(self, conn: Connection) -> None:
         """Empty the stage tables (a new snapshot begins, or one was promoted)."""
-        for table in (stage_versions, stage_lineage, stage_lists, stage_lines):
+        tables = (stage_versions, stage_lineage, stage_lists, stage_lines)
+        if self.dialect == "postgresql":  # transactional, and no dead rows left to vacuum
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(t.name for t in tables)}")
+            return
+        for table in tables:
             conn.execute(delete(table))
 
     def promote_stage(self, conn: Connection) -> None:
         """Replace the live data with the staged snapshot, inside the caller's transaction."""
+        # A first bootstrap fills empty tables: PostgreSQL builds their indexes once, after
+        # the rows, several times faster than row by row (nobody can read rows that are
+        # not there yet, so the exclusive lock this takes delays no one).
+        first = (self.dialect == "postgresql"
+                 and conn.execute(select(versions.c.list_key).limit(1)).first() is None)
         for table in (versions, lineage, lists, releases):
             conn.execute(delete(table))
         for live, staged in ((lists, stage_lists), (versions, stage_versions),
                              (lineage, stage_lineage)):
             names = [c.name for c in live.columns]
-            conn.execute(live.insert().from_select(names, select(*(staged.c[n] for n in names))))
-        if self.dialect == "sqlite":
-            # Each staged line is [schema, "version", list, code, …] in the order of
-            # SNAPSHOT_VERSION_KEYS; json_extract turns it into the row's values.
-            where = {key: i + 1 for i, key in enumerate(SNAPSHOT_VERSION_KEYS)}
-            where["attributes"] = where["attributes_json"]
-            where["parent_code"] = where["parent"]
-            where["list_key"] = where["list"]
-            where["recorded_release"] = where["release"]
-            columns = [c.name for c in versions.columns]
-            values = ", ".join(f"json_extract(line, '$[{where[c]}]')" for c in columns)
-            conn.exec_driver_sql(
-                f"INSERT INTO {versions.name} ({', '.join(columns)}) "
-                f"SELECT {values} FROM {stage_lines.name} ORDER BY rowid")
+            insert = live.insert().from_select(names, select(*(staged.c[n] for n in names)))
+            with (_indexes_built_after(conn, live.name) if first and live is not lists
+                  else nullcontext()):
+                conn.execute(insert)
+                if live is versions:
+                    self._insert_staged_lines(conn)
         self.clear_stage(conn)
+
+    def _insert_staged_lines(self, conn: Connection) -> None:
+        """The staged version lines as rows of the live table. Each line is
+        ``[schema, "version", list, code, …]`` in the order of SNAPSHOT_VERSION_KEYS."""
+        where = {key: i + 1 for i, key in enumerate(SNAPSHOT_VERSION_KEYS)}
+        where["attributes"] = where["attributes_json"]
+        where["parent_code"] = where["parent"]
+        where["list_key"] = where["list"]
+        where["recorded_release"] = where["release"]
+        columns = [c.name for c in versions.columns]
+        if self.dialect == "sqlite":
+            values = ", ".join(f"json_extract(line, '$[{where[c]}]')" for c in columns)
+            source = f"{stage_lines.name} ORDER BY rowid"
+        elif self.dialect == "postgresql":
+            casts = {"valid_from": "date", "valid_to": "date", "attributes": "json",
+                     "recorded_release": "integer", "change_set": "integer"}
+            values = ", ".join(f"CAST(j ->> {where[c]} AS {casts.get(c, 'text')})"
+                               for c in columns)
+            # OFFSET 0 keeps the subquery whole: inlined, each line would be parsed once per
+            # column.
+            source = (f"(SELECT CAST(line AS jsonb) AS j FROM {stage_lines.name} OFFSET 0) "
+                      "AS staged")
+        else:
+            return
+        conn.exec_driver_sql(f"INSERT INTO {versions.name} ({', '.join(columns)}) "
+                             f"SELECT {values} FROM {source}")
 
     def record_release(self, conn: Connection, release: int, seq: int, digest: str,
                        marker: Mapping[str, Any] | None,
