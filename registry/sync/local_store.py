@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from sqlalchemy import (
     Engine,
+    MetaData,
     String,
     Table,
     Text,
@@ -60,6 +61,10 @@ from registry.sync.protocol import (
 )
 
 BATCH = 2000
+# From this many versions in one flush, PostgreSQL upserts them in one set-based statement.
+SET_BASED_FROM = 500
+INCOMING = "registry_incoming_versions"
+_INCOMING_TABLE = Table(INCOMING, MetaData())  # a session's temporary table, by name only
 BULK_VERSION_COLUMNS = ("list_key", "code", "valid_from", "valid_to", "status", "name",
                         "short_name", "name_en", "type", "level", "parent_code", "attributes",
                         "recorded_release", "change_set")
@@ -399,6 +404,17 @@ class LocalStore:
         else:
             tail = ("ON CONFLICT (list_key, code, valid_from) DO UPDATE SET "
                     + ", ".join(f"{n} = excluded.{n}" for n in others))
+        if self.dialect == "postgresql" and len(rows) >= SET_BASED_FROM:
+            # One set-based statement: the rows by COPY into a scratch table of this
+            # session, then one INSERT … SELECT … ON CONFLICT into the live table.
+            conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} (LIKE {versions.name}) "
+                "ON COMMIT DELETE ROWS")
+            self.bulk_versions(conn, rows, _INCOMING_TABLE)
+            conn.exec_driver_sql(f"INSERT INTO {versions.name} ({', '.join(names)}) "
+                                 f"SELECT {', '.join(names)} FROM {INCOMING} {tail}")
+            conn.exec_driver_sql(f"TRUNCATE {INCOMING}")
+            return
         sql = (f"INSERT INTO {versions.name} ({', '.join(names)}) "
                f"VALUES ({', '.join([mark] * len(names))}) {tail}")
         for start in range(0, len(rows), BATCH):
