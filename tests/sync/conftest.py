@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy_utils import create_database, database_exists, drop_database
 
 from registry.db import make_engine, session_factory, transaction
+from registry.sync.client import SyncClient
 from tests.conftest import PG_SERVER, Database, Templates, drop_later
-from tests.factories import publish
+from tests.factories import hanoi, publish
 
 MARIADB_SERVER = os.environ.get("REGISTRY_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 TARGETS = ["sqlite", "postgresql", "mariadb"]
@@ -260,3 +261,14 @@ def forget_notifications(into: str, after_release: int) -> None:
         conn.execute(text("UPDATE registry_sync_state SET notified_release = :r"),
                      {"r": after_release})
     store.close()
+
+
+def hanoi_replica(centre: Centre, targets: Targets, backend: str = "sqlite",
+                  **options: Any) -> tuple[SyncClient, str]:
+    """Hà Nội published at ``centre`` and pulled into a new replica on ``backend``: the
+    client (the caller closes it) and the replica's URL."""
+    centre.run(hanoi)
+    into = targets.new(backend)
+    client = SyncClient(centre.base, into, **options)
+    client.pull()
+    return client, into

@@ -12,7 +12,7 @@ from registry.sync.errors import SyncError
 from registry.sync.local_checksums import parallel_checksums
 from registry.sync.local_store import LocalStore
 from tests.factories import hanoi, unit
-from tests.sync.conftest import Centre, Targets
+from tests.sync.conftest import Centre, Targets, hanoi_replica
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -48,11 +48,7 @@ def test_parts_summed_by_processes_equal_one_pass(sqlite_centre: Centre, targets
 
 def test_verify_with_several_jobs_names_the_same_difference(
         sqlite_centre: Centre, targets: Targets, monkeypatch: pytest.MonkeyPatch) -> None:
-    centre = sqlite_centre
-    centre.run(hanoi)
-    into = targets.new("sqlite")
-    client = SyncClient(centre.base, into)
-    client.pull()
+    client, into = hanoi_replica(sqlite_centre, targets)
     engine = create_engine(into)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM registry_versions WHERE code = '00013'"))

@@ -37,6 +37,16 @@ def _setup(database: Database) -> tuple[SyncServer, HeadWatcher, FeedListener]:
     return server, HeadWatcher(server.head, interval=SLOW_POLL, listener=listener), listener
 
 
+async def _waiting(server: SyncServer, watcher: HeadWatcher,
+                   listener: FeedListener) -> tuple[int, asyncio.Task[None]]:
+    """A long poll waiting beyond the current head once the listener is connected: the
+    head's seq and the poll."""
+    head = server.head()
+    waiter = asyncio.create_task(watcher.wait_beyond(head.seq, head.epoch, 120))
+    await _until(listener.connected.is_set)
+    return head.seq, waiter
+
+
 def _publish(database: Database, code: str) -> None:
     with transaction(session_factory(database.engine)) as session:
         publish(session, [unit(code, f"Quận {code}", "Quận", "01")])
@@ -46,15 +56,13 @@ def test_a_publish_wakes_a_waiting_long_poll_at_once(pg_database: Database) -> N
     server, watcher, listener = _setup(pg_database)
 
     async def scenario() -> float:
-        head = server.head()
-        waiter = asyncio.create_task(watcher.wait_beyond(head.seq, head.epoch, 120))
-        await _until(listener.connected.is_set)
+        seq, waiter = await _waiting(server, watcher, listener)
         await asyncio.sleep(0.2)
         assert not waiter.done()
         started = time.monotonic()
         await asyncio.to_thread(_publish, pg_database, "003")
         await waiter
-        assert watcher.head is not None and watcher.head.seq > head.seq
+        assert watcher.head is not None and watcher.head.seq > seq
         return time.monotonic() - started
 
     try:
@@ -68,9 +76,7 @@ def test_a_rolled_back_publish_announces_nothing(pg_database: Database) -> None:
     server, watcher, listener = _setup(pg_database)
 
     async def scenario() -> None:
-        head = server.head()
-        waiter = asyncio.create_task(watcher.wait_beyond(head.seq, head.epoch, 120))
-        await _until(listener.connected.is_set)
+        _, waiter = await _waiting(server, watcher, listener)
 
         def refused() -> None:
             sessions = session_factory(pg_database.engine)
@@ -98,9 +104,7 @@ def test_the_listener_reconnects_after_its_connection_is_killed(pg_database: Dat
     server, watcher, listener = _setup(pg_database)
 
     async def scenario() -> None:
-        head = server.head()
-        waiter = asyncio.create_task(watcher.wait_beyond(head.seq, head.epoch, 120))
-        await _until(listener.connected.is_set)
+        _, waiter = await _waiting(server, watcher, listener)
         with pg_database.engine.connect() as conn:
             killed = conn.execute(text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, inspect
 from registry.sync.client import SyncClient
 from registry.sync.local_store import INCOMING, SET_BASED_FROM
 from tests.factories import hanoi, unit
-from tests.sync.conftest import Centre, Targets
+from tests.sync.conftest import Centre, Targets, hanoi_replica
 
 
 def _keys_and_indexes(url: str) -> dict[str, tuple[list[str], list[str]]]:
@@ -49,11 +49,8 @@ def test_the_first_bootstrap_builds_every_key_and_index(sqlite_centre: Centre,
 def test_large_releases_are_upserted_set_based_and_stay_equal(sqlite_centre: Centre,
                                                               targets: Targets) -> None:
     centre = sqlite_centre
-    centre.run(hanoi)
-    into = targets.new("postgresql")
-    client = SyncClient(centre.base, into)
+    client, into = hanoi_replica(centre, targets, "postgresql")
     try:
-        client.pull()
         codes = [f"0{n:04d}" for n in range(1000, 1000 + SET_BASED_FROM + 100)]
         centre.publish([unit(code, f"Phường {code}", "Phường", "001") for code in codes])
         assert client.pull().releases == 1

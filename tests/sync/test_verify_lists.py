@@ -10,10 +10,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from registry.errors import ValidationError
-from registry.sync.client import SyncClient
 from registry.sync.protocol import Subscription
-from tests.factories import hanoi
-from tests.sync.conftest import Centre, Targets
+from tests.sync.conftest import Centre, Targets, hanoi_replica
 
 
 def _tamper(url: str) -> None:
@@ -32,10 +30,7 @@ def _verify(centre: Centre, into: str, *args: str) -> subprocess.CompletedProces
 
 def test_one_list_is_verified_alone(sqlite_centre: Centre, targets: Targets) -> None:
     centre = sqlite_centre
-    centre.run(hanoi)
-    into = targets.new("sqlite")
-    client = SyncClient(centre.base, into)
-    client.pull()
+    client, into = hanoi_replica(centre, targets)
     _tamper(into)
     try:
         everything = client.verify()
@@ -58,10 +53,7 @@ def test_one_list_is_verified_alone(sqlite_centre: Centre, targets: Targets) -> 
 def test_a_list_outside_the_subscription_is_refused(sqlite_centre: Centre,
                                                     targets: Targets) -> None:
     centre = sqlite_centre
-    centre.run(hanoi)
-    into = targets.new("sqlite")
-    client = SyncClient(centre.base, into, subscription=Subscription(("agencies",)))
-    client.pull()
+    client, into = hanoi_replica(centre, targets, subscription=Subscription(("agencies",)))
     try:
         with pytest.raises(ValidationError) as caught:
             client.verify(lists=("admin-units",))
