@@ -10,8 +10,8 @@ Two private clusters are made with ``initdb`` in a temporary directory and start
 The bench centre (N entry versions, default 1,000,000, published through the services by
 ``bench/sync_data.py``: ~4,300 versions/s, so a million takes minutes) is built on the
 publisher, which also serves sync (uvicorn, ``registry.sync.app:create_sync_app``) and
-publishes ``code_lists, change_sets, releases, entry_versions, lineage_links``
-(``/work/shared/peers/logical-replication/README.md``).
+publishes ``code_lists, change_sets, releases, entry_versions, lineage_links``, the tables
+a PostgreSQL team would replicate instead of running ``registry sync``.
 
 What is measured, in interleaved rounds (the order of the two PostgreSQL bootstraps
 alternates from round to round):
