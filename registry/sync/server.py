@@ -9,10 +9,13 @@ same page costs one database query and one compression.
 from __future__ import annotations
 
 import gzip
+import json
+import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine
@@ -38,6 +41,8 @@ from registry.sync.snapshot import (
     subscribed_lists,
 )
 from registry.sync.watcher import HeadWatcher
+
+log = logging.getLogger("registry.sync")
 
 
 class Body:
@@ -160,6 +165,10 @@ class SyncServer:
         self._checksums = LRU(256)
         self._context = LRU(64)  # (release point, lists) of a snapshot: immutable
         self.pages_built = 0  # snapshot pages this process built (not read back stored)
+        # One thread builds the pages after one a replica asked for, one at a time.
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-ahead")
+        self._ahead_pending: dict[Any, Future[None]] = {}
+        self._ahead_lock = threading.Lock()
 
     def head(self) -> Head:
         """The head as committed now."""
@@ -258,20 +267,32 @@ class SyncServer:
     def snapshot(self, epoch: str, release: int, sub: Subscription, token: str | None,
                  limit: int) -> Body:
         """One snapshot page: from memory, else as stored in the database, else built and
-        stored (it never changes)."""
+        stored (it never changes). A page that had to be built starts building the pages
+        after it in the background, so the release's first replica finds them ready."""
         memory_key = ("snapshot", epoch, release, sub, token, limit)
         body: Body | None = self._bodies.get(memory_key)
         if body is not None:
             SNAPSHOT_PAGES.labels("memory").inc()
             return body
+        with self._ahead_lock:
+            pending = self._ahead_pending.get(memory_key)
+        if pending is not None:
+            pending.result()  # being built ahead: wait for it rather than build it twice
+            return self.snapshot(epoch, release, sub, token, limit)
+        body, built = self._load_or_build(epoch, release, sub, token, limit)
+        self._bodies.put(memory_key, body)
+        if built:
+            self._build_ahead(epoch, release, sub, body, limit)
+        return body
+
+    def _load_or_build(self, epoch: str, release: int, sub: Subscription, token: str | None,
+                       limit: int) -> tuple[Body, bool]:
         key = stored_pages.page_key(epoch, release, sub, token, limit)
         with self.sessions() as session:
             found = stored_pages.load(session.connection(), key, epoch)
             if found is not None:
                 SNAPSHOT_PAGES.labels("stored").inc()
-                body = Body.gzipped(found)
-                self._bodies.put(memory_key, body)
-                return body
+                return Body.gzipped(found), False
             self._point_epoch(session, epoch)  # a restore's new epoch refuses older pages
             point, lists = self._context.get_or_make(
                 (epoch, release, sub.lists),
@@ -285,8 +306,35 @@ class SyncServer:
         SNAPSHOT_PAGES.labels("built").inc()
         self.pages_built += 1
         stored_pages.store(self.sessions, key, epoch, release, body.gz, token is None)
-        self._bodies.put(memory_key, body)
-        return body
+        return body, True
+
+    def _build_ahead(self, epoch: str, release: int, sub: Subscription, body: Body,
+                     limit: int) -> None:
+        """Build (and store) the page after ``body`` on the background thread."""
+        following = json.loads(body.raw.split(b"\n", 1)[0]).get("next")
+        if not following:
+            return
+        memory_key = ("snapshot", epoch, release, sub, following, limit)
+        with self._ahead_lock:
+            if memory_key in self._ahead_pending:
+                return
+            self._ahead_pending[memory_key] = self._ahead.submit(
+                self._ahead_one, memory_key, epoch, release, sub, following, limit)
+
+    def _ahead_one(self, memory_key: Any, epoch: str, release: int, sub: Subscription,
+                   token: str, limit: int) -> None:
+        try:
+            body, built = self._load_or_build(epoch, release, sub, token, limit)
+            self._bodies.put(memory_key, body)
+        except Exception:  # a replica asking for the page gets the error, not this thread
+            log.warning("snapshot page of release %s not built ahead", release,
+                        exc_info=True)
+            built = False
+        finally:
+            with self._ahead_lock:
+                self._ahead_pending.pop(memory_key, None)
+        if built:
+            self._build_ahead(epoch, release, sub, body, limit)
 
     def delta(self, epoch: str, release: int, sub: Subscription) -> Body:
         """The scoped delta of one release (cached: it never changes)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -181,7 +182,8 @@ def test_two_servers_building_the_same_page_store_it_once(database: Database) ->
     assert not stored_pages.store(sessions, key, epoch, release, first.gz, True)
     assert other.snapshot(epoch, release, ALL, None, 3).raw == first.raw
     with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(SnapshotPage)) == 1
+        assert session.scalar(select(func.count()).select_from(SnapshotPage)
+                              .where(SnapshotPage.key == key)) == 1
 
 
 def test_the_memory_cache_is_bounded_by_bytes_and_keeps_a_whole_snapshot() -> None:
@@ -205,3 +207,22 @@ def test_the_memory_budget_is_set_in_megabytes(monkeypatch: pytest.MonkeyPatch) 
     assert cache_bytes_from_env() == 64 << 20
     monkeypatch.setenv("REGISTRY_SYNC_CACHE_MB", "8")
     assert cache_bytes_from_env() == 8 << 20
+
+
+def test_the_first_page_built_starts_building_the_rest_ahead(database: Database) -> None:
+    epoch, release = _centre(database)
+    sessions = session_factory(database.engine)
+    expected = _walk(SyncServer(sessions), epoch, release)
+    with transaction(sessions) as session:
+        session.execute(SnapshotPage.__table__.delete())
+    server = SyncServer(sessions)
+    assert server.snapshot(epoch, release, ALL, None, 3).raw == expected[0]
+    deadline = time.monotonic() + 30
+    while len(_stored(database)) < len(expected):  # the background thread's work
+        assert time.monotonic() < deadline, _stored(database)
+        time.sleep(0.05)
+    assert server.pages_built == len(expected)  # each page built once
+    # The rest come from memory (or the page being built), none built again.
+    assert _walk(server, epoch, release) == expected
+    assert server.pages_built == len(expected)
+    assert SyncServer(sessions).pages_built == 0
