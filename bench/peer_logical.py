@@ -62,7 +62,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,7 +73,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_bench import free_port, raw_insert_rate
+from sync_bench import free_port, raw_insert_rate, start_server
 from sync_data import NAME, build, rename_items
 
 from registry.sync.client import SyncClient
@@ -198,23 +197,6 @@ def indexes(cluster: Cluster, db: str, tables: tuple[str, ...]) -> str:
             "FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1, 2",
             (list(tables),)).fetchall()
     return "; ".join(f"{t}.{i} {cols}" for t, i, cols in rows)
-
-
-def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    """uvicorn with the sync app on the centre, as ``bench/sync_bench.py`` starts it."""
-    env = {**os.environ, "REGISTRY_DATABASE_URL": url, "REGISTRY_SYNC_LISTEN": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "registry.sync.app:create_sync_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/sync/v1/head", timeout=2).read()
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.terminate()
-    process.wait(30)
-    raise RuntimeError("the sync server did not start")
 
 
 def sync_bootstrap(base: str, target: str) -> dict[str, Any]:

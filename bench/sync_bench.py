@@ -86,6 +86,8 @@ def start_server(url: str, port: int, listen: bool = True) -> subprocess.Popen[b
             return process
         except OSError:
             time.sleep(0.1)
+    process.terminate()  # not left running when it never answered
+    process.wait(30)
     raise RuntimeError("the centre did not start")
 
 
