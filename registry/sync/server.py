@@ -157,6 +157,11 @@ class SyncServer:
         self.sessions = sessions
         self.page_size = page_size or page_size_from_env()
         bind = sessions.kw.get("bind")
+        # A SQLite centre keeps its pages in memory only: storing them would make the sync
+        # server a writer competing with stewards' commands for SQLite's one write lock
+        # (a command that read before a page was stored then fails with "database is
+        # locked"). SQLite centres are small; the stored pages are for PostgreSQL centres.
+        self.store_pages = isinstance(bind, Engine) and bind.dialect.name != "sqlite"
         self.listener = FeedListener.for_engine(bind) if isinstance(bind, Engine) else None
         self.watcher = HeadWatcher(self.head, listener=self.listener)
         self._pages = LRU(256)
@@ -289,7 +294,8 @@ class SyncServer:
                        limit: int) -> tuple[Body, bool]:
         key = stored_pages.page_key(epoch, release, sub, token, limit)
         with self.sessions() as session:
-            found = stored_pages.load(session.connection(), key, epoch)
+            found = (stored_pages.load(session.connection(), key, epoch) if self.store_pages
+                     else None)
             if found is not None:
                 SNAPSHOT_PAGES.labels("stored").inc()
                 return Body.gzipped(found), False
@@ -305,7 +311,8 @@ class SyncServer:
                                             view_of, lists), 6)
         SNAPSHOT_PAGES.labels("built").inc()
         self.pages_built += 1
-        stored_pages.store(self.sessions, key, epoch, release, body.gz, token is None)
+        if self.store_pages:
+            stored_pages.store(self.sessions, key, epoch, release, body.gz, token is None)
         return body, True
 
     def _build_ahead(self, epoch: str, release: int, sub: Subscription, body: Body,

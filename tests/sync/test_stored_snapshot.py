@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from registry.db import session_factory, transaction
+from registry.db import make_engine, session_factory, transaction
 from registry.errors import NotFound, ValidationError
 from registry.models import SnapshotPage
 from registry.services.feed import new_epoch, read_head
@@ -22,10 +22,17 @@ from registry.sync.errors import EpochChanged
 from registry.sync.metrics import SNAPSHOT_PAGES
 from registry.sync.protocol import Scope, Subscription
 from registry.sync.server import LRU, Body, SyncServer, cache_bytes_from_env
-from tests.conftest import Database
+from tests.conftest import Database, Templates
 from tests.factories import hanoi, publish, unit
 
 ALL = Subscription()
+
+
+@pytest.fixture
+def database(pg_database: Database) -> Database:
+    """Pages are stored by PostgreSQL centres (a SQLite centre keeps them in memory: see
+    the last test)."""
+    return pg_database
 
 
 def _walk(server: SyncServer, epoch: str, release: int, sub: Subscription = ALL,
@@ -226,3 +233,20 @@ def test_the_first_page_built_starts_building_the_rest_ahead(database: Database)
     assert _walk(server, epoch, release) == expected
     assert server.pages_built == len(expected)
     assert SyncServer(sessions).pages_built == 0
+
+
+def test_a_sqlite_centre_keeps_its_pages_in_memory_and_writes_nothing(
+        templates: Templates) -> None:
+    engine = make_engine(templates.fresh_url("sqlite"))
+    try:
+        epoch, release = _centre(Database("sqlite", str(engine.url), engine))
+        server = SyncServer(session_factory(engine))
+        assert not server.store_pages
+        pages = _walk(server, epoch, release)
+        assert len(pages) >= 3 and server.pages_built == len(pages)
+        with session_factory(engine)() as session:
+            assert session.scalar(select(func.count()).select_from(SnapshotPage)) == 0
+        assert _walk(server, epoch, release) == pages  # from memory
+        assert server.pages_built == len(pages)
+    finally:
+        engine.dispose()
