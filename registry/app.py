@@ -6,6 +6,7 @@ structured (JSON) log line per request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,6 +45,8 @@ from registry.services.queries import latest_release
 from registry.sync.routes import routes as sync_routes
 from registry.web.routes import body_rules as web_body_rules
 from registry.web.routes import routes as web_routes
+from registry.webhooks.worker import WebhookWorker
+from registry.webhooks.worker import enabled as webhooks_enabled
 
 log = logging.getLogger("registry.http")
 
@@ -162,6 +166,15 @@ def _metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
+def start_webhook_worker(sessions: sessionmaker[Session]) -> WebhookWorker | None:
+    """The server process's webhook worker, unless ``REGISTRY_WEBHOOKS=0``."""
+    if not webhooks_enabled():
+        return None
+    worker = WebhookWorker(sessions)
+    worker.start()
+    return worker
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app on the configured database."""
     settings = settings or load_settings()
@@ -176,9 +189,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # In the server's event loop: planned GraphQL reads get connections of their own.
         if view is not None:
             await view.start_readers()
+        worker = start_webhook_worker(sessions)
         try:
             yield
         finally:
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
             if view is not None:
                 await view.stop_readers()
 

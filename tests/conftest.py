@@ -39,6 +39,8 @@ from registry.migrate import upgrade
 PG_SERVER = os.environ.get("REGISTRY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 T = TypeVar("T")
 SHARED_PG = "shared-postgresql-databases.txt"
+# Servers the tests start deliver no webhooks unless a test asks (tests/webhooks/).
+os.environ.setdefault("REGISTRY_WEBHOOKS", "0")
 BACKENDS = [b.strip() for b in os.environ.get("REGISTRY_TEST_BACKENDS",
                                               "sqlite,postgresql").split(",") if b.strip()]
 

@@ -23,9 +23,11 @@ def _register() -> None:
     from registry.importers.commands import register as register_importers
     from registry.sync.commands import register as register_sync
     from registry.web.commands import register as register_web
+    from registry.webhooks.commands import register as register_webhooks
 
     for register in (entries.register, changesets.register, schema.register,
-                     register_graphql, register_sync, register_importers, register_web):
+                     register_graphql, register_sync, register_importers, register_web,
+                     register_webhooks):
         register(app)
     add_database_options(app)
 

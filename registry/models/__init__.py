@@ -10,6 +10,12 @@ from registry.models.lineage import LineageLink
 from registry.models.list_checksum import ListChecksumRow
 from registry.models.release import Release
 from registry.models.snapshot_page import SnapshotPage
+from registry.models.webhook import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "ApiToken",
@@ -28,4 +34,8 @@ __all__ = [
     "SnapshotPage",
     "SyncConsumer",
     "WebSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

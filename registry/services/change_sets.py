@@ -29,6 +29,7 @@ from registry.services.operations import parse_date, parse_operation
 from registry.services.plan_fingerprint import RULE, PlanChanged, fingerprint
 from registry.services.planner import Plan, plan_operations
 from registry.services.publisher import publish_change_set
+from registry.services.webhooks import outbox
 from registry.text import NOTE_ALLOWS, check_text, check_url, nfc
 
 STATUSES = ("draft", "submitted", "approved", "published", "rejected", "withdrawn")
@@ -77,6 +78,8 @@ def _event(session: Session, change_set: ChangeSet, action: str, actor: Actor,
            comment: str | None = None) -> None:
     session.add(ChangeSetEvent(change_set_id=change_set.id, action=action, actor=actor.name,
                                at=_now(), comment=comment))
+    if action != "publish_direct":  # its "publish" step follows, with the new status
+        outbox.record_status(session, change_set, action, actor.name, comment)
 
 
 def create_change_set(session: Session, actor: Actor, title: str, legal_basis: LegalBasis,
@@ -322,10 +325,11 @@ def _send_back_after_rollback(session: Session, change_set_id: int, seen: int,
                 return
             row.status, row.approved_plan = "submitted", None
             row.version, row.updated_at = seen + 1, _now()
-            own.add(ChangeSetEvent(
-                change_set_id=change_set_id, action="send_back", actor=actor.name, at=_now(),
-                comment=f"{RULE}: another release changed the records this change set "
-                        "changes since it was approved"))
+            comment = (f"{RULE}: another release changed the records this change set "
+                       "changes since it was approved")
+            own.add(ChangeSetEvent(change_set_id=change_set_id, action="send_back",
+                                   actor=actor.name, at=_now(), comment=comment))
+            outbox.record_status(own, row, "send_back", actor.name, comment)
 
     event.listen(session, "after_rollback", send_back, once=True)
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from registry.models import Release
 from registry.services.checksum_log import record_release
 from registry.services.feed import FeedWriter, Head, lock_head
+from registry.services.webhooks import outbox
 
 
 @dataclass
@@ -21,6 +22,9 @@ class OpenRelease:
     number: int
     feed: FeedWriter
     published_at: datetime
+    first_seq: int
+    note: str
+    change_set_id: int | None
 
 
 def open_release(
@@ -38,13 +42,14 @@ def open_release(
         )
     )
     session.flush()
-    return OpenRelease(number=number, feed=FeedWriter(session, head, number), published_at=now)
+    return OpenRelease(number=number, feed=FeedWriter(session, head, number), published_at=now,
+                       first_seq=head.seq + 1, note=note, change_set_id=change_set_id)
 
 
 def close_release(session: Session, release: OpenRelease, summary: dict[str, Any],
                   marker: dict[str, Any]) -> None:
     """Append the release marker (the last record of every release), keep the checksums of
-    the lists it changed, and move the head."""
+    the lists it changed, move the head, and put ``release.published`` in the outbox."""
     release.feed.append(
         {"t": "release", "published_at": release.published_at.isoformat(), **marker}
     )
@@ -56,3 +61,5 @@ def close_release(session: Session, release: OpenRelease, summary: dict[str, Any
         .where(Release.id == release.number)
         .values(summary=summary, last_seq=release.feed.seq)
     )
+    outbox.record_release(session, release.number, release.first_seq, release.feed.seq,
+                          release.published_at, release.note, release.change_set_id)

@@ -31,10 +31,11 @@ LISTEN_VARIABLE = "REGISTRY_SYNC_LISTEN"
 
 
 class FeedListener:
-    """Listens on :data:`CHANNEL` on a thread and calls ``wake`` for every notification
-    (and after each (re)connection)."""
+    """Listens on :data:`CHANNEL` (or another channel) on a thread and calls ``wake`` for
+    every notification (and after each (re)connection)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, channel: str = CHANNEL) -> None:
+        self._channel = channel
         url = engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._wake: Callable[[], None] | None = None
@@ -45,19 +46,19 @@ class FeedListener:
         self.notifications = 0  # how many it received
 
     @staticmethod
-    def for_engine(engine: Engine) -> FeedListener | None:
+    def for_engine(engine: Engine, channel: str = CHANNEL) -> FeedListener | None:
         """A listener for a PostgreSQL engine; ``None`` for other databases, and when
         ``REGISTRY_SYNC_LISTEN=0`` (behind a pooler in transaction mode, which does not
         keep a session's LISTEN)."""
         if engine.dialect.name != "postgresql" or os.environ.get(LISTEN_VARIABLE) == "0":
             return None
-        return FeedListener(engine)
+        return FeedListener(engine, channel)
 
     def start(self, wake: Callable[[], None]) -> None:
         """Start listening (once); ``wake`` is called from the listening thread."""
         self._wake = wake
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="registry-feed-listener",
+            self._thread = threading.Thread(target=self._run, name=f"{self._channel}-listener",
                                             daemon=True)
             self._thread.start()
 
@@ -72,7 +73,7 @@ class FeedListener:
             try:
                 with psycopg.connect(self._conninfo, autocommit=True,
                                      connect_timeout=10) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {self._channel}")
                     self.connections += 1
                     self.connected.set()
                     self._call()  # whatever was published while nobody listened

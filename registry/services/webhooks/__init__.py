@@ -1,0 +1,1 @@
+"""Webhooks: events written with what causes them, fanned out and delivered by a worker."""

@@ -1,0 +1,229 @@
+"""Where each delivery stands: leases, the next due delivery, attempts, dead letters, replays.
+
+A subscription's deliveries go out one at a time in event order: the oldest pending one
+blocks the later ones while it is retried, so a receiver sees releases in order. Retries
+back off exponentially with jitter until the retry window (24 hours by default) has passed;
+then the delivery is parked as ``dead`` and the next one goes. An administrator replays
+dead letters, which starts a new window.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from registry.errors import NotFound, ValidationError
+from registry.models import WebhookAttempt, WebhookDelivery, WebhookEvent
+from registry.models import WebhookSubscription as Subscription
+from registry.services.actors import Actor
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(name, "number", f"'{raw}' is not a number of seconds") from None
+    if value <= 0:
+        raise ValidationError(name, "positive", "must be more than 0 seconds")
+    return value
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long and how often a failed delivery is retried, and each POST's timeout."""
+
+    window: float = 86400.0
+    backoff: float = 5.0
+    backoff_max: float = 3600.0
+    timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """``REGISTRY_WEBHOOK_RETRY_SECONDS``, ``…_BACKOFF_SECONDS``,
+        ``…_BACKOFF_MAX_SECONDS`` and ``…_TIMEOUT_SECONDS`` (seconds)."""
+        base = cls()
+        return cls(window=_seconds("REGISTRY_WEBHOOK_RETRY_SECONDS", base.window),
+                   backoff=_seconds("REGISTRY_WEBHOOK_BACKOFF_SECONDS", base.backoff),
+                   backoff_max=_seconds("REGISTRY_WEBHOOK_BACKOFF_MAX_SECONDS",
+                                        base.backoff_max),
+                   timeout=_seconds("REGISTRY_WEBHOOK_TIMEOUT_SECONDS", base.timeout))
+
+    def delay(self, attempts: int) -> float:
+        """Seconds before the next try after ``attempts`` failures: exponential, capped,
+        with jitter (half to all of it) so that receivers coming back are not stampeded."""
+        ceiling = min(self.backoff_max, self.backoff * 2 ** min(attempts - 1, 30))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one POST came to."""
+
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer: anything else is retried."""
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class Due:
+    """The delivery to POST next, with what the POST needs."""
+
+    delivery_id: int
+    kind: str
+    body: str
+    url: str
+    secret: str
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive (in UTC).
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def claim(session: Session, subscription_id: int, owner: str, now: datetime,
+          seconds: float) -> bool:
+    """Take (or renew) the subscription's lease; ``False`` when another worker holds it."""
+    free = or_(Subscription.lease_until.is_(None), Subscription.lease_until < now,
+               Subscription.lease_owner == owner)
+    result = session.execute(
+        update(Subscription)
+        .where(Subscription.id == subscription_id, Subscription.removed_at.is_(None), free)
+        .values(lease_until=now + timedelta(seconds=seconds), lease_owner=owner)
+        .execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def release_lease(session: Session, subscription_id: int, owner: str) -> None:
+    """Give the lease back."""
+    session.execute(update(Subscription)
+                    .where(Subscription.id == subscription_id,
+                           Subscription.lease_owner == owner)
+                    .values(lease_until=None, lease_owner=None)
+                    .execution_options(synchronize_session=False))
+
+
+def subscriptions_with_work(session: Session, now: datetime) -> list[int]:
+    """Active subscriptions with events to fan out or a delivery due, whose lease is free."""
+    newest = session.scalar(select(func.max(WebhookEvent.id))) or 0
+    due = exists().where(WebhookDelivery.subscription_id == Subscription.id,
+                         WebhookDelivery.status == PENDING,
+                         WebhookDelivery.next_attempt_at <= now)
+    return list(session.scalars(
+        select(Subscription.id)
+        .where(Subscription.removed_at.is_(None),
+               or_(Subscription.lease_until.is_(None), Subscription.lease_until < now),
+               or_(Subscription.last_event_id < newest, due))
+        .order_by(Subscription.id)))
+
+
+def next_wake(session: Session) -> datetime | None:
+    """When the earliest waiting retry falls due."""
+    value = session.scalar(
+        select(func.min(WebhookDelivery.next_attempt_at))
+        .join(Subscription, Subscription.id == WebhookDelivery.subscription_id)
+        .where(WebhookDelivery.status == PENDING, Subscription.removed_at.is_(None)))
+    return _aware(value) if value is not None else None
+
+
+def due_head(session: Session, subscription_id: int, now: datetime) -> Due | None:
+    """The subscription's oldest pending delivery if it is due (a later one never
+    overtakes it)."""
+    row = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.kind, WebhookDelivery.body,
+               WebhookDelivery.next_attempt_at, Subscription.url, Subscription.secret)
+        .join(Subscription, Subscription.id == WebhookDelivery.subscription_id)
+        .where(WebhookDelivery.subscription_id == subscription_id,
+               WebhookDelivery.status == PENDING)
+        .order_by(WebhookDelivery.event_id).limit(1)).first()
+    if row is None or _aware(row.next_attempt_at) > now:
+        return None
+    return Due(row.id, row.kind, row.body, row.url, row.secret)
+
+
+def record_attempt(session: Session, delivery_id: int, outcome: Outcome, at: datetime,
+                   policy: RetryPolicy) -> str:
+    """Log one POST and move the delivery on; return its new status."""
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"no webhook delivery {delivery_id}")
+    session.add(WebhookAttempt(delivery_id=delivery_id, at=at,
+                               status_code=outcome.status_code,
+                               latency_ms=outcome.latency_ms, error=outcome.error))
+    delivery.attempts += 1
+    delivery.last_status = outcome.status_code
+    delivery.last_error = outcome.error
+    if outcome.ok:
+        delivery.status, delivery.delivered_at = DELIVERED, at
+    else:
+        deadline = _aware(delivery.retry_from) + timedelta(seconds=policy.window)
+        if at >= deadline:
+            delivery.status = DEAD
+        else:
+            # The last try falls on the window's end: retried for the whole window.
+            delivery.next_attempt_at = min(
+                at + timedelta(seconds=policy.delay(delivery.attempts)), deadline)
+    session.flush()
+    return delivery.status
+
+
+def replay(session: Session, actor: Actor, delivery_ids: list[int] | None = None,
+           subscription_id: int | None = None) -> int:
+    """Send dead letters again (the named ones, or all of a subscription's); a new retry
+    window starts. Returns how many were replayed."""
+    actor.require_role("admin")
+    if not delivery_ids and subscription_id is None:
+        raise ValidationError("deliveries", "required",
+                              "name the deliveries to replay, or a subscription")
+    condition = [WebhookDelivery.status == DEAD]
+    if delivery_ids:
+        found = set(session.scalars(select(WebhookDelivery.id)
+                                    .where(WebhookDelivery.id.in_(delivery_ids))))
+        missing = sorted(set(delivery_ids) - found)
+        if missing:
+            raise NotFound(f"no webhook delivery {', '.join(map(str, missing))}")
+        condition.append(WebhookDelivery.id.in_(delivery_ids))
+    if subscription_id is not None:
+        condition.append(WebhookDelivery.subscription_id == subscription_id)
+    now = datetime.now(UTC)
+    result = session.execute(update(WebhookDelivery).where(and_(*condition))
+                             .values(status=PENDING, retry_from=now, next_attempt_at=now)
+                             .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0))
+
+
+def deliveries_of(session: Session, subscription_id: int, status: str | None = None,
+                  limit: int = 50) -> list[WebhookDelivery]:
+    """A subscription's newest deliveries."""
+    query = (select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
+             .order_by(WebhookDelivery.event_id.desc()).limit(limit))
+    if status is not None:
+        if status not in (PENDING, DELIVERED, DEAD):
+            raise ValidationError("status", "enum",
+                                  f"must be one of: {PENDING}, {DELIVERED}, {DEAD}")
+        query = query.where(WebhookDelivery.status == status)
+    return list(session.scalars(query))
+
+
+def attempts_of(session: Session, delivery_ids: list[int]) -> dict[int, list[WebhookAttempt]]:
+    """The attempts of some deliveries, oldest first."""
+    out: dict[int, list[WebhookAttempt]] = {i: [] for i in delivery_ids}
+    for row in session.scalars(select(WebhookAttempt)
+                               .where(WebhookAttempt.delivery_id.in_(delivery_ids))
+                               .order_by(WebhookAttempt.id)):
+        out[row.delivery_id].append(row)
+    return out

@@ -1,0 +1,139 @@
+"""Fan-out: the outbox's new events become one delivery per matching subscription.
+
+Each delivery's body is written once, for its subscription: a ``release.published`` names
+what the release changed in the subscription's lists and scope (and is not sent when that
+is nothing), so the receiver knows what to fetch through GraphQL or ``registry sync pull``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.models import CodeList, FeedRecord, WebhookDelivery, WebhookEvent
+from registry.models import WebhookSubscription as Subscription
+from registry.services.webhooks.outbox import CHANGESET_STATUS, RELEASE_PUBLISHED
+from registry.sync.protocol import parse_scope
+from registry.sync.scope import compute_view
+
+# A receiver is told at most this many codes per list; it fetches the rest itself.
+MAX_CODES = 1000
+BATCH = 500
+
+
+@dataclass
+class FanOutCache:
+    """What several subscriptions' bodies share within one pass: a release's changed codes
+    and scoped views."""
+
+    changes: dict[int, dict[str, set[str]]] = field(default_factory=dict)
+    scoped: dict[tuple[str, str, int], set[str]] = field(default_factory=dict)
+
+
+def release_changes(session: Session, release: int, cache: FanOutCache) -> dict[str, set[str]]:
+    """Codes the release recorded, by list (a list's own definition counts as its key)."""
+    if release not in cache.changes:
+        changed: dict[str, set[str]] = defaultdict(set)
+        for text in session.scalars(select(FeedRecord.record)
+                                    .where(FeedRecord.release_id == release)):
+            record = json.loads(text)
+            kind = record.get("t")
+            if kind == "version":
+                changed[record["list"]].add(record["code"])
+            elif kind == "link":
+                changed[record["list"]].update((record["from"], record["to"]))
+            elif kind == "list":
+                changed.setdefault(record["key"], set())
+        cache.changes[release] = dict(changed)
+    return cache.changes[release]
+
+
+def _scoped_codes(session: Session, list_key: str, code: str, release: int,
+                  cache: FanOutCache) -> set[str]:
+    key = (list_key, code, release)
+    if key not in cache.scoped:
+        list_id = session.scalar(select(CodeList.id).where(CodeList.key == list_key))
+        codes: set[str] = set()
+        if list_id is not None:
+            view = compute_view(session, list_id, list_key, code, release)
+            codes = {row_code for row_code, _ in view.key_ids}
+        cache.scoped[key] = codes
+    return cache.scoped[key]
+
+
+def _release_data(session: Session, sub: Subscription, event: WebhookEvent,
+                  cache: FanOutCache) -> dict[str, Any] | None:
+    release = int(event.payload["release"])
+    changes = release_changes(session, release, cache)
+    scope = parse_scope(sub.scope)
+    lists: dict[str, Any] = {}
+    for list_key in sorted(changes):
+        if sub.lists is not None and list_key not in sub.lists:
+            continue
+        codes = changes[list_key]
+        if scope is not None and scope.list_key == list_key:
+            # In the scope now, or before the release (a unit that left it).
+            inside = _scoped_codes(session, list_key, scope.code, release, cache)
+            if release > 1:
+                inside = inside | _scoped_codes(session, list_key, scope.code, release - 1,
+                                                cache)
+            codes = codes & inside
+            if not codes:
+                continue
+        ordered = sorted(codes)
+        lists[list_key] = {"changed": len(ordered), "codes": ordered[:MAX_CODES],
+                           "truncated": len(ordered) > MAX_CODES}
+    if not lists and (sub.lists is not None or scope is not None):
+        return None
+    return {**event.payload, "lists": lists, "scope": sub.scope}
+
+
+def body_of(session: Session, sub: Subscription, event: WebhookEvent,
+            cache: FanOutCache) -> str | None:
+    """The JSON body of ``event`` for ``sub``; ``None`` when it does not concern it."""
+    if event.kind not in sub.events:
+        return None
+    data: dict[str, Any] | None
+    if event.kind == RELEASE_PUBLISHED:
+        data = _release_data(session, sub, event, cache)
+    elif event.kind == CHANGESET_STATUS:
+        touched = event.payload.get("lists") or []
+        data = (event.payload if sub.lists is None or set(touched) & set(sub.lists)
+                else None)
+    else:
+        data = None
+    if data is None:
+        return None
+    return json.dumps({"type": event.kind, "event": event.id, "subscription": sub.id,
+                       "timestamp": event.created_at.isoformat(), "data": data},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def fan_out(session: Session, sub: Subscription, cache: FanOutCache | None = None) -> int:
+    """Turn ``sub``'s next events into deliveries; return how many were written.
+
+    The caller holds the subscription's lease, so no other worker writes them too.
+    """
+    cache = cache or FanOutCache()
+    events = list(session.scalars(
+        select(WebhookEvent).where(WebhookEvent.id > sub.last_event_id)
+        .order_by(WebhookEvent.id).limit(BATCH)))
+    now = datetime.now(UTC)
+    written = 0
+    for event in events:
+        body = body_of(session, sub, event, cache)
+        if body is not None:
+            session.add(WebhookDelivery(
+                subscription_id=sub.id, event_id=event.id, kind=event.kind, body=body,
+                status="pending", attempts=0, created_at=now, retry_from=now,
+                next_attempt_at=now))
+            written += 1
+        sub.last_event_id = event.id
+    session.flush()
+    return written

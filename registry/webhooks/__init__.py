@@ -1,0 +1,1 @@
+"""The webhook delivery worker and the ``registry webhook`` commands."""
