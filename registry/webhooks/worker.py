@@ -16,14 +16,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 from prometheus_client import Counter, Histogram
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.models import WebhookSubscription
@@ -73,7 +73,8 @@ class WebhookWorker:
         self.jobs = jobs or jobs_from_env()
         self.poll_seconds = poll_seconds
         self.owner = uuid.uuid4().hex[:16]
-        self.lease_seconds = 2 * self.policy.timeout + 30
+        # Renewed after every POST; after a crash another worker takes over once it lapses.
+        self.lease_seconds = 2 * self.policy.timeout + 5
         bind = sessions.kw.get("bind")
         self._sqlite = bind is not None and bind.dialect.name == "sqlite"
         # SQLite has one writer: the worker's short transactions take turns, the POSTs do not.
@@ -98,51 +99,46 @@ class WebhookWorker:
             yield session
 
     def run_once(self) -> PassResult:
-        """Serve every subscription that has work now; return what was done."""
-        with self._transaction() as session:
-            ids = deliveries.subscriptions_with_work(session, _now())
-        result = PassResult(subscriptions=len(ids))
-        cache = FanOutCache()
-        for fanned, posts, delivered in self._pool.map(
-                lambda i: self._serve(i, cache), ids):
-            result.fanned_out += fanned
-            result.posts += posts
-            result.delivered += delivered
-        return result
+        """Serve every subscription that has work now; return what was done.
 
-    def _serve(self, subscription_id: int, cache: FanOutCache) -> tuple[int, int, int]:
+        The database work of a pass is a handful of statements whatever the number of
+        subscriptions (leases, fan-out, the due deliveries, the outcomes), while the POSTs
+        run on ``jobs`` threads; as each answer comes in, that subscription's next delivery
+        is sent, so one slow receiver holds back only its own deliveries.
+        """
         with self._transaction() as session:
-            if not deliveries.claim(session, subscription_id, self.owner, _now(),
-                                    self.lease_seconds):
-                return 0, 0, 0
-        posts = delivered = fanned = 0
+            claimed = deliveries.claim_all(session, self.owner, _now(), self.lease_seconds)
+        result = PassResult(subscriptions=len(claimed))
+        if not claimed:
+            return result
         try:
             with self._transaction() as session:
-                subscription = session.get(WebhookSubscription, subscription_id)
-                if subscription is not None:
-                    fanned = fan_out(session, subscription, cache)
-            while not self._stop.is_set():
+                subs = list(session.scalars(select(WebhookSubscription)
+                                            .where(WebhookSubscription.id.in_(claimed))))
+                result.fanned_out = fan_out(session, subs, FanOutCache())
+                heads = deliveries.due_heads(session, claimed, _now())
+            running: dict[Future[Outcome], Due] = {
+                self._pool.submit(self._post, due): due for due in heads}
+            while running:
+                done, _ = wait(running, timeout=0.05, return_when=FIRST_COMPLETED)
+                if not done:
+                    continue
+                results = [(running.pop(f), f.result(), _now()) for f in done]
+                result.posts += len(results)
                 with self._transaction() as session:
-                    due = deliveries.due_head(session, subscription_id, _now())
-                if due is None:
-                    break
-                outcome = self._post(due)
-                posts += 1
-                with self._transaction() as session:
-                    status = deliveries.record_attempt(session, due.delivery_id, outcome,
-                                                       _now(), self.policy)
-                    deliveries.claim(session, subscription_id, self.owner, _now(),
-                                     self.lease_seconds)
-                if status == PENDING:
-                    break  # later deliveries wait behind this one
-                delivered += status == deliveries.DELIVERED
-        except Exception:
-            log.exception("webhook subscription %s failed; retried on the next pass",
-                          subscription_id)
+                    statuses = deliveries.record_attempts(session, results, self.policy)
+                    moved = [due.subscription_id for due, _, _ in results
+                             if statuses[due.delivery_id] != PENDING]
+                    deliveries.renew(session, self.owner, moved, _now(), self.lease_seconds)
+                    following = ([] if self._stop.is_set() else
+                                 deliveries.due_heads(session, moved, _now()))
+                result.delivered += sum(s == deliveries.DELIVERED for s in statuses.values())
+                for due in following:
+                    running[self._pool.submit(self._post, due)] = due
         finally:
             with self._transaction() as session:
-                deliveries.release_lease(session, subscription_id, self.owner)
-        return fanned, posts, delivered
+                deliveries.release_leases(session, self.owner, claimed)
+        return result
 
     def _post(self, due: Due) -> Outcome:
         body = due.body.encode("utf-8")

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.errors import NotFound, ValidationError
@@ -88,6 +88,7 @@ class Due:
     body: str
     url: str
     secret: str
+    subscription_id: int
 
 
 def _aware(value: datetime) -> datetime:
@@ -95,26 +96,43 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def claim(session: Session, subscription_id: int, owner: str, now: datetime,
-          seconds: float) -> bool:
-    """Take (or renew) the subscription's lease; ``False`` when another worker holds it."""
+def claim_all(session: Session, owner: str, now: datetime, seconds: float) -> list[int]:
+    """Take the leases of the subscriptions that have work now and nobody serves; return
+    their ids. Two statements whatever their number (no UPDATE … RETURNING: MariaDB)."""
+    candidates = subscriptions_with_work(session, now)
+    if not candidates:
+        return []
+    until = now + timedelta(seconds=seconds)
     free = or_(Subscription.lease_until.is_(None), Subscription.lease_until < now,
                Subscription.lease_owner == owner)
-    result = session.execute(
-        update(Subscription)
-        .where(Subscription.id == subscription_id, Subscription.removed_at.is_(None), free)
-        .values(lease_until=now + timedelta(seconds=seconds), lease_owner=owner)
-        .execution_options(synchronize_session=False))
-    return bool(getattr(result, "rowcount", 0))
-
-
-def release_lease(session: Session, subscription_id: int, owner: str) -> None:
-    """Give the lease back."""
     session.execute(update(Subscription)
-                    .where(Subscription.id == subscription_id,
-                           Subscription.lease_owner == owner)
-                    .values(lease_until=None, lease_owner=None)
+                    .where(Subscription.id.in_(candidates), Subscription.removed_at.is_(None),
+                           free)
+                    .values(lease_until=until, lease_owner=owner)
                     .execution_options(synchronize_session=False))
+    return list(session.scalars(select(Subscription.id)
+                                .where(Subscription.id.in_(candidates),
+                                       Subscription.lease_owner == owner)
+                                .order_by(Subscription.id)))
+
+
+def renew(session: Session, owner: str, ids: list[int], now: datetime,
+          seconds: float) -> None:
+    """Extend the leases this worker holds on ``ids``."""
+    if ids:
+        session.execute(update(Subscription)
+                        .where(Subscription.id.in_(ids), Subscription.lease_owner == owner)
+                        .values(lease_until=now + timedelta(seconds=seconds))
+                        .execution_options(synchronize_session=False))
+
+
+def release_leases(session: Session, owner: str, ids: list[int]) -> None:
+    """Give the leases back."""
+    if ids:
+        session.execute(update(Subscription)
+                        .where(Subscription.id.in_(ids), Subscription.lease_owner == owner)
+                        .values(lease_until=None, lease_owner=None)
+                        .execution_options(synchronize_session=False))
 
 
 def subscriptions_with_work(session: Session, now: datetime) -> list[int]:
@@ -140,45 +158,59 @@ def next_wake(session: Session) -> datetime | None:
     return _aware(value) if value is not None else None
 
 
-def due_head(session: Session, subscription_id: int, now: datetime) -> Due | None:
-    """The subscription's oldest pending delivery if it is due (a later one never
-    overtakes it)."""
-    row = session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.kind, WebhookDelivery.body,
-               WebhookDelivery.next_attempt_at, Subscription.url, Subscription.secret)
-        .join(Subscription, Subscription.id == WebhookDelivery.subscription_id)
-        .where(WebhookDelivery.subscription_id == subscription_id,
-               WebhookDelivery.status == PENDING)
-        .order_by(WebhookDelivery.event_id).limit(1)).first()
-    if row is None or _aware(row.next_attempt_at) > now:
-        return None
-    return Due(row.id, row.kind, row.body, row.url, row.secret)
+def due_heads(session: Session, ids: list[int], now: datetime) -> list[Due]:
+    """Of each subscription in ``ids``, its oldest pending delivery if that is due (a later
+    one never overtakes it). One statement."""
+    if not ids:
+        return []
+    D = WebhookDelivery
+    heads = (select(D.subscription_id, func.min(D.event_id).label("event_id"))
+             .where(D.subscription_id.in_(ids), D.status == PENDING)
+             .group_by(D.subscription_id).subquery())
+    rows = session.execute(
+        select(D.id, D.kind, D.body, D.next_attempt_at, Subscription.id, Subscription.url,
+               Subscription.secret)
+        .join(heads, and_(heads.c.subscription_id == D.subscription_id,
+                          heads.c.event_id == D.event_id))
+        .join(Subscription, Subscription.id == D.subscription_id)
+        .order_by(D.subscription_id))
+    return [Due(row[0], row[1], row[2], row[5], row[6], row[4]) for row in rows
+            if _aware(row[3]) <= now]
 
 
-def record_attempt(session: Session, delivery_id: int, outcome: Outcome, at: datetime,
-                   policy: RetryPolicy) -> str:
-    """Log one POST and move the delivery on; return its new status."""
-    delivery = session.get(WebhookDelivery, delivery_id)
-    if delivery is None:
-        raise NotFound(f"no webhook delivery {delivery_id}")
-    session.add(WebhookAttempt(delivery_id=delivery_id, at=at,
-                               status_code=outcome.status_code,
-                               latency_ms=outcome.latency_ms, error=outcome.error))
-    delivery.attempts += 1
-    delivery.last_status = outcome.status_code
-    delivery.last_error = outcome.error
-    if outcome.ok:
-        delivery.status, delivery.delivered_at = DELIVERED, at
-    else:
-        deadline = _aware(delivery.retry_from) + timedelta(seconds=policy.window)
-        if at >= deadline:
-            delivery.status = DEAD
+def record_attempts(session: Session, results: list[tuple[Due, Outcome, datetime]],
+                    policy: RetryPolicy) -> dict[int, str]:
+    """Log POSTs and move their deliveries on; return each delivery's new status."""
+    if not results:
+        return {}
+    found = {row.id: row for row in session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.id.in_(
+            [due.delivery_id for due, _, _ in results])))}
+    statuses: dict[int, str] = {}
+    for due, outcome, at in results:
+        delivery = found.get(due.delivery_id)
+        if delivery is None:
+            raise NotFound(f"no webhook delivery {due.delivery_id}")
+        delivery.attempts += 1
+        delivery.last_status = outcome.status_code
+        delivery.last_error = outcome.error
+        if outcome.ok:
+            delivery.status, delivery.delivered_at = DELIVERED, at
         else:
-            # The last try falls on the window's end: retried for the whole window.
-            delivery.next_attempt_at = min(
-                at + timedelta(seconds=policy.delay(delivery.attempts)), deadline)
+            deadline = _aware(delivery.retry_from) + timedelta(seconds=policy.window)
+            if at >= deadline:
+                delivery.status = DEAD
+            else:
+                # The last try falls on the window's end: retried for the whole window.
+                delivery.next_attempt_at = min(
+                    at + timedelta(seconds=policy.delay(delivery.attempts)), deadline)
+        statuses[delivery.id] = delivery.status
+    session.execute(insert(WebhookAttempt), [
+        {"delivery_id": due.delivery_id, "at": at, "status_code": outcome.status_code,
+         "latency_ms": outcome.latency_ms, "error": outcome.error}
+        for due, outcome, at in results])
     session.flush()
-    return delivery.status
+    return statuses
 
 
 def replay(session: Session, actor: Actor, delivery_ids: list[int] | None = None,

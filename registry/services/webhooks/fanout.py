@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from registry.models import CodeList, FeedRecord, WebhookDelivery, WebhookEvent
@@ -115,25 +115,36 @@ def body_of(session: Session, sub: Subscription, event: WebhookEvent,
                       ensure_ascii=False, separators=(",", ":"))
 
 
-def fan_out(session: Session, sub: Subscription, cache: FanOutCache | None = None) -> int:
-    """Turn ``sub``'s next events into deliveries; return how many were written.
+def fan_out(session: Session, subscriptions: list[Subscription],
+            cache: FanOutCache | None = None) -> int:
+    """Turn the subscriptions' next events into deliveries; return how many were written.
 
-    The caller holds the subscription's lease, so no other worker writes them too.
+    The caller holds the subscriptions' leases, so no other worker writes them too. The
+    events are read once for all of them and the deliveries inserted in one statement.
     """
+    if not subscriptions:
+        return 0
     cache = cache or FanOutCache()
+    low = min(sub.last_event_id for sub in subscriptions)
     events = list(session.scalars(
-        select(WebhookEvent).where(WebhookEvent.id > sub.last_event_id)
+        select(WebhookEvent).where(WebhookEvent.id > low)
         .order_by(WebhookEvent.id).limit(BATCH)))
+    if not events:
+        return 0
     now = datetime.now(UTC)
-    written = 0
-    for event in events:
-        body = body_of(session, sub, event, cache)
-        if body is not None:
-            session.add(WebhookDelivery(
-                subscription_id=sub.id, event_id=event.id, kind=event.kind, body=body,
-                status="pending", attempts=0, created_at=now, retry_from=now,
-                next_attempt_at=now))
-            written += 1
-        sub.last_event_id = event.id
+    rows = []
+    for sub in subscriptions:
+        for event in events:
+            if event.id <= sub.last_event_id:
+                continue
+            body = body_of(session, sub, event, cache)
+            if body is not None:
+                rows.append({"subscription_id": sub.id, "event_id": event.id,
+                             "kind": event.kind, "body": body, "status": "pending",
+                             "attempts": 0, "created_at": now, "retry_from": now,
+                             "next_attempt_at": now})
+        sub.last_event_id = max(sub.last_event_id, events[-1].id)
+    if rows:
+        session.execute(insert(WebhookDelivery), rows)
     session.flush()
-    return written
+    return len(rows)

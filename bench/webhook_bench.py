@@ -1,0 +1,156 @@
+"""Webhooks: delivery of each release to many subscribers, and what they cost publishing.
+
+Run: ``python bench/webhook_bench.py [--subscribers 500] [--releases 20]``.
+
+On a scratch PostgreSQL database, with a delivery worker running as its own process
+(``registry webhook run``, as a deployment would) and a receiver in another:
+
+1. publishes ``--releases`` one-rename releases with no subscription (the baseline), then
+   the same number with ``--subscribers`` subscriptions, then again without (their
+   subscriptions removed), each release timed from the session's start to its commit;
+2. times each delivery from its release's commit to its arrival at the receiver.
+
+Prints the publish medians and their ratio (subscriptions ÷ none, against the mean of the
+two baselines), and the delivery p50/p99 and the time until the last subscriber of a
+release had it. The scratch database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from pgtools import DEFAULT_SERVER, drop_pg, fresh_pg
+from sqlalchemy import update
+
+from registry.db import make_engine, session_factory, transaction
+from registry.migrate import upgrade
+from registry.models import WebhookSubscription
+from registry.services.actors import SYSTEM
+from registry.services.webhooks.subscriptions import add_subscription
+from tests.factories import hanoi, publish
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _arrivals(base: str) -> list[tuple[str, int, float]]:
+    with urllib.request.urlopen(f"{base}/arrivals", timeout=30) as answer:
+        return [tuple(row) for row in json.loads(answer.read())]  # type: ignore[misc]
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    """Run the phases and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=500)
+    parser.add_argument("--releases", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=16, help="the worker's threads")
+    parser.add_argument("--pg", default=DEFAULT_SERVER, help="PostgreSQL server URL")
+    args = parser.parse_args()
+    url = fresh_pg(args.pg)
+    engine = make_engine(url)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "REGISTRY_DATABASE_URL": url, "REGISTRY_WEBHOOK_JOBS": str(args.jobs)}
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        upgrade(engine)
+        sessions = session_factory(engine)
+        with transaction(sessions) as session:
+            hanoi(session)
+        processes.append(subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "webhook_receiver.py"), str(port)]))
+        processes.append(subprocess.Popen([sys.executable, "-m", "registry", "webhook", "run"],
+                                          env=env, stdout=subprocess.DEVNULL))
+        _wait_http(f"{base}/arrivals")
+        committed: dict[int, float] = {}
+        names = iter(range(10**6))
+
+        def phase(gap: float) -> list[float]:
+            times = []
+            for _ in range(args.releases):
+                n = next(names)
+                started = time.perf_counter()
+                with transaction(sessions) as session:
+                    release = publish(session, [{"op": "rename", "list": "admin-units",
+                                                 "code": "00004", "name": f"Phường {n}"}])
+                committed[release] = time.time()
+                times.append(time.perf_counter() - started)
+                time.sleep(gap)
+            return times
+
+        before = phase(0.2)
+        with transaction(sessions) as session:
+            for i in range(args.subscribers):
+                add_subscription(session, SYSTEM, f"{base}/s{i}", "release.published")
+        with_subs = phase(1.0)
+        expected = args.subscribers * args.releases
+        deadline = time.monotonic() + 300
+        while len(_arrivals(base)) < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+        with transaction(sessions) as session:
+            session.execute(update(WebhookSubscription).values(removed_at=datetime.now(UTC)))
+        after = phase(0.2)
+        arrivals = _arrivals(base)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+        engine.dispose()
+        drop_pg(args.pg, url)
+    latencies = [at - committed[release] for _, release, at in arrivals]
+    by_release: dict[int, list[float]] = {}
+    for _, release, at in arrivals:
+        by_release.setdefault(release, []).append(at - committed[release])
+    last = [max(values) for values in by_release.values()]
+    baseline = statistics.median(before + after)
+    median_with = statistics.median(with_subs)
+    print(f"publish, one rename: no subscription {baseline * 1000:.1f} ms median "
+          f"(before {statistics.median(before) * 1000:.1f}, after "
+          f"{statistics.median(after) * 1000:.1f}); with {args.subscribers} subscriptions "
+          f"{median_with * 1000:.1f} ms; ratio {median_with / baseline:.2f}")
+    print(f"deliveries: {len(arrivals)} of {expected} arrived "
+          f"({args.releases} releases × {args.subscribers} subscribers, worker "
+          f"{args.jobs} threads)")
+    if latencies:
+        print(f"publish → receipt: p50 {_pct(latencies, 0.5) * 1000:.0f} ms, p99 "
+              f"{_pct(latencies, 0.99) * 1000:.0f} ms; last subscriber of a release: p50 "
+              f"{_pct(last, 0.5) * 1000:.0f} ms, max {max(last) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
