@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.body_limit import BodyRule
 from registry.limits import Limits, env_name
-from registry.web import auth_pages, browse, changeset_pages, convert_page
+from registry.web import auth_pages, browse, changeset_pages, convert_page, webhook_pages
 from registry.web.plumbing import Endpoints
 from registry.web.rendering import Web
 from registry.web.security import SESSION_HOURS, session_secret
@@ -132,6 +132,11 @@ def routes(sessions: Any) -> list[BaseRoute]:
         *(Route(f"/change-sets/{{cs_id}}/{action}", ep.form(getattr(cs, action)),
                 methods=["POST"])
           for action in ("submit", "withdraw", "approve", "reject", "publish")),
+        Route("/webhooks", ep.read(webhook_pages.list_page), methods=["GET"]),
+        Route("/webhooks", ep.form(webhook_pages.add), methods=["POST"]),
+        Route("/webhooks/{sub_id}", ep.read(webhook_pages.detail_page), methods=["GET"]),
+        Route("/webhooks/{sub_id}/replay", ep.form(webhook_pages.replay), methods=["POST"]),
+        Route("/webhooks/{sub_id}/remove", ep.form(webhook_pages.remove), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/{path:path}", ep.read(_not_found, public=True), methods=["GET"]),
     ]

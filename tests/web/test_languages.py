@@ -191,6 +191,19 @@ def _walk(live: Live, client_for: Callable[[str], Client], lang: str) -> Walk:
                                                        csrf_from=detail))
     walk.check("publish: not approved", approver.post(f"{detail}/publish", {"version": "3"},
                                                       csrf_from=detail))
+    admin = _client(live, client_for, lang)
+    assert admin.login(live.token(f"admin-lang-{lang}", "admin")).status_code == 303
+    hook = {"url": "http://127.0.0.1:9/hook", "events": "release.published"}
+    for what, form in (("empty", {}), ("not http", {**hook, "url": "ftp://x.example/h"}),
+                       ("no event", {"url": hook["url"]}),
+                       ("unknown event", {**hook, "events": "release.publish"}),
+                       ("unknown list", {**hook, "lists": "admin-unit"}),
+                       ("bad scope", {**hook, "scope": "01;x"}),
+                       ("scope outside the lists", {**hook, "lists": "agencies",
+                                                    "scope": "01"})):
+        walk.check(f"webhook: {what}", admin.post("/webhooks", form, csrf_from="/webhooks"))
+    walk.check("webhook: unknown subscription", admin.http.get("/webhooks/999"))
+    walk.check("webhooks: not an administrator", steward.http.get("/webhooks"))
     return walk
 
 

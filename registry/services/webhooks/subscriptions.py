@@ -51,7 +51,7 @@ def add_subscription(session: Session, actor: Actor, url: str, events: str | lis
         known = {item.key for item in lists_at(session, read_head(session).release, None)}
         missing = sorted(set(wanted.lists) - known)
         if missing:
-            raise ValidationError("lists", "exists",
+            raise ValidationError("lists", "unknown_list",
                                   f"no code list {', '.join(map(repr, missing))}; the lists "
                                   f"are: {', '.join(sorted(known)) or 'none yet'}")
     last = session.scalar(select(func.max(WebhookEvent.id))) or 0
