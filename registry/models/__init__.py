@@ -2,7 +2,7 @@
 
 from registry.models.access import ApiToken, SyncConsumer, WebSession
 from registry.models.base import Base
-from registry.models.change_set import ChangeSet, ChangeSetEvent, Operation
+from registry.models.change_set import ChangeSet, ChangeSetComment, ChangeSetEvent, Operation
 from registry.models.code_list import CodeList
 from registry.models.entry import Entry, EntryVersion
 from registry.models.feed import FeedHead, FeedRecord
@@ -21,6 +21,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "ChangeSet",
+    "ChangeSetComment",
     "ChangeSetEvent",
     "CodeList",
     "Entry",

@@ -20,7 +20,11 @@ class ApiToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     role: Mapped[str] = mapped_column(String(16))  # reader | steward | approver | admin | sync
+    # | proposer
     lists: Mapped[list[Any] | None]
+    # A proposer's scope: ``admin-units:15`` (a province's subtree and its agencies) or a
+    # list key (that whole list).
+    scope: Mapped[str | None] = mapped_column(String(160))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -26,6 +26,10 @@ class ChangeSet(Base):
     effective_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     author: Mapped[str] = mapped_column(String(128))
+    # A locality's proposal: the proposer's scope when it was opened, and the proposer once
+    # a central steward has adopted it as author.
+    proposal_scope: Mapped[str | None] = mapped_column(String(160))
+    proposed_by: Mapped[str | None] = mapped_column(String(128))
     reviewer: Mapped[str | None] = mapped_column(String(128))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -68,3 +72,22 @@ class ChangeSetEvent(Base):
     actor: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class ChangeSetComment(Base):
+    """A review comment on a change set, or on one of its operations; replies form threads.
+
+    ``operation_id`` has no foreign key: removing an operation from a draft keeps the
+    discussion about it (shown as being on a removed operation).
+    """
+
+    __tablename__ = "change_set_comments"
+    __table_args__ = (Index("ix_change_set_comments_change_set", "change_set_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_set_id: Mapped[int] = mapped_column(ForeignKey("change_sets.id"))
+    operation_id: Mapped[int | None] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("change_set_comments.id"))
+    author: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

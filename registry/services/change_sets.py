@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -22,12 +22,13 @@ from registry.errors import (
     ValidationError,
     ValidationErrors,
 )
-from registry.models import ChangeSet, ChangeSetEvent, Operation
+from registry.models import ChangeSet, ChangeSetComment, ChangeSetEvent, Operation
 from registry.models.base import table_of
 from registry.services.actors import Actor
 from registry.services.operations import parse_date, parse_operation
 from registry.services.plan_fingerprint import RULE, PlanChanged, fingerprint
 from registry.services.planner import Plan, plan_operations
+from registry.services.proposer_scope import outside_scope
 from registry.services.publisher import publish_change_set
 from registry.services.webhooks import outbox
 from registry.text import NOTE_ALLOWS, check_text, check_url, nfc
@@ -84,8 +85,8 @@ def _event(session: Session, change_set: ChangeSet, action: str, actor: Actor,
 
 def create_change_set(session: Session, actor: Actor, title: str, legal_basis: LegalBasis,
                       effective_date: date) -> ChangeSet:
-    """Open a draft."""
-    actor.require_role("steward", "approver")
+    """Open a draft (a proposer's draft is a proposal)."""
+    actor.require_role("steward", "approver", "proposer")
     if not title or not nfc(title):
         raise ValidationError("title", "required", "is required")
     _check_fields(title, legal_basis)
@@ -95,6 +96,7 @@ def create_change_set(session: Session, actor: Actor, title: str, legal_basis: L
         legal_issuer=legal_basis.issuer, legal_url=legal_basis.url,
         effective_date=effective_date, status="draft", author=actor.name,
         created_at=now, updated_at=now, version=1,
+        proposal_scope=actor.scope if actor.role == "proposer" else None,
     )
     session.add(change_set)
     session.flush()
@@ -110,10 +112,15 @@ def get_change_set(session: Session, change_set_id: int) -> ChangeSet:
     return change_set
 
 
-def list_change_sets(session: Session, status: str | None = None,
-                     limit: int = 100) -> list[ChangeSet]:
-    """Change sets, newest first, optionally by status."""
+def list_change_sets(session: Session, status: str | None = None, limit: int = 100,
+                     mine: str | None = None, proposals: bool = False) -> list[ChangeSet]:
+    """Change sets, newest first, optionally by status; ``mine``: those the named actor
+    wrote or proposed; ``proposals``: those proposed by localities."""
     query = select(ChangeSet).order_by(ChangeSet.id.desc()).limit(limit)
+    if mine is not None:
+        query = query.where(or_(ChangeSet.author == mine, ChangeSet.proposed_by == mine))
+    if proposals:
+        query = query.where(ChangeSet.proposal_scope.is_not(None))
     if status:
         if status not in STATUSES:
             raise ValidationError("status", "enum", f"must be one of: {', '.join(STATUSES)}")
@@ -170,7 +177,11 @@ def add_operations(session: Session, actor: Actor, change_set_id: int,
     parsed = [parse_operation(raw, f"operations[{first_index + i}]")
               for i, raw in enumerate(raw_operations)]
     for op in parsed:
-        _require_editor(change_set, actor, op["list"])
+        if actor.role != "proposer":  # a proposer's lists are a rule of its scope, below
+            _require_editor(change_set, actor, op["list"])
+    outside = outside_scope(session, actor, change_set.effective_date, parsed, first_index)
+    if outside:
+        raise ValidationErrors(outside)
     _touch(change_set, expected_version)
     position = session.scalar(select(func.coalesce(func.max(Operation.position), -1))
                               .where(Operation.change_set_id == change_set_id))
@@ -216,6 +227,10 @@ def submit(session: Session, actor: Actor, change_set_id: int,
     ops = operation_payloads(session, change_set_id)
     if not ops:
         raise ValidationError("operations", "required", "a change set needs an operation")
+    # Again at submission: a unit may have left the proposer's province since.
+    outside = outside_scope(session, actor, change_set.effective_date, ops)
+    if outside:
+        raise ValidationErrors(outside)
     plan = plan_operations(session, change_set.effective_date, ops)
     if plan.errors:
         raise ValidationErrors(plan.errors)
@@ -270,6 +285,50 @@ def reject(session: Session, actor: Actor, change_set_id: int, reason: str,
     change_set.reviewer = actor.name
     change_set.comment = nfc(reason)
     _event(session, change_set, "reject", actor, change_set.comment)
+    session.flush()
+    return change_set
+
+
+def request_changes(session: Session, actor: Actor, change_set_id: int, comment: str,
+                    expected_version: int | None = None) -> ChangeSet:
+    """Send a submitted change set back to its author as a draft, saying what to change
+    (the comment is kept in the journal and the review thread)."""
+    actor.require_role("steward", "approver")
+    if not comment or not comment.strip():
+        raise ValidationError("comment", "required", "say what should change")
+    check_text(comment, "comment", allow=NOTE_ALLOWS)
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "submitted")
+    if change_set.author == actor.name:
+        raise Conflict(f"{actor.name} wrote change set {change_set_id}: withdraw it instead")
+    _touch(change_set, expected_version)
+    change_set.status = "draft"
+    change_set.reviewer = actor.name
+    change_set.comment = nfc(comment)
+    _event(session, change_set, "request_changes", actor, change_set.comment)
+    session.add(ChangeSetComment(change_set_id=change_set_id, author=actor.name,
+                                 body=change_set.comment, at=_now()))
+    session.flush()
+    return change_set
+
+
+def adopt(session: Session, actor: Actor, change_set_id: int,
+          expected_version: int | None = None) -> ChangeSet:
+    """A central steward takes over a locality's submitted proposal as its author, to amend
+    and submit it; the proposer keeps seeing it (``proposed_by``)."""
+    actor.require_role("steward", "approver")
+    change_set = get_change_set(session, change_set_id)
+    _require_status(change_set, "submitted")
+    if change_set.proposed_by is not None or change_set.author == actor.name:
+        raise Conflict(f"change set {change_set_id} is not a locality's proposal to adopt")
+    if actor.lists is not None:
+        for list_key in {op["list"] for op in operation_payloads(session, change_set_id)}:
+            if not actor.can_edit(list_key):
+                raise PermissionDenied(f"{actor.name} may not edit the list '{list_key}'")
+    _touch(change_set, expected_version)
+    change_set.proposed_by, change_set.author = change_set.author, actor.name
+    change_set.status = "draft"
+    _event(session, change_set, "adopt", actor, f"proposed by {change_set.proposed_by}")
     session.flush()
     return change_set
 

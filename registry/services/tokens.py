@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from registry.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from registry.models import ApiToken
 from registry.services.actors import ROLES, Actor
+from registry.services.proposer_scope import parse_token_scope
 
 TOKEN_ROLES = (*ROLES, "sync")
 PREFIX = "rgt_"
@@ -38,11 +39,13 @@ class CreatedToken:
     role: str
     lists: frozenset[str] | None
     secret: str
+    scope: str | None = None
 
 
 def create_token(session: Session, actor: Actor, name: str, role: str,
-                 lists: list[str] | None = None) -> CreatedToken:
-    """Issue a token for ``name`` with ``role``; ``lists`` limits a steward's edits."""
+                 lists: list[str] | None = None, scope: str | None = None) -> CreatedToken:
+    """Issue a token for ``name`` with ``role``; ``lists`` limits a steward's edits and
+    ``scope`` is a proposer's province or list (services/proposer_scope)."""
     actor.require_role("admin")
     if not _NAME.match(name or ""):
         raise ValidationError("name", "pattern",
@@ -51,15 +54,26 @@ def create_token(session: Session, actor: Actor, name: str, role: str,
     if role not in TOKEN_ROLES:
         raise ValidationError("role", "enum", f"must be one of: {', '.join(TOKEN_ROLES)}")
     clean = sorted({k.strip() for k in lists or [] if k.strip()}) or None
+    if role == "proposer":
+        if not scope or not scope.strip():
+            raise ValidationError("scope", "required",
+                                  "a proposer needs a scope: a province (e.g. 15) or a list")
+        if clean:
+            raise ValidationError("lists", "proposer",
+                                  "a proposer's lists follow from its scope; give only a scope")
+        scope = parse_token_scope(session, scope)
+    elif scope:
+        raise ValidationError("scope", "role", "only a proposer has a scope")
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise Conflict(f"a token named '{name}' exists already (names stay taken after "
                        "revocation, for the audit trail); pick another name")
     secret = PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(name=name, role=role, lists=clean, token_hash=hash_secret(secret),
-                   created_at=datetime.now(UTC))
+    row = ApiToken(name=name, role=role, lists=clean, scope=scope,
+                   token_hash=hash_secret(secret), created_at=datetime.now(UTC))
     session.add(row)
     session.flush()
-    return CreatedToken(row.id, name, role, frozenset(clean) if clean else None, secret)
+    return CreatedToken(row.id, name, role, frozenset(clean) if clean else None, secret,
+                        scope)
 
 
 def list_tokens(session: Session) -> list[ApiToken]:
@@ -83,7 +97,7 @@ def revoke_token(session: Session, actor: Actor, name: str) -> ApiToken:
 def actor_of(row: ApiToken) -> Actor:
     """The actor a token row acts as; its name is what the audit trail records."""
     lists = frozenset(str(k) for k in row.lists) if row.lists else None
-    return Actor(name=row.name, role=row.role, lists=lists)
+    return Actor(name=row.name, role=row.role, lists=lists, scope=row.scope)
 
 
 def authenticate(session: Session, secret: str) -> Actor:
