@@ -9,19 +9,18 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from registry.cli.acting import OPERATOR, ActorOpt, TokenOpt, acting
 from registry.cli.database import unit_of_work
 from registry.cli.output import emit, fail, out, plural
 from registry.cli.published import published_diff
-from registry.errors import RegistryError
+from registry.errors import RegistryError, ValidationError
 from registry.services import change_sets
-from registry.services.actors import SYSTEM, Actor
+from registry.services.actors import SYSTEM
 
 changeset_app = typer.Typer(help="Inspect and review one change set.", no_args_is_help=True)
 import_app = typer.Typer(help="Import files as change sets.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ActorOpt = Annotated[str, typer.Option("--actor", envvar="REGISTRY_ACTOR",
-                                       help="Who acts (recorded in the audit trail).")]
 
 
 def _change_set_dict(session: Session, cs_id: int) -> dict[str, Any]:
@@ -45,22 +44,35 @@ def _change_set_dict(session: Session, cs_id: int) -> dict[str, Any]:
 
 
 def changesets_cmd(status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
-                   as_json: JsonOpt = False) -> None:
+                   mine: Annotated[bool, typer.Option(
+                       "--mine", help="Only those the --token's holder wrote or proposed.")]
+                   = False,
+                   proposals: Annotated[bool, typer.Option(
+                       "--proposals", help="Only localities' proposals.")] = False,
+                   token: TokenOpt = None, as_json: JsonOpt = False) -> None:
     """Change sets, newest first."""
     with unit_of_work() as session:
-        rows = change_sets.list_change_sets(session, status)
+        if mine and not token:
+            raise ValidationError("token", "required", "--mine needs --token (or "
+                                  "REGISTRY_TOKEN): whose change sets?")
+        who = acting(session, OPERATOR, token).name if mine else None
+        rows = change_sets.list_change_sets(session, status, mine=who, proposals=proposals)
         data = [{"id": c.id, "title": c.title, "status": c.status, "author": c.author,
+                 "proposed_by": c.proposed_by, "proposal_scope": c.proposal_scope,
                  "legal_basis": c.legal_number, "effective_date": c.effective_date.isoformat(),
                  "release": c.release_id} for c in rows]
 
     def render() -> None:
         table = Table("id", "status")
         table.add_column("effective", no_wrap=True, min_width=10)
-        for header in ("legal basis", "title", "release"):
+        for header in ("legal basis", "title", "author", "release"):
             table.add_column(header)
         for d in data:
+            author = str(d["author"]) + (f" (proposed by {d['proposed_by']})"
+                                         if d["proposed_by"] else "")
             table.add_row(str(d["id"]), str(d["status"]), str(d["effective_date"]),
-                          str(d["legal_basis"]), str(d["title"]), str(d["release"] or ""))
+                          str(d["legal_basis"]), str(d["title"]), author,
+                          str(d["release"] or ""))
         out.print(table)
 
     emit(data, as_json, render)
@@ -109,26 +121,64 @@ def changeset_show(cs_id: int, as_json: JsonOpt = False) -> None:
 
 
 @changeset_app.command("approve")
-def changeset_approve(cs_id: int, actor: ActorOpt = "system",
+def changeset_approve(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = None,
                       comment: Annotated[str | None, typer.Option()] = None) -> None:
     """Approve a submitted change set (never by its author)."""
     with unit_of_work() as session:
-        change_sets.approve(session, Actor(actor, "admin"), cs_id, comment=comment)
-    out.print(f"change set {cs_id} approved by {actor}")
+        who = acting(session, actor, token)
+        change_sets.approve(session, who, cs_id, comment=comment)
+    out.print(f"change set {cs_id} approved by {who.name}")
 
 
 @changeset_app.command("submit")
-def changeset_submit(cs_id: int, actor: ActorOpt = "system") -> None:
-    """Submit a draft for review; it must validate."""
+def changeset_submit(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = None) -> None:
+    """Submit a draft for review; it must validate (and, for a proposer, stay in scope)."""
     with unit_of_work() as session:
-        change_sets.submit(session, Actor(actor, "admin"), cs_id)
+        change_sets.submit(session, acting(session, actor, token), cs_id)
     out.print(f"change set {cs_id} submitted")
 
 
-def publish_cmd(cs_id: int, actor: ActorOpt = "system") -> None:
+@changeset_app.command("comment")
+def changeset_comment(
+    cs_id: int, text: Annotated[str, typer.Argument(help="The comment.")],
+    operation: Annotated[int | None, typer.Option(help="On this operation (its id).")] = None,
+    reply_to: Annotated[int | None, typer.Option(help="Answer this comment (its id).")] = None,
+    actor: ActorOpt = OPERATOR, token: TokenOpt = None,
+) -> None:
+    """Comment on a change set under review, or on one of its operations."""
+    from registry.services import comments
+
+    with unit_of_work() as session:
+        row = comments.add_comment(session, acting(session, actor, token), cs_id, text,
+                                   operation, reply_to)
+        number = row.id
+    out.print(f"comment {number} added to change set {cs_id}")
+
+
+@changeset_app.command("request-changes")
+def changeset_request_changes(
+    cs_id: int, comment: Annotated[str, typer.Option(help="What should change.")],
+    actor: ActorOpt = OPERATOR, token: TokenOpt = None,
+) -> None:
+    """Send a submitted change set back to its author as a draft."""
+    with unit_of_work() as session:
+        change_sets.request_changes(session, acting(session, actor, token), cs_id, comment)
+    out.print(f"change set {cs_id} sent back to its author as a draft")
+
+
+@changeset_app.command("adopt")
+def changeset_adopt(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = None) -> None:
+    """Take over a locality's submitted proposal as its author, to amend and submit it."""
+    with unit_of_work() as session:
+        adopted = change_sets.adopt(session, acting(session, actor, token), cs_id)
+        proposer = adopted.proposed_by
+    out.print(f"change set {cs_id} adopted (proposed by {proposer}); it is a draft again")
+
+
+def publish_cmd(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = None) -> None:
     """Publish an approved change set as one release."""
     with unit_of_work() as session:
-        release = change_sets.publish(session, Actor(actor, "admin"), cs_id)
+        release = change_sets.publish(session, acting(session, actor, token), cs_id)
     out.print(f"change set {cs_id} published as release {release}")
 
 
@@ -139,7 +189,8 @@ def import_changeset_cmd(
                                           "administrator (official imports).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff; write nothing.")]
     = False,
-    author: ActorOpt = "system",
+    author: ActorOpt = OPERATOR,
+    token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a change-set file (docs/changeset-format.md) as a draft, or publish it."""
@@ -158,7 +209,7 @@ def import_changeset_cmd(
             if diff["errors"]:
                 raise typer.Exit(1)
             return
-        actor = SYSTEM if publish else Actor(author, "admin")
+        actor = (acting(session, author, token) if token or not publish else SYSTEM)
         cs_id, release = import_changeset(session, actor, spec, publish=publish)
     if release:
         out.print(f"change set {cs_id} published as release {release}")

@@ -68,9 +68,14 @@ def graphql_schema(
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option(help="Who the token is for; recorded as the actor.")],
-    role: Annotated[str, typer.Option(help="reader, steward, approver, admin or sync.")],
+    role: Annotated[str, typer.Option(
+        help="reader, steward, approver, admin, proposer or sync.")],
     lists: Annotated[str | None, typer.Option(
         help="Comma-separated list keys a steward may edit (default: all).")] = None,
+    scope: Annotated[str | None, typer.Option(
+        help="A proposer's scope: a province or unit of admin-units (15, or "
+             "admin-units:15: its units and the agencies attached to them), or a list key."
+    )] = None,
 ) -> None:
     """Create a token; its secret is printed once and never stored."""
     from registry.cli.database import unit_of_work
@@ -78,8 +83,9 @@ def token_create(
 
     keys = [k for k in (lists or "").split(",") if k.strip()] or None
     with unit_of_work() as session:
-        created = tokens.create_token(session, SYSTEM, name, role, keys)
-    scope = ", ".join(sorted(created.lists)) if created.lists else "all lists"
+        created = tokens.create_token(session, SYSTEM, name, role, keys, scope)
+    scope = (f"scope {created.scope}" if created.scope else
+             ", ".join(sorted(created.lists)) if created.lists else "all lists")
     # Plain echo, not rich: a wrapped line must never split the secret or the message.
     typer.echo(f"token '{created.name}' ({created.role}, {scope}) created; its secret is "
                "shown only now:")
@@ -96,15 +102,17 @@ def token_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
 
     with unit_of_work() as session:
         data: list[dict[str, Any]] = [{"name": t.name, "role": t.role, "lists": t.lists,
+                 "scope": t.scope,
                  "created_at": t.created_at.isoformat(),
                  "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
                  "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
                 for t in tokens.list_tokens(session)]
 
     def render() -> None:
-        table = Table("name", "role", "lists", "created", "last write", "revoked")
+        table = Table("name", "role", "lists or scope", "created", "last write", "revoked")
         for d in data:
-            table.add_row(d["name"], d["role"], ", ".join(d["lists"] or []) or "all",
+            table.add_row(d["name"], d["role"], d["scope"] or ", ".join(d["lists"] or [])
+                          or "all",
                           d["created_at"][:19], (d["last_used_at"] or "")[:19],
                           (d["revoked_at"] or "")[:19])
         out.print(table)
