@@ -36,6 +36,7 @@ PAGED: dict[str, PageBound] = {
     "implementingAgencies": PageBound(20, 100),
     "operations": PageBound(100, 1_000),
     "events": PageBound(100, 1_000),
+    "comments": PageBound(100, 1_000),
 }
 """Lists that page by ``first``/``offset``."""
 

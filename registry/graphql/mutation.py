@@ -45,7 +45,7 @@ from registry.graphql.types import (
 )
 from registry.models import CodeList as CodeListRow
 from registry.models import Release as ReleaseRow
-from registry.services import change_sets, code_lists, plan_cache, tokens
+from registry.services import change_sets, code_lists, comments, plan_cache, tokens
 from registry.services.actors import Actor
 from registry.services.change_sets import LegalBasis
 
@@ -277,6 +277,43 @@ class Mutation:
         def work(session: Session, actor: Actor) -> ChangeSetPayload:
             row = change_sets.reject(session, actor, _id(change_set_id), reason,
                                      expected_version)
+            return ChangeSetPayload(change_set=change_set_object(row))
+
+        return await _write(info, work)
+
+    @strawberry.mutation(description="Comment on a change set under review, or on one of "
+                                     "its operations (`operationId`), or answer a comment "
+                                     "(`replyTo`). Its author or proposer, stewards, "
+                                     "approvers and administrators.")
+    async def add_comment(self, info: Info, change_set_id: ChangeSetId, body: str,
+                          operation_id: int | None = None,
+                          reply_to: int | None = None) -> ChangeSetResult:
+        def work(session: Session, actor: Actor) -> ChangeSetPayload:
+            number = _id(change_set_id)
+            comments.add_comment(session, actor, number, body, operation_id, reply_to)
+            return ChangeSetPayload(change_set=change_set_object(
+                change_sets.get_change_set(session, number)))
+
+        return await _write(info, work)
+
+    @strawberry.mutation(description="Send a submitted change set back to its author as a "
+                                     "draft, saying what should change (a steward or "
+                                     "approver who is not its author).")
+    async def request_changes(self, info: Info, change_set_id: ChangeSetId, comment: str,
+                              expected_version: ExpectedVersion = None) -> ChangeSetResult:
+        def work(session: Session, actor: Actor) -> ChangeSetPayload:
+            row = change_sets.request_changes(session, actor, _id(change_set_id), comment,
+                                              expected_version)
+            return ChangeSetPayload(change_set=change_set_object(row))
+
+        return await _write(info, work)
+
+    @strawberry.mutation(description="A central steward takes over a locality's submitted "
+                                     "proposal as its author, to amend and submit it.")
+    async def adopt_change_set(self, info: Info, change_set_id: ChangeSetId,
+                               expected_version: ExpectedVersion = None) -> ChangeSetResult:
+        def work(session: Session, actor: Actor) -> ChangeSetPayload:
+            row = change_sets.adopt(session, actor, _id(change_set_id), expected_version)
             return ChangeSetPayload(change_set=change_set_object(row))
 
         return await _write(info, work)

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from registry.errors import ValidationError
 from registry.graphql import conversion
@@ -283,19 +283,41 @@ class Query:
         found = sync_ledger.list_consumers(info.context.session)
         return [consumer_object(v) for v in capped(found, "Query", "syncConsumers")]
 
-    @strawberry.field(description="Change sets, newest first, optionally of one status.")
+    @strawberry.field(description="Change sets, newest first, optionally of one status; "
+                                  "`proposals`: only localities' proposals (the central "
+                                  "stewards' queue).")
     def change_sets(self, info: Info, first: First, after: After = None,
-                    status: ChangeSetStatus | None = None) -> Connection[ChangeSet]:
-        check_first(first)
-        query = select(ChangeSetRow).order_by(ChangeSetRow.id.desc()).limit(first + 1)
-        if status is not None:
-            query = query.where(ChangeSetRow.status == status.value)
-        before = _keyset(after)
-        if before is not None:
-            query = query.where(ChangeSetRow.id < before)
-        rows = list(info.context.session.scalars(query))
-        items = rows[:first]
-        return connection_of([change_set_object(r) for r in items],
-                             [encode_cursor([str(r.id)]) for r in items], len(rows) > first,
-                             after is not None)
+                    status: ChangeSetStatus | None = None,
+                    proposals: bool = False) -> Connection[ChangeSet]:
+        return _change_set_page(info, first, after, status, None, proposals)
+
+    @strawberry.field(description="The change sets the token's holder wrote or proposed, "
+                                  "newest first: a locality follows its proposals here.")
+    def my_change_sets(self, info: Info, first: First, after: After = None,
+                       status: ChangeSetStatus | None = None) -> Connection[ChangeSet]:
+        actor = info.context.require_actor("listing your change sets")
+        return _change_set_page(info, first, after, status, actor.name, False)
+
+
+def _change_set_page(info: Info, first: int, after: str | None,
+                     status: ChangeSetStatus | None, mine: str | None,
+                     proposals: bool) -> Connection[ChangeSet]:
+    """A page of change sets (see the two fields above)."""
+    check_first(first)
+    query = select(ChangeSetRow).order_by(ChangeSetRow.id.desc()).limit(first + 1)
+    if mine is not None:
+        query = query.where(or_(ChangeSetRow.author == mine,
+                                ChangeSetRow.proposed_by == mine))
+    if proposals:
+        query = query.where(ChangeSetRow.proposal_scope.is_not(None))
+    if status is not None:
+        query = query.where(ChangeSetRow.status == status.value)
+    before = _keyset(after)
+    if before is not None:
+        query = query.where(ChangeSetRow.id < before)
+    rows = list(info.context.session.scalars(query))
+    items = rows[:first]
+    return connection_of([change_set_object(r) for r in items],
+                         [encode_cursor([str(r.id)]) for r in items], len(rows) > first,
+                         after is not None)
 

@@ -19,15 +19,17 @@ import strawberry
 from sqlalchemy import select
 from strawberry.scalars import JSON
 
+from registry.errors import PermissionDenied
 from registry.graphql.bounds import CAPPED, PAGED, capped, check_page, page
 from registry.graphql.context import Context, When
 from registry.graphql.ids import to_global
 from registry.models import ChangeSet as ChangeSetRow
+from registry.models import ChangeSetComment as ChangeSetCommentRow
 from registry.models import ChangeSetEvent as ChangeSetEventRow
 from registry.models import CodeList as CodeListRow
 from registry.models import Operation as OperationRow
 from registry.models import Release as ReleaseRow
-from registry.services import change_sets, graph_reads, plan_cache
+from registry.services import change_sets, comments, graph_reads, plan_cache
 from registry.services.graph_reads import Filters
 from registry.services.queries import EntryView, HistoryItem, LinkView, Page, Resolution
 from registry.text import fold
@@ -49,6 +51,7 @@ LinksFirst = Annotated[int, _first("successors")]
 AgenciesFirst = Annotated[int, _first("implementingAgencies")]
 OperationsFirst = Annotated[int, _first("operations")]
 EventsFirst = Annotated[int, _first("events")]
+CommentsFirst = Annotated[int, _first("comments")]
 MAX_ANCESTORS = CAPPED[("Entry", "ancestors")]
 
 
@@ -547,6 +550,17 @@ def operation_object(row: OperationRow) -> ChangeSetOperation:
                               payload=JSON(row.payload))
 
 
+@strawberry.type(description="A review comment: on the change set, or on one operation "
+                             "(`operationId`); a reply names the comment it answers.")
+class ChangeSetComment:
+    number: int
+    operation_id: int | None
+    reply_to: int | None
+    author: str
+    body: str
+    at: datetime
+
+
 @strawberry.type(description="One step of a change set's review: who did what, and when.")
 class ChangeSetEvent:
     action: str
@@ -586,6 +600,31 @@ class ChangeSet(Node):
     release_number: int | None = strawberry.field(description="Its release, once published.")
     version: int = strawberry.field(description="Optimistic version: pass it as "
                                                 "`expectedVersion` to writes.")
+    proposal_scope: str | None = strawberry.field(
+        default=None, description="A locality's proposal: the proposer's scope "
+                                  "(`admin-units:15`, or a list key).")
+    proposed_by: str | None = strawberry.field(
+        default=None, description="The proposer, once a central steward adopted the proposal "
+                                  "as its author.")
+
+    @strawberry.field(description="The review thread, oldest first: comments on the change "
+                                  "set or one operation, and replies (`replyTo`); a page of "
+                                  "`first` from `offset`. Only for those taking part in the "
+                                  "review (its author or proposer, stewards, approvers, "
+                                  "administrators).")
+    def comments(self, info: Info, first: CommentsFirst = PAGED["comments"].default,
+                 offset: Offset = 0) -> list[ChangeSetComment]:
+        check_page("comments", first, offset)
+        session = info.context.session
+        actor = info.context.require_actor("reading review comments")
+        if not comments.may_take_part(change_sets.get_change_set(session, self.number), actor):
+            raise PermissionDenied(f"{actor.name} takes no part in the review of change set "
+                                   f"{self.number}")
+        rows = session.scalars(select(ChangeSetCommentRow)
+                               .where(ChangeSetCommentRow.change_set_id == self.number)
+                               .order_by(ChangeSetCommentRow.id).offset(offset).limit(first))
+        return [ChangeSetComment(number=r.id, operation_id=r.operation_id, reply_to=r.parent_id,
+                                 author=r.author, body=r.body, at=r.at) for r in rows]
 
     @strawberry.field(description="Its operations, in order: a page of `first` from "
                                   "`offset` (a draft may hold thousands).")
@@ -634,4 +673,5 @@ def change_set_object(row: ChangeSetRow) -> ChangeSet:
         legal_basis=LegalBasis(number=row.legal_number, date=row.legal_date,
                                issuer=row.legal_issuer, url=row.legal_url),
         effective_date=row.effective_date, created_at=row.created_at, updated_at=row.updated_at,
-        release_number=row.release_id, version=row.version)
+        release_number=row.release_id, version=row.version,
+        proposal_scope=row.proposal_scope, proposed_by=row.proposed_by)
