@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from registry.errors import NotFound, PermissionDenied, RegistryError, ValidationError
 from registry.importers.plans import ImportPlan, refuse_bad_rows
 from registry.models import ChangeSet
-from registry.services import change_sets, code_lists, plan_cache
+from registry.services import change_sets, code_lists, comments, plan_cache
 from registry.services.change_sets import STATUSES, parse_legal_basis
 from registry.services.operations import parse_date, parse_operation
 from registry.services.planner import Plan, plan_operations
@@ -29,7 +29,8 @@ from registry.web.plumbing import FormPage, Rendered, field, status_of, whole_nu
 from registry.web.rendering import Web
 
 OPS_PER_PAGE = 50
-EDITOR_ROLES = ("steward", "approver", "admin")
+EDITOR_ROLES = ("steward", "approver", "admin", "proposer")
+CENTRAL_ROLES = ("steward", "approver", "admin")
 CREATE_FIELDS = ("title", "legal_number", "legal_date", "legal_issuer", "legal_url",
                  "effective_date")
 _LEGAL_FIELD = {"legal_basis.number": "legal_number", "legal_basis.date": "legal_date",
@@ -47,6 +48,9 @@ class Rights:
     reject: bool
     publish: bool
     is_author: bool
+    comment: bool = False
+    request_changes: bool = False
+    adopt: bool = False
 
 
 def rights(web: Web, cs: ChangeSet) -> Rights:
@@ -57,14 +61,20 @@ def rights(web: Web, cs: ChangeSet) -> Rights:
     author = actor.name == cs.author
     editor = (author or actor.role == "admin") and actor.role in EDITOR_ROLES
     reviewer = actor.role in ("approver", "admin")
+    central = actor.role in CENTRAL_ROLES and not author
     return Rights(edit=editor and cs.status == "draft", submit=editor and cs.status == "draft",
                   withdraw=editor and cs.status in ("draft", "submitted", "approved"),
                   approve=reviewer and cs.status == "submitted",
                   reject=reviewer and cs.status in ("submitted", "approved"),
-                  publish=reviewer and cs.status == "approved", is_author=author)
+                  publish=reviewer and cs.status == "approved", is_author=author,
+                  comment=comments.may_take_part(cs, actor),
+                  request_changes=central and cs.status == "submitted",
+                  adopt=central and actor.role != "admin" and cs.status == "submitted"
+                  and cs.proposal_scope is not None and cs.proposed_by is None)
 
 
-def _id(web: Web) -> int:
+def cs_id_of(web: Web) -> int:
+    """The change set the page's path names (a whole number the database can hold)."""
     raw = str(web.request.path_params["cs_id"])
     if not raw.isascii() or not raw.isdigit():
         raise ValidationError("id", "type", "a change set number is a whole number")
@@ -88,8 +98,13 @@ def list_page(web: Web, session: Session) -> Response:
     """Change sets, newest first, by status."""
     status = web.request.query_params.get("status", "")
     status = status if status in STATUSES else ""
-    found = change_sets.list_change_sets(session, status or None, limit=200)
+    mine = web.actor.name if web.actor is not None and web.request.query_params.get(
+        "mine") == "1" else None
+    proposals = web.request.query_params.get("proposals") == "1"
+    found = change_sets.list_change_sets(session, status or None, limit=200, mine=mine,
+                                         proposals=proposals)
     return web.render("changesets.html", change_sets=found, status=status, statuses=STATUSES,
+                      mine=mine is not None, proposals=proposals,
                       can_create=web.actor is not None and web.actor.role in EDITOR_ROLES)
 
 
@@ -177,6 +192,8 @@ def render_detail(web: Web, session: Session, cs_id: int, status_code: int = 200
         next_start=start + OPS_PER_PAGE if start + OPS_PER_PAGE < len(views) else None,
         general=general, problem_count=len(problems), summary=plan.summary() if plan else {},
         planned=plan is not None, events=change_sets.events_of(session, cs_id), may=may,
+        threads=comments.by_operation(comments.threads_of(session, cs_id)) if may.comment
+        else {},
         lists=lists, add_kind=add_kind, add_list=add_list, rules=rules,
         kinds=op_forms.KINDS, source_rows=op_forms.SOURCE_ROWS,
         target_rows=op_forms.TARGET_ROWS, values={}, field_errors={}, form_error=None,
@@ -187,10 +204,11 @@ def render_detail(web: Web, session: Session, cs_id: int, status_code: int = 200
 
 def detail_page(web: Web, session: Session) -> Response:
     """GET: the change set."""
-    return render_detail(web, session, _id(web))
+    return render_detail(web, session, cs_id_of(web))
 
 
-def _refuse(web: Web, session: Session, cs_id: int, exc: RegistryError, **extra: Any) -> None:
+def refuse(web: Web, session: Session, cs_id: int, exc: RegistryError, **extra: Any) -> None:
+    """Answer with the change-set page naming the refusal (the transaction rolls back)."""
     raise Rendered(render_detail(web, session, cs_id, status_of(exc),
                                  action_error=error_text(web.t, exc), **extra))
 
@@ -201,7 +219,7 @@ def _refuse(web: Web, session: Session, cs_id: int, exc: RegistryError, **extra:
 def add_operation(web: Web, session: Session, form: FormData) -> Response:
     """Check the form's operation against the draft so far; add it only if it is sound."""
     assert web.actor is not None
-    cs_id = _id(web)
+    cs_id = cs_id_of(web)
     cs = change_sets.get_change_set(session, cs_id)
     kind, list_key = field(form, "kind"), field(form, "list")
     # The service checks these too; checking first keeps a refusal from reading as a
@@ -237,7 +255,7 @@ def add_operation(web: Web, session: Session, form: FormData) -> Response:
         change_sets.add_operations(session, web.actor, cs_id, [raw], _version(form),
                                    first_index=index)
     except RegistryError as exc:
-        _refuse(web, session, cs_id, exc)
+        refuse(web, session, cs_id, exc)
     web.flash(web.t("cs.op_added"))
     query = f"?add={kind}&list={list_key}#add" if kind in op_forms.KINDS else ""
     return web.redirect(f"{web.base}/change-sets/{cs_id}{query}")
@@ -246,14 +264,14 @@ def add_operation(web: Web, session: Session, form: FormData) -> Response:
 def remove_operation(web: Web, session: Session, form: FormData) -> Response:
     """Take one operation out of a draft."""
     assert web.actor is not None
-    cs_id = _id(web)
+    cs_id = cs_id_of(web)
     raw = str(web.request.path_params["op_id"])
     try:
         found = whole_number(raw)
         change_sets.remove_operation(session, web.actor, cs_id,
                                      found if found is not None else -1, _version(form))
     except RegistryError as exc:
-        _refuse(web, session, cs_id, exc)
+        refuse(web, session, cs_id, exc)
     web.flash(web.t("cs.op_removed"))
     return web.redirect(f"{web.base}/change-sets/{cs_id}")
 
@@ -264,7 +282,7 @@ def remove_operation(web: Web, session: Session, form: FormData) -> Response:
 def _workflow(action: str) -> FormPage:
     def handler(web: Web, session: Session, form: FormData) -> Response:
         assert web.actor is not None
-        cs_id = _id(web)
+        cs_id = cs_id_of(web)
         comment = field(form, "comment")
         message = ""
         try:
@@ -280,11 +298,18 @@ def _workflow(action: str) -> FormPage:
             elif action == "reject":
                 change_sets.reject(session, web.actor, cs_id, comment, _version(form))
                 message = web.t("cs.rejected")
+            elif action == "request_changes":
+                change_sets.request_changes(session, web.actor, cs_id, comment,
+                                            _version(form))
+                message = web.t("cs.changes_requested")
+            elif action == "adopt":
+                change_sets.adopt(session, web.actor, cs_id, _version(form))
+                message = web.t("cs.adopted")
             else:
                 release = change_sets.publish(session, web.actor, cs_id, _version(form))
                 message = web.t("cs.published", n=release)
         except RegistryError as exc:
-            _refuse(web, session, cs_id, exc, comment=comment)
+            refuse(web, session, cs_id, exc, comment=comment)
         web.flash(message)
         return web.redirect(f"{web.base}/change-sets/{cs_id}")
 
@@ -296,6 +321,8 @@ withdraw = _workflow("withdraw")
 approve = _workflow("approve")
 reject = _workflow("reject")
 publish = _workflow("publish")
+request_changes = _workflow("request_changes")
+adopt = _workflow("adopt")
 
 
 # -- uploads ----------------------------------------------------------------------------
@@ -321,7 +348,7 @@ def _new_problems(web: Web, session: Session, cs: ChangeSet,
 def upload(web: Web, session: Session, form: FormData) -> Response:
     """Read the file through the importer and show the preview; save nothing."""
     assert web.actor is not None
-    cs_id = _id(web)
+    cs_id = cs_id_of(web)
     cs = change_sets.get_change_set(session, cs_id)
     if not rights(web, cs).edit:
         raise PermissionDenied(f"only the author edits change set {cs_id}, while it is a draft")
@@ -329,7 +356,7 @@ def upload(web: Web, session: Session, form: FormData) -> Response:
     layout = field(form, "layout") if field(form, "layout") in uploads.LAYOUTS else "csv"
     list_key = "admin-units" if layout == "gso" else field(form, "list")
     if not isinstance(sent, UploadFile) or not sent.filename:
-        _refuse(web, session, cs_id, ValidationError("file", "required", "choose a file"),
+        refuse(web, session, cs_id, ValidationError("file", "required", "choose a file"),
                 upload_error=web.t("rule.required.file"))
     assert isinstance(sent, UploadFile)
     data = sent.file.read()
@@ -384,7 +411,7 @@ def _preview_texts(web: Web, request: uploads.Upload, plan: ImportPlan) -> dict[
 def save_upload(web: Web, session: Session, form: FormData) -> Response:
     """Plan the staged file again and add its operations to the draft."""
     assert web.actor is not None
-    cs_id = _id(web)
+    cs_id = cs_id_of(web)
     cs = change_sets.get_change_set(session, cs_id)
     token = str(web.request.path_params["token"])
     if field(form, "cancel"):
@@ -409,7 +436,7 @@ def save_upload(web: Web, session: Session, form: FormData) -> Response:
         change_sets.add_operations(session, web.actor, cs_id, plan.operations, _version(form),
                                    first_index=existing)
     except RegistryError as exc:
-        _refuse(web, session, cs_id, exc)
+        refuse(web, session, cs_id, exc)
     web.flash(web.t("cs.preview_saved", n=len(plan.operations)))
     response = web.redirect(f"{web.base}/change-sets/{cs_id}")
     if isinstance(response, RedirectResponse):

@@ -20,7 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.body_limit import BodyRule
 from registry.limits import Limits, env_name
-from registry.web import auth_pages, browse, changeset_pages, convert_page, webhook_pages
+from registry.web import (
+    auth_pages,
+    browse,
+    changeset_pages,
+    comment_pages,
+    convert_page,
+    webhook_pages,
+)
 from registry.web.plumbing import Endpoints
 from registry.web.rendering import Web
 from registry.web.security import SESSION_HOURS, session_secret
@@ -131,7 +138,10 @@ def routes(sessions: Any) -> list[BaseRoute]:
               methods=["POST"]),
         *(Route(f"/change-sets/{{cs_id}}/{action}", ep.form(getattr(cs, action)),
                 methods=["POST"])
-          for action in ("submit", "withdraw", "approve", "reject", "publish")),
+          for action in ("submit", "withdraw", "approve", "reject", "publish",
+                         "request_changes", "adopt")),
+        Route("/change-sets/{cs_id}/comments", ep.form(comment_pages.comment),
+              methods=["POST"]),
         Route("/webhooks", ep.read(webhook_pages.list_page), methods=["GET"]),
         Route("/webhooks", ep.form(webhook_pages.add), methods=["POST"]),
         Route("/webhooks/{sub_id}", ep.read(webhook_pages.detail_page), methods=["GET"]),

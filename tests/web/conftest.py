@@ -66,9 +66,11 @@ class Live:
         with session_factory(self.engine)() as session:
             return fn(session)
 
-    def token(self, name: str, role: str, lists: list[str] | None = None) -> str:
+    def token(self, name: str, role: str, lists: list[str] | None = None,
+              scope: str | None = None) -> str:
         """Issue a token and remember its secret under ``name``."""
-        created = self.write(lambda s: tokens.create_token(s, SYSTEM, name, role, lists))
+        created = self.write(lambda s: tokens.create_token(s, SYSTEM, name, role, lists,
+                                                           scope))
         self.secrets[name] = created.secret
         return created.secret
 

@@ -98,6 +98,13 @@ def lang(request: pytest.FixtureRequest) -> Iterator[str]:
     yield str(request.param)
 
 
+def _other_province(live: Live, client_for: Callable[[str], Client], lang: str) -> Client:
+    client = _client(live, client_for, lang)
+    assert client.login(live.token(f"proposer-48-{lang}", "proposer", scope="48")
+                        ).status_code == 303
+    return client
+
+
 def _walk(live: Live, client_for: Callable[[str], Client], lang: str) -> Walk:
     walk = Walk()
     anonymous = _client(live, client_for, lang)
@@ -191,6 +198,24 @@ def _walk(live: Live, client_for: Callable[[str], Client], lang: str) -> Walk:
                                                        csrf_from=detail))
     walk.check("publish: not approved", approver.post(f"{detail}/publish", {"version": "3"},
                                                       csrf_from=detail))
+    proposer = _client(live, client_for, lang)
+    assert proposer.login(live.token(f"proposer-lang-{lang}", "proposer", scope="01")
+                          ).status_code == 303
+    made = proposer.post("/change-sets", CHANGE_SET)
+    proposal = made.headers["location"].rsplit("/", 1)[1]
+    page = f"/change-sets/{proposal}"
+    walk.check("proposal: outside the province", proposer.post(f"{page}/operations", {
+        "kind": "rename", "list": AU, "code": "31", "name": "Thành phố Mới"}, csrf_from=page))
+    walk.check("comment: empty", proposer.post(f"{page}/comments", {"body": " "},
+                                               csrf_from=page))
+    assert proposer.post(f"{page}/operations", {
+        "kind": "rename", "list": AU, "code": "00043", "name": "Phường Hàng Bạc Mới"},
+        csrf_from=page).status_code == 303
+    assert proposer.post(f"{page}/submit", {}, csrf_from=page).status_code == 303
+    walk.check("request changes: no comment", approver.post(f"{page}/request_changes",
+                                                            {"comment": ""}, csrf_from=page))
+    walk.check("comment: by another province", _other_province(live, client_for, lang).post(
+        f"{page}/comments", {"body": "xin chào"}, csrf_from="/"))
     admin = _client(live, client_for, lang)
     assert admin.login(live.token(f"admin-lang-{lang}", "admin")).status_code == 303
     hook = {"url": "http://127.0.0.1:9/hook", "events": "release.published"}
