@@ -196,7 +196,8 @@ def render_detail(web: Web, session: Session, cs_id: int, status_code: int = 200
         else {},
         lists=lists, add_kind=add_kind, add_list=add_list, rules=rules,
         kinds=op_forms.KINDS, source_rows=op_forms.SOURCE_ROWS,
-        target_rows=op_forms.TARGET_ROWS, values={}, field_errors={}, form_error=None,
+        target_rows=op_forms.TARGET_ROWS, link_rows=op_forms.LINK_ROWS, values={},
+        field_errors={}, form_error=None,
         action_error=None, upload_error=None)
     context.update(overrides)
     return web.render("changeset.html", status_code, **context)
@@ -234,7 +235,10 @@ def add_operation(web: Web, session: Session, form: FormData) -> Response:
     problems: list[op_forms.FieldError] = []
     raw: dict[str, Any] = {}
     try:
-        raw = op_forms.operation_from_form(kind, list_key, form, where)
+        found = next((c for c in code_lists.all_lists(session) if c.key == list_key), None)
+        types = ({name: str(spec.get("type")) for name, spec in
+                  code_lists.rules_for(found).attributes.items()} if found else {})
+        raw = op_forms.operation_from_form(kind, list_key, form, where, types)
         parsed = parse_operation(raw, where)
     except ValidationError as exc:
         problems = op_forms.errors_for([exc], index, kind) or [

@@ -386,6 +386,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "op.new_name": ("Tên mới", "New name"),
     "op.new_parent": ("Mã đơn vị cha mới", "New parent code"),
     "op.choose_type": ("Chọn loại", "Choose a type"),
+    "op.new_type": ("Loại mới", "New type"),
+    "op.new_code": ("Mã đúng", "Correct code"),
+    "op.unchanged": ("Giữ nguyên", "Unchanged"),
+    "op.correct_help": ("Đính chính sửa một sai sót trong bản ghi (kể cả mã), có hiệu lực từ "
+                        "đầu; chỉ điền các trường cần sửa.",
+                        "A correction fixes a recording mistake (the code too) from the "
+                        "start; fill in only the fields to fix."),
+    "op.from": ("Từ mã", "From code"),
+    "op.to": ("Sang mã", "To code"),
+    "op.transfer_help": ("Một phần địa bàn của mục này chuyển sang mục kia; cả hai tiếp tục "
+                         "tồn tại.", "Part of one entry's area goes to another; both go on."),
+    "op.reorganize_help": ("Nhiều mục thành nhiều mục: các mục nguồn, các mục kết quả và "
+                           "liên kết giữa chúng.", "Many entries into many: the sources, the "
+                           "resulting entries and the links between them."),
+    "op.links": ("Liên kết kế thừa", "Lineage links"),
+    "op.links_help": ("Mỗi dòng: một phần của mục nguồn sang một mục kết quả.",
+                      "Each row: a part of a source going to a resulting entry."),
+    "op.attributes": ("Thuộc tính", "Attributes"),
+    "op.attributes_help": ("Chỉ điền các thuộc tính thay đổi; “-” để xóa một thuộc tính.",
+                           "Fill in only the attributes that change; “-” clears one."),
     "op.rows_hint": ("Để trống các dòng không dùng.", "Leave unused rows empty."),
     "op.not_saved": ("Chưa lưu: hãy sửa các lỗi dưới đây.",
                      "Not saved: fix the problems below."),

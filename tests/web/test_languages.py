@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from registry.web.i18n import translate
+from registry.web.op_forms import KINDS
 from tests.web.conftest import AU, Client, Live
 
 VOID = {"br", "input", "img", "hr", "meta", "link", "wbr"}
@@ -138,7 +139,7 @@ def _walk(live: Live, client_for: Callable[[str], Client], lang: str) -> Walk:
     detail = f"/change-sets/{cs}"
     walk.check("submit: no operation", steward.post(f"{detail}/submit", {"version": "1"},
                                                     csrf_from=detail))
-    for kind in ("create", "rename", "move", "retire", "merge", "split"):
+    for kind in KINDS:
         walk.check(f"operation {kind}: empty", steward.post(
             f"{detail}/operations", {"kind": kind, "list": AU}, csrf_from=detail))
     walk.check("operation create: bad code", steward.post(f"{detail}/operations", {
