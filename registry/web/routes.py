@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry.body_limit import BodyRule
 from registry.limits import Limits, env_name
 from registry.web import (
+    admin_pages,
     auth_pages,
     browse,
     changeset_pages,
@@ -142,6 +143,10 @@ def routes(sessions: Any) -> list[BaseRoute]:
                          "request_changes", "adopt")),
         Route("/change-sets/{cs_id}/comments", ep.form(comment_pages.comment),
               methods=["POST"]),
+        Route("/tokens", ep.read(admin_pages.tokens_page), methods=["GET"]),
+        Route("/tokens", ep.form(admin_pages.create_token), methods=["POST"]),
+        Route("/tokens/{name}/revoke", ep.form(admin_pages.revoke_token), methods=["POST"]),
+        Route("/audit", ep.read(admin_pages.audit_page), methods=["GET"]),
         Route("/webhooks", ep.read(webhook_pages.list_page), methods=["GET"]),
         Route("/webhooks", ep.form(webhook_pages.add), methods=["POST"]),
         Route("/webhooks/{sub_id}", ep.read(webhook_pages.detail_page), methods=["GET"]),

@@ -229,6 +229,15 @@ def _walk(live: Live, client_for: Callable[[str], Client], lang: str) -> Walk:
                                                     "scope": "01"})):
         walk.check(f"webhook: {what}", admin.post("/webhooks", form, csrf_from="/webhooks"))
     walk.check("webhook: unknown subscription", admin.http.get("/webhooks/999"))
+    for what, form in (("bad name", {"name": "a b", "role": "reader"}),
+                       ("unknown role", {"name": f"t-{lang}", "role": "emperor"}),
+                       ("proposer without a scope", {"name": f"t-{lang}", "role": "proposer"}),
+                       ("unknown unit", {"name": f"t-{lang}", "role": "proposer",
+                                         "scope": "99"}),
+                       ("name taken", {"name": f"admin-lang-{lang}", "role": "reader"})):
+        walk.check(f"token: {what}", admin.post("/tokens", form, csrf_from="/tokens"))
+    walk.check("token: revoke unknown", admin.post("/tokens/nobody/revoke", {},
+                                                   csrf_from="/tokens"))
     walk.check("webhooks: not an administrator", steward.http.get("/webhooks"))
     return walk
 
