@@ -61,6 +61,9 @@ class WebSession(Base):
     __tablename__ = "web_sessions"
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64))
+    # The token the user signed in with, or (signed in through the organisation's identity
+    # provider) the actor its claims mapped to: {name, role, lists, scope, subject}.
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -7,6 +7,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from registry.errors import PermissionDenied
+from registry.web.oidc_pages import enabled as oidc_enabled
 from registry.web.plumbing import Rendered, field
 from registry.web.rendering import Web
 from registry.web.security import log_in, log_out
@@ -22,7 +23,7 @@ def _next(web: Web, value: str) -> str:
 def login_page(web: Web, session: Session) -> Response:
     """The login form."""
     return web.render("login.html", next=_next(web, web.request.query_params.get("next", "")),
-                      error=None)
+                      error=None, oidc=oidc_enabled())
 
 
 def login(web: Web, session: Session, form: FormData) -> Response:
@@ -31,8 +32,8 @@ def login(web: Web, session: Session, form: FormData) -> Response:
     try:
         actor = log_in(web.request, session, field(form, "token"))
     except PermissionDenied:
-        raise Rendered(web.render("login.html", 401, next=target,
-                                  error=web.t("login.bad"))) from None
+        raise Rendered(web.render("login.html", 401, next=target, error=web.t("login.bad"),
+                                  oidc=oidc_enabled())) from None
     web.actor = actor
     web.flash(web.t("login.done"))
     return web.redirect(target)

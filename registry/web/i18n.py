@@ -139,6 +139,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
                   "The token is unknown or revoked."),
     "login.required": ("Cần đăng nhập để xem trang này.", "Log in to see this page."),
     "login.done": ("Đã đăng nhập.", "You are logged in."),
+    "login.or": ("hoặc", "or"),
+    "login.oidc": ("Đăng nhập bằng tài khoản của cơ quan",
+                   "Sign in with your organisation's account"),
+    "login.oidc_failed": ("Không đăng nhập được qua hệ thống xác thực của cơ quan; hãy thử lại "
+                          "hoặc liên hệ quản trị viên.", "Signing in through your "
+                          "organisation's identity provider failed; try again or ask your "
+                          "administrator."),
     "logout.done": ("Đã đăng xuất.", "You are logged out."),
     # home
     "home.title": ("Danh mục dùng chung", "Code lists"),

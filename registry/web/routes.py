@@ -27,6 +27,7 @@ from registry.web import (
     changeset_pages,
     comment_pages,
     convert_page,
+    oidc_pages,
     webhook_pages,
 )
 from registry.web.plumbing import Endpoints
@@ -118,6 +119,7 @@ def routes(sessions: Any) -> list[BaseRoute]:
         Route("/", ep.read(browse.home), methods=["GET"]),
         Route("/login", ep.read(auth_pages.login_page, public=True), methods=["GET"]),
         Route("/login", ep.form(auth_pages.login, login=False), methods=["POST"]),
+        *oidc_pages.routes(factory),
         Route("/logout", ep.form(auth_pages.logout, login=False), methods=["POST"]),
         Route("/lists/{key}", ep.read(browse.list_page), methods=["GET"]),
         Route("/lists/{key}/{code}", ep.read(browse.entry_page), methods=["GET"]),

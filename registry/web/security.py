@@ -17,6 +17,7 @@ import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -115,6 +116,10 @@ def current_actor(request: Request, session: Session) -> Actor | None:
     if held is None or _aware(held.expires_at) <= datetime.now(UTC):
         request.session.pop(SESSION_ID, None)
         return None
+    if held.actor is not None:  # signed in through the identity provider
+        lists = held.actor.get("lists")
+        return Actor(name=str(held.actor["name"]), role=str(held.actor["role"]),
+                     lists=frozenset(lists) if lists else None, scope=held.actor.get("scope"))
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == held.token_hash)
                           ).one_or_none()
     if row is None or row.revoked_at is not None:
@@ -129,6 +134,19 @@ def log_in(request: Request, session: Session, secret: str) -> Actor:
     actor = authenticate(session, secret)
     if actor.role == "sync":
         raise PermissionDenied("a sync token cannot log in to the web UI")
+    _start_session(request, session, token_hash=hash_secret(secret.strip()))
+    return actor
+
+
+def log_in_actor(request: Request, session: Session, actor: Actor, subject: str) -> None:
+    """Start a fresh session for an actor the identity provider vouched for."""
+    _start_session(request, session, actor={
+        "name": actor.name, "role": actor.role, "scope": actor.scope, "subject": subject,
+        "lists": sorted(actor.lists) if actor.lists else None})
+
+
+def _start_session(request: Request, session: Session, token_hash: str | None = None,
+                   actor: dict[str, Any] | None = None) -> None:
     now = datetime.now(UTC)
     session.execute(delete(WebSession).where(WebSession.expires_at <= now))
     previous = request.session.get(SESSION_ID)
@@ -136,13 +154,12 @@ def log_in(request: Request, session: Session, secret: str) -> Actor:
         # Signing in again replaces the session: a copy of the old cookie ends here too.
         session.execute(delete(WebSession).where(WebSession.id_hash == _id_hash(previous)))
     sid = secrets.token_urlsafe(32)
-    session.add(WebSession(id_hash=_id_hash(sid), token_hash=hash_secret(secret.strip()),
+    session.add(WebSession(id_hash=_id_hash(sid), token_hash=token_hash, actor=actor,
                            created_at=now, expires_at=now + timedelta(hours=SESSION_HOURS)))
     session.flush()
     request.session.clear()
     request.session[SESSION_ID] = sid
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
-    return actor
 
 
 def log_out(request: Request, session: Session) -> None:

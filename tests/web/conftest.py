@@ -75,20 +75,21 @@ class Live:
         return created.secret
 
 
-def _free_socket() -> socket.socket:
+def _free_socket(port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     return sock
 
 
 @contextmanager
 def serve(database_url: str, *, anonymous_read: bool = True,
-          factory: Callable[[Settings], Starlette] = create_app) -> Iterator[str]:
+          factory: Callable[[Settings], Starlette] = create_app,
+          port: int = 0) -> Iterator[str]:
     """A real uvicorn server for the app (by default the whole registry's) on
-    ``database_url``, in a thread; yields its URL."""
+    ``database_url``, in a thread (on ``port``, else a free one); yields its URL."""
     app = factory(Settings(database_url=database_url, anonymous_read=anonymous_read))
-    sock = _free_socket()
+    sock = _free_socket(port)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
