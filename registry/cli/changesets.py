@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -14,13 +15,28 @@ from registry.cli.database import unit_of_work
 from registry.cli.output import emit, fail, out, plural
 from registry.cli.published import published_diff
 from registry.errors import RegistryError, ValidationError
-from registry.services import change_sets
+from registry.services import change_sets, comments
 from registry.services.actors import SYSTEM
 
 changeset_app = typer.Typer(help="Inspect and review one change set.", no_args_is_help=True)
 import_app = typer.Typer(help="Import files as change sets.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _comment_dict(thread: comments.Thread) -> dict[str, Any]:
+    row = thread.comment
+    return {"id": row.id, "operation": row.operation_id, "author": row.author,
+            "at": row.at.isoformat(), "body": row.body,
+            "replies": [_comment_dict(r) for r in thread.replies]}
+
+
+def _render_comments(items: list[dict[str, Any]], depth: int = 1) -> None:
+    for item in items:
+        on = f" on operation {item['operation']}" if item["operation"] else ""
+        out.print(f"{'  ' * depth}[bold]{escape(item['author'])}[/]{on}, {item['at'][:16]}: "
+                  f"{escape(item['body'])}", highlight=False)
+        _render_comments(item["replies"], depth + 1)
 
 
 def _change_set_dict(session: Session, cs_id: int) -> dict[str, Any]:
@@ -35,6 +51,8 @@ def _change_set_dict(session: Session, cs_id: int) -> dict[str, Any]:
         "operations": len(change_sets.operations_of(session, cs_id)),
         "events": [{"action": e.action, "actor": e.actor, "at": e.at.isoformat(),
                     "comment": e.comment} for e in change_sets.events_of(session, cs_id)],
+        "proposal_scope": cs.proposal_scope, "proposed_by": cs.proposed_by,
+        "comments": [_comment_dict(t) for t in comments.threads_of(session, cs_id)],
     }
     if cs.status == "published":
         data["diff"] = published_diff(session, cs)
@@ -114,8 +132,15 @@ def changeset_show(cs_id: int, as_json: JsonOpt = False) -> None:
         out.print(f"legal basis {lb['number']} of {lb['date']} ({lb['issuer']}), "
                   f"effective {data['effective_date']}, author {data['author']}, "
                   f"{plural(data['operations'], 'operation')}", highlight=False)
+        if data["proposal_scope"]:
+            by = f", proposed by {data['proposed_by']}" if data["proposed_by"] else ""
+            out.print(f"a locality's proposal ({data['proposal_scope']}{by})",
+                      highlight=False)
         if "diff" in data:
             _render_diff(data["diff"])
+        if data["comments"]:
+            out.print("comments:")
+            _render_comments(data["comments"])
 
     emit(data, as_json, render)
 
@@ -146,8 +171,6 @@ def changeset_comment(
     actor: ActorOpt = OPERATOR, token: TokenOpt = None,
 ) -> None:
     """Comment on a change set under review, or on one of its operations."""
-    from registry.services import comments
-
     with unit_of_work() as session:
         row = comments.add_comment(session, acting(session, actor, token), cs_id, text,
                                    operation, reply_to)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
+from registry.cli.acting import ActorOpt, TokenOpt
 from registry.importers.convert_command import convert_cmd
 from registry.importers.demo import demo_cmd
 from registry.importers.plans import ImportPlan
@@ -36,8 +37,7 @@ SkipBadOpt = Annotated[bool, typer.Option("--skip-bad", help="Import the good ro
                                           "with bad rows (codes on bad rows are kept).")]
 ExamplesOpt = Annotated[int, typer.Option("--examples", help="Examples shown per operation.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-AuthorOpt = Annotated[str, typer.Option("--actor", envvar="REGISTRY_ACTOR",
-                                        help="Who imports (recorded in the audit trail).")]
+AuthorOpt = ActorOpt
 
 
 def _render_plan(plan: ImportPlan, diff: dict[str, Any] | None, examples: int) -> None:
@@ -102,13 +102,15 @@ def _legal_basis(decision: str | None, decision_date: str | None, issuer: str | 
 
 
 def _run_import(plan_of: Any, *, dry_run: bool, skip_bad: bool, publish: bool, actor: str,
-                title: str, basis: Any, examples: int, as_json: bool) -> None:
+                token: str | None, title: str, basis: Any, examples: int,
+                as_json: bool) -> None:
     """Plan inside one transaction; dry run: show and roll back; else record the change set."""
+    from registry.cli.acting import acting
     from registry.cli.database import unit_of_work
     from registry.cli.output import emit, err, out
     from registry.importers.plans import commit_import, refuse_bad_rows
     from registry.importers.plans import dry_run as plan_dry_run
-    from registry.services.actors import SYSTEM, Actor
+    from registry.services.actors import SYSTEM
 
     with unit_of_work() as session:
         plan: ImportPlan = plan_of(session)
@@ -122,7 +124,7 @@ def _run_import(plan_of: Any, *, dry_run: bool, skip_bad: bool, publish: bool, a
                 raise typer.Exit(1)
             return
         refuse_bad_rows(plan, skip_bad)
-        who = SYSTEM if publish else Actor(actor, "admin")
+        who = acting(session, actor, token) if token or not publish else SYSTEM
         cs_id, release = commit_import(session, who, plan, title, basis, publish)
     # What the dry run shows among the plan's lines (formula warnings among them), on
     # stderr here: standard output keeps the one line saying what was recorded.
@@ -145,7 +147,8 @@ def import_gso_cmd(
     whole_country: Annotated[bool, typer.Option(
         "--whole-country", help="The file is the whole list: retire every unit it leaves "
         "out, in any province (default: only under the provinces it names).")] = False,
-    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", as_json: JsonOpt = False,
+    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", token: TokenOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import the statistics office's administrative-unit export (CSV or XLSX)."""
     from registry.cli.output import fail
@@ -163,8 +166,8 @@ def import_gso_cmd(
         fail(exc.message)
     name = title or f"Nhập đơn vị hành chính từ {file.name} (hiệu lực {day.isoformat()})"
     _run_import(lambda s: plan_gso_import(s, parsed, day, whole_country), dry_run=dry_run,
-                skip_bad=skip_bad, publish=publish, actor=actor, title=name, basis=basis,
-                examples=examples, as_json=as_json)
+                skip_bad=skip_bad, publish=publish, actor=actor, token=token, title=name,
+                basis=basis, examples=examples, as_json=as_json)
 
 
 def import_csv_cmd(
@@ -180,7 +183,8 @@ def import_csv_cmd(
         "--retire-missing", help="The file is the whole list: retire entries it leaves "
         "out.")] = False,
     publish: PublishOpt = False, dry_run: DryRunOpt = False, skip_bad: SkipBadOpt = False,
-    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", as_json: JsonOpt = False,
+    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", token: TokenOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import any code list from CSV or XLSX, columns mapped to fields and attributes."""
     from registry.cli.output import fail
@@ -200,8 +204,8 @@ def import_csv_cmd(
     name = title or f"Nhập danh mục {list_key} từ {file.name} (hiệu lực {day.isoformat()})"
     _run_import(lambda s: plan_csv_import(s, list_key, table, day, explicit, type_,
                                           retire_missing),
-                dry_run=dry_run, skip_bad=skip_bad, publish=publish, actor=actor, title=name,
-                basis=basis, examples=examples, as_json=as_json)
+                dry_run=dry_run, skip_bad=skip_bad, publish=publish, actor=actor, token=token,
+                title=name, basis=basis, examples=examples, as_json=as_json)
 
 
 def import_conversion_cmd(
@@ -215,7 +219,8 @@ def import_conversion_cmd(
         "--fixes", help="CSV of known typos in the table: new code, old code as published, "
         "corrected old code.")] = None,
     publish: PublishOpt = False, dry_run: DryRunOpt = False,
-    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", as_json: JsonOpt = False,
+    examples: ExamplesOpt = 5, actor: AuthorOpt = "system", token: TokenOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import the statistics office's old → new conversion table as one reform change set.
 
@@ -239,7 +244,7 @@ def import_conversion_cmd(
     name = title or (f"Sắp xếp đơn vị hành chính{where} theo bảng chuyển đổi {file.name} "
                      f"(hiệu lực {day.isoformat()})")
     _run_import(lambda s: plan_conversion(s, table, day, province), dry_run=dry_run,
-                skip_bad=False, publish=publish, actor=actor, title=name, basis=basis,
+                skip_bad=False, publish=publish, actor=actor, token=token, title=name, basis=basis,
                 examples=examples, as_json=as_json)
 
 

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.starlette_client import OAuth
-from joserfc.errors import JoseError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -81,6 +79,15 @@ def routes(sessions: sessionmaker[Session]) -> list[Route]:
     settings = OidcSettings.from_env()
     if settings is None:
         return []
+    # Imported only when configured: Authlib costs every command its import time, and it
+    # warns about its own httpx module, which it uses here as documented.
+    with warnings.catch_warnings():
+        import authlib.deprecate  # noqa: F401  (it sets its warnings to "always" first)
+
+        warnings.simplefilter("ignore")
+        from authlib.integrations.base_client.errors import OAuthError
+        from authlib.integrations.starlette_client import OAuth
+        from joserfc.errors import JoseError
     mapping = ClaimMapping.from_env()
     oauth = OAuth()
     provider = oauth.register(

@@ -198,7 +198,10 @@ def form_field(relative: str, kind: str) -> str:
     if head == "default":
         return "default_target" if kind == "split" else GENERAL
     if head == "attributes":
+        # Only the forms of update and correct have an input per attribute.
         rest = relative.split(".", 2)
+        if kind not in ("update", "correct"):
+            return GENERAL
         return f"attr_{rest[1]}" if len(rest) > 1 else "attributes"
     if head == "links":
         return "links"

@@ -94,6 +94,15 @@ def test_a_proposal_round_trip_from_the_command_line(cli: Cli, secrets: dict[str
     assert [(m["id"], m["status"]) for m in mine] == [(int(cs), "draft")]
     shown = json.loads(cli("changeset", "show", cs, "--json").output)
     assert [e["action"] for e in shown["events"]] == ["create", "submit", "request_changes"]
+    assert [(c["author"], c["body"]) for c in shown["comments"]] == [
+        ("central", "Thiếu số nghị quyết?"), ("central", "Bổ sung căn cứ.")]
+    assert shown["proposal_scope"] == "admin-units:01"
+    replied = cli("changeset", "comment", cs, "Đã bổ sung.", "--reply-to",
+                  str(shown["comments"][0]["id"]), "--token", secrets["hn"])
+    assert replied.exit_code == 0, replied.output
+    text = cli("changeset", "show", cs).output
+    assert "a locality's proposal (admin-units:01)" in text
+    assert "  central" in text and "    hn" in text and "Đã bổ sung." in text
     # Amended and submitted again, approved and published by the centre.
     assert cli("changeset", "submit", cs, "--token", secrets["hn"]).exit_code == 0
     assert cli("changeset", "approve", cs, "--token", secrets["approver"]).exit_code == 0
@@ -101,7 +110,23 @@ def test_a_proposal_round_trip_from_the_command_line(cli: Cli, secrets: dict[str
     assert published.exit_code == 0, published.output
     mine = json.loads(cli("changesets", "--mine", "--token", secrets["hn"], "--json").output)
     assert mine[0]["status"] == "published" and mine[0]["release"] > 0
-    assert _count(database, ChangeSetComment) == 2
+    assert _count(database, ChangeSetComment) == 3
+
+
+def test_a_table_import_is_checked_against_the_token_too(
+        cli: Cli, secrets: dict[str, str], database: Database, tmp_path: Path) -> None:
+    table = tmp_path / "units.csv"
+    table.write_text("code,name,type,parent\n00046,Phường Mới,Phường,001\n"
+                     "025,Huyện Mới,Huyện,02\n", "utf-8")
+    before = _count(database, ChangeSet)
+    refused = cli("import", "csv", "admin-units", str(table), "--effective", "2025-07-01",
+                  "--decision", "1/NQ", "--decision-date", "2025-06-01", "--issuer", "HĐND",
+                  "--token", secrets["hn"])
+    assert refused.exit_code == 1, refused.output
+    assert refused.output.splitlines() == [
+        "error: operations[1]: 'create' touches '02', which is not within admin-units:01 on "
+        "2025-07-01", "nothing was written"]  # a new unit is judged by its parent
+    assert _count(database, ChangeSet) == before
 
 
 @pytest.mark.parametrize(("args", "message"), [
