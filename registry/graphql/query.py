@@ -6,11 +6,12 @@ and ``atRelease`` (record time, default the latest release)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import strawberry
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from registry.errors import ValidationError
 from registry.graphql import conversion
@@ -42,10 +43,12 @@ from registry.graphql.types import (
 )
 from registry.models import ChangeSet as ChangeSetRow
 from registry.models import Release as ReleaseRow
-from registry.services import code_lists, graph_reads, sync_ledger
+from registry.services import change_sets, code_lists, graph_reads, sync_ledger
 from registry.services.actors import ROLES as LEDGER_ROLES
 from registry.services.graph_reads import Filters, check_first
 from registry.services.queries import decode_cursor, encode_cursor
+
+T = TypeVar("T")
 
 AsOf = Annotated[date | None, strawberry.argument(
     description="Valid time: the date the answer is true for (default: today in Viet Nam).")]
@@ -259,16 +262,7 @@ class Query:
 
     @strawberry.field(description="Releases, newest first.")
     def releases(self, info: Info, first: First, after: After = None) -> Connection[Release]:
-        check_first(first)
-        query = select(ReleaseRow).order_by(ReleaseRow.id.desc()).limit(first + 1)
-        before = _keyset(after)
-        if before is not None:
-            query = query.where(ReleaseRow.id < before)
-        rows = list(info.context.session.scalars(query))
-        items = rows[:first]
-        return connection_of([release_object(r) for r in items],
-                             [encode_cursor([str(r.id)]) for r in items], len(rows) > first,
-                             after is not None)
+        return _newest_first(info, ReleaseRow, [], first, after, release_object)
 
     @strawberry.field(description="One change set by number or global ID.")
     async def change_set(self, info: Info, id: strawberry.ID) -> ChangeSet | None:
@@ -303,21 +297,21 @@ def _change_set_page(info: Info, first: int, after: str | None,
                      status: ChangeSetStatus | None, mine: str | None,
                      proposals: bool) -> Connection[ChangeSet]:
     """A page of change sets (see the two fields above)."""
+    conditions = change_sets.change_set_filters(status.value if status else None, mine,
+                                                proposals)
+    return _newest_first(info, ChangeSetRow, conditions, first, after, change_set_object)
+
+
+def _newest_first(info: Info, model: Any, conditions: list[Any], first: int,
+                  after: str | None, to_object: Callable[[Any], T]) -> Connection[T]:
+    """A keyset page of rows by descending id, newest first."""
     check_first(first)
-    query = select(ChangeSetRow).order_by(ChangeSetRow.id.desc()).limit(first + 1)
-    if mine is not None:
-        query = query.where(or_(ChangeSetRow.author == mine,
-                                ChangeSetRow.proposed_by == mine))
-    if proposals:
-        query = query.where(ChangeSetRow.proposal_scope.is_not(None))
-    if status is not None:
-        query = query.where(ChangeSetRow.status == status.value)
+    query = select(model).where(*conditions).order_by(model.id.desc()).limit(first + 1)
     before = _keyset(after)
     if before is not None:
-        query = query.where(ChangeSetRow.id < before)
+        query = query.where(model.id < before)
     rows = list(info.context.session.scalars(query))
     items = rows[:first]
-    return connection_of([change_set_object(r) for r in items],
+    return connection_of([to_object(r) for r in items],
                          [encode_cursor([str(r.id)]) for r in items], len(rows) > first,
                          after is not None)
-

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, or_, select
+from sqlalchemy import ColumnElement, delete, event, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -112,20 +112,28 @@ def get_change_set(session: Session, change_set_id: int) -> ChangeSet:
     return change_set
 
 
-def list_change_sets(session: Session, status: str | None = None, limit: int = 100,
-                     mine: str | None = None, proposals: bool = False) -> list[ChangeSet]:
-    """Change sets, newest first, optionally by status; ``mine``: those the named actor
-    wrote or proposed; ``proposals``: those proposed by localities."""
-    query = select(ChangeSet).order_by(ChangeSet.id.desc()).limit(limit)
-    if mine is not None:
-        query = query.where(or_(ChangeSet.author == mine, ChangeSet.proposed_by == mine))
-    if proposals:
-        query = query.where(ChangeSet.proposal_scope.is_not(None))
+def change_set_filters(status: str | None = None, mine: str | None = None,
+                       proposals: bool = False) -> list[ColumnElement[bool]]:
+    """The conditions of a listing: by status; ``mine``: those the named actor wrote or
+    proposed; ``proposals``: those proposed by localities (every interface lists alike)."""
+    found: list[ColumnElement[bool]] = []
     if status:
         if status not in STATUSES:
             raise ValidationError("status", "enum", f"must be one of: {', '.join(STATUSES)}")
-        query = query.where(ChangeSet.status == status)
-    return list(session.scalars(query))
+        found.append(ChangeSet.status == status)
+    if mine is not None:
+        found.append(or_(ChangeSet.author == mine, ChangeSet.proposed_by == mine))
+    if proposals:
+        found.append(ChangeSet.proposal_scope.is_not(None))
+    return found
+
+
+def list_change_sets(session: Session, status: str | None = None, limit: int = 100,
+                     mine: str | None = None, proposals: bool = False) -> list[ChangeSet]:
+    """Change sets, newest first (see :func:`change_set_filters`)."""
+    return list(session.scalars(select(ChangeSet)
+                                .where(*change_set_filters(status, mine, proposals))
+                                .order_by(ChangeSet.id.desc()).limit(limit)))
 
 
 def operations_of(session: Session, change_set_id: int) -> list[Operation]:

@@ -10,21 +10,16 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from registry.errors import PermissionDenied, RegistryError, ValidationError
+from registry.errors import RegistryError, ValidationError
 from registry.models import ChangeSet, ChangeSetEvent
 from registry.services import tokens
 from registry.services.tokens import TOKEN_ROLES
 from registry.web.errors import error_text, rule_text
-from registry.web.plumbing import Rendered, field, login_redirect, whole_number
+from registry.web.plumbing import Rendered, field, login_redirect, require_admin, whole_number
 from registry.web.rendering import Web
 
 TOKEN_FIELDS = ("name", "role", "lists", "scope")
 AUDIT_PAGE = 100
-
-
-def _require_admin(web: Web) -> None:
-    if web.actor is None or web.actor.role != "admin":
-        raise PermissionDenied("only an administrator manages tokens and reads the audit")
 
 
 def _tokens(web: Web, session: Session, status: int = 200, values: dict[str, Any] | None = None,
@@ -38,13 +33,13 @@ def tokens_page(web: Web, session: Session) -> Response:
     """Every token with its role, lists or scope and use; the form to create one."""
     if web.actor is None:
         return login_redirect(web)
-    _require_admin(web)
+    require_admin(web)
     return _tokens(web, session)
 
 
 def create_token(web: Web, session: Session, form: FormData) -> Response:
     """Create a token; the next page shows its secret, once."""
-    _require_admin(web)
+    require_admin(web)
     assert web.actor is not None
     values = {name: field(form, name) for name in TOKEN_FIELDS}
     lists = [k.strip() for k in values["lists"].split(",") if k.strip()] or None
@@ -63,7 +58,7 @@ def create_token(web: Web, session: Session, form: FormData) -> Response:
 
 def revoke_token(web: Web, session: Session, form: FormData) -> Response:
     """Revoke a token at once."""
-    _require_admin(web)
+    require_admin(web)
     assert web.actor is not None
     name = str(web.request.path_params["name"])
     tokens.revoke_token(session, web.actor, name)
@@ -76,7 +71,7 @@ def audit_page(web: Web, session: Session) -> Response:
     person or token, ``?before=`` pages back."""
     if web.actor is None:
         return login_redirect(web)
-    _require_admin(web)
+    require_admin(web)
     actor = web.request.query_params.get("actor", "").strip()
     before = whole_number(web.request.query_params.get("before", ""))
     query = (select(ChangeSetEvent, ChangeSet.title)

@@ -153,6 +153,12 @@ class Endpoints:
             return error_page(web, exc)
 
 
+def require_admin(web: Web) -> None:
+    """Refuse anyone but an administrator (the page of the refusal says so)."""
+    if web.actor is None or web.actor.role != "admin":
+        raise PermissionDenied("only an administrator may use this page")
+
+
 MAX_ID = 2**31 - 1
 """The largest id the tables hold: ids, versions and release numbers are INTEGER columns
 (32 bits on PostgreSQL, which refuses a larger parameter instead of matching nothing)."""

@@ -10,20 +10,15 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from registry.errors import NotFound, PermissionDenied, ValidationError
+from registry.errors import NotFound, ValidationError
 from registry.models import WebhookDelivery
 from registry.services.webhooks import deliveries, subscriptions
 from registry.services.webhooks.outbox import EVENTS
 from registry.web.errors import rule_text
-from registry.web.plumbing import Rendered, field, login_redirect, whole_number
+from registry.web.plumbing import Rendered, field, login_redirect, require_admin, whole_number
 from registry.web.rendering import Web
 
 FIELDS = ("url", "lists", "scope")
-
-
-def _require_admin(web: Web) -> None:
-    if web.actor is None or web.actor.role != "admin":
-        raise PermissionDenied("only an administrator manages webhooks")
 
 
 def _counts(session: Session) -> dict[tuple[int, str], int]:
@@ -44,13 +39,13 @@ def list_page(web: Web, session: Session) -> Response:
     """Every subscription with its deliveries by status, and the form to add one."""
     if web.actor is None:
         return login_redirect(web)
-    _require_admin(web)
+    require_admin(web)
     return _list(web, session)
 
 
 def add(web: Web, session: Session, form: FormData) -> Response:
     """Add a subscription; the page that follows shows its secret, once."""
-    _require_admin(web)
+    require_admin(web)
     assert web.actor is not None
     values: dict[str, Any] = {name: field(form, name) for name in FIELDS}
     values["events"] = [e for e in form.getlist("events") if isinstance(e, str)]
@@ -83,7 +78,7 @@ def detail_page(web: Web, session: Session) -> Response:
     """One subscription's delivery log: each delivery with its attempts."""
     if web.actor is None:
         return login_redirect(web)
-    _require_admin(web)
+    require_admin(web)
     row = subscriptions.get_subscription(session, _subscription_id(web))
     rows = deliveries.deliveries_of(session, row.id, limit=100)
     return web.render("webhook.html", subscription=row, deliveries=rows,
@@ -93,7 +88,7 @@ def detail_page(web: Web, session: Session) -> Response:
 
 def replay(web: Web, session: Session, form: FormData) -> Response:
     """Send the subscription's dead letters again."""
-    _require_admin(web)
+    require_admin(web)
     assert web.actor is not None
     sub_id = subscriptions.get_subscription(session, _subscription_id(web)).id
     count = deliveries.replay(session, web.actor, subscription_id=sub_id)
@@ -103,7 +98,7 @@ def replay(web: Web, session: Session, form: FormData) -> Response:
 
 def remove(web: Web, session: Session, form: FormData) -> Response:
     """Stop the subscription; its log stays."""
-    _require_admin(web)
+    require_admin(web)
     assert web.actor is not None
     row = subscriptions.remove_subscription(session, web.actor, _subscription_id(web))
     web.flash(web.t("wh.removed", id=row.id))
