@@ -5,9 +5,10 @@ Run: ``python bench/webhook_bench.py [--subscribers 500] [--releases 20]``.
 On a scratch PostgreSQL database, with a delivery worker running as its own process
 (``registry webhook run``, as a deployment would) and a receiver in another:
 
-1. publishes ``--releases`` one-rename releases with no subscription (the baseline), then
-   the same number with ``--subscribers`` subscriptions, then again without (their
-   subscriptions removed), each release timed from the session's start to its commit;
+1. publishes ``--releases`` one-rename releases a second apart with no subscription (the
+   baseline), then the same number with ``--subscribers`` subscriptions (their deliveries
+   going out meanwhile), then again without (the subscriptions removed), each release timed
+   from the session's start to its commit;
 2. times each delivery from its release's commit to its arrival at the receiver.
 
 Prints the publish medians and their ratio (subscriptions ÷ none, against the mean of the
@@ -113,7 +114,7 @@ def main() -> None:
                 time.sleep(gap)
             return times
 
-        before = phase(0.2)
+        before = phase(1.0)
         with transaction(sessions) as session:
             for i in range(args.subscribers):
                 add_subscription(session, SYSTEM, f"{base}/s{i}", "release.published")
@@ -124,7 +125,7 @@ def main() -> None:
             time.sleep(0.5)
         with transaction(sessions) as session:
             session.execute(update(WebhookSubscription).values(removed_at=datetime.now(UTC)))
-        after = phase(0.2)
+        after = phase(1.0)
         arrivals = _arrivals(base)
     finally:
         for process in processes:

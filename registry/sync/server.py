@@ -333,15 +333,16 @@ class SyncServer:
         try:
             body, built = self._load_or_build(epoch, release, sub, token, limit)
             self._bodies.put(memory_key, body)
+            if built:
+                # Before this page stops being pending: a replica that waited for it finds
+                # the next one pending too, instead of building it beside this thread.
+                self._build_ahead(epoch, release, sub, body, limit)
         except Exception:  # a replica asking for the page gets the error, not this thread
             log.warning("snapshot page of release %s not built ahead", release,
                         exc_info=True)
-            built = False
         finally:
             with self._ahead_lock:
                 self._ahead_pending.pop(memory_key, None)
-        if built:
-            self._build_ahead(epoch, release, sub, body, limit)
 
     def delta(self, epoch: str, release: int, sub: Subscription) -> Body:
         """The scoped delta of one release (cached: it never changes)."""
