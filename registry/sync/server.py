@@ -275,15 +275,17 @@ class SyncServer:
         stored (it never changes). A page that had to be built starts building the pages
         after it in the background, so the release's first replica finds them ready."""
         memory_key = ("snapshot", epoch, release, sub, token, limit)
-        body: Body | None = self._bodies.get(memory_key)
-        if body is not None:
-            SNAPSHOT_PAGES.labels("memory").inc()
-            return body
+        # Pending first, memory second: the thread building ahead puts a page in memory
+        # before it stops being pending, so a page that is in neither is not being built.
         with self._ahead_lock:
             pending = self._ahead_pending.get(memory_key)
         if pending is not None:
             pending.result()  # being built ahead: wait for it rather than build it twice
             return self.snapshot(epoch, release, sub, token, limit)
+        body: Body | None = self._bodies.get(memory_key)
+        if body is not None:
+            SNAPSHOT_PAGES.labels("memory").inc()
+            return body
         body, built = self._load_or_build(epoch, release, sub, token, limit)
         self._bodies.put(memory_key, body)
         if built:
@@ -332,11 +334,12 @@ class SyncServer:
                    token: str, limit: int) -> None:
         try:
             body, built = self._load_or_build(epoch, release, sub, token, limit)
-            self._bodies.put(memory_key, body)
             if built:
-                # Before this page stops being pending: a replica that waited for it finds
-                # the next one pending too, instead of building it beside this thread.
+                # Before this page can be read from memory or stops being pending: a
+                # replica that got it then finds the next one pending, instead of building
+                # it beside this thread.
                 self._build_ahead(epoch, release, sub, body, limit)
+            self._bodies.put(memory_key, body)
         except Exception:  # a replica asking for the page gets the error, not this thread
             log.warning("snapshot page of release %s not built ahead", release,
                         exc_info=True)

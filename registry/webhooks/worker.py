@@ -90,10 +90,10 @@ class WebhookWorker:
         self._listener: FeedListener | None = None
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def _transaction(self, writes: bool = True) -> Iterator[Session]:
         with (self._db_lock if self._sqlite else nullcontext()), \
                 self.sessions() as session, session.begin():
-            if self._sqlite:
+            if self._sqlite and writes:
                 # Take SQLite's write lock first: a read transaction that later writes
                 # cannot wait for another process's writer, it fails ("database is locked").
                 session.execute(text("UPDATE webhook_subscriptions SET id = id WHERE 0 = 1"))
@@ -107,6 +107,10 @@ class WebhookWorker:
         run on ``jobs`` threads; as each answer comes in, that subscription's next delivery
         is sent, so one slow receiver holds back only its own deliveries.
         """
+        with self._transaction(writes=False) as session:
+            # Idle passes only read: SQLite's write lock is taken when there is work.
+            if not deliveries.subscriptions_with_work(session, _now()):
+                return PassResult()
         with self._transaction() as session:
             claimed = deliveries.claim_all(session, self.owner, _now(), self.lease_seconds)
         result = PassResult(subscriptions=len(claimed))
@@ -181,7 +185,7 @@ class WebhookWorker:
         while not self._stop.is_set():
             try:
                 self.run_once()
-                with self._transaction() as session:
+                with self._transaction(writes=False) as session:
                     wake_at = deliveries.next_wake(session)
             except Exception:
                 log.exception("webhook pass failed; trying again")
