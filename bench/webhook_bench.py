@@ -5,15 +5,16 @@ Run: ``python bench/webhook_bench.py [--subscribers 500] [--releases 20]``.
 On a scratch PostgreSQL database, with a delivery worker running as its own process
 (``registry webhook run``, as a deployment would) and a receiver in another:
 
-1. publishes ``--releases`` one-rename releases a second apart with no subscription (the
-   baseline), then the same number with ``--subscribers`` subscriptions (their deliveries
-   going out meanwhile), then again without (the subscriptions removed), each release timed
-   from the session's start to its commit;
+1. publishes one-rename releases ``--gap`` seconds apart (1) in alternating blocks of
+   five: without
+   any active subscription (the baseline), then with ``--subscribers`` subscriptions (their
+   deliveries going out meanwhile), ``--releases`` of each, each release timed from the
+   session's start to its commit;
 2. times each delivery from its release's commit to its arrival at the receiver.
 
-Prints the publish medians and their ratio (subscriptions ÷ none, against the mean of the
-two baselines), and the delivery p50/p99 and the time until the last subscriber of a
-release had it. The scratch database is dropped at the end.
+Prints the publish medians and their ratio (subscriptions ÷ none), and the delivery
+p50/p99 and the time until the last subscriber of a release had it. The scratch database is
+dropped at the end.
 """
 
 from __future__ import annotations
@@ -35,14 +36,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from pgtools import DEFAULT_SERVER, drop_pg, fresh_pg
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from registry.db import make_engine, session_factory, transaction
 from registry.migrate import upgrade
-from registry.models import WebhookSubscription
+from registry.models import WebhookEvent, WebhookSubscription
 from registry.services.actors import SYSTEM
 from registry.services.webhooks.subscriptions import add_subscription
 from tests.factories import hanoi, publish
+
+BLOCK = 5
 
 
 def _free_port() -> int:
@@ -80,6 +83,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=500)
     parser.add_argument("--releases", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=16, help="the worker's threads")
+    parser.add_argument("--gap", type=float, default=1.0, help="seconds between releases")
     parser.add_argument("--pg", default=DEFAULT_SERVER, help="PostgreSQL server URL")
     args = parser.parse_args()
     url = fresh_pg(args.pg)
@@ -101,9 +105,9 @@ def main() -> None:
         committed: dict[int, float] = {}
         names = iter(range(10**6))
 
-        def phase(gap: float) -> list[float]:
-            times = []
-            for _ in range(args.releases):
+        def phase(count: int, gap: float = args.gap) -> tuple[list[float], list[int]]:
+            times, releases = [], []
+            for _ in range(count):
                 n = next(names)
                 started = time.perf_counter()
                 with transaction(sessions) as session:
@@ -111,21 +115,37 @@ def main() -> None:
                                                  "code": "00004", "name": f"Phường {n}"}])
                 committed[release] = time.time()
                 times.append(time.perf_counter() - started)
+                releases.append(release)
                 time.sleep(gap)
-            return times
+            return times, releases
 
-        before = phase(1.0)
         with transaction(sessions) as session:
             for i in range(args.subscribers):
                 add_subscription(session, SYSTEM, f"{base}/s{i}", "release.published")
-        with_subs = phase(1.0)
-        expected = args.subscribers * args.releases
+        # Blocks of five releases, alternately without and with the subscriptions active,
+        # so that both sides see the same machine (a drifting disk or cache hits both).
+        times: dict[str, list[float]] = {"none": [], "subs": []}
+        delivered_releases: list[int] = []
+        for _ in range(max(1, args.releases // BLOCK)):
+            for mode in ("none", "subs"):
+                with transaction(sessions) as session:
+                    newest = session.scalar(select(func.max(WebhookEvent.id))) or 0
+                    session.execute(update(WebhookSubscription).values(
+                        removed_at=None if mode == "subs" else datetime.now(UTC),
+                        last_event_id=newest))
+                block, releases = phase(BLOCK)
+                times[mode].extend(block)
+                if mode == "subs":
+                    delivered_releases.extend(releases)
+                    # Removing the subscriptions stops their deliveries: let them finish.
+                    until = time.monotonic() + 120
+                    while (len(_arrivals(base)) < args.subscribers * len(delivered_releases)
+                           and time.monotonic() < until):
+                        time.sleep(0.2)
+        expected = args.subscribers * len(delivered_releases)
         deadline = time.monotonic() + 300
         while len(_arrivals(base)) < expected and time.monotonic() < deadline:
             time.sleep(0.5)
-        with transaction(sessions) as session:
-            session.execute(update(WebhookSubscription).values(removed_at=datetime.now(UTC)))
-        after = phase(1.0)
         arrivals = _arrivals(base)
     finally:
         for process in processes:
@@ -138,14 +158,15 @@ def main() -> None:
     for _, release, at in arrivals:
         by_release.setdefault(release, []).append(at - committed[release])
     last = [max(values) for values in by_release.values()]
-    baseline = statistics.median(before + after)
-    median_with = statistics.median(with_subs)
-    print(f"publish, one rename: no subscription {baseline * 1000:.1f} ms median "
-          f"(before {statistics.median(before) * 1000:.1f}, after "
-          f"{statistics.median(after) * 1000:.1f}); with {args.subscribers} subscriptions "
+    baseline = statistics.median(times["none"])
+    median_with = statistics.median(times["subs"])
+    print(f"publish, one rename, {len(times['none'])} + {len(times['subs'])} releases "
+          f"{args.gap:g} s apart in alternating blocks of {BLOCK}: no active subscription "
+          f"{baseline * 1000:.1f} "
+          f"ms median; {args.subscribers} subscriptions (deliveries going out) "
           f"{median_with * 1000:.1f} ms; ratio {median_with / baseline:.2f}")
     print(f"deliveries: {len(arrivals)} of {expected} arrived "
-          f"({args.releases} releases × {args.subscribers} subscribers, worker "
+          f"({len(delivered_releases)} releases × {args.subscribers} subscribers, worker "
           f"{args.jobs} threads)")
     if latencies:
         print(f"publish → receipt: p50 {_pct(latencies, 0.5) * 1000:.0f} ms, p99 "
