@@ -75,22 +75,30 @@ def changesets_cmd(status: Annotated[str | None, typer.Option(help="Only this st
                                   "REGISTRY_TOKEN): whose change sets?")
         who = acting(session, OPERATOR, token).name if mine else None
         rows = change_sets.list_change_sets(session, status, mine=who, proposals=proposals)
-        data = [{"id": c.id, "title": c.title, "status": c.status, "author": c.author,
+        latest = comments.latest_of(session, [c.id for c in rows])
+        data: list[dict[str, Any]] = [{
+                 "id": c.id, "title": c.title, "status": c.status, "author": c.author,
                  "proposed_by": c.proposed_by, "proposal_scope": c.proposal_scope,
                  "legal_basis": c.legal_number, "effective_date": c.effective_date.isoformat(),
-                 "release": c.release_id} for c in rows]
+                 "release": c.release_id, "comments": latest[c.id][0] if c.id in latest else 0,
+                 "last_comment": {"author": latest[c.id][1].author,
+                                  "at": latest[c.id][1].at.isoformat(),
+                                  "body": latest[c.id][1].body} if c.id in latest else None}
+                for c in rows]
 
     def render() -> None:
         table = Table("id", "status")
         table.add_column("effective", no_wrap=True, min_width=10)
-        for header in ("legal basis", "title", "author", "release"):
+        for header in ("legal basis", "title", "author", "release", "last comment"):
             table.add_column(header)
         for d in data:
             author = str(d["author"]) + (f" (proposed by {d['proposed_by']})"
                                          if d["proposed_by"] else "")
+            last = d["last_comment"]
+            said = (f"({d['comments']}) {last['author']}: {last['body']}" if last else "")
             table.add_row(str(d["id"]), str(d["status"]), str(d["effective_date"]),
                           str(d["legal_basis"]), str(d["title"]), author,
-                          str(d["release"] or ""))
+                          str(d["release"] or ""), escape(said))
         out.print(table)
 
     emit(data, as_json, render)

@@ -85,3 +85,17 @@ def by_operation(threads: list[Thread]) -> dict[int | None, list[Thread]]:
     for thread in threads:
         out.setdefault(thread.comment.operation_id, []).append(thread)
     return out
+
+
+def latest_of(session: Session, change_set_ids: list[int]
+              ) -> dict[int, tuple[int, ChangeSetComment]]:
+    """For listings: each change set's number of comments and its newest one."""
+    out: dict[int, tuple[int, ChangeSetComment]] = {}
+    if not change_set_ids:
+        return out
+    for row in session.scalars(select(ChangeSetComment)
+                               .where(ChangeSetComment.change_set_id.in_(change_set_ids))
+                               .order_by(ChangeSetComment.id)):
+        count = out[row.change_set_id][0] if row.change_set_id in out else 0
+        out[row.change_set_id] = (count + 1, row)
+    return out

@@ -91,7 +91,9 @@ def test_a_proposal_round_trip_from_the_command_line(cli: Cli, secrets: dict[str
                "--token", secrets["central"])
     assert back.output.strip() == f"change set {cs} sent back to its author as a draft"
     mine = json.loads(cli("changesets", "--mine", "--token", secrets["hn"], "--json").output)
-    assert [(m["id"], m["status"]) for m in mine] == [(int(cs), "draft")]
+    assert [(m["id"], m["status"], m["comments"]) for m in mine] == [(int(cs), "draft", 2)]
+    assert mine[0]["last_comment"]["body"] == "Bổ sung căn cứ."
+    assert "Bổ sung căn cứ." in cli("changesets", "--mine", "--token", secrets["hn"]).output
     shown = json.loads(cli("changeset", "show", cs, "--json").output)
     assert [e["action"] for e in shown["events"]] == ["create", "submit", "request_changes"]
     assert [(c["author"], c["body"]) for c in shown["comments"]] == [
