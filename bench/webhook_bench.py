@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--releases", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=16, help="the worker's threads")
     parser.add_argument("--gap", type=float, default=1.0, help="seconds between releases")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run the worker process niced (an experiment; 0 as deployed)")
     parser.add_argument("--pg", default=DEFAULT_SERVER, help="PostgreSQL server URL")
     args = parser.parse_args()
     url = fresh_pg(args.pg)
@@ -99,8 +101,10 @@ def main() -> None:
             hanoi(session)
         processes.append(subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "webhook_receiver.py"), str(port)]))
-        processes.append(subprocess.Popen([sys.executable, "-m", "registry", "webhook", "run"],
-                                          env=env, stdout=subprocess.DEVNULL))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "registry", "webhook", "run", "--jobs", str(args.jobs)],
+            env=env, stdout=subprocess.DEVNULL,
+            preexec_fn=(lambda: os.nice(args.nice)) if args.nice else None))
         _wait_http(f"{base}/arrivals")
         committed: dict[int, float] = {}
         names = iter(range(10**6))
