@@ -42,8 +42,8 @@ def record_release(session: Session, release: int, first_seq: int, last_seq: int
 def record_status(session: Session, change_set: ChangeSet, action: str, actor: str,
                   comment: str | None) -> None:
     """The ``changeset.status`` event of a step of the review flow."""
-    lists = sorted(set(session.scalars(select(Operation.list_key)
-                                       .where(Operation.change_set_id == change_set.id))))
+    lists = sorted(session.scalars(select(Operation.list_key).distinct()
+                                   .where(Operation.change_set_id == change_set.id)))
     record_event(session, CHANGESET_STATUS, {
         "change_set": change_set.id, "title": change_set.title, "status": change_set.status,
         "action": action, "actor": actor, "comment": comment, "lists": lists,
