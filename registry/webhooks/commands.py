@@ -127,6 +127,22 @@ def webhook_replay(
     out.print(f"{plural(count, 'dead delivery', 'dead deliveries')} queued again")
 
 
+@webhook_app.command("prune")
+def webhook_prune(
+    older_than: Annotated[int, typer.Option(
+        "--older-than", min=1, help="Days: deliveries delivered before then go.")] = 90,
+) -> None:
+    """Delete old delivered deliveries with their attempts, and the events nothing refers to
+    any more; pending deliveries and dead letters stay. Run it from cron."""
+    from datetime import UTC, datetime, timedelta
+
+    with unit_of_work() as session:
+        done = deliveries.prune(session, SYSTEM,
+                                datetime.now(UTC) - timedelta(days=older_than))
+    out.print(f"pruned {plural(done.deliveries, 'delivery', 'deliveries')}, "
+              f"{plural(done.attempts, 'attempt')} and {plural(done.events, 'event')}")
+
+
 @webhook_app.command("run")
 def webhook_run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,

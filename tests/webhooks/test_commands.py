@@ -4,6 +4,7 @@ nothing written."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -97,3 +98,11 @@ def test_refusals_name_the_field_and_write_nothing(cli: Cli, database: Database,
     assert result.exit_code == 1
     assert result.output.strip() == message
     assert (_count(database, WebhookSubscription), _count(database, WebhookDelivery)) == before
+
+
+def test_prune_says_what_it_deleted(cli: Cli, database: Database) -> None:
+    done = cli("webhook", "prune", "--older-than", "30")
+    assert done.exit_code == 0, done.output
+    assert re.fullmatch(r"pruned 0 deliveries, 0 attempts and \d+ events?", done.output.strip())
+    refused = cli("webhook", "prune", "--older-than", "0")
+    assert refused.exit_code == 2 and "--older-than" in refused.output

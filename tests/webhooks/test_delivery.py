@@ -8,14 +8,15 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from registry.db import session_factory, transaction
+from registry.errors import PermissionDenied
 from registry.models import WebhookAttempt, WebhookDelivery, WebhookEvent
 from registry.services import change_sets
 from registry.services.actors import SYSTEM
@@ -242,3 +243,35 @@ def test_two_workers_never_post_a_delivery_twice(database: Database,
         assert session.scalar(select(func.count()).select_from(WebhookAttempt)) == 24
         assert session.scalar(select(func.count()).select_from(WebhookDelivery)
                               .where(WebhookDelivery.status != "delivered")) == 0
+
+
+def test_pruning_keeps_what_is_owed_and_what_is_evidence(database: Database) -> None:
+    sessions = session_factory(database.engine)
+    with running_receiver() as good, running_receiver(default=500) as bad:
+        ok, _ = _subscribe(database, good.url())
+        failing, _ = _subscribe(database, bad.url())
+        first = _publish(database)
+        _publish(database, [unit("00040", "Phường Mới", "Phường", "001")])
+        worker = _worker(database, RetryPolicy(window=0.01, timeout=1))
+        _drain(worker, lambda: len(good.accepted()) == 2 and len(bad.received) >= 2)
+        worker.close()
+    with transaction(sessions) as session:
+        old = datetime.now(UTC) - timedelta(days=100)
+        session.execute(update(WebhookDelivery).where(
+            WebhookDelivery.subscription_id == ok,
+            WebhookDelivery.event_id == select(WebhookEvent.id).where(
+                WebhookEvent.release_id == first, WebhookEvent.kind == PUBLISHED
+            ).scalar_subquery()).values(delivered_at=old))
+        session.execute(update(WebhookEvent).values(created_at=old))
+        total = session.scalar(select(func.count()).select_from(WebhookEvent))
+        with pytest.raises(PermissionDenied):
+            deliveries.prune(session, STEWARD, datetime.now(UTC))
+        done = deliveries.prune(session, SYSTEM, datetime.now(UTC) - timedelta(days=90))
+    # The first release's delivered POST and its attempt go; its dead letter (and so its
+    # event) stays, as does everything of the second release; the events no subscription
+    # wanted (change-set steps, the release of the built-in lists) go.
+    assert (done.deliveries, done.attempts, done.events) == (1, 1, total - 2)
+    with sessions() as session:
+        left = {(d.subscription_id, d.status) for d in session.scalars(select(WebhookDelivery))}
+        assert left == {(ok, "delivered"), (failing, "dead")}
+        assert session.scalar(select(func.count()).select_from(WebhookEvent)) == 2

@@ -13,8 +13,9 @@ import os
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.errors import NotFound, ValidationError
@@ -259,3 +260,43 @@ def attempts_of(session: Session, delivery_ids: list[int]) -> dict[int, list[Web
                                .order_by(WebhookAttempt.id)):
         out[row.delivery_id].append(row)
     return out
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What :func:`prune` deleted."""
+
+    deliveries: int
+    attempts: int
+    events: int
+
+
+def prune(session: Session, actor: Actor, before: datetime) -> Pruned:
+    """Delete deliveries delivered before ``before`` with their attempts, and the events no
+    delivery refers to any more that every active subscription has fanned out. Pending
+    deliveries and dead letters stay (they are still owed, or evidence)."""
+    actor.require_role("admin")
+    old = select(WebhookDelivery.id).where(WebhookDelivery.status == DELIVERED,
+                                           WebhookDelivery.delivered_at < before)
+    ids = list(session.scalars(old))
+    attempts = deliveries = 0
+    for start in range(0, len(ids), 1000):  # bounded IN lists
+        chunk = ids[start:start + 1000]
+        attempts += _count(session.execute(delete(WebhookAttempt)
+                                           .where(WebhookAttempt.delivery_id.in_(chunk))))
+        deliveries += _count(session.execute(delete(WebhookDelivery)
+                                             .where(WebhookDelivery.id.in_(chunk))))
+    fanned = session.scalar(select(func.min(Subscription.last_event_id))
+                            .where(Subscription.removed_at.is_(None)))
+    referenced = exists().where(WebhookDelivery.event_id == WebhookEvent.id)
+    condition = [WebhookEvent.created_at < before, ~referenced]
+    if fanned is not None:
+        condition.append(WebhookEvent.id <= fanned)
+    events = _count(session.execute(delete(WebhookEvent).where(*condition)
+                                    .execution_options(synchronize_session=False)))
+    session.flush()
+    return Pruned(deliveries=deliveries, attempts=attempts, events=events)
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
