@@ -41,7 +41,7 @@ def parse_token_scope(session: Session, raw: str) -> str:
     return f"{UNITS}:{code}"
 
 
-def _anchors(op: dict[str, Any]) -> list[str]:
+def anchors(op: dict[str, Any]) -> list[str]:
     """The existing codes an operation acts on or under (a new code is judged by its
     parent)."""
     kind = op["op"]
@@ -111,7 +111,7 @@ def outside_scope(session: Session, actor: Actor, effective: date,
             errors.append(ValidationError(
                 where, RULE, f"'{op['op']}' is on the list '{op['list']}', outside {scope}"))
             continue
-        outside = [code for code in _anchors(op) if not _under(session, unit, code, effective)]
+        outside = [code for code in anchors(op) if not _under(session, unit, code, effective)]
         if outside:
             errors.append(ValidationError(
                 where, RULE, f"'{op['op']}' touches '{outside[0]}', which is not within "

@@ -187,8 +187,11 @@ def test_a_dead_letter_is_parked_after_the_window_and_replayed(database: Databas
 def test_change_set_steps_are_posted_for_the_lists_they_touch(database: Database,
                                                               receiver: Receiver) -> None:
     _publish(database)
+    _publish(database, [unit("02", "Tỉnh Hà Giang", "Tỉnh")])
     _subscribe(database, receiver.url("/units"), "changeset.status", lists="admin-units")
     _subscribe(database, receiver.url("/agencies"), "changeset.status", lists="agencies")
+    _subscribe(database, receiver.url("/hanoi"), "changeset.status", scope="01")
+    _subscribe(database, receiver.url("/hagiang"), "changeset.status", scope="02")
     sessions = session_factory(database.engine)
     with transaction(sessions) as session:
         cs = draft(session, [{"op": "rename", "list": "admin-units", "code": "00004",
@@ -205,6 +208,11 @@ def test_change_set_steps_are_posted_for_the_lists_they_touch(database: Database
     assert {k: got.json["data"][k] for k in ("change_set", "status", "action", "lists")} == {
         "change_set": cs, "status": "submitted", "action": "submit", "lists": ["admin-units"]}
     assert receiver.accepted("/agencies") == []
+    # A scope hears of the change sets about its units only (judged by their operations
+    # when the worker fans the events out: here both steps of this one).
+    assert [r.json["data"]["status"] for r in receiver.accepted("/hanoi")] == [
+        "draft", "submitted"]
+    assert receiver.accepted("/hagiang") == []
 
 
 def test_a_rolled_back_publication_leaves_no_event(database: Database) -> None:

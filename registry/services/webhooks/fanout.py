@@ -13,11 +13,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from registry.models import CodeList, FeedRecord, WebhookDelivery, WebhookEvent
+from registry.models import (
+    CodeList,
+    FeedRecord,
+    Operation,
+    Release,
+    WebhookDelivery,
+    WebhookEvent,
+)
 from registry.models import WebhookSubscription as Subscription
+from registry.services.proposer_scope import anchors
 from registry.services.webhooks.outbox import CHANGESET_STATUS, RELEASE_PUBLISHED
 from registry.sync.protocol import parse_scope
 from registry.sync.scope import compute_view
@@ -34,6 +42,7 @@ class FanOutCache:
 
     changes: dict[int, dict[str, set[str]]] = field(default_factory=dict)
     scoped: dict[tuple[str, str, int], set[str]] = field(default_factory=dict)
+    change_set_codes: dict[tuple[int, str], set[str]] = field(default_factory=dict)
 
 
 def release_changes(session: Session, release: int, cache: FanOutCache) -> dict[str, set[str]]:
@@ -94,6 +103,22 @@ def _release_data(session: Session, sub: Subscription, event: WebhookEvent,
     return {**event.payload, "lists": lists, "scope": sub.scope}
 
 
+def _touches_scope(session: Session, change_set_id: int, list_key: str, code: str,
+                   cache: FanOutCache) -> bool:
+    """Whether an operation of the change set acts on or under a code of the scope (as the
+    list stands now): a province hears of the change sets about its units."""
+    key = (change_set_id, list_key)
+    if key not in cache.change_set_codes:
+        codes: set[str] = set()
+        for payload in session.scalars(select(Operation.payload).where(
+                Operation.change_set_id == change_set_id, Operation.list_key == list_key)):
+            codes.update(anchors(payload))
+        cache.change_set_codes[key] = codes
+    newest = session.scalar(select(func.max(Release.id))) or 0
+    return bool(cache.change_set_codes[key]
+                & _scoped_codes(session, list_key, code, newest, cache))
+
+
 def body_of(session: Session, sub: Subscription, event: WebhookEvent,
             cache: FanOutCache) -> str | None:
     """The JSON body of ``event`` for ``sub``; ``None`` when it does not concern it."""
@@ -106,6 +131,10 @@ def body_of(session: Session, sub: Subscription, event: WebhookEvent,
         touched = event.payload.get("lists") or []
         data = (event.payload if sub.lists is None or set(touched) & set(sub.lists)
                 else None)
+        scope = parse_scope(sub.scope)
+        if data is not None and scope is not None and not _touches_scope(
+                session, int(event.payload["change_set"]), scope.list_key, scope.code, cache):
+            data = None
     else:
         data = None
     if data is None:
