@@ -153,7 +153,7 @@ def test_a_dead_letter_is_parked_after_the_window_and_replayed(database: Databas
     receiver.default = 500
     sub, _ = _subscribe(database, receiver.url())
     first = _publish(database)
-    policy = RetryPolicy(window=0.8, backoff=0.05, backoff_max=0.1, timeout=0.5)
+    policy = RetryPolicy(window=1.5, backoff=0.05, backoff_max=0.1, timeout=0.5)
     worker = _worker(database, policy)
     sessions = session_factory(database.engine)
 
