@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.body_limit import BodyLimit, api_rules
@@ -41,6 +41,7 @@ from registry.db import make_engine, session_factory
 from registry.graphql.routes import routes as graphql_routes
 from registry.graphql.routes import view_of
 from registry.limits import load_limits
+from registry.replicas import ReadRouter, router_from_env
 from registry.services.queries import latest_release
 from registry.sync.routes import routes as sync_routes
 from registry.web.routes import body_rules as web_body_rules
@@ -137,7 +138,7 @@ class RequestLog:
                     "client": (scope.get("client") or ("", 0))[0]}})
 
 
-def _health(engine: Engine) -> Route:
+def _health(engine: Engine, router: ReadRouter) -> Route:
     sessions = session_factory(engine)
 
     def healthz(request: Request) -> Response:
@@ -149,8 +150,11 @@ def _health(engine: Engine) -> Route:
         except SQLAlchemyError as exc:
             log.error("health check failed", exc_info=exc)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": engine.dialect.name,
-                             "release": release})
+        found: dict[str, Any] = {"status": "ok", "database": engine.dialect.name,
+                                 "release": release}
+        if router.enabled:
+            found["read_databases"] = router.describe()
+        return JSONResponse(found)
 
     return Route("/healthz", healthz, methods=["GET"])
 
@@ -180,12 +184,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
-    own: list[BaseRoute] = [_health(engine), Route("/metrics", _metrics, methods=["GET"])]
-    graphql = graphql_routes(sessions, settings)
+    router = router_from_env(sessions)
+    own = [_health(engine, router), Route("/metrics", _metrics, methods=["GET"])]
+    graphql = graphql_routes(sessions, settings, router)
     view = view_of(graphql)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(router.start)  # reads every standby's head once first
         # In the server's event loop: planned GraphQL reads get connections of their own.
         if view is not None:
             await view.start_readers()
@@ -197,9 +203,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await asyncio.to_thread(worker.stop)
             if view is not None:
                 await view.stop_readers()
+            await asyncio.to_thread(router.stop)
 
-    app = Starlette(routes=[*own, *graphql, *sync_routes(sessions), *web_routes(sessions)],
-                    lifespan=lifespan)
+    app = Starlette(routes=[*own, *graphql, *sync_routes(sessions, router),
+                            *web_routes(sessions)], lifespan=lifespan)
     # Bodies are counted as they stream in, before any handler parses them; the first
     # matching prefix wins, so the API's JSON rules come before the UI's catch-all.
     limits = load_limits()

@@ -76,7 +76,10 @@ class Context:
 
     Hot reads (entries, children, lineage, resolve) go through :attr:`reader`: the shared
     autocommit connection on PostgreSQL, the request's session elsewhere (SQLite is
-    in-process, and its transaction gives the request one snapshot).
+    in-process, and its transaction gives the request one snapshot). Published data (hot
+    reads, code lists, releases, the latest release) is read where ``read_sessions`` points:
+    a standby that has replayed what the request needs (registry.replicas), or the primary.
+    :attr:`session` is always the primary's: writes, change sets, tokens and the ledger.
     """
 
     sessions: sessionmaker[Session]
@@ -88,7 +91,9 @@ class Context:
     today: date = field(default_factory=today)
     cache_release: int | None = None
     cache_ok: bool = False
+    read_sessions: sessionmaker[Session] | None = None
     _session: Session | None = None
+    _read_session: Session | None = None
     _latest: int | None = None
     _loaders: Loaders | None = None
 
@@ -100,15 +105,26 @@ class Context:
         return self._session
 
     @property
+    def read_session(self) -> Session:
+        """A session on the database published data is read from (the primary's session
+        when no standby serves this request)."""
+        if self.read_sessions is None:
+            return self.session
+        if self._read_session is None:
+            self._read_session = self.read_sessions()
+        return self._read_session
+
+    @property
     def reader(self) -> Reader:
         """Where the hot reads run."""
-        return self.shared.connection() if self.shared is not None else self.session
+        return self.shared.connection() if self.shared is not None else self.read_session
 
     @property
     def loaders(self) -> Loaders:
         """This request's DataLoaders: never shared, so no answer outlives its request."""
         if self._loaders is None:
-            self._loaders = Loaders(lambda: self.reader, lambda: self.session)
+            self._loaders = Loaders(lambda: self.reader, lambda: self.session,
+                                    lambda: self.read_session)
         return self._loaders
 
     @property
@@ -125,7 +141,7 @@ class Context:
         """The latest release, read once per request."""
         if self._latest is None:
             self._latest = (self.shared.latest() if self.shared is not None
-                            else latest_release(self.session))
+                            else latest_release(self.read_session))
         return self._latest
 
     def when(self, as_of: date | None, at_release: int | None,
@@ -145,7 +161,8 @@ class Context:
 
     def close(self) -> None:
         """End the request: roll back whatever a read left open and return the connection."""
-        if self._session is not None:
-            self._session.rollback()
-            self._session.close()
-            self._session = None
+        for session in (self._session, self._read_session):
+            if session is not None:
+                session.rollback()
+                session.close()
+        self._session = self._read_session = None

@@ -75,7 +75,8 @@ class Gazetteers:
             return found
         gazetteer: Gazetteer = await self._once(
             (context.namespace, head, key),
-            lambda: _load(context.sessions, list_key, from_date, key[3], release))
+            lambda: _load(context.read_sessions or context.sessions, list_key, from_date,
+                          key[3], release))
         self.cache.put(context.namespace, head, key, gazetteer)
         return gazetteer
 

@@ -82,9 +82,11 @@ def children_for(reader: Reader, keys: Sequence[ChildrenKey]) -> list[Page]:
 class Loaders:
     """The DataLoaders of one request, all reading through the request's session."""
 
-    def __init__(self, reader: Callable[[], Reader], session: Callable[[], Session]) -> None:
+    def __init__(self, reader: Callable[[], Reader], session: Callable[[], Session],
+                 read_session: Callable[[], Session] | None = None) -> None:
         self._reader = reader
         self._session = session
+        self._read_session = read_session or session
         self.entry: DataLoader[EntryKey, EntryView | None] = DataLoader(self._entries)
         self.children: DataLoader[ChildrenKey, Page] = DataLoader(self._children)
         self.links: DataLoader[LinksKey, list[LinkView]] = DataLoader(self._links)
@@ -131,12 +133,12 @@ class Loaders:
         return [found[key] for key in keys]
 
     async def _code_lists(self, keys: list[str]) -> list[CodeList | None]:
-        rows = {r.key: r for r in self.session.scalars(
+        rows = {r.key: r for r in self._read_session().scalars(
             select(CodeList).where(CodeList.key.in_(sorted(set(keys)))))}
         return [rows.get(key) for key in keys]
 
     async def _releases(self, keys: list[int]) -> list[Release | None]:
-        rows = {r.id: r for r in self.session.scalars(
+        rows = {r.id: r for r in self._read_session().scalars(
             select(Release).where(Release.id.in_(sorted(set(keys)))))}
         return [rows.get(key) for key in keys]
 

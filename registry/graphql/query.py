@@ -119,7 +119,6 @@ class Query:
     async def node(self, info: Info, id: strawberry.ID, as_of: AsOf = None,
                    at_release: AtRelease = None) -> Node | None:
         type_name, key = from_global(str(id))
-        session = info.context.session
         if type_name == "Entry":
             list_key, _, code = key.partition(":")
             return await _one(info, list_key, code, info.context.when(as_of, at_release))
@@ -128,7 +127,7 @@ class Query:
             return code_list_object(row) if row else None
         number = key_number(key)
         if type_name == "Release" and number is not None:
-            release = session.get(ReleaseRow, number)
+            release = info.context.read_session.get(ReleaseRow, number)
             return release_object(release) if release else None
         if type_name == "ChangeSet" and number is not None:
             change_set = await info.context.loaders.change_set.load(number)
@@ -145,7 +144,7 @@ class Query:
 
     @strawberry.field(description="Every code list.")
     def code_lists(self, info: Info) -> list[CodeList]:
-        rows = code_lists.all_lists(info.context.session)
+        rows = code_lists.all_lists(info.context.read_session)
         return [code_list_object(r) for r in capped(rows, "Query", "codeLists")]
 
     @strawberry.field(description="One code list by key.")
@@ -257,7 +256,7 @@ class Query:
     @strawberry.field(description="The latest release, or release `number`.")
     def release(self, info: Info, number: int | None = None) -> Release | None:
         wanted = info.context.latest() if number is None else number
-        row = info.context.session.get(ReleaseRow, wanted)
+        row = info.context.read_session.get(ReleaseRow, wanted)
         return release_object(row) if row else None
 
     @strawberry.field(description="Releases, newest first.")
@@ -310,7 +309,9 @@ def _newest_first(info: Info, model: Any, conditions: list[Any], first: int,
     before = _keyset(after)
     if before is not None:
         query = query.where(model.id < before)
-    rows = list(info.context.session.scalars(query))
+    # Releases are published data (any read database); change sets only on the primary.
+    session = info.context.session if model is ChangeSetRow else info.context.read_session
+    rows = list(session.scalars(query))
     items = rows[:first]
     return connection_of([to_object(r) for r in items],
                          [encode_cursor([str(r.id)]) for r in items], len(rows) > first,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from cross_web import HTTPException
-from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
@@ -23,14 +22,16 @@ from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied
 from registry.graphql.body import BadBody, check_parameter, check_request, decode
 from registry.graphql.caching import DOCUMENTS, MAX_BODY, cache_from_env, request_key
-from registry.graphql.context import Context, SharedReader
-from registry.graphql.latest import SharedLatest
+from registry.graphql.context import Context
 from registry.graphql.metrics import CACHE, PATHS
 from registry.graphql.planned.answer import planned_from_env
-from registry.graphql.planned.readers import AsyncReaders, OtherLoop, readers_size
+from registry.graphql.planned.readers import OtherLoop, readers_size
+from registry.graphql.read_sides import ReadSide, min_release, sides_of
 from registry.graphql.schema import build_schema
 from registry.graphql.schema import schema as registry_schema
 from registry.limits import load_limits
+from registry.replicas import ReadRouter
+from registry.services.actors import Actor
 from registry.services.cache import MISSING
 from registry.services.tokens import authenticate
 
@@ -55,6 +56,29 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+class _Held:
+    """An ASGI ``send`` that keeps the answer, to be sent on or dropped."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.status = 0
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        self.messages.append(message)
+
+    def failed(self) -> bool:
+        """A server error, or GraphQL errors (which a lost database connection becomes)."""
+        body = b"".join(m.get("body", b"") for m in self.messages
+                        if m["type"] == "http.response.body")
+        return self.status >= 500 or b'"errors"' in body[:1 << 20]
+
+    async def replay(self, send: Send) -> None:
+        for message in self.messages:
+            await send(message)
+
+
 def _unauthorized(message: str) -> Response:
     return JSONResponse({"data": None, "errors": [
         {"message": message, "extensions": {"code": "unauthenticated"}}]},
@@ -64,7 +88,8 @@ def _unauthorized(message: str) -> Response:
 class RegistryGraphQL(GraphQL[Context, None]):
     """One session per request, opened on first use and rolled back and closed at the end."""
 
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings,
+                 router: ReadRouter | None = None) -> None:
         # Subscriptions are not offered, and GET may only read (strawberry refuses
         # mutations over GET), so a link cannot make a browser write.
         batch = int(os.environ.get("REGISTRY_GRAPHQL_BATCH", "0"))
@@ -75,49 +100,69 @@ class RegistryGraphQL(GraphQL[Context, None]):
         self.limits = load_limits()
         self.cache = cache_from_env()
         bind = sessions.kw.get("bind")
+        # One namespace for the primary and its standbys: they hold the same releases.
         self.namespace = str(getattr(bind, "url", "")) or str(id(sessions))
-        self.shared = (SharedReader(bind) if isinstance(bind, Engine)
-                       and bind.dialect.name == "postgresql" else None)
+        self.router = router or ReadRouter(sessions, [])
+        self.sides = sides_of(self.router)
         self.planner = planned_from_env(schema._schema)
-        self.readers: AsyncReaders | None = None  # started by the server's lifespan
-        self.latest: SharedLatest | None = None
 
     async def start_readers(self) -> None:
         """Open planned reads to the asyncio readers (PostgreSQL; see :mod:`.planned.readers`)."""
-        bind = self.sessions.kw.get("bind")
-        size = readers_size()
-        if (self.planner is not None and size > 0 and isinstance(bind, Engine)
-                and bind.dialect.name == "postgresql"):
-            self.readers = AsyncReaders(bind, size)
-            self.latest = SharedLatest(self.readers)
+        if self.planner is not None:
+            for side in self.sides.values():
+                await side.start(readers_size())
 
     async def stop_readers(self) -> None:
         """Close the asyncio readers."""
-        readers, self.readers, self.latest = self.readers, None, None
-        if readers is not None:
-            await readers.close()
+        for side in self.sides.values():
+            await side.stop()
+
+    def _context(self, side: ReadSide, actor: Actor | None = None) -> Context:
+        target = side.target
+        return Context(sessions=self.sessions, settings=self.settings, cache=self.cache,
+                       namespace=self.namespace, shared=side.shared, actor=actor,
+                       read_sessions=target.sessions if target.standby else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await PlainTextResponse("GraphQL is served over HTTP only", 404)(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        context = Context(sessions=self.sessions, settings=self.settings, cache=self.cache,
-                          namespace=self.namespace, shared=self.shared)
+        side = self.sides[self.router.choose(
+            self.router.default_need(min_release(request))).name]
+        context = self._context(side)
         try:
             refused = self._authenticate(request, context)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
-            scope[_CONTEXT] = context
-            if request.method != "POST":
-                await self._serve(scope, receive, send)
+            if not side.target.standby:
+                await self._respond(request, context, side, scope, send)
                 return
-            await self._post(request, context, scope, send)
+            # On a standby the answer is held back until it is known good: a standby that
+            # went away meanwhile has the request answered again by the primary.
+            body = await request.body()
+            held = _Held()
+            await self._respond(Request(scope, _replay(body)), context, side, scope, held.send)
+            if held.failed() and not self.router.probe(side.target):
+                context.close()
+                context = self._context(self.sides[self.router.primary.name], context.actor)
+                await self._respond(Request(scope, _replay(body)), context,
+                                    self.sides[self.router.primary.name], scope, send)
+                return
+            await held.replay(send)
         finally:
             context.close()
 
-    async def _post(self, request: Request, context: Context, scope: Scope,
+    async def _respond(self, request: Request, context: Context, side: ReadSide,
+                       scope: Scope, send: Send) -> None:
+        scope[_CONTEXT] = context
+        if request.method != "POST":
+            await self._serve(scope, request.receive, send)
+            return
+        await self._post(request, context, side, scope, send)
+
+    async def _post(self, request: Request, context: Context, side: ReadSide, scope: Scope,
                     send: Send) -> None:
         """Serve a POSTed query: from the release-keyed cache, by its plan, or the ordinary
         way; keep a clean answer of a release-keyed query in the cache."""
@@ -126,13 +171,13 @@ class RegistryGraphQL(GraphQL[Context, None]):
         caching = self.cache.maxsize > 0
         found = request_key(data, context.today) if caching and len(body) <= MAX_BODY else None
         if found is not None and DOCUMENTS.get(found[1]):
-            hit = self.cache.get(self.namespace, await self._latest(context), found[0])
+            hit = self.cache.get(self.namespace, await self._latest(context, side), found[0])
             if hit is not MISSING:
                 CACHE.labels("hit").inc()
                 await Response(hit, media_type="application/json")(scope, _replay(b""), send)
                 return
             CACHE.labels("miss").inc()
-        answer = await self._planned(data, context, caching)
+        answer = await self._planned(data, context, side, caching)
         PATHS.labels("ordinary" if answer is None else "planned").inc()
         captured: list[bytes] = []
         status = 0
@@ -153,15 +198,16 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 and context.cache_release is not None):
             self.cache.put(self.namespace, context.cache_release, found[0], b"".join(captured))
 
-    async def _latest(self, context: Context) -> int:
+    async def _latest(self, context: Context, side: ReadSide) -> int:
         """The latest release for this request: shared with the requests asking at the same
         moment, without blocking the loop, when the readers run (registry.graphql.latest)."""
-        if self.latest is not None and not context.latest_known:
+        if side.latest is not None and not context.latest_known:
             with contextlib.suppress(OtherLoop, DBAPIError):  # else read on the loop
-                context.know_latest(await self.latest.get())
+                context.know_latest(await side.latest.get())
         return context.latest()
 
-    async def _planned(self, data: Any, context: Context, caching: bool) -> bytes | None:
+    async def _planned(self, data: Any, context: Context, side: ReadSide,
+                       caching: bool) -> bytes | None:
         """The answer by the request's plan, or ``None`` for the ordinary path."""
         prepared = (self.planner.prepare(data)
                     if self.planner is not None and data is not None else None)
@@ -170,13 +216,14 @@ class RegistryGraphQL(GraphQL[Context, None]):
         if caching:
             # Read before executing, as the ordinary path's ResponseCache does: the answer
             # is filed under a release no newer than the data it was computed from.
-            context.cache_release = await self._latest(context)
+            context.cache_release = await self._latest(context, side)
         planner = self.planner
+        readers = side.readers
         answer: bytes | None = None
         try:
-            if self.readers is None:
+            if readers is None:
                 raise OtherLoop
-            answer = await self.readers.run(
+            answer = await readers.run(
                 lambda reader: planner.execute(prepared, context, reader))
         except OtherLoop:
             answer = planner.execute(prepared, context, context.reader)
@@ -264,9 +311,11 @@ class RegistryGraphQL(GraphQL[Context, None]):
         return context
 
 
-def routes(sessions: sessionmaker[Session], settings: Settings | None = None) -> list[BaseRoute]:
-    """Starlette routes of this interface; ``sessions`` is the app's session factory."""
-    view = RegistryGraphQL(sessions, settings or load_settings())
+def routes(sessions: sessionmaker[Session], settings: Settings | None = None,
+           router: ReadRouter | None = None) -> list[BaseRoute]:
+    """Starlette routes of this interface; ``sessions`` is the app's session factory and
+    ``router`` where published data may be read (registry.replicas)."""
+    view = RegistryGraphQL(sessions, settings or load_settings(), router)
     return [Route("/graphql", view, methods=["GET", "POST"])]
 
 

@@ -27,6 +27,7 @@ from registry.errors import (
     ValidationError,
 )
 from registry.limits import Limits, load_limits
+from registry.replicas import ReadRouter
 from registry.services import sync_ledger
 from registry.services.actors import Actor
 from registry.sync import auth, params
@@ -145,11 +146,12 @@ async def _long_poll(request: Request, server: SyncServer, seq: int, epoch: str,
             return
 
 
-def routes(sessions: object) -> list[BaseRoute]:
-    """Starlette routes of this interface; ``sessions`` is the app's session factory."""
+def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute]:
+    """Starlette routes of this interface; ``sessions`` is the app's session factory and
+    ``router`` where pages may be read (registry.replicas)."""
     assert isinstance(sessions, sessionmaker)
     factory: sessionmaker[Session] = sessions
-    server = SyncServer(factory)
+    server = SyncServer(factory, router=router)
     limits = load_limits()
 
     def actor_of(request: Request) -> Actor | None:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.errors import NotFound
+from registry.replicas import Need, ReadRouter
 from registry.services.checksum_log import checksum_at
 from registry.services.checksums import ListAt, ListChecksum, centre_checksums
 from registry.services.feed import Head, read_head
@@ -153,8 +154,12 @@ def page_size_from_env() -> int:
 class SyncServer:
     """State shared by the sync routes of one app: sessions, caches and the head watcher."""
 
-    def __init__(self, sessions: sessionmaker[Session], page_size: int | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], page_size: int | None = None,
+                 router: ReadRouter | None = None) -> None:
         self.sessions = sessions
+        # Pages, snapshots, deltas and checksums may be read on a standby that has replayed
+        # what they need; the head, the epoch check and stored pages stay on the primary.
+        self.router = router or ReadRouter(sessions, [])
         self.page_size = page_size or page_size_from_env()
         bind = sessions.kw.get("bind")
         # A SQLite centre keeps its pages in memory only: storing them would make the sync
@@ -201,9 +206,12 @@ class SyncServer:
         if cached is not None:
             return cached  # type: ignore[no-any-return]
 
+        def read(sessions: sessionmaker[Session]) -> ChangePage | None:
+            with sessions() as session:
+                return build_change_page(session, head, size, page, after)
+
         def make() -> tuple[ChangePage, Body] | None:
-            with self.sessions() as session:
-                built = build_change_page(session, head, size, page, after)
+            built = self.router.run(Need(seq=min(head.seq, (page + 1) * size)), read)
             if built is None:
                 return None
             return built, Body(built.body, 9 if built.complete else 6)
@@ -221,8 +229,11 @@ class SyncServer:
         if page * self.page_size >= max(head.seq, 1):
             # Also keeps the page's seqs within what the database's integers hold.
             raise NotFound(f"page {page} starts after the head (seq {head.seq})")
-        with self.sessions() as session:
-            return page_hashes(session, self.page_size, page)
+
+        def read(sessions: sessionmaker[Session]) -> list[list[int | str]]:
+            with sessions() as session:
+                return page_hashes(session, self.page_size, page)
+        return self.router.run(Need(seq=min(head.seq, (page + 1) * self.page_size)), read)
 
     # --- snapshots, deltas and checksums at a release ---
 
@@ -295,22 +306,27 @@ class SyncServer:
     def _load_or_build(self, epoch: str, release: int, sub: Subscription, token: str | None,
                        limit: int) -> tuple[Body, bool]:
         key = stored_pages.page_key(epoch, release, sub, token, limit)
-        with self.sessions() as session:
-            found = (stored_pages.load(session.connection(), key, epoch) if self.store_pages
-                     else None)
+        if self.store_pages:
+            with self.sessions() as session:  # stored on the primary, read there
+                found = stored_pages.load(session.connection(), key, epoch)
             if found is not None:
                 SNAPSHOT_PAGES.labels("stored").inc()
                 return Body.gzipped(found), False
-            self._point_epoch(session, epoch)  # a restore's new epoch refuses older pages
-            point, lists = self._context.get_or_make(
-                (epoch, release, sub.lists),
-                lambda: (self._point(session, epoch, release),
-                         subscribed_lists(session, release, sub)))
-            view_of = self._view_getter(epoch, sub)
-            if token is None and sub.scope is not None:
-                _require_scope_code(session, point.release, sub, view_of)
-            body = Body(build_snapshot_page(session, epoch, point, sub, token, limit,
-                                            view_of, lists), 6)
+
+        def build(sessions: sessionmaker[Session]) -> Body:
+            with sessions() as session:
+                self._point_epoch(session, epoch)  # a restore's new epoch refuses old pages
+                point, lists = self._context.get_or_make(
+                    (epoch, release, sub.lists),
+                    lambda: (self._point(session, epoch, release),
+                             subscribed_lists(session, release, sub)))
+                view_of = self._view_getter(epoch, sub)
+                if token is None and sub.scope is not None:
+                    _require_scope_code(session, point.release, sub, view_of)
+                return Body(build_snapshot_page(session, epoch, point, sub, token, limit,
+                                                view_of, lists), 6)
+
+        body = self.router.run(Need(release=release), build)
         SNAPSHOT_PAGES.labels("built").inc()
         self.pages_built += 1
         if self.store_pages:
@@ -352,23 +368,26 @@ class SyncServer:
         if release < 1:
             raise NotFound("deltas start at release 1")
 
-        def make() -> Body:
-            with self.sessions() as session:
+        def read(sessions: sessionmaker[Session]) -> Body:
+            with sessions() as session:
                 point = self._point(session, epoch, release)
                 return Body(build_delta(session, epoch, point, sub,
                                         self._view_getter(epoch, sub),
                                         self._checksum_getter(epoch, sub)), 6)
         return self._bodies.get_or_make(  # type: ignore[no-any-return]
-            ("delta", epoch, release, sub), make)
+            ("delta", epoch, release, sub), lambda: self.router.run(Need(release=release), read))
 
     def checksums(self, epoch: str, release: int, sub: Subscription) -> dict[str, Any]:
         """Per-list checksums at ``release`` for ``sub``, with where the release ends."""
+        def read(sessions: sessionmaker[Session]) -> tuple[ReleasePoint, dict[str, Any]]:
+            with sessions() as session:
+                point = self._point(session, epoch, release)
+                checksum_of = self._checksum_getter(epoch, sub)
+                lists = subscribed_lists(session, release, sub)
+                return point, {item.key: checksum_of(session, release, item).as_dict()
+                               for item in lists}
 
-        with self.sessions() as session:
-            point = self._point(session, epoch, release)
-            checksum_of = self._checksum_getter(epoch, sub)
-            lists = subscribed_lists(session, release, sub)
-            sums = {item.key: checksum_of(session, release, item).as_dict() for item in lists}
+        point, sums = self.router.run(Need(release=release), read)
         return {"epoch": epoch, "release": release, "seq": point.seq, "hash": point.hash,
                 "subscription": sub.as_dict(), "lists": sums}
 
