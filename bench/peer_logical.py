@@ -49,10 +49,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import json
-import os
-import pwd
 import re
 import shutil
 import signal
@@ -78,90 +75,15 @@ from sync_data import NAME, build, rename_items
 
 from registry.sync.client import SyncClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from pg_cluster import Cluster, bindir, prepare_root
+
 HERE = Path(__file__).resolve().parent
 TABLES = ("code_lists", "change_sets", "releases", "entry_versions", "lineage_links")
 LEAN_INDEXES = {"ix_entry_versions_parent", "ix_lineage_links_to"}
 LOOKUP_INDEXES = {"ix_entry_versions_lookup", "ix_lineage_links_from"}
 BUILD_RATE = 4_300  # versions/s through the services on this machine, for the estimate
 COMMITS: list[float] = []  # perf_counter() of every ORM commit in this process
-
-
-def bindir() -> Path:
-    """The PostgreSQL server binaries: ``pg_config --bindir``, else the newest Debian one."""
-    found = shutil.which("pg_config")
-    if found:
-        path = Path(subprocess.run([found, "--bindir"], capture_output=True, text=True,
-                                   check=True).stdout.strip())
-        if (path / "initdb").exists():
-            return path
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parent.parent.name))
-    if not candidates:
-        raise SystemExit("no PostgreSQL server binaries (initdb) found")
-    return Path(candidates[-1]).parent
-
-
-def as_postgres(command: list[str], cwd: Path) -> str:
-    """Run a server tool as the ``postgres`` OS user (initdb refuses root); its stdout."""
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", "postgres", "--", *command]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-class Cluster:
-    """A private PostgreSQL cluster in ``root/name``, on a loopback port."""
-
-    def __init__(self, bins: Path, root: Path, name: str, settings: dict[str, str]) -> None:
-        self.bins, self.root, self.name, self.settings = bins, root, name, settings
-        self.data = root / name
-        self.port = free_port()
-        self.started = False
-
-    def start(self) -> None:
-        """initdb, write the settings, pg_ctl start."""
-        as_postgres([str(self.bins / "initdb"), "-D", str(self.data), "-U", "postgres",
-                     "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], self.root)
-        settings = {"listen_addresses": "'127.0.0.1'", **self.settings}
-        with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
-            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
-        self.started = True  # from here on, stop() is attempted whatever happens
-        as_postgres([str(self.bins / "pg_ctl"), "-D", str(self.data), "-o",
-                     f"-p {self.port} -k {self.root}", "-l", str(self.root / f"{self.name}.log"),
-                     "-w", "start"], self.root)
-
-    def stop(self) -> None:
-        """pg_ctl stop -m fast, if it was started and still runs."""
-        if self.started and (self.data / "postmaster.pid").exists():
-            try:
-                as_postgres([str(self.bins / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                             "-w", "stop"], self.root)
-            except RuntimeError as exc:
-                print(f"  warning: {exc}", file=sys.stderr)
-        self.started = False
-
-    def conninfo(self, db: str = "postgres") -> str:
-        """libpq connection string over TCP loopback."""
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname={db}"
-
-    def url(self, db: str) -> str:
-        """SQLAlchemy URL of a database of this cluster."""
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"
-
-    def admin(self, sql: str, db: str = "postgres") -> None:
-        """One statement in autocommit (CREATE/DROP DATABASE, subscriptions)."""
-        with psycopg.connect(self.conninfo(db), autocommit=True) as conn:
-            conn.execute(sql)
-
-    def psql(self, db: str, script: str) -> None:
-        """Run a SQL script with psql (pg_dump output holds psql meta-commands)."""
-        done = subprocess.run([str(self.bins / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                               "-d", self.conninfo(db), "-f", "-"], input=script,
-                              capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"psql failed: {done.stderr}")
 
 
 def lean_schema(pub: Cluster, db: str, lookup: bool) -> str:
@@ -242,9 +164,7 @@ def drop_subscriber(sub: Cluster, name: str) -> None:
 
 def scalar(cluster: Cluster, db: str, sql: str) -> Any:
     """One value."""
-    with psycopg.connect(cluster.conninfo(db)) as conn:
-        row = conn.execute(sql).fetchone()
-        return row[0] if row else None
+    return cluster.scalar(sql, db)
 
 
 def on_commit(_session: Session) -> None:
@@ -322,10 +242,7 @@ def main() -> None:
     run_started = time.perf_counter()
     bins = bindir()
     root = Path(tempfile.mkdtemp(prefix="peer-logical-"))
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-    os.chmod(root, 0o755)
+    prepare_root(root)
     work = Path(tempfile.mkdtemp(prefix="peer-logical-sqlite-"))
     pub = Cluster(bins, root, "pub", {"wal_level": "logical"})
     sub = Cluster(bins, root, "sub", {})
