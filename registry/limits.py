@@ -38,6 +38,10 @@ class Limits:
     """How many aliases a GraphQL operation may hold, fragments expanded (read at start)."""
     graphql_tokens: int = 2_000
     """How many tokens a GraphQL document may hold, checked before parsing (read at start)."""
+    graphql_persisted_bytes: int = 16 * 1024
+    """The largest GraphQL document that may be registered as a persisted query (UTF-8)."""
+    graphql_persisted: int = 10_000
+    """How many persisted queries the database may hold; registering one more is refused."""
 
 
 ENV_PREFIX = "REGISTRY_MAX_"

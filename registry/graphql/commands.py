@@ -16,6 +16,7 @@ from registry.services.actors import SYSTEM
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
 
 token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
+graphql_app = typer.Typer(help="GraphQL documents kept by the registry.", no_args_is_help=True)
 
 
 def schema_sdl() -> str:
@@ -132,8 +133,49 @@ def token_revoke(name: str) -> None:
     out.print(f"token '{name}' revoked")
 
 
+@graphql_app.command("persist")
+def graphql_persist(
+    files: Annotated[list[Path], typer.Argument(
+        exists=True, dir_okay=False, readable=True,
+        help="GraphQL documents (one per file), registered as persisted queries.")],
+) -> None:
+    """Register documents as persisted queries ahead of time and print their SHA-256.
+
+    Clients then ask for them by hash alone (GET /graphql?extensions=…); every file is
+    checked as a registration over HTTP is (size, schema, limits), all or nothing.
+    """
+    from rich.markup import escape
+
+    from registry.cli.database import unit_of_work
+    from registry.cli.output import fail
+    from registry.graphql.persisted import PersistedError, check_document
+    from registry.graphql.schema import schema
+    from registry.limits import load_limits
+    from registry.services import persisted_queries
+
+    limits = load_limits()
+    documents = []
+    for path in files:
+        text = path.read_text("utf-8")
+        try:
+            check_document(schema._schema, text, limits)
+        except PersistedError as exc:
+            fail(escape(f"{path}: {exc.reason}"))
+        documents.append((path, text))
+    with unit_of_work() as session:
+        try:
+            stored = [(path, *persisted_queries.register(session, text,
+                                                         limits.graphql_persisted))
+                      for path, text in documents]
+        except persisted_queries.StoreFull as exc:
+            fail(escape(exc.message))
+    for path, key, new in stored:
+        typer.echo(f"{key}  {path}{'' if new else '  (already registered)'}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this interface's commands to ``app``."""
     app.command("serve")(serve)
     app.command("graphql-schema")(graphql_schema)
     app.add_typer(token_app, name="token")
+    app.add_typer(graphql_app, name="graphql")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from cross_web import HTTPException
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -20,10 +23,13 @@ from strawberry.http.types import QueryParams
 
 from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied
+from registry.graphql import http_cache
 from registry.graphql.body import BadBody, check_parameter, check_request, decode
 from registry.graphql.caching import DOCUMENTS, MAX_BODY, cache_from_env, request_key
 from registry.graphql.context import Context
 from registry.graphql.metrics import CACHE, PATHS
+from registry.graphql.persisted import PersistedError, PersistedQueries, error_response
+from registry.graphql.persisted import requested_hash as persisted_hash
 from registry.graphql.planned.answer import planned_from_env
 from registry.graphql.planned.readers import OtherLoop, readers_size
 from registry.graphql.read_sides import ReadSide, min_release, sides_of
@@ -77,6 +83,12 @@ class _Held:
     async def replay(self, send: Send) -> None:
         for message in self.messages:
             await send(message)
+
+
+def _with_query(scope: Scope, query: str) -> bytes:
+    """A GET's query string with the text of its persisted query added."""
+    raw: bytes = scope.get("query_string", b"")
+    return (raw + b"&" if raw else b"") + urlencode({"query": query}).encode("ascii")
 
 
 def _unauthorized(message: str) -> Response:
@@ -158,7 +170,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
                        scope: Scope, send: Send) -> None:
         scope[_CONTEXT] = context
         if request.method != "POST":
-            await self._serve(scope, request.receive, send)
+            await self._get(request, context, side, scope, send)
             return
         await self._post(request, context, side, scope, send)
 
@@ -241,9 +253,15 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 or "text/event-stream" in accept):
             return None
         try:
-            return decode(body, self.limits.json_depth)
-        except BadBody:
-            return None
+            data = decode(body, self.limits.json_depth)
+            if isinstance(data, dict):  # a persisted query's text, for the cache and planner
+                data = self.persisted.resolve(data)
+                if isinstance(data.get("query"), str):
+                    request.scope[http_cache.DOCUMENT] = (data["query"],
+                                                          data.get("operationName"))
+            return data
+        except (BadBody, PersistedError):
+            return None  # the ordinary path answers, and refuses in its own words
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's HTTP handling, with its refusals (a body that is not a request, an
@@ -252,10 +270,51 @@ class RegistryGraphQL(GraphQL[Context, None]):
         try:
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as exc:
-            response = JSONResponse({"data": None, "errors": [
-                {"message": exc.reason, "extensions": {"code": "bad_request"}}]},
-                status_code=exc.status_code)
+            response = error_response(exc)
         await response(scope, receive, send)
+
+    @cached_property
+    def persisted(self) -> PersistedQueries:
+        """This app's persisted queries (registry.graphql.persisted)."""
+        return PersistedQueries(self.sessions, registry_schema._schema, self.limits)
+
+    async def _get(self, request: Request, context: Context, side: ReadSide, scope: Scope,
+                   send: Send) -> None:
+        """A GET: its persisted query looked up or registered, then served with the caching
+        headers of registry.graphql.http_cache (304 when the client's ETag still holds)."""
+        receive = request.receive
+        try:
+            params = self.parse_query_params(request.query_params)
+            if persisted_hash(params) is not None:
+                params = await run_in_threadpool(self.persisted.resolve, params)
+        except HTTPException as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        query = params.get("query") if isinstance(params.get("query"), str) else None
+        if query and context.actor is None and not self.settings.anonymous_read:
+            # The IDE's page is open to all (see _authenticate); a query over GET is not.
+            await _unauthorized("this registry needs an API token for reads too: send "
+                                "'Authorization: Bearer …'")(scope, receive, send)
+            return
+        served = scope
+        if query and "query" not in request.query_params:
+            served = {**scope, "query_string": _with_query(scope, query)}
+        asked = http_cache.Request(
+            query=query, operation_name=params.get("operationName") or None,
+            variables=params.get("variables") or {},
+            authorized="authorization" in request.headers,
+            anonymous_read=self.settings.anonymous_read,
+            if_none_match=request.headers.get("if-none-match"))
+        latest: int | None = None
+        if query and http_cache.release_keyed(query, asked.operation_name):
+            latest = await self._latest(context, side)  # before the query runs
+        await self._serve(served, receive, http_cache.caching_send(
+            send, asked, lambda: latest, lambda: served.get(http_cache.ERRORS)))
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        """Strawberry's result, noting whether it had errors (for the caching headers)."""
+        request.scope[http_cache.ERRORS] = bool(result.errors)
+        return await super().process_result(request, result)
 
     def _authenticate(self, request: Request, context: Context) -> Response | None:
         header = request.headers.get("authorization")
@@ -285,7 +344,9 @@ class RegistryGraphQL(GraphQL[Context, None]):
             check_request(value)
         except BadBody as exc:
             raise HTTPException(400, str(exc)) from None
-        return value
+        if isinstance(value, list):
+            return [self.persisted.resolve(item) for item in value]
+        return self.persisted.resolve(value)
 
     def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
         """A GET's parameters; a bad ``variables`` or ``extensions`` is a 400 naming it."""
@@ -316,13 +377,14 @@ def routes(sessions: sessionmaker[Session], settings: Settings | None = None,
     """Starlette routes of this interface; ``sessions`` is the app's session factory and
     ``router`` where published data may be read (registry.replicas)."""
     view = RegistryGraphQL(sessions, settings or load_settings(), router)
-    return [Route("/graphql", view, methods=["GET", "POST"])]
+    return [Route("/graphql", http_cache.ReleaseHeader(view), methods=["GET", "POST"])]
 
 
 def view_of(routes: list[BaseRoute]) -> RegistryGraphQL | None:
     """The GraphQL view among an app's routes (its lifespan starts the view's readers)."""
     for route in routes:
         endpoint = getattr(route, "endpoint", None)
+        endpoint = getattr(endpoint, "view", endpoint)  # inside http_cache.ReleaseHeader
         if isinstance(endpoint, RegistryGraphQL):
             return endpoint
     return None

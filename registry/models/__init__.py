@@ -8,6 +8,7 @@ from registry.models.entry import Entry, EntryVersion
 from registry.models.feed import FeedHead, FeedRecord
 from registry.models.lineage import LineageLink
 from registry.models.list_checksum import ListChecksumRow
+from registry.models.persisted_query import PersistedQuery
 from registry.models.release import Release
 from registry.models.snapshot_page import SnapshotPage
 from registry.models.webhook import (
@@ -31,6 +32,7 @@ __all__ = [
     "LineageLink",
     "ListChecksumRow",
     "Operation",
+    "PersistedQuery",
     "Release",
     "SnapshotPage",
     "SyncConsumer",
