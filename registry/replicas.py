@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from prometheus_client import Counter
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -36,6 +37,10 @@ from registry.sync.listener import FeedListener
 log = logging.getLogger("registry.replicas")
 T = TypeVar("T")
 URLS_VARIABLE = "REGISTRY_READ_DATABASE_URLS"
+READS = Counter("registry_read_database_total",
+                "Reads of published data by where they went: a standby, or the primary (no "
+                "standby configured, none has replayed what the read needs, or one failed).",
+                ["target"])
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,9 @@ class ReadRouter:
         """A standby that has replayed ``need``, taking turns; else the primary."""
         ready = [t for t in self.standbys if t.up and need.met_by(t.head)]
         if not ready:
+            READS.labels("primary").inc()
             return self.primary
+        READS.labels("standby").inc()
         return ready[next(self._turn) % len(ready)]
 
     def run(self, need: Need, read: Callable[[sessionmaker[Session]], T]) -> T:
@@ -150,6 +157,7 @@ class ReadRouter:
             if not _is_disconnect(exc):
                 raise
             self.mark_down(target, exc)
+            READS.labels("primary").inc()
             return read(self.primary.sessions)
 
     def mark_down(self, target: ReadTarget, exc: BaseException | None = None) -> None:

@@ -36,7 +36,7 @@ from registry.graphql.read_sides import ReadSide, min_release, sides_of
 from registry.graphql.schema import build_schema
 from registry.graphql.schema import schema as registry_schema
 from registry.limits import load_limits
-from registry.replicas import ReadRouter
+from registry.replicas import READS, ReadRouter
 from registry.services.actors import Actor
 from registry.services.cache import MISSING
 from registry.services.tokens import authenticate
@@ -155,13 +155,22 @@ class RegistryGraphQL(GraphQL[Context, None]):
             # went away meanwhile has the request answered again by the primary.
             body = await request.body()
             held = _Held()
-            await self._respond(Request(scope, _replay(body)), context, side, scope, held.send)
-            if held.failed() and not self.router.probe(side.target):
+            lost: DBAPIError | None = None
+            try:
+                await self._respond(Request(scope, _replay(body)), context, side, scope,
+                                    held.send)
+            except DBAPIError as exc:  # the planned path lets it through
+                lost = exc
+            if (lost is not None or held.failed()) and not self.router.probe(side.target):
+                READS.labels("primary").inc()
                 context.close()
-                context = self._context(self.sides[self.router.primary.name], context.actor)
-                await self._respond(Request(scope, _replay(body)), context,
-                                    self.sides[self.router.primary.name], scope, send)
+                primary = self.sides[self.router.primary.name]
+                context = self._context(primary, context.actor)
+                await self._respond(Request(scope, _replay(body)), context, primary, scope,
+                                    send)
                 return
+            if lost is not None:
+                raise lost
             await held.replay(send)
         finally:
             context.close()
