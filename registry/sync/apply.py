@@ -1,0 +1,181 @@
+"""Applying change records: one local transaction per release (DESIGN §9.6).
+
+:class:`OpenRelease` is the transaction of one release, open while its records arrive
+(however many pages they span) and committed with the cursor at the release marker.
+:class:`ChainApplier` feeds it records that were already checked (:mod:`.chain`), skips
+those at or before the cursor, and commits at each release marker; change pages and a
+broker's messages both go through it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import Conflict, FeedIntegrityError
+from registry.sync.local_store import Batch, LocalState, link_row, list_row
+from registry.sync.results import PullResult, ReleaseChanges
+
+if TYPE_CHECKING:
+    from registry.sync.client import SyncClient
+
+log = logging.getLogger("registry.sync")
+
+
+
+@dataclass
+class Applied:
+    """What one committed release applied."""
+
+    records: int
+    changes: ReleaseChanges
+
+
+BULK_FIELDS = ("list", "code", "valid_from", "valid_to", "status", "name", "short_name",
+                "name_en", "type", "level", "parent", "attributes", "release", "change_set")
+
+
+def bulk_row(record: dict[str, Any]) -> tuple[Any, ...]:
+    """A version record as the parameters of a bulk insert (attributes as JSON text)."""
+    row = [record[k] for k in BULK_FIELDS]
+    row[11] = json.dumps(record["attributes"] or {})
+    return tuple(row)
+
+
+class OpenRelease:
+    """The local transaction of one release, open while its pages arrive."""
+
+    def __init__(self, client: SyncClient, committed: LocalState) -> None:
+        self.client = client
+        self.store = client.store
+        self.sub = client._subscription(committed)
+        self.locked = self.store.begin()
+        self.conn = self.locked.conn
+        if (self.locked.state.epoch, self.locked.state.seq) != (committed.epoch, committed.seq):
+            self.locked.rollback()
+            raise Conflict(f"another client moved this replica from seq {committed.seq} to "
+                           f"{self.locked.state.seq} meanwhile; run one client per database")
+        self.batch = Batch()
+        self.records = 0
+        self.removals: list[dict[str, Any]] = []  # kept with the release, for replays
+        self.release: int | None = None
+        self.changes = ReleaseChanges(release=0, seq=0) if client.on_release else None
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Stage one record (records of lists outside the subscription are skipped)."""
+        kind = record.get("t")
+        self.release = record.get("release", self.release)
+        if kind == "release":
+            return
+        key = record.get("key") if kind == "list" else record.get("list")
+        if key is not None and not self.sub.includes(str(key)):
+            return
+        if kind == "version":
+            self.batch.version(record)
+        elif kind == "link":
+            self.batch.link(link_row(record))
+        elif kind == "list":
+            self.batch.code_list(list_row(record))
+        elif kind == "remove":
+            self.removals.append(record)
+            if record.get("kind", "version") == "link":
+                self.batch.remove_link(record["list"], record["from"], record["to"],
+                                       record["effective_date"])
+            else:
+                self.batch.remove_version(record["list"], record["code"], record["valid_from"])
+        else:
+            raise FeedIntegrityError(f"seq {record.get('seq')}: unknown record type {kind!r} "
+                                     "in a supported format; refusing it")
+        self.records += 1
+        if self.changes is not None:
+            self.changes.add(record)
+        if len(self.batch) >= 2000:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is staged, inside the open transaction."""
+        self.store.flush(self.conn, self.batch)
+
+    def commit(self, marker: dict[str, Any], seq: int, digest: str,
+               release: int | None = None) -> Applied:
+        """Write the rest, the release row and the cursor, and commit them together."""
+        number = int(release if release is not None else marker["release"])
+        self.flush()
+        self.store.record_release(self.conn, number, seq, digest, marker, self.removals)
+        now = datetime.now(UTC)
+        extra: dict[str, Any] = {}
+        if self.client._notified is not None:
+            extra["notified_release"] = self.client._notified
+        self.store.set_state(self.conn, seq=seq, hash=digest, release_id=number,
+                             applied_at=now, last_error=None, last_error_at=None,
+                             last_contact=now, head_seq=max(self.locked.state.head_seq or 0, seq),
+                             head_release=max(self.locked.state.head_release or 0, number),
+                             **extra)
+        self.locked.commit()
+        self.client._notified = None
+        changes = self.changes or ReleaseChanges(release=number, seq=seq)
+        changes.release, changes.seq = number, seq
+        changes.mark(marker)
+        log.info("applied release %d (seq %d, %d records)", number, seq, self.records)
+        return Applied(self.records, changes)
+
+    def rollback(self) -> None:
+        """Forget everything staged (idempotent)."""
+        self.locked.rollback()
+
+
+class ChainApplier:
+    """Applies checked change records in seq order, committing at each release marker.
+
+    Records at or before the cursor (``seq``) are skipped: a replayed page or message
+    changes nothing. ``confirm(seq, hash)``, when given, is called before a release is
+    committed and may refuse it by raising.
+    """
+
+    def __init__(self, client: SyncClient, committed: LocalState, result: PullResult,
+                 confirm: Callable[[int, str], None] | None = None) -> None:
+        self.client = client
+        self.committed = committed
+        self.result = result
+        self.confirm = confirm
+        self.seq, self.hash = committed.seq, committed.hash or ""
+        self.open: OpenRelease | None = None
+
+    def add(self, record: dict[str, Any], digest: str, where: str) -> bool:
+        """Stage one record whose chain hash is ``digest``; return whether it ended (and
+        committed) a release."""
+        if record["seq"] <= self.seq:
+            return False  # applied before: verified by the caller, skipped here
+        self.client._check_format(record, where)
+        if self.open is None:
+            self.open = OpenRelease(self.client, self.committed)
+        self.open.add(record)
+        self.seq, self.hash = record["seq"], digest
+        if record.get("t") != "release":
+            return False
+        if self.confirm is not None:
+            self.confirm(self.seq, self.hash)
+        applied = self.open.commit(record, self.seq, self.hash)
+        self.open = None
+        self.committed = self.client.store.state()
+        self.result.releases += 1
+        self.result.records += applied.records
+        self.client._notify(applied.changes)
+        self.client._report(self.committed, quiet=True)
+        return True
+
+    @property
+    def inside_release(self) -> bool:
+        """Whether records of a release are staged and its marker has not come yet."""
+        return self.open is not None
+
+    def drop(self) -> None:
+        """Forget the records staged since the last commit; back to the committed cursor."""
+        if self.open is not None:
+            self.open.rollback()
+            self.open = None
+        self.seq, self.hash = self.committed.seq, self.committed.hash or ""

@@ -1,0 +1,176 @@
+"""Following the feed over HTTP, once bootstrapped (DESIGN §9.5–9.7).
+
+- **Unscoped** replicas (all lists, or some) follow the hash-chained change pages; every
+  page is checked (:mod:`.chain`) before its records are applied (:mod:`.apply`). Complete
+  pages up to the head are fetched ahead (:mod:`.prefetch`); the head page is asked for
+  "after the cursor", long-polling when there is nothing new.
+- **Scoped** replicas apply one delta per release and prove the result against the
+  centre's checksums of the scoped lists, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import FeedIntegrityError
+from registry.sync.apply import Applied, ChainApplier, OpenRelease
+from registry.sync.chain import verify_page
+from registry.sync.codec import check_digest, decode_header, decode_records
+from registry.sync.errors import EpochChanged
+from registry.sync.local_store import LocalState
+from registry.sync.prefetch import PagePrefetch
+from registry.sync.protocol import PREFIX, Subscription, page_of
+from registry.sync.results import PullResult, RemoteHead
+from registry.sync.transport import Answer
+
+if TYPE_CHECKING:
+    from registry.sync.client import SyncClient
+
+log = logging.getLogger("registry.sync")
+
+
+def fetch_page(client: SyncClient, head: RemoteHead, page: int, wait: float,
+               after: int | None) -> Answer:
+    """One change page (with ``after``: only its records after that seq), long-polling for
+    ``wait`` seconds when there is nothing new."""
+    path = f"{PREFIX}/changes/{head.epoch}/{head.page_size}/{page}"
+    headers: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    if after is not None:
+        params["after"] = after  # only what is new; the long poll waits for it
+        if wait:
+            params["wait"] = f"{wait:g}"
+    elif wait and client._etag and client._etag_page == (head.epoch, head.page_size, page):
+        headers["If-None-Match"] = client._etag
+        params["wait"] = f"{wait:g}"
+    answer = client.transport.get(path, params, headers=headers, timeout=wait + 30)
+    if answer.status == 200 and "etag" in answer.headers:
+        client._etag, client._etag_page = answer.headers["etag"], (head.epoch,
+                                                                  head.page_size, page)
+    return answer
+
+
+def follow_pages(client: SyncClient, state: LocalState, head: RemoteHead, result: PullResult,
+                 wait: float) -> None:
+    """Apply the change pages after the cursor up to the head (waiting up to ``wait``
+    seconds for more when there is nothing new)."""
+    size = head.page_size
+    applier = ChainApplier(client, state, result)
+    known_head = head.seq
+    page = page_of(applier.seq + 1, size)
+    waited = False
+    # Complete pages up to the head are fetched ahead, while earlier ones are applied.
+    ahead = PagePrefetch(client.transport, head, page, page_of(known_head, size) - 1) \
+        if page < page_of(known_head, size) else None
+    try:
+        while not client.stop.is_set():
+            use_wait = 0.0
+            if applier.seq >= known_head:
+                if not wait or waited:
+                    break
+                use_wait, waited = wait, True
+            # The head page is asked for "after the cursor": a follower receives and
+            # verifies only what is new, not the page's earlier records again.
+            after = applier.seq if page >= page_of(known_head, size) else None
+            if ahead is not None and ahead.has(page):
+                answer = ahead.take(page)
+            else:
+                answer = fetch_page(client, head, page, use_wait, after)
+            if answer.status == 304:
+                break
+            where = client.transport.url(f"{PREFIX}/changes/{head.epoch}/{size}/{page}")
+            header, body = decode_header(answer.body, where, check=False)
+            records, hashes = verify_page(client.transport, header, body, where, head, page,
+                                          size, applier.seq, applier.hash, after)
+            check_digest(header, body, where)
+            for record, digest in zip(records, hashes, strict=True):
+                applier.add(record, digest, where)
+            if header.get("complete"):
+                # A full page: the next one may hold more (a release can go on there),
+                # whatever head we started from.
+                known_head = max(known_head, applier.seq + 1)
+                page += 1
+                continue
+            if applier.inside_release:
+                # A head page never ends inside a release, since a release commits at
+                # once; a page that does is stale or wrong: drop what it staged.
+                log.warning("%s ends inside release %s; not applied", where,
+                            applier.open.release if applier.open else None)
+                applier.drop()
+            known_head = max(known_head, applier.seq)
+            if waited or not wait:
+                break
+    finally:
+        if ahead is not None:
+            ahead.close()
+        applier.drop()
+
+
+def follow_deltas(client: SyncClient, state: LocalState, head: RemoteHead, result: PullResult,
+                  wait: float, sub: Subscription) -> None:
+    """Apply the deltas of the releases after the replica's, one release at a time."""
+    waited = False
+    while not client.stop.is_set():
+        if state.release >= head.release:
+            if not wait or waited:
+                return
+            head = client.head(wait=wait, after=state.seq)
+            waited = True
+            if head.epoch != state.epoch:
+                raise EpochChanged("the centre's epoch changed", head.epoch)
+            continue
+        release = state.release + 1
+        path = f"{PREFIX}/deltas/{head.epoch}/{release}"
+        params = {"lists": ",".join(sub.lists) if sub.lists else None,
+                  "scope": str(sub.scope)}
+        where = client.transport.url(path, params)
+        answer = client.transport.get(path, params)
+        header, body = decode_header(answer.body, where)
+        client._check_format(header, where)
+        if (header.get("t") != "delta" or header.get("epoch") != head.epoch
+                or header.get("release") != release
+                or header.get("from_release") != release - 1):
+            raise FeedIntegrityError(f"{where}: this is not the delta of release {release}; "
+                                     "nothing was applied")
+        records = list(decode_records(header, body, where))
+        applied = apply_delta(client, state, header, records, where)
+        state = client.store.state()
+        result.releases += 1
+        result.records += applied.records
+        client._notify(applied.changes)
+        client._report(state, quiet=True)
+
+
+def apply_delta(client: SyncClient, state: LocalState, header: dict[str, Any],
+                records: list[dict[str, Any]], where: str) -> Applied:
+    """Apply one release's delta and check the scoped lists' checksums against the
+    centre's, in one transaction: a mismatch refuses the release."""
+    release = int(header["release"])
+    txn = OpenRelease(client, state)
+    try:
+        marker: dict[str, Any] = {}
+        for record in records:
+            client._check_format(record, where)
+            if record.get("t") == "release":
+                marker = record
+            else:
+                txn.add(record)
+        txn.flush()
+        wanted = header.get("checksums") or {}
+        local = client.store.checksums(sorted(wanted), txn.conn)
+        from registry.services.checksums import ListChecksum
+
+        for key, data in sorted(wanted.items()):
+            centre = ListChecksum.from_dict(data)
+            mine = local.get(key, ListChecksum(key))
+            if mine.checksum != centre.checksum:
+                detail = "; ".join(mine.differences(centre)) or "the content differs"
+                raise FeedIntegrityError(
+                    f"{where}: after applying release {release}, '{key}' does not match "
+                    f"the centre's checksum ({detail}); the release was refused and "
+                    "nothing was applied")
+        return txn.commit({**marker, "t": "release"}, int(header["seq"]),
+                          str(header["hash"]), release=release)
+    finally:
+        txn.rollback()
