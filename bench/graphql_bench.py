@@ -67,7 +67,7 @@ def _free_port() -> int:
 
 
 def _start(target: str, url: str, port: int, app_dir: Path | None = None,
-           cache: str = "0") -> subprocess.Popen[bytes]:
+           cache: str = "0", env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
            "--workers", "1", "--no-access-log", "--log-level", "warning"]
     if target.endswith("create_app"):
@@ -75,7 +75,7 @@ def _start(target: str, url: str, port: int, app_dir: Path | None = None,
     if app_dir is not None:
         cmd += ["--app-dir", str(app_dir)]
     env = {**os.environ, "REGISTRY_DATABASE_URL": url, "REGISTRY_GRAPHQL_CACHE": cache,
-           "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
+           "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)]), **(env or {})}
     process = subprocess.Popen(cmd, env=env)
     deadline = time.time() + 30
     while time.time() < deadline:

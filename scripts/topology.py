@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -67,6 +68,9 @@ class Topology:
     standby_url: str = ""
     nats_url: str = ""
     stream: str = "REGISTRY_FEED"
+    # One key for every node's web session cookies (REGISTRY_SECRET_KEY), as on real hosts:
+    # a steward signed in through one node stays signed in through the others.
+    secret_key: str = ""
     nginx_url: str = ""
     nodes: list[Process] = field(default_factory=list)
     others: list[Process] = field(default_factory=list)
@@ -81,8 +85,9 @@ class Topology:
 
     def save(self) -> None:
         """Write ``topology.json``."""
-        (Path(self.dir) / "topology.json").write_text(json.dumps(asdict(self), indent=2),
-                                                      encoding="utf-8")
+        path = Path(self.dir) / "topology.json"
+        path.touch(mode=0o600)  # it holds the nodes' session key
+        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
 
     def primary(self) -> Cluster:
         """The primary cluster (to stop or query it)."""
@@ -163,6 +168,7 @@ def node_env(topology: Topology) -> dict[str, str]:
     """The environment of an API node: the primary for writes, the standby for reads."""
     return {"REGISTRY_DATABASE_URL": topology.primary_url,
             "REGISTRY_READ_DATABASE_URLS": topology.standby_url,
+            "REGISTRY_SECRET_KEY": topology.secret_key,
             "REGISTRY_WEBHOOKS": "0"}
 
 
@@ -250,7 +256,7 @@ def up(root: Path, nodes: int = 2, empty: bool = False, broker: bool = True,
     prepare_root(root)
     (root / "pg").mkdir(exist_ok=True)
     prepare_root(root / "pg")
-    topology = Topology(dir=str(root))
+    topology = Topology(dir=str(root), secret_key=secrets.token_urlsafe(32))
     bins = bindir()
     primary = Cluster(bins, root / "pg", "primary", {"wal_level": "replica",
                                                      "max_wal_senders": "5"})
