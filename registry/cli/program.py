@@ -18,6 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from registry.broker.commands import register as register_broker
     from registry.cli import changesets, entries, schema
     from registry.graphql.commands import register as register_graphql
     from registry.importers.commands import register as register_importers
@@ -27,7 +28,7 @@ def _register() -> None:
 
     for register in (entries.register, changesets.register, schema.register,
                      register_graphql, register_sync, register_importers, register_web,
-                     register_webhooks):
+                     register_webhooks, register_broker):
         register(app)
     add_database_options(app)
 
