@@ -1,0 +1,136 @@
+"""A real nginx, configured from deploy/nginx/registry.conf, as a child process.
+
+Everything it writes (pid, logs, temporary files, the cache) stays in one directory; it
+listens on a free loopback port and is stopped by its process id. Used by the tests in
+this folder and by ``bench/cache_bench.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TEMPLATE = ROOT / "deploy" / "nginx" / "registry.conf"
+CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+
+
+def nginx_binary() -> str | None:
+    """The nginx executable, or ``None`` when it is not installed."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return next((c for c in CANDIDATES if os.access(c, os.X_OK)), None)
+
+
+def renderer() -> ModuleType:
+    """deploy/nginx/render.py (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location("registry_nginx_render",
+                                                  ROOT / "deploy" / "nginx" / "render.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Nginx:
+    """nginx in front of ``nodes`` (host:port), in ``directory``."""
+
+    binary: str
+    directory: Path
+    nodes: list[str]
+    anonymous_read: bool = True
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        """The base URL clients use."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def access_log(self) -> Path:
+        """One line per request, with ``cache=<$upstream_cache_status>``."""
+        return self.directory / "access.log"
+
+    def write_config(self) -> Path:
+        """Render the template and the small main file around it; return the main file."""
+        d = self.directory
+        for sub in ("cache", "temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi",
+                    "temp/scgi"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        site = renderer().render(TEMPLATE.read_text("utf-8"), listen=f"127.0.0.1:{self.port}",
+                                 nodes=self.nodes, cache_path=str(d / "cache"),
+                                 access_log=str(self.access_log),
+                                 anonymous_read=self.anonymous_read, cache_max_size="1g")
+        (d / "registry.conf").write_text(site, "utf-8")
+        # As root, nginx's workers would switch to an unprivileged user that cannot write
+        # into a test's private directory.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        main = (f"{user}worker_processes 1;\npid {d / 'nginx.pid'};\n"
+                f"error_log {d / 'error.log'} warn;\n"
+                "events { worker_connections 4096; }\n"
+                "http {\n"
+                f"    client_body_temp_path {d / 'temp/body'};\n"
+                f"    proxy_temp_path {d / 'temp/proxy'};\n"
+                f"    fastcgi_temp_path {d / 'temp/fastcgi'};\n"
+                f"    uwsgi_temp_path {d / 'temp/uwsgi'};\n"
+                f"    scgi_temp_path {d / 'temp/scgi'};\n"
+                f"    access_log {d / 'other-access.log'};\n"
+                f"    include {d / 'registry.conf'};\n"
+                "}\n")
+        path = d / "nginx.conf"
+        path.write_text(main, "utf-8")
+        return path
+
+    def start(self) -> None:
+        """Check the configuration, start nginx and wait until it accepts connections."""
+        config = self.write_config()
+        args = [self.binary, "-p", str(self.directory), "-c", str(config)]
+        checked = subprocess.run([*args, "-t", "-q"], capture_output=True, text=True)
+        if checked.returncode != 0:
+            raise RuntimeError(f"nginx refuses the configuration: {checked.stderr}")
+        log = open(self.directory / "nginx.out", "ab")  # noqa: SIM115 (kept by Popen)
+        self.process = subprocess.Popen([*args, "-g", "daemon off;"], stdout=log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited: see {self.directory / 'error.log'}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start in 10 s")
+
+    def stop(self) -> None:
+        """Stop nginx (this process's own child, by its id)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log_lines(self) -> list[str]:
+        """The access log so far."""
+        return (self.access_log.read_text("utf-8").splitlines()
+                if self.access_log.exists() else [])
