@@ -177,8 +177,11 @@ def start_node(topology: Topology, number: int, port: int | None = None) -> Proc
     root = Path(topology.dir)
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
+    # Each node its own fallback key file, as on separate hosts: only the shared
+    # REGISTRY_SECRET_KEY lets a session cross nodes.
+    env = {**node_env(topology), "REGISTRY_SECRET_FILE": str(root / f"node-{number}.key")}
     node = _spawn(f"node-{number}", [*_registry(), "serve", "--host", "127.0.0.1", "--port",
-                                     str(port)], root, node_env(topology), url)
+                                     str(port)], root, env, url)
     _wait_http(f"{url}/healthz", node)
     return node
 

@@ -121,3 +121,17 @@ def test_a_stopped_standby_leaves_reads_to_the_primary_without_errors(cluster: A
     before = reads(node)
     data(graphql(node, WARD))
     assert _delta(before, reads(node))["standby"] >= 1
+
+
+def test_a_steward_signed_in_through_one_node_is_signed_in_on_the_other(cluster: Any) -> None:
+    from tests.web.conftest import Client
+
+    node_a, node_b = cluster.nodes[0].url, cluster.nodes[1].url
+    secret = issue_token(cluster.primary_url, "lan.admin", "admin")
+    on_a = Client(node_a)
+    assert on_a.login(secret).status_code == 303
+    on_b = httpx.Client(base_url=node_b, cookies=on_a.http.cookies, timeout=30)
+    tokens_page = on_b.get("/tokens")
+    assert tokens_page.status_code == 200 and "lan.admin" in tokens_page.text
+    anonymous = httpx.get(f"{node_b}/tokens", timeout=30)
+    assert anonymous.status_code in (302, 303, 401, 403)
