@@ -58,8 +58,12 @@ def test_immutable_pages_are_a_miss_then_a_hit_with_the_origins_bytes(
     release = edge.centre.run(hanoi)
     top = head(edge)
     assert top["seq"] > 5  # page 0 is complete
-    for path in (f"/sync/v1/changes/{top['epoch']}/5/0",
-                 f"/sync/v1/snapshot/{top['epoch']}/{release}",
+    snapshot = f"/sync/v1/snapshot/{top['epoch']}/{release}?limit=3"
+    following = httpx.get(edge.centre.base + snapshot).content.split(b"\n", 1)[0]
+    after = json.loads(following)["next"]
+    assert after
+    for path in (f"/sync/v1/changes/{top['epoch']}/5/0", snapshot,
+                 f"{snapshot}&after={after}",
                  f"/sync/v1/checksums/{top['epoch']}/{release}"):
         origin = httpx.get(edge.centre.base + path, headers=GZIP)
         assert origin.headers["cache-control"] == "public, max-age=31536000, immutable"
