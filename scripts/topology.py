@@ -24,6 +24,7 @@ tears down what it had started. The same picture on real hosts: README, "Deploym
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import secrets
@@ -42,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pg_cluster import Cluster, bindir, free_port, prepare_root
 
 REPO = Path(__file__).resolve().parent.parent
-NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "registry.conf"
 DEFAULT_DIR = Path(tempfile.gettempdir()) / "registry-topology"
 DATABASE = "registry"
 
@@ -186,27 +186,18 @@ def start_node(topology: Topology, number: int, port: int | None = None) -> Proc
     return node
 
 
-def render_nginx(topology: Topology, port: int) -> Path:
-    """``deploy/nginx/registry.conf`` with this topology's nodes, port and directories."""
-    root = Path(topology.dir) / "nginx"
-    for sub in ("cache", "temp", "logs"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    upstreams = "\n".join(f"    server {p.url.removeprefix('http://')} max_fails=1 "
-                          "fail_timeout=5s;" for p in topology.nodes)
-    text = NGINX_TEMPLATE.read_text(encoding="utf-8")
-    for key, value in {"UPSTREAM_SERVERS": upstreams, "LISTEN": f"127.0.0.1:{port}",
-                       "PREFIX": str(root), "CACHE_DIR": str(root / "cache")}.items():
-        text = text.replace("{{" + key + "}}", value)
-    conf = root / "nginx.conf"
-    conf.write_text(text, encoding="utf-8")
-    return conf
-
-
 def start_nginx(topology: Topology) -> Process:
-    """nginx in front of the nodes, in the foreground of its own process group."""
+    """nginx in front of the nodes (deploy/nginx/render.py), in the foreground of its own
+    process group."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     port = free_port()
-    conf = render_nginx(topology, port)
+    spec = importlib.util.spec_from_file_location("registry_nginx_render",
+                                                  REPO / "deploy" / "nginx" / "render.py")
+    assert spec is not None and spec.loader is not None
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    conf = render.standalone(Path(topology.dir) / "nginx", listen=f"127.0.0.1:{port}",
+                             nodes=[p.url.removeprefix("http://") for p in topology.nodes])
     url = f"http://127.0.0.1:{port}"
     process = _spawn("nginx", [nginx, "-p", str(conf.parent), "-c", str(conf), "-g",
                                "daemon off;"], Path(topology.dir), url=url)

@@ -9,6 +9,7 @@ Standard library only, so it runs wherever nginx is configured.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -40,6 +41,39 @@ def render(template: str, *, listen: str, nodes: list[str], cache_path: str,
             raise ValueError(f"unknown placeholder {left.group()} in: {line.strip()}")
         lines.append(line)
     return "".join(lines)
+
+
+def standalone(directory: Path, *, listen: str, nodes: list[str], anonymous_read: bool = True,
+               cache_max_size: str = "1g") -> Path:
+    """A whole nginx configuration in ``directory`` for a private nginx (tests, the local
+    topology of scripts/topology.py): pid, logs, temporary files and the cache all inside
+    it. Returns the main file, for ``nginx -p DIRECTORY -c FILE``."""
+    d = directory
+    for sub in ("cache", "temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi",
+                "temp/scgi"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    site = render(TEMPLATE.read_text("utf-8"), listen=listen, nodes=nodes,
+                  cache_path=str(d / "cache"), access_log=str(d / "access.log"),
+                  anonymous_read=anonymous_read, cache_max_size=cache_max_size)
+    (d / "registry.conf").write_text(site, "utf-8")
+    # As root, nginx's workers would switch to an unprivileged user that cannot write
+    # into a private directory.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    main_file = (f"{user}worker_processes 1;\npid {d / 'nginx.pid'};\n"
+                 f"error_log {d / 'error.log'} warn;\n"
+                 "events { worker_connections 4096; }\n"
+                 "http {\n"
+                 f"    client_body_temp_path {d / 'temp/body'};\n"
+                 f"    proxy_temp_path {d / 'temp/proxy'};\n"
+                 f"    fastcgi_temp_path {d / 'temp/fastcgi'};\n"
+                 f"    uwsgi_temp_path {d / 'temp/uwsgi'};\n"
+                 f"    scgi_temp_path {d / 'temp/scgi'};\n"
+                 f"    access_log {d / 'other-access.log'};\n"
+                 f"    include {d / 'registry.conf'};\n"
+                 "}\n")
+    path = d / "nginx.conf"
+    path.write_text(main_file, "utf-8")
+    return path
 
 
 def main() -> None:

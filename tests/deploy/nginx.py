@@ -70,33 +70,8 @@ class Nginx:
 
     def write_config(self) -> Path:
         """Render the template and the small main file around it; return the main file."""
-        d = self.directory
-        for sub in ("cache", "temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi",
-                    "temp/scgi"):
-            (d / sub).mkdir(parents=True, exist_ok=True)
-        site = renderer().render(TEMPLATE.read_text("utf-8"), listen=f"127.0.0.1:{self.port}",
-                                 nodes=self.nodes, cache_path=str(d / "cache"),
-                                 access_log=str(self.access_log),
-                                 anonymous_read=self.anonymous_read, cache_max_size="1g")
-        (d / "registry.conf").write_text(site, "utf-8")
-        # As root, nginx's workers would switch to an unprivileged user that cannot write
-        # into a test's private directory.
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        main = (f"{user}worker_processes 1;\npid {d / 'nginx.pid'};\n"
-                f"error_log {d / 'error.log'} warn;\n"
-                "events { worker_connections 4096; }\n"
-                "http {\n"
-                f"    client_body_temp_path {d / 'temp/body'};\n"
-                f"    proxy_temp_path {d / 'temp/proxy'};\n"
-                f"    fastcgi_temp_path {d / 'temp/fastcgi'};\n"
-                f"    uwsgi_temp_path {d / 'temp/uwsgi'};\n"
-                f"    scgi_temp_path {d / 'temp/scgi'};\n"
-                f"    access_log {d / 'other-access.log'};\n"
-                f"    include {d / 'registry.conf'};\n"
-                "}\n")
-        path = d / "nginx.conf"
-        path.write_text(main, "utf-8")
-        return path
+        return renderer().standalone(self.directory, listen=f"127.0.0.1:{self.port}",
+                                     nodes=self.nodes, anonymous_read=self.anonymous_read)
 
     def start(self) -> None:
         """Check the configuration, start nginx and wait until it accepts connections."""

@@ -1,0 +1,114 @@
+"""The whole topology of scripts/topology.py: a primary and a standby, two API nodes, nginx
+with its cache in front of them, NATS JetStream with the relay. Followers connect through
+nginx; releases are published through one node or the other."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from registry.sync.client import SyncClient
+from tests.conftest import BACKENDS
+from tests.deploy.topology_kit import issue_token, rename, require_tools
+from tests.deploy.topology_kit import topology as topo
+
+pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS,
+                                reason="the topology is PostgreSQL (REGISTRY_TEST_BACKENDS)")
+
+
+@pytest.fixture
+def whole() -> Iterator[Any]:
+    """Everything scripts/topology.py starts."""
+    require_tools("initdb", "pg_basebackup", "pg_ctl", "nginx", "nats-server")
+    root = Path(tempfile.mkdtemp(prefix="registry-topology-test-"))
+    shutil.rmtree(root)
+    started = topo.up(root, nodes=2, say=False)
+    try:
+        yield started
+    finally:
+        topo.down(root)
+
+
+class Follower:
+    """A replica following in a thread; ``applied(release)`` waits for a release."""
+
+    def __init__(self, base: str, into: str) -> None:
+        self.client = SyncClient(base, into)
+        self.client.pull()
+        self.errors: list[Exception] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.client.follow(wait=20, on_error=self.errors.append)
+        except Exception as exc:  # the test reads it
+            self.errors.append(exc)
+
+    def release(self) -> int:
+        return self.client.store.state().release
+
+    def applied(self, release: int, seconds: float) -> float | None:
+        """Seconds until ``release`` was applied, or ``None`` after ``seconds``."""
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            if self.release() >= release:
+                return time.monotonic() - started
+            time.sleep(0.005)
+        return None
+
+    def stop(self) -> None:
+        self.client.stop.set()
+        self.thread.join(30)
+        self.client.close()
+
+
+def test_followers_through_nginx_across_nodes(whole: Any, tmp_path: Path) -> None:
+    nginx = whole.nginx_url
+    node_a, node_b = whole.nodes[0].url, whole.nodes[1].url
+    steward = issue_token(whole.primary_url, "s", "steward", ["admin-units"])
+    approver = issue_token(whole.primary_url, "a", "approver")
+
+    # A first replica bootstraps through nginx; a second one is served from its cache.
+    first = Follower(nginx, f"sqlite:///{tmp_path / 'first.db'}")
+    log = Path(whole.dir) / "nginx" / "access.log"
+    before = log.read_text("utf-8").count("/sync/v1/snapshot/")
+    second = SyncClient(nginx, f"sqlite:///{tmp_path / 'second.db'}")
+    second.pull()
+    snapshot_lines = [line for line in log.read_text("utf-8").splitlines()
+                      if "/sync/v1/snapshot/" in line][before:]
+    assert snapshot_lines and all("cache=HIT" in line for line in snapshot_lines), \
+        snapshot_lines
+    assert second.verify().ok
+    second.close()
+
+    try:
+        # A release published through node A reaches the follower (long-polling through
+        # nginx, which balances over both nodes) within a second.
+        delays = []
+        for name in ("Phường Ba Đình A", "Phường Ba Đình B", "Phường Ba Đình A2"):
+            release = rename(node_a, steward, approver, "00004", name)
+            delay = first.applied(release, 10)
+            assert delay is not None, f"release {release} not applied; {first.errors}"
+            delays.append(delay)
+        print("applied after", delays)
+        # Each within a second; one of three may miss it on a loaded machine.
+        assert sorted(delays)[1] < 1.0, delays
+
+        # Node A goes away: the follower goes on through node B, and nothing is lost.
+        topo.stop_process(whole.process("node-1"))
+        release = rename(node_b, steward, approver, "00004", "Phường Ba Đình C")
+        assert first.applied(release, 30) is not None, first.errors
+        report = first.client.verify()
+        assert report.ok, report
+    finally:
+        first.stop()
+    assert httpx.get(f"{nginx}/healthz", timeout=10).status_code == 200
