@@ -6,15 +6,18 @@ code is synchronous and threaded, nats-py is asyncio: a private event loop on a 
 thread runs the client, and every method here waits for its coroutine.
 
 Ordering under pipelining: a batch is published without waiting for each
-acknowledgement, every message carrying ``Nats-Expected-Last-Sequence`` (the stream
-sequence it must follow). If one is lost, every later one of the batch is refused by the
-server, so the stream can never hold a record after one it lacks. ``Nats-Msg-Id`` is
-``<epoch>:<seq>``: JetStream stores a replayed record once (it checks the id first).
+acknowledgement. Its first message carries ``Nats-Expected-Last-Sequence`` (the stream's
+last sequence), each later one ``Nats-Expected-Last-Msg-Id`` (the id of the message before
+it). If one is lost, or anyone else's message lands in between, every later one of the
+batch is refused by the server, so the stream never holds a record after one it lacks.
+``Nats-Msg-Id`` is ``<epoch>:<seq>``: JetStream stores a replayed record once (it checks
+the id first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Coroutine, Sequence
@@ -22,7 +25,7 @@ from typing import Any, TypeVar
 
 import nats
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import DeliverPolicy
+from nats.js.api import DeliverPolicy, PubAck
 from nats.js.errors import NotFoundError
 
 from registry.broker.base import (
@@ -119,6 +122,9 @@ class JetStreamBroker:
         self._js = nc.jetstream()
         self._last_stream_seq: int | None = None
         self._closing = threading.Event()
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] | None = None
+        self._inbox = ""
+        self._batch = 0
 
     @classmethod
     def connect(cls, url: str, stream: str, prefix: str,
@@ -251,21 +257,55 @@ class JetStreamBroker:
 
     async def _publish_window(self, window: Sequence[FeedMessage], last: int
                               ) -> list[tuple[Any, str | None]]:
-        futures = []
-        expected = last
-        for message in window:
-            headers = {**_headers(message), "Nats-Expected-Last-Sequence": str(expected)}
+        # Sent one after another on the one connection (so in order), each with its own
+        # reply subject; the acknowledgements are awaited afterwards. (nats-py's own
+        # publish_async never completes a publish the server refuses with a 400.)
+        if self._acks is None:
+            self._inbox = self._nc.new_inbox()
+            self._acks = {}
+            await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+        futures: list[asyncio.Future[dict[str, Any]]] = []
+        for number, message in enumerate(window):
+            # The first follows the stream's last message; each other one the message
+            # before it in the window (by id: a foreign message in between breaks that
+            # too, where a stream sequence could match again by chance).
+            expect = {"Nats-Expected-Last-Sequence": str(last)} if number == 0 else \
+                {"Nats-Expected-Last-Msg-Id": window[number - 1].msg_id}
+            headers = {**_headers(message), **expect}
             subject = f"{self.prefix}.{subject_token(message.list_key)}"
-            futures.append(await self._js.publish_async(subject, message.data,
-                                                        headers=headers))
-            expected += 1
+            token = f"{self._batch}-{number}"
+            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._acks[token] = future
+            futures.append(future)
+            await self._nc.publish(subject, message.data, reply=f"{self._inbox}.{token}",
+                                   headers=headers)
+        self._batch += 1
+        await self._nc.flush()
         results: list[tuple[Any, str | None]] = []
-        for future in futures:
-            try:
-                results.append((await asyncio.wait_for(future, 30), None))
-            except Exception as exc:
-                results.append((None, str(exc) or type(exc).__name__))
+        try:
+            for future in futures:
+                try:
+                    reply = await asyncio.wait_for(future, 30)
+                except TimeoutError:
+                    results.append((None, "no acknowledgement in 30 s"))
+                    continue
+                error = reply.get("error")
+                results.append((None, str(error.get("description") or error)) if error
+                               else (PubAck.from_response(reply), None))
+        finally:
+            for number in range(len(window)):
+                self._acks.pop(f"{self._batch - 1}-{number}", None)
         return results
+
+    async def _on_ack(self, msg: Any) -> None:
+        future = (self._acks or {}).get(msg.subject.rpartition(".")[2])
+        if future is None or future.done():
+            return
+        try:
+            future.set_result(json.loads(msg.data) if msg.data else {
+                "error": {"description": f"status {msg.headers and msg.headers.get('Status')}"}})
+        except ValueError:
+            future.set_result({"error": {"description": "an unreadable acknowledgement"}})
 
     def subscribe(self, subjects: str | None = None) -> JetStreamSubscription:
         """The stream's last message on ``<prefix>.<subjects>``, then every new one, in

@@ -8,6 +8,7 @@ of its parts is a module of its own:
 - :mod:`.chain`: the checks every change record passes before it is applied;
 - :mod:`.apply`: one local transaction per release, committed with the cursor;
 - :mod:`.prefetch`: pages fetched ahead while earlier ones are written;
+- :mod:`.broker_follow`: releases taken from a message broker instead of long polls;
 - :mod:`.verify`: the proof that the replica equals the centre.
 
 A release is applied in one local transaction, with the cursor, however many pages it
@@ -28,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry import __version__
 from registry.errors import RegistryError
@@ -56,6 +57,10 @@ from registry.sync.verify import VerifyReport, verify_replica
 
 __all__ = ["STAGE_COMMIT", "Progress", "PullResult", "ReleaseChanges", "RemoteHead",
            "SyncClient", "default_consumer_name", "run_hook"]
+
+if TYPE_CHECKING:
+    from registry.broker.base import Broker
+    from registry.sync.broker_follow import BrokerFollowStats
 
 log = logging.getLogger("registry.sync")
 STAGE_COMMIT = 50_000
@@ -262,6 +267,15 @@ class SyncClient:
                 continue
             if interval and self.stop.wait(interval):
                 return
+
+    def follow_broker(self, broker: Broker, *, idle_pull: float = 60.0) -> BrokerFollowStats:
+        """Apply releases from ``broker``'s messages (checked exactly as change pages are)
+        until :attr:`stop` is set; whatever does not fit is pulled over HTTP instead (see
+        :mod:`.broker_follow`). ``idle_pull``: seconds without a message before an HTTP
+        pull checks that nothing was missed."""
+        from registry.sync.broker_follow import BrokerFollower
+
+        return BrokerFollower(self, broker, idle_pull=idle_pull).run()
 
     def verify(self, detail_limit: int = 20, lists: tuple[str, ...] | None = None,
                jobs: int = 1) -> VerifyReport:

@@ -31,6 +31,7 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from registry.broker.base import BrokerUnavailable
 from registry.cli.database import missing_on_server, server_of
 from registry.errors import RegistryError
 from registry.sync.client import SyncClient, run_hook
@@ -118,7 +119,7 @@ def _exit_for(exc: RegistryError) -> int:
         return 4
     if isinstance(exc, FeedIntegrityError):
         return 3
-    if isinstance(exc, TransportError):
+    if isinstance(exc, TransportError | BrokerUnavailable):
         return 5
     return 1
 
@@ -173,9 +174,22 @@ def pull_cmd(
     retries: Annotated[int, typer.Option("--retries", min=0, help="Times to try again, with "
                                          "growing pauses, when the centre cannot be reached or "
                                          "is busy (with --follow: for ever).")] = 7,
+    broker: Annotated[str | None, typer.Option("--broker", help="With --follow: take releases "
+                                               "from this broker (nats://host:port) instead "
+                                               "of long-polling; HTTP whenever it cannot "
+                                               "serve.")] = None,
+    stream: Annotated[str, typer.Option("--stream", help="With --broker: the stream the "
+                                        "relay publishes to.")] = "REGISTRY_FEED",
+    subject_prefix: Annotated[str, typer.Option("--subject-prefix", help="With --broker: "
+                                                "the relay's subject prefix.")] =
+    "registry.feed",
 ) -> None:
     """Bootstrap a local database from the registry and bring it up to date."""
     _logging(quiet)
+    if broker is not None and not follow:
+        err.print("[bold red]error:[/] --broker is for following: give --follow too",
+                  highlight=False)
+        raise typer.Exit(2)
     try:
         subscription = (parse_subscription(lists, scope)
                         if lists is not None or scope is not None else None)
@@ -191,7 +205,13 @@ def pull_cmd(
     for sig in (signal.SIGTERM, signal.SIGINT):
         # Stop at once, even in the middle of a long poll; an open release is rolled back.
         signal.signal(sig, lambda *_: client.shutdown())
+    connected = None
     try:
+        if broker is not None:
+            # Before anything is pulled: a broker that does not answer is a clear error.
+            from registry.broker import open_broker
+
+            connected = open_broker(broker, stream, subject_prefix)
         result = client.pull()
         if not quiet:
             what = "bootstrapped, then " if result.bootstrapped else ""
@@ -203,7 +223,9 @@ def pull_cmd(
             err.print("warning: no token: the centre's ledger will not show this replica's "
                       "position; give --token or REGISTRY_SYNC_TOKEN (a token of role sync)",
                       highlight=False, soft_wrap=True)
-        if follow:
+        if follow and connected is not None:
+            client.follow_broker(connected)
+        elif follow:
             client.follow(interval=interval, wait=wait)
         if verify:
             _print_verify(client.verify(), as_json=False)
@@ -212,6 +234,8 @@ def pull_cmd(
             return
         _fail(exc, into)
     finally:
+        if connected is not None:
+            connected.close()
         client.close()
 
 

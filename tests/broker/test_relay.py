@@ -117,7 +117,7 @@ def test_a_stream_of_another_epoch_is_refused(database: Database,
         Relay(database.engine, broker, listen=False).run_once()
         with transaction(session_factory(database.engine)) as session:
             new_epoch(session)  # the centre restored from a backup
-        with pytest.raises(StreamMismatch, match="holds epoch .* the feed was rebuilt"):
+        with pytest.raises(StreamMismatch, match=r"holds epoch .* the feed was rebuilt"):
             Relay(database.engine, broker, listen=False).run_once()
     finally:
         broker.close()
@@ -128,7 +128,7 @@ def _relay_process(database: Database, names: StreamNames, log: Path) -> subproc
     return subprocess.Popen(
         [sys.executable, "-m", "registry", "broker", "relay", "--url", names.url, "--stream",
          names.stream, "--subject-prefix", names.prefix, "--poll", "0.05"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(log, "ab"), cwd=REPO)  # noqa: SIM115
+        env=env, stdout=subprocess.DEVNULL, stderr=open(log, "ab"), cwd=REPO)
 
 
 def _until(check: Any, seconds: float = 30.0) -> None:
