@@ -147,6 +147,29 @@ def test_persisted_graphql_gets_are_cached_by_their_headers(make_edge: MakeEdge)
     assert get(graphql, params=persisted(sha(LATEST))).headers["x-cache-status"] == "HIT"
 
 
+def test_a_client_shown_a_newer_release_is_not_answered_from_the_cache(
+        make_edge: MakeEdge) -> None:
+    edge = make_edge()
+    first_release = edge.centre.run(hanoi)
+    graphql = edge.base + "/graphql"
+    assert get(graphql, params=persisted(sha(LATEST), query=LATEST)).status_code == 200
+    cached = get(graphql, params=persisted(sha(LATEST)))
+    assert get(graphql, params=persisted(sha(LATEST))).headers["x-cache-status"] == "HIT"
+    assert cached.headers["x-registry-release"] == str(first_release)
+    newer = edge.centre.publish([{"op": "rename", "list": "admin-units", "code": "001",
+                                  "name": "Quận Ba Đình Mới"}], effective="2025-07-15")
+    # Within max-age the cache still answers the release before, to whoever shows nothing.
+    stale = get(graphql, params=persisted(sha(LATEST)))
+    assert stale.headers["x-cache-status"] == "HIT"
+    assert stale.headers["x-registry-release"] == str(first_release)
+    # A client that was shown the newer release says so, and gets it from a node.
+    pinned = get(graphql, params=persisted(sha(LATEST)),
+                 headers={"X-Registry-Min-Release": str(newer)})
+    assert pinned.headers["x-cache-status"] == "BYPASS"
+    assert pinned.headers["x-registry-release"] == str(newer)
+    assert pinned.json()["data"]["administrativeUnit"]["name"] == "Quận Ba Đình Mới"
+
+
 def test_a_token_is_never_answered_from_the_cache_when_reads_need_one(
         make_edge: MakeEdge) -> None:
     edge = make_edge(anonymous_read=False)
