@@ -131,7 +131,8 @@ def build_centre(server: str) -> str:
     report = load_bundled_data(engine)
     engine.dispose()
     print(f"  centre: bundled data published in {time.perf_counter() - started:.1f} s "
-          f"({report})", flush=True)
+          f"({len(report.published)} change sets, {report.operations:,} operations)",
+          flush=True)
     return url
 
 
