@@ -193,9 +193,17 @@ class JetStreamBroker:
         try:
             info = self._call(self._js.stream_info(self.stream))
         except NotFoundError:
-            self._call(self._js.add_stream(
-                name=self.stream, subjects=[subjects], duplicate_window=DUPLICATE_WINDOW,
-                description="registry feed records in seq order"))
+            try:
+                self._call(self._js.add_stream(
+                    name=self.stream, subjects=[subjects], duplicate_window=DUPLICATE_WINDOW,
+                    description="registry feed records in seq order"))
+            except BrokerError as exc:
+                if "overlap" not in exc.message:
+                    raise
+                raise BrokerError(f"cannot create stream {self.stream} at {self.url}: another "
+                                  f"stream takes subjects {subjects} already; relay into that "
+                                  "stream (--stream) or give another --subject-prefix"
+                                  ) from None
             log.info("created stream %s (subjects %s)", self.stream, subjects)
             return
         if subjects not in (info.config.subjects or []):

@@ -81,7 +81,6 @@ class Relay:
         self.epoch: str | None = None
         self._wake = threading.Event()
         self._listener = FeedListener.for_engine(engine) if listen else None
-        self._release_start: float | None = None
         self._release_first: int | None = None
         self._release_dups = 0
 
@@ -170,11 +169,11 @@ class Relay:
                                   f"{rows[0][0]}); run 'registry verify-feed' on the centre")
             messages = [FeedMessage.of_record(head.epoch, seq, release, digest, text)
                         for seq, release, text, digest in rows]
-            if self._release_start is None:
-                self._release_start = time.monotonic()
+            started = time.monotonic()
             stored = self.broker.publish(messages)
+            elapsed = time.monotonic() - started
             self._check_duplicates(stored)
-            self._account(messages, stored)
+            self._account(messages, stored, elapsed)
             self.position = messages[-1].seq
             sent += len(messages)
         return sent
@@ -191,7 +190,10 @@ class Relay:
                     f"publishes on {self.broker.prefix}.>; allow only the relay to publish "
                     "there, and relay into a new stream")
 
-    def _account(self, messages: Sequence[FeedMessage], stored: Sequence[Stored]) -> None:
+    def _account(self, messages: Sequence[FeedMessage], stored: Sequence[Stored],
+                 elapsed: float) -> None:
+        """Count, and log one JSON line per release whose closing record was published
+        (``publish_seconds``: the publish call that carried it, for the whole batch)."""
         duplicates = sum(1 for item in stored if item.duplicate)
         PUBLISHED.labels("stored").inc(len(stored) - duplicates)
         PUBLISHED.labels("duplicate").inc(duplicates)
@@ -202,19 +204,16 @@ class Relay:
             if self._release_first is None:
                 self._release_first = message.seq
             if message.list_key is None and json.loads(message.data).get("t") == "release":
-                started = self._release_start or time.monotonic()
                 log.info(json.dumps({
                     "event": "broker.published", "stream": self.broker.stream,
                     "epoch": message.epoch, "release": message.release,
                     "first_seq": self._release_first, "last_seq": message.seq,
                     "records": message.seq - self._release_first + 1,
                     "duplicates": self._release_dups,
-                    "seconds": round(time.monotonic() - started, 4)}))
+                    "batch_records": len(messages),
+                    "publish_seconds": round(elapsed, 4)}))
                 self.stats.releases += 1
                 self._release_first, self._release_dups = None, 0
-                self._release_start = time.monotonic()
-        if self._release_first is None:
-            self._release_start = None
 
     # --- running ---
 
