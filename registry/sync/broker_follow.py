@@ -172,10 +172,9 @@ class BrokerFollower:
         if self._applier is None:
             state = client.store.state()
             if state.epoch != message.epoch:
-                # Another epoch, here or there: HTTP decides (a new snapshot, or a
-                # stale message of a deleted stream).
-                if message.seq > state.seq or message.epoch != state.epoch:
-                    self._fallback(f"a message of epoch {message.epoch}, not {state.epoch}")
+                # Another epoch, here or there: HTTP decides (a new snapshot, or nothing
+                # for a stale message of an older feed).
+                self._fallback(f"a message of epoch {message.epoch}, not {state.epoch}")
                 return
             self._applier = ChainApplier(client, state, self._result, confirm=self._confirm)
         applier = self._applier
