@@ -15,10 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from registry.broker import open_broker
 from registry.sync.client import SyncClient
 from tests.conftest import BACKENDS
 from tests.deploy.topology_kit import issue_token, rename, require_tools
 from tests.deploy.topology_kit import topology as topo
+from tests.sync.conftest import dump
 
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS,
                                 reason="the topology is PostgreSQL (REGISTRY_TEST_BACKENDS)")
@@ -38,18 +40,23 @@ def whole() -> Iterator[Any]:
 
 
 class Follower:
-    """A replica following in a thread; ``applied(release)`` waits for a release."""
+    """A replica following in a thread (long polls, or the broker's messages);
+    ``applied(release)`` waits for a release."""
 
-    def __init__(self, base: str, into: str) -> None:
+    def __init__(self, base: str, into: str, broker: Any = None) -> None:
         self.client = SyncClient(base, into)
         self.client.pull()
+        self.broker = broker
         self.errors: list[Exception] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         try:
-            self.client.follow(wait=20, on_error=self.errors.append)
+            if self.broker is not None:
+                self.client.follow_broker(self.broker)
+            else:
+                self.client.follow(wait=20, on_error=self.errors.append)
         except Exception as exc:  # the test reads it
             self.errors.append(exc)
 
@@ -69,6 +76,8 @@ class Follower:
         self.client.stop.set()
         self.thread.join(30)
         self.client.close()
+        if self.broker is not None:
+            self.broker.close()
 
 
 def test_followers_through_nginx_across_nodes(whole: Any, tmp_path: Path) -> None:
@@ -79,6 +88,9 @@ def test_followers_through_nginx_across_nodes(whole: Any, tmp_path: Path) -> Non
 
     # A first replica bootstraps through nginx; a second one is served from its cache.
     first = Follower(nginx, f"sqlite:///{tmp_path / 'first.db'}")
+    # A third takes its releases from the broker (the relay publishes into JetStream).
+    pushed = Follower(nginx, f"sqlite:///{tmp_path / 'pushed.db'}",
+                      open_broker(whole.nats_url, whole.stream))
     log = Path(whole.dir) / "nginx" / "access.log"
     before = log.read_text("utf-8").count("/sync/v1/snapshot/")
     second = SyncClient(nginx, f"sqlite:///{tmp_path / 'second.db'}")
@@ -109,6 +121,11 @@ def test_followers_through_nginx_across_nodes(whole: Any, tmp_path: Path) -> Non
         assert first.applied(release, 30) is not None, first.errors
         report = first.client.verify()
         assert report.ok, report
+        # The broker-driven follower ends identical to the one that long-polled.
+        assert pushed.applied(release, 30) is not None, pushed.errors
+        assert pushed.client.verify().ok
+        assert dump(pushed.client.target) == dump(first.client.target)
     finally:
         first.stop()
+        pushed.stop()
     assert httpx.get(f"{nginx}/healthz", timeout=10).status_code == 200
