@@ -205,10 +205,11 @@ def start_nginx(topology: Topology) -> Process:
     return process
 
 
-def start_nats(topology: Topology) -> Process:
-    """nats-server with JetStream, its store under the topology's directory."""
+def start_nats(topology: Topology, port: int | None = None) -> Process:
+    """nats-server with JetStream, its store under the topology's directory (``port``: to
+    start it again where it was)."""
     server = shutil.which("nats-server") or "/usr/sbin/nats-server"
-    port = free_port()
+    port = port or free_port()
     store = Path(topology.dir) / "nats"
     store.mkdir(exist_ok=True)
     process = _spawn("nats", [server, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",

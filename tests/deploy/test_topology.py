@@ -39,6 +39,18 @@ def whole() -> Iterator[Any]:
         topo.down(root)
 
 
+def _until(check: Any, seconds: float) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := check()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def release_seq(whole: Any) -> int:
+    """The feed's head seq on the primary."""
+    return int(whole.primary().scalar("SELECT seq FROM feed_head", "registry"))
+
+
 class Follower:
     """A replica following in a thread (long polls, or the broker's messages);
     ``applied(release)`` waits for a release."""
@@ -121,8 +133,29 @@ def test_followers_through_nginx_across_nodes(whole: Any, tmp_path: Path) -> Non
         assert first.applied(release, 30) is not None, first.errors
         report = first.client.verify()
         assert report.ok, report
-        # The broker-driven follower ends identical to the one that long-polled.
         assert pushed.applied(release, 30) is not None, pushed.errors
+
+        # The broker goes away: the broker-driven follower falls back to HTTP; when it is
+        # back, the relay fills the stream in again and the messages flow on.
+        nats = whole.process("nats")
+        topo.stop_process(nats)
+        release = rename(node_b, steward, approver, "00004", "Phường Ba Đình D")
+        assert pushed.applied(release, 30) is not None, pushed.errors
+        restarted = topo.start_nats(whole, int(whole.nats_url.rsplit(":", 1)[1]))
+        whole.others[whole.others.index(nats)] = restarted
+        whole.save()
+        stream = open_broker(whole.nats_url, whole.stream)
+        try:
+            assert _until(lambda: max((m.seq for _, m in stream.last_messages(5) if m),
+                                      default=0) == release_seq(whole), 30), \
+                "the relay did not fill the stream in after the broker came back"
+        finally:
+            stream.close()
+        release = rename(node_b, steward, approver, "00004", "Phường Ba Đình E")
+        assert pushed.applied(release, 30) is not None, pushed.errors
+        assert first.applied(release, 30) is not None, first.errors
+
+        # The broker-driven follower ends identical to the one that long-polled.
         assert pushed.client.verify().ok
         assert dump(pushed.client.target) == dump(first.client.target)
     finally:
