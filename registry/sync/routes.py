@@ -7,8 +7,8 @@ never in a thread, so hundreds of following replicas hold no worker.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive
 
 from registry.db import transaction
 from registry.errors import (
@@ -30,6 +31,7 @@ from registry.limits import Limits, load_limits
 from registry.replicas import ReadRouter
 from registry.services import sync_ledger
 from registry.services.actors import Actor
+from registry.services.feed import Head
 from registry.sync import auth, params
 from registry.sync.codec import gzip_bytes
 from registry.sync.errors import EpochChanged
@@ -135,15 +137,33 @@ def _subscription(request: Request, limits: Limits) -> Subscription:
 
 async def _long_poll(request: Request, server: SyncServer, seq: int, epoch: str,
                      wait: float) -> None:
-    """Wait for the head to pass ``seq``, giving up early when the client goes away."""
-    deadline = time.monotonic() + wait
-    while (remaining := deadline - time.monotonic()) > 0:
-        await server.watcher.wait_beyond(seq, epoch, min(remaining, 1.0))
-        head = server.watcher.head
-        if head is not None and (head.seq > seq or head.epoch != epoch):
-            return
-        if await request.is_disconnected():
-            return
+    """Wait for the head to pass ``seq``, giving up early when the client goes away.
+
+    Nothing runs while it waits: no periodic check per waiter (a node holds thousands),
+    only the watcher's wake-up and the server's own notice that the client has gone."""
+    waiting = asyncio.ensure_future(server.watcher.wait_beyond(seq, epoch, wait))
+    gone = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiting, gone):
+            task.cancel()
+        await asyncio.gather(waiting, gone, return_exceptions=True)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client has gone (a GET has no body left to read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _head_after_wait(server: SyncServer, known: int) -> Head:
+    """The head a long poll woke for: the one the watcher has just read, when it is past
+    ``known`` (thousands of woken waiters cost no query each), else read now."""
+    head = server.watcher.head
+    if head is not None and head.seq > known:
+        return head
+    return await run_in_threadpool(server.head)
 
 
 def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute]:
@@ -181,7 +201,7 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
         known = _number(request, params.SEQ_AFTER)
         if wait and known is not None and current.seq <= known:
             await _long_poll(request, server, int(known), current.epoch, wait)
-            current = await run_in_threadpool(server.head)
+            current = await _head_after_wait(server, int(known))
         return _json(request, {"epoch": current.epoch, "seq": current.seq,
                                "release": current.release, "hash": current.hash,
                                "format": SUPPORTED_FORMAT, "page_size": server.page_size})
@@ -201,7 +221,10 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
             _etag_matches(request, built.etag)
         if wait and not built.complete and idle:
             await _long_poll(request, server, built.last_seq, epoch, wait)
-            built, body = await run_in_threadpool(server.change_page, epoch, page, after)
+            woke = server.watcher.head
+            fresh = woke if woke is not None and woke.seq > built.last_seq else None
+            built, body = await run_in_threadpool(server.change_page, epoch, page, after,
+                                                  fresh)
         cache = IMMUTABLE if built.complete and after is None else NO_CACHE
         return _send(request, body, NDJSON, cache, built.etag)
 

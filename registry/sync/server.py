@@ -195,11 +195,13 @@ class SyncServer:
 
     # --- change pages ---
 
-    def change_page(self, epoch: str, page: int,
-                    after: int | None = None) -> tuple[ChangePage, Body]:
+    def change_page(self, epoch: str, page: int, after: int | None = None,
+                    head: Head | None = None) -> tuple[ChangePage, Body]:
         """Page ``page`` of the current epoch (only the records after ``after``, if given),
-        from the cache when it is complete."""
-        head = self.require_epoch(epoch)
+        from the cache when it is complete. ``head``: the head as just read (by the head
+        watcher that woke a long poll), instead of reading it again."""
+        if head is None or head.epoch != epoch:
+            head = self.require_epoch(epoch)
         size = self.page_size
         complete_key = (epoch, size, page, "complete", after)
         cached = self._pages.get(complete_key)
