@@ -346,7 +346,8 @@ def main() -> None:
     root = args.dir.resolve()
     if args.action == "up":
         topology = up(root, args.nodes, args.empty)
-        print(json.dumps(asdict(topology), indent=2))
+        shown = {**asdict(topology), "secret_key": f"(in {root / 'topology.json'})"}
+        print(json.dumps(shown, indent=2))
     elif args.action == "down":
         down(root, args.keep)
     else:
