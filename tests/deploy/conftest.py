@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,20 @@ class Edge:
     def base(self) -> str:
         """Where clients go: nginx."""
         return self.nginx.base
+
+    def origin_count(self, prefix: str = "/", at_least: int = 0) -> int:
+        """How many requests the node has answered, once its log has settled: a request's
+        line is written just after its answer is sent, so it may lag behind the client."""
+        deadline = time.monotonic() + 5
+        count, since = len(self.origin_requests(prefix)), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = len(self.origin_requests(prefix))
+            if now != count:
+                count, since = now, time.monotonic()
+            elif count >= at_least and time.monotonic() - since >= 0.3:
+                break
+        return count
 
     def origin_requests(self, prefix: str = "/") -> list[dict[str, Any]]:
         """The requests the node has answered (its JSON request log), by path prefix."""
