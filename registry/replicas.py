@@ -80,6 +80,14 @@ def read_urls_from_env() -> list[str]:
     return urls
 
 
+def check_read_settings(primary_url: str) -> None:
+    """Refuse, before a server starts, standbys that cannot serve ``primary_url``'s reads."""
+    urls = read_urls_from_env()
+    if urls and not make_url(primary_url).get_backend_name() == "postgresql":
+        raise RegistryError(f"{URLS_VARIABLE} needs a PostgreSQL primary; the database is "
+                            f"{make_url(primary_url).get_backend_name()}")
+
+
 def poll_seconds_from_env() -> float:
     """``REGISTRY_READ_POLL_SECONDS`` (default 0.1): how often standby heads are read."""
     return max(0.01, float(os.environ.get("REGISTRY_READ_POLL_SECONDS", "0.1")))

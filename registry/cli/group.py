@@ -25,7 +25,7 @@ from typer.core import TyperGroup
 
 from registry.cli.database import DB_HELP, chosen_url, require_existing
 from registry.cli.network import require_free_port
-from registry.cli.output import err
+from registry.cli.output import err, fail
 from registry.config import DATABASE_VARIABLE
 
 # Commands that do not open the registry's database, or name their own.
@@ -51,6 +51,17 @@ def _database_variable(url: str) -> Iterator[None]:
             os.environ[DATABASE_VARIABLE] = before
 
 
+def _check_read_settings(url: str) -> None:
+    """One line, before a server starts, for standbys it could not use (registry.replicas)."""
+    from registry.errors import RegistryError
+    from registry.replicas import check_read_settings
+
+    try:
+        check_read_settings(url)
+    except RegistryError as exc:
+        fail(exc.message)
+
+
 def _with_database(callback: Callable[..., Any], path: tuple[str, ...]) -> Callable[..., Any]:
     """``callback`` with a ``--db`` option; the URL is checked before the command runs."""
     signature = inspect.signature(callback, eval_str=True)
@@ -66,6 +77,7 @@ def _with_database(callback: Callable[..., Any], path: tuple[str, ...]) -> Calla
             require_existing(url)
         if path == ("serve",):
             require_free_port(kwargs["host"], kwargs["port"])
+            _check_read_settings(url)
         with _database_variable(url):
             return callback(*args, **kwargs)
 

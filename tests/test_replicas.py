@@ -1,0 +1,120 @@
+"""registry.replicas without a standby cluster: the settings' errors, the choice of a read
+database, and the fall-back to the primary when a standby does not answer. The real
+standby is in tests/deploy/test_standby_reads.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry.db import session_factory
+from registry.errors import RegistryError
+from registry.replicas import Need, ReadRouter, read_urls_from_env
+from registry.services.feed import Head
+from tests.conftest import Database
+from tests.sync.conftest import free_port
+
+CLOSED = "postgresql://postgres@127.0.0.1:1/registry"  # nothing listens on port 1
+
+
+def test_a_standby_url_that_is_not_postgresql_is_refused_naming_the_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_READ_DATABASE_URLS", f"{CLOSED}, sqlite:///standby.db")
+    with pytest.raises(RegistryError) as refused:
+        read_urls_from_env()
+    assert "REGISTRY_READ_DATABASE_URLS" in refused.value.message
+    assert "sqlite:///standby.db" in refused.value.message
+    monkeypatch.setenv("REGISTRY_READ_DATABASE_URLS", f" {CLOSED} ,, ")
+    assert read_urls_from_env() == [CLOSED]
+
+
+def test_standbys_need_a_postgresql_primary(database: Database) -> None:
+    if database.backend == "postgresql":
+        ReadRouter(session_factory(database.engine), [CLOSED]).stop()
+        return
+    with pytest.raises(RegistryError, match="needs a PostgreSQL primary"):
+        ReadRouter(session_factory(database.engine), [CLOSED])
+
+
+@pytest.fixture
+def router(pg_database: Database) -> Iterator[ReadRouter]:
+    made = ReadRouter(session_factory(pg_database.engine), [CLOSED, CLOSED], interval=60)
+    yield made
+    made.stop()
+
+
+def _head(release: int, seq: int) -> Head:
+    return Head(epoch="e", seq=seq, release=release, hash="h")
+
+
+def test_a_read_goes_to_a_standby_that_has_what_it_needs(router: ReadRouter) -> None:
+    first, second = router.standbys
+    router.primary.head = _head(5, 50)
+    first.head, first.up = _head(5, 50), True
+    second.head, second.up = _head(4, 40), True
+    need = router.default_need()
+    assert need == Need(release=5, seq=50)
+    assert {router.choose(need).name for _ in range(4)} == {first.name}
+    assert router.choose(Need(release=4)).standby  # either standby has release 4
+    assert {router.choose(Need(release=4)).name for _ in range(4)} == {first.name,
+                                                                       second.name}
+    # The client was shown release 6: nobody here has it, the primary answers.
+    assert router.choose(router.default_need(at_least=6)) is router.primary
+    first.up = False
+    assert router.choose(need) is router.primary
+
+
+def test_before_the_primary_head_is_known_reads_go_to_the_primary(router: ReadRouter) -> None:
+    for target in router.standbys:
+        target.head, target.up = _head(9, 90), True
+    assert router.primary.head is None
+    assert router.choose(router.default_need()) is router.primary
+
+
+def test_a_standby_that_does_not_answer_is_left_out_and_the_primary_answers(
+        router: ReadRouter) -> None:
+    router.poll_once()  # nothing answers on port 1: both left out
+    assert [t.up for t in router.standbys] == [False, False]
+    assert router.primary.head is not None
+    first = router.standbys[0]
+    first.head, first.up = router.primary.head, True  # as if it had answered a moment ago
+    used: list[str] = []
+
+    def read(sessions: sessionmaker[Session]) -> int:
+        used.append("standby" if sessions is first.sessions else "primary")
+        with sessions() as session:
+            return int(session.execute(text("SELECT 1")).scalar_one())
+
+    assert router.run(Need(), read) == 1
+    assert used == ["standby", "primary"]
+    assert first.up is False
+    assert router.describe()[1]["up"] is False
+    assert router.probe(first) is False
+
+
+@pytest.mark.parametrize(("standbys", "said"), [
+    ("sqlite:///standby.db", "'sqlite:///standby.db' is not a PostgreSQL URL"),
+    (CLOSED, "needs a PostgreSQL primary; the database is sqlite"),
+])
+def test_serve_refuses_unusable_standbys_in_one_line(tmp_path: Path, standbys: str,
+                                                     said: str) -> None:
+    db = tmp_path / "centre.db"
+    command = [sys.executable, "-m", "registry"]
+    subprocess.run([*command, "db", "upgrade", "--db", str(db)], check=True,
+                   capture_output=True, cwd=tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    done = subprocess.run([*command, "serve", "--db", str(db), "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**os.environ, "REGISTRY_READ_DATABASE_URLS": standbys})
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: REGISTRY_READ_DATABASE_URLS")
+    assert said in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
