@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from tests.processes import stop_child
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx" / "registry.conf"
 CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
@@ -96,13 +98,7 @@ class Nginx:
 
     def stop(self) -> None:
         """Stop nginx (this process's own child, by its id)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process)
         self.process = None
 
     def log_lines(self) -> list[str]:

@@ -31,6 +31,7 @@ from registry.db import make_engine, session_factory, transaction
 from registry.sync.client import SyncClient
 from tests.conftest import PG_SERVER, Database, Templates, drop_later
 from tests.factories import hanoi, publish
+from tests.processes import stop_child
 
 MARIADB_SERVER = os.environ.get("REGISTRY_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 TARGETS = ["sqlite", "postgresql", "mariadb"]
@@ -91,13 +92,7 @@ class Centre:
 
     def stop(self) -> None:
         """Stop the server process (this process's own child, by its id)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process)
         self.process = None
 
     def publish(self, ops: list[dict[str, Any]], effective: str = "2025-01-01",
