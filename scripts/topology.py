@@ -255,7 +255,10 @@ def up(root: Path, nodes: int = 2, empty: bool = False, broker: bool = True,
     bins = bindir()
     primary = Cluster(bins, root / "pg", "primary", {"wal_level": "replica",
                                                      "max_wal_senders": "5"})
-    standby = Cluster(bins, root / "pg", "standby", {"hot_standby": "on"})
+    # Feedback keeps the primary's vacuum from removing rows a standby read still needs,
+    # which would otherwise cancel that read ("conflict with recovery").
+    standby = Cluster(bins, root / "pg", "standby", {"hot_standby": "on",
+                                                     "hot_standby_feedback": "on"})
     topology.primary_port, topology.standby_port = primary.port, standby.port
     topology.primary_url = primary.url(DATABASE)
     topology.standby_url = standby.url(DATABASE)
