@@ -26,7 +26,7 @@ from typing import TypeVar
 from prometheus_client import Counter
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.db import make_engine, session_factory, shown_url
@@ -93,11 +93,6 @@ def poll_seconds_from_env() -> float:
     return max(0.01, float(os.environ.get("REGISTRY_READ_POLL_SECONDS", "0.1")))
 
 
-def _is_disconnect(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
-
-
 class ReadRouter:
     """Chooses where each read goes; see the module's description."""
 
@@ -154,17 +149,18 @@ class ReadRouter:
         return ready[next(self._turn) % len(ready)]
 
     def run(self, need: Need, read: Callable[[sessionmaker[Session]], T]) -> T:
-        """``read(sessions)`` on the chosen database; on a standby that fails its
-        connection, once more on the primary."""
+        """``read(sessions)`` on the chosen database; when a standby's read fails, once
+        more on the primary."""
         target = self.choose(need)
         if not target.standby:
             return read(target.sessions)
         try:
             return read(target.sessions)
-        except DBAPIError as exc:
-            if not _is_disconnect(exc):
-                raise
-            self.mark_down(target, exc)
+        except DBAPIError:
+            # A standby that went away, or a read it cancelled while replaying ("conflict
+            # with recovery"): the primary answers this one. The standby is left out only
+            # when it no longer answers.
+            self.probe(target)
             READS.labels("primary").inc()
             return read(self.primary.sessions)
 

@@ -118,3 +118,24 @@ def test_serve_refuses_unusable_standbys_in_one_line(tmp_path: Path, standbys: s
     assert len(lines) == 1 and lines[0].startswith("error: REGISTRY_READ_DATABASE_URLS")
     assert said in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_read_the_standby_cancels_is_answered_by_the_primary_and_the_standby_stays(
+        pg_database: Database) -> None:
+    # The test database stands in for a standby that answers (it has the same data).
+    router = ReadRouter(session_factory(pg_database.engine), [pg_database.url], interval=60)
+    try:
+        router.poll_once()
+        standby = router.standbys[0]
+        assert standby.up and standby.head == router.primary.head
+
+        def read(sessions: sessionmaker[Session]) -> str:
+            with sessions() as session:
+                if sessions is standby.sessions:  # as PostgreSQL cancels a read in replay
+                    session.execute(text("SELECT 1 / 0"))
+                return "primary"
+
+        assert router.run(Need(), read) == "primary"
+        assert standby.up
+    finally:
+        router.stop()
