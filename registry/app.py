@@ -214,6 +214,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                          *web_body_rules(sessions, limits)])
     app.add_middleware(RequestLog)
     app.state.engine = engine
+    app.state.router = router
     app.state.sessions = sessions
     app.state.settings = settings
     app.state.limits = limits

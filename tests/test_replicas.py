@@ -18,7 +18,7 @@ from registry.db import session_factory
 from registry.errors import RegistryError
 from registry.replicas import Need, ReadRouter, read_urls_from_env
 from registry.services.feed import Head
-from tests.conftest import Database
+from tests.conftest import Database, Templates
 from tests.sync.conftest import free_port
 
 CLOSED = "postgresql://postgres@127.0.0.1:1/registry"  # nothing listens on port 1
@@ -139,3 +139,53 @@ def test_a_read_the_standby_cancels_is_answered_by_the_primary_and_the_standby_s
         assert standby.up
     finally:
         router.stop()
+
+
+@pytest.mark.parametrize("standby_answers", [True, False])
+def test_a_graphql_read_the_standby_fails_is_answered_by_the_primary(
+        pg_database: Database, templates: Templates, monkeypatch: pytest.MonkeyPatch,
+        standby_answers: bool) -> None:
+    from registry.app import create_app
+    from registry.config import Settings
+    from registry.db import make_engine, transaction
+    from tests.factories import hanoi
+    from tests.test_app import _request
+
+    with transaction(session_factory(pg_database.engine)) as session:
+        hanoi(session)
+    if standby_answers:
+        # It answers (its head can be read) but fails the request's reads, as a standby
+        # that cancels a read while replaying does.
+        broken = templates.fresh_url("postgresql")
+        engine = make_engine(broken)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE entry_versions CASCADE"))
+        engine.dispose()
+    else:  # it fails everything
+        broken = f"{pg_database.url}?options=-csearch_path%3Dnowhere"
+    monkeypatch.setenv("REGISTRY_READ_DATABASE_URLS", broken)
+    app = create_app(Settings(database_url=pg_database.url, anonymous_read=True))
+    router: ReadRouter = app.state.router
+    try:
+        router.poll_once()
+        assert router.primary.head is not None
+        assert router.standbys[0].up is standby_answers
+        standby = router.standbys[0]
+        standby.head, standby.up = router.primary.head, True  # as if it had all of it
+        before = _reads("primary"), _reads("standby")
+        answer = _request(app, "POST", "/graphql", json={
+            "query": '{ administrativeUnit(code: "001", asOf: "2025-08-01") { name } }'})
+        assert answer.status_code == 200
+        assert answer.json() == {"data": {"administrativeUnit": {"name": "Quận Ba Đình"}}}
+        assert (_reads("primary"), _reads("standby")) == (before[0] + 1, before[1] + 1)
+        assert standby.up is standby_answers  # left out only when it no longer answers
+    finally:
+        router.stop()
+        app.state.engine.dispose()
+
+
+def _reads(target: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("registry_read_database_total",
+                                     {"target": target}) or 0.0

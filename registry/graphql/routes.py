@@ -32,7 +32,7 @@ from registry.graphql.persisted import PersistedError, PersistedQueries, error_r
 from registry.graphql.persisted import requested_hash as persisted_hash
 from registry.graphql.planned.answer import planned_from_env
 from registry.graphql.planned.readers import OtherLoop, readers_size
-from registry.graphql.read_sides import ReadSide, min_release, sides_of
+from registry.graphql.read_sides import STANDBY_FAILURES, ReadSide, min_release, sides_of
 from registry.graphql.schema import build_schema
 from registry.graphql.schema import schema as registry_schema
 from registry.limits import load_limits
@@ -67,18 +67,9 @@ class _Held:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
-        self.status = 0
 
     async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
         self.messages.append(message)
-
-    def failed(self) -> bool:
-        """A server error, or GraphQL errors (which a lost database connection becomes)."""
-        body = b"".join(m.get("body", b"") for m in self.messages
-                        if m["type"] == "http.response.body")
-        return self.status >= 500 or b'"errors"' in body[:1 << 20]
 
     async def replay(self, send: Send) -> None:
         for message in self.messages:
@@ -151,17 +142,22 @@ class RegistryGraphQL(GraphQL[Context, None]):
             if not side.target.standby:
                 await self._respond(request, context, side, scope, send)
                 return
-            # On a standby the answer is held back until it is known good: a standby that
-            # went away meanwhile has the request answered again by the primary.
+            # On a standby the answer is held back until it is known good: a read the
+            # standby failed (it went away, or cancelled the read while replaying) has the
+            # request answered again by the primary.
             body = await request.body()
             held = _Held()
-            lost: DBAPIError | None = None
+            failures: list[BaseException] = []
+            noted = STANDBY_FAILURES.set(failures)
             try:
                 await self._respond(Request(scope, _replay(body)), context, side, scope,
                                     held.send)
             except DBAPIError as exc:  # the planned path lets it through
-                lost = exc
-            if (lost is not None or held.failed()) and not self.router.probe(side.target):
+                failures.append(exc)
+            finally:
+                STANDBY_FAILURES.reset(noted)
+            if failures:
+                self.router.probe(side.target)  # left out if it no longer answers
                 READS.labels("primary").inc()
                 context.close()
                 primary = self.sides[self.router.primary.name]
@@ -169,8 +165,6 @@ class RegistryGraphQL(GraphQL[Context, None]):
                 await self._respond(Request(scope, _replay(body)), context, primary, scope,
                                     send)
                 return
-            if lost is not None:
-                raise lost
             await held.replay(send)
         finally:
             context.close()

@@ -29,6 +29,8 @@ from sqlalchemy.sql import Executable
 
 Listener = Callable[[str], None]
 _listeners: list[Listener] = []
+FailureListener = Callable[[Connection, BaseException], None]
+_failure_listeners: list[FailureListener] = []
 Processors = dict[str, Callable[[Any], Any]]
 # statement id -> (the statement, kept so the id stays its own; SQL text; default values;
 # the bind processors SQLAlchemy would apply, such as JSON's serialiser)
@@ -40,6 +42,13 @@ def listen(listener: Listener) -> Callable[[], None]:
     """Call ``listener(sql)`` before each statement run directly; returns the remover."""
     _listeners.append(listener)
     return lambda: _listeners.remove(listener)
+
+
+def on_failure(listener: FailureListener) -> None:
+    """Call ``listener(connection, error)`` when a statement run directly fails, as
+    SQLAlchemy's ``handle_error`` does for the others."""
+    if listener not in _failure_listeners:
+        _failure_listeners.append(listener)
 
 
 def _direct(reader: Session | Connection) -> bool:
@@ -82,6 +91,8 @@ def rows(reader: Session | Connection, statement: Executable,
         cursor.execute(sql, values, prepare=True)
         return cursor.fetchall()  # type: ignore[no-any-return]
     except psycopg.Error as exc:
+        for failed in _failure_listeners:
+            failed(reader, exc)
         # As SQLAlchemy would: its own exception class (callers catch DBAPIError), and a
         # connection the server dropped marked unusable, so that its owner opens another.
         if isinstance(exc, psycopg.OperationalError):
