@@ -3,6 +3,7 @@ tokens, the ledger and the OpenAPI description (§9.3, §9.5, §9.10)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.client
 import json
@@ -17,6 +18,7 @@ from registry.services.actors import SYSTEM
 from registry.services.feed import read_head
 from registry.services.tokens import create_token
 from registry.sync.client import SyncClient
+from tests.conftest import Database, run_async
 from tests.factories import hanoi
 from tests.sync.conftest import Centre, Targets
 
@@ -200,3 +202,44 @@ def test_the_head_watcher_serves_many_long_polls_at_once(sqlite_centre: Centre) 
     for thread in threads:
         thread.join(30)
     assert len(results) == 60 and set(results) == {head["seq"] + 3}
+
+
+def test_a_long_poll_ends_when_its_client_goes_away(database: Database) -> None:
+    """The wait ends at the server's disconnect notice, not at ``wait`` (60 s here): a node
+    holding thousands of polls frees each one whose follower has gone."""
+    from registry.app import create_app
+    from registry.config import Settings
+
+    app = create_app(Settings(database_url=database.url, anonymous_read=True))
+    with database.engine.connect() as conn:
+        seq = int(conn.exec_driver_sql("SELECT seq FROM feed_head").scalar_one())
+
+    async def poll() -> tuple[float, list[dict[str, Any]]]:
+        sent: list[dict[str, Any]] = []
+        gone = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            if not sent and not gone.is_set():
+                gone.set()
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.sleep(0.3)  # the follower goes away while it waits
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": "/sync/v1/head",
+                 "raw_path": b"/sync/v1/head", "root_path": "",
+                 "query_string": f"wait=60&after={seq}".encode(), "headers": [],
+                 "client": ("127.0.0.1", 1), "server": ("registry", 80)}
+        started = time.monotonic()
+        await asyncio.wait_for(app(scope, receive, send), 30)
+        return time.monotonic() - started, sent
+
+    try:
+        elapsed, sent = run_async(poll())
+    finally:
+        app.state.engine.dispose()
+    assert elapsed < 10  # well before its 60 s wait
+    assert sent and sent[0]["type"] == "http.response.start"
