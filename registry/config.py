@@ -7,10 +7,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-from registry.db import normalise_url
 from registry.errors import RegistryError
 
 DATABASE_VARIABLE = "REGISTRY_DATABASE_URL"
@@ -40,6 +36,13 @@ def database_url_of(value: str, source: str) -> str:
         raise RegistryError(f"{source} is empty; expected {EXPECTED_DATABASE}")
     if "://" not in text:
         return f"sqlite:///{text}"
+    # Imported here: the command line reads these settings' names for its help, which must
+    # not import SQLAlchemy; a URL to check means a database is about to be opened anyway.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from registry.db import normalise_url
+
     try:
         make_url(normalise_url(text)).get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError):

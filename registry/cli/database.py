@@ -11,24 +11,19 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import create_engine, inspect
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from registry.cli.output import err, fail
 from registry.config import DATABASE_VARIABLE, DEFAULT_DATABASE_URL, database_url_of, load_settings
-from registry.db import (
-    is_sqlite,
-    make_engine,
-    normalise_url,
-    session_factory,
-    shown_url,
-    transaction,
-)
 from registry.errors import RegistryError, ValidationErrors
+
+# SQLAlchemy is imported by the functions that open a database, not here: the command line
+# imports this module for --db, and its --help must not pay for SQLAlchemy.
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import Session
 
 DEMO_FILE = "registry-demo.db"
 DB_HELP = (f"The database: a SQLite file, or a URL (sqlite:///FILE, postgresql://…, "
@@ -44,6 +39,8 @@ def default_url(creates: bool) -> str:
     a registry of one's own: so ``registry.db`` where it exists, else the demo's file where
     that exists. A command that creates (``db upgrade``) always means ``registry.db``.
     """
+    from sqlalchemy.engine import make_url
+
     default = make_url(DEFAULT_DATABASE_URL).database
     if not creates and default and not Path(default).exists() and Path(DEMO_FILE).exists():
         return f"sqlite:///{DEMO_FILE}"
@@ -64,6 +61,10 @@ def chosen_url(db: str | None, creates: bool = False) -> str:
 
 def db_hint(url: str) -> str:
     """How to name this database again on the command line, for a suggested command."""
+    from sqlalchemy.engine import make_url
+
+    from registry.db import is_sqlite, shown_url
+
     if is_sqlite(url):
         return f" --db {make_url(url).database}"
     return f" --db {shown_url(url)}"
@@ -71,6 +72,10 @@ def db_hint(url: str) -> str:
 
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (``None`` for an in-memory database or another backend)."""
+    from sqlalchemy.engine import make_url
+
+    from registry.db import is_sqlite
+
     if not is_sqlite(url):
         return None
     name = make_url(url).database
@@ -87,6 +92,8 @@ def require_existing(url: str) -> None:
 
 def connection_problem(url: str, exc: DBAPIError) -> str:
     """One line for a database that cannot be opened: missing, or its server unreachable."""
+    from registry.db import shown_url
+
     orig = exc.orig
     if missing_on_server(url):
         return missing_database(url)
@@ -96,6 +103,8 @@ def connection_problem(url: str, exc: DBAPIError) -> str:
 
 def missing_database(url: str) -> str:
     """One line for a server that has no database of this name, and how to create it."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     return (f"database '{parsed.database}' does not exist on the {parsed.get_backend_name()} "
             f"server {server_of(url)}; create it with "
@@ -104,6 +113,8 @@ def missing_database(url: str) -> str:
 
 def server_of(url: str) -> str:
     """``host:port`` of a server database's URL, as people name the server."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     return f"{parsed.host}{f':{parsed.port}' if parsed.port else ''}"
 
@@ -111,7 +122,12 @@ def server_of(url: str) -> str:
 def missing_on_server(url: str) -> bool:
     """Whether a server answers that it has no database of this name."""
     # No type information is shipped; the function takes a URL and returns a bool.
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
     from sqlalchemy_utils import database_exists  # type: ignore[import-untyped]
+
+    from registry.db import is_sqlite, normalise_url
 
     if is_sqlite(url):
         return False
@@ -137,6 +153,11 @@ def require_schema(url: str) -> None:
     A plain engine asks: the registry's own (WAL, foreign keys) would write to a SQLite file
     that turns out not to be the registry's.
     """
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.exc import DBAPIError
+
+    from registry.db import normalise_url, shown_url
+
     probe = create_engine(normalise_url(url))
     try:
         with probe.connect() as connection:
@@ -153,6 +174,10 @@ def require_schema(url: str) -> None:
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """One transaction on the configured database; domain errors become clean exits."""
+    from sqlalchemy.exc import DBAPIError
+
+    from registry.db import make_engine, session_factory, shown_url, transaction
+
     try:
         url = load_settings().database_url
     except RegistryError as exc:
