@@ -7,14 +7,15 @@ administrator at the console, under the free-text ``--actor`` name for the audit
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
 from registry.errors import ValidationError
-from registry.services import tokens
 from registry.services.actors import Actor
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 OPERATOR = "system"
 TokenOpt = Annotated[str | None, typer.Option(
@@ -29,6 +30,9 @@ ActorOpt = Annotated[str, typer.Option(
 def acting(session: Session, actor_name: str, token: str | None) -> Actor:
     """The actor of a command (see the module docstring)."""
     if token:
+        # Here, not at the top: the commands' options (and --help) need only the names.
+        from registry.services import tokens
+
         if actor_name != OPERATOR:
             raise ValidationError("actor", "token",
                                   "--actor names the system administrator; with --token "

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from registry.cli.acting import OPERATOR, ActorOpt, TokenOpt, acting
 from registry.cli.database import unit_of_work
 from registry.cli.output import emit, fail, out, plural
-from registry.cli.published import published_diff
 from registry.errors import RegistryError, ValidationError
-from registry.services import change_sets, comments
-from registry.services.actors import SYSTEM
+
+# The services (with SQLAlchemy and the models) are imported by the commands that use them.
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from registry.services.comments import Thread
 
 changeset_app = typer.Typer(help="Inspect and review one change set.", no_args_is_help=True)
 import_app = typer.Typer(help="Import files as change sets.", no_args_is_help=True)
@@ -24,7 +26,7 @@ import_app = typer.Typer(help="Import files as change sets.", no_args_is_help=Tr
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _comment_dict(thread: comments.Thread) -> dict[str, Any]:
+def _comment_dict(thread: Thread) -> dict[str, Any]:
     row = thread.comment
     return {"id": row.id, "operation": row.operation_id, "author": row.author,
             "at": row.at.isoformat(), "body": row.body,
@@ -40,6 +42,9 @@ def _render_comments(items: list[dict[str, Any]], depth: int = 1) -> None:
 
 
 def _change_set_dict(session: Session, cs_id: int) -> dict[str, Any]:
+    from registry.cli.published import published_diff
+    from registry.services import change_sets, comments
+
     cs = change_sets.get_change_set(session, cs_id)
     data: dict[str, Any] = {
         "id": cs.id, "title": cs.title, "status": cs.status, "author": cs.author,
@@ -69,6 +74,8 @@ def changesets_cmd(status: Annotated[str | None, typer.Option(help="Only this st
                        "--proposals", help="Only localities' proposals.")] = False,
                    token: TokenOpt = None, as_json: JsonOpt = False) -> None:
     """Change sets, newest first."""
+    from registry.services import change_sets, comments
+
     with unit_of_work() as session:
         if mine and not token:
             raise ValidationError("token", "required", "--mine needs --token (or "
@@ -157,6 +164,8 @@ def changeset_show(cs_id: int, as_json: JsonOpt = False) -> None:
 def changeset_approve(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = None,
                       comment: Annotated[str | None, typer.Option()] = None) -> None:
     """Approve a submitted change set (never by its author)."""
+    from registry.services import change_sets
+
     with unit_of_work() as session:
         who = acting(session, actor, token)
         change_sets.approve(session, who, cs_id, comment=comment)
@@ -166,6 +175,8 @@ def changeset_approve(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = 
 @changeset_app.command("submit")
 def changeset_submit(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = None) -> None:
     """Submit a draft for review; it must validate (and, for a proposer, stay in scope)."""
+    from registry.services import change_sets
+
     with unit_of_work() as session:
         change_sets.submit(session, acting(session, actor, token), cs_id)
     out.print(f"change set {cs_id} submitted")
@@ -179,6 +190,8 @@ def changeset_comment(
     actor: ActorOpt = OPERATOR, token: TokenOpt = None,
 ) -> None:
     """Comment on a change set under review, or on one of its operations."""
+    from registry.services import comments
+
     with unit_of_work() as session:
         row = comments.add_comment(session, acting(session, actor, token), cs_id, text,
                                    operation, reply_to)
@@ -192,6 +205,8 @@ def changeset_request_changes(
     actor: ActorOpt = OPERATOR, token: TokenOpt = None,
 ) -> None:
     """Send a submitted change set back to its author as a draft."""
+    from registry.services import change_sets
+
     with unit_of_work() as session:
         change_sets.request_changes(session, acting(session, actor, token), cs_id, comment)
     out.print(f"change set {cs_id} sent back to its author as a draft")
@@ -200,6 +215,8 @@ def changeset_request_changes(
 @changeset_app.command("adopt")
 def changeset_adopt(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = None) -> None:
     """Take over a locality's submitted proposal as its author, to amend and submit it."""
+    from registry.services import change_sets
+
     with unit_of_work() as session:
         adopted = change_sets.adopt(session, acting(session, actor, token), cs_id)
         proposer = adopted.proposed_by
@@ -208,6 +225,8 @@ def changeset_adopt(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = No
 
 def publish_cmd(cs_id: int, actor: ActorOpt = OPERATOR, token: TokenOpt = None) -> None:
     """Publish an approved change set as one release."""
+    from registry.services import change_sets
+
     with unit_of_work() as session:
         release = change_sets.publish(session, acting(session, actor, token), cs_id)
     out.print(f"change set {cs_id} published as release {release}")
@@ -227,6 +246,7 @@ def import_changeset_cmd(
     """Import a change-set file (docs/changeset-format.md) as a draft, or publish it."""
     from registry.importers.changeset_file import dry_run as plan_file
     from registry.importers.changeset_file import import_changeset, read_changeset
+    from registry.services.actors import SYSTEM
 
     try:
         spec = read_changeset(file)

@@ -1,10 +1,15 @@
-"""Reading the lists: ``lists``, ``define-lists``, ``show``, ``history``, ``resolve``."""
+"""Reading the lists: ``lists``, ``define-lists``, ``show``, ``history``, ``resolve``.
+
+Each command imports the services it reads with: ``registry lists`` needs neither the
+lineage reads of ``resolve`` nor the JSON decoding of ``define-lists``, and ``--help``
+needs none of them.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,8 +17,9 @@ from rich.table import Table
 from registry.cli.database import unit_of_work
 from registry.cli.output import emit, fail, out, parse_day
 from registry.errors import RegistryError
-from registry.services import code_lists, graph_reads, queries
-from registry.services.actors import SYSTEM
+
+if TYPE_CHECKING:
+    from registry.services.queries import EntryView
 
 
 def _checked_day(value: str | None) -> str | None:
@@ -32,6 +38,8 @@ AtReleaseOpt = Annotated[int | None, typer.Option("--at-release",
 
 def lists_cmd(as_json: JsonOpt = False) -> None:
     """The code lists, with their active entry counts today."""
+    from registry.services import code_lists, queries
+
     with unit_of_work() as session:
         rows = code_lists.all_lists(session)
         counts = queries.count_entries(session)
@@ -51,6 +59,8 @@ def define_lists_cmd(files: list[Path]) -> None:
     """Define new code lists (or change them) from JSON files; see docs/list-format.md."""
     from registry.importers.decoding import decode_text
     from registry.importers.json_input import load_json
+    from registry.services import code_lists
+    from registry.services.actors import SYSTEM
 
     definitions = []
     for path in files:
@@ -66,7 +76,7 @@ def define_lists_cmd(files: list[Path]) -> None:
     out.print(f"defined {len(definitions)} list(s) in release {release}")
 
 
-def _render_entry(view: queries.EntryView) -> None:
+def _render_entry(view: EntryView) -> None:
     table = Table(show_header=False, box=None)
     for key, value in view.as_dict().items():
         table.add_row(f"[bold]{key}[/]", json.dumps(value, ensure_ascii=False)
@@ -77,6 +87,8 @@ def _render_entry(view: queries.EntryView) -> None:
 def show_cmd(list_key: str, code: str, as_of: AsOfOpt = None, at_release: AtReleaseOpt = None,
              as_json: JsonOpt = False) -> None:
     """One entry as of a date, as a release said it."""
+    from registry.services import code_lists, queries
+
     day = parse_day(as_of, "--as-of")
     with unit_of_work() as session:
         code_lists.get_list(session, list_key)  # a mistyped list is named as a list
@@ -86,6 +98,8 @@ def show_cmd(list_key: str, code: str, as_of: AsOfOpt = None, at_release: AtRele
 
 def history_cmd(list_key: str, code: str, as_json: JsonOpt = False) -> None:
     """Every recorded version of an entry, with its release and change set."""
+    from registry.services import code_lists, queries
+
     with unit_of_work() as session:
         code_lists.get_list(session, list_key)
         items = queries.history(session, list_key, code)
@@ -110,6 +124,8 @@ def history_cmd(list_key: str, code: str, as_json: JsonOpt = False) -> None:
 
 def resolve_cmd(list_key: str, code: str, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
     """What a code denotes on a date; what it became, and where its area went."""
+    from registry.services import code_lists, graph_reads
+
     day = parse_day(as_of, "--as-of")
     with unit_of_work() as session:
         code_lists.get_list(session, list_key)

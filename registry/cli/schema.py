@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from registry.cli.database import connection_problem, missing_database, unit_of_work
 from registry.cli.output import fail, out
 from registry.config import load_settings
-from registry.db import is_sqlite, make_engine, normalise_url, shown_url
 from registry.errors import RegistryError
-from registry.services import feed
 
+# SQLAlchemy, the migrations and the feed service are imported by the commands that use
+# them: --help needs none of them.
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 feed_app = typer.Typer(help="The change feed replicas follow.", no_args_is_help=True)
 
@@ -26,7 +24,11 @@ _REGISTRY_BACKENDS = ("sqlite", "postgresql")
 def _ensure_database(url: str, create: bool) -> bool:
     """Whether the server database had to be created (SQLite creates its file itself)."""
     # No type information is shipped; the functions take a URL and return plain values.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
     from sqlalchemy_utils import create_database, database_exists  # type: ignore[import-untyped]
+
+    from registry.db import is_sqlite, normalise_url, shown_url
 
     backend = make_url(url).get_backend_name()
     if backend not in _REGISTRY_BACKENDS:
@@ -52,8 +54,10 @@ def db_upgrade(
     = False,
 ) -> None:
     """Create or migrate the schema, and define the built-in code lists."""
+    from sqlalchemy.exc import DBAPIError
     from sqlalchemy_utils import drop_database
 
+    from registry.db import make_engine, normalise_url, shown_url
     from registry.migrate import current_revision, upgrade
 
     try:
@@ -83,6 +87,8 @@ def db_upgrade(
 
 def verify_cmd() -> None:
     """Verify the feed's hash chain from the first record to the head."""
+    from registry.services import feed
+
     with unit_of_work() as session:
         head = feed.verify_feed(session)
     out.print(f"feed verifies: epoch {head.epoch}, seq {head.seq}, release {head.release}, "
@@ -99,6 +105,8 @@ def feed_new_epoch(
     Replicas may already hold releases the backup lacks. With a new epoch they bootstrap
     again instead of merging two histories. Stop 'registry serve' first.
     """
+    from registry.services import feed
+
     if not yes:
         fail("this makes every replica download a new snapshot; run it after restoring a "
              "backup, with the server stopped, and confirm with --yes")
