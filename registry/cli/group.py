@@ -1,9 +1,13 @@
-"""What every command shares, added in one place: ``--db`` and one-line usage errors.
+"""What every command shares, added in one place: ``--db``, one-line usage errors, and
+loading only the command that runs.
 
 The commands of each interface are written in their own modules; this layer gives each
 command that opens the database a ``--db`` option (which stands for
 ``REGISTRY_DATABASE_URL`` during the command), refuses to create a SQLite file by a typo,
 checks the port before ``serve``, and prints typer's usage errors as one line.
+
+The top group imports a command's module only when that command runs (or its help is
+asked for); its own help lists the commands from :mod:`registry.cli.commands`.
 """
 
 from __future__ import annotations
@@ -12,17 +16,21 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, get_type_hints
 
 import typer
+import typer.main
 from rich.markup import escape
 
 # typer vendors click; its exceptions are public only under this name.
+from typer._click.core import Command, Context
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-from typer.core import TyperGroup
+from typer._click.formatting import HelpFormatter
+from typer.core import TyperCommand, TyperGroup
 
+from registry.cli.commands import BY_NAME, COMMANDS
 from registry.cli.database import DB_HELP, chosen_url, require_existing
 from registry.cli.network import require_free_port
 from registry.cli.output import err, fail
@@ -104,8 +112,88 @@ def add_database_options(app: typer.Typer, path: tuple[str, ...] = ()) -> None:
             add_database_options(group.typer_instance, (*path, group.name or ""))
 
 
+def register(app: typer.Typer, spec: str) -> None:
+    """Run the registering function ``spec`` names (``module`` or ``module:function``)."""
+    module, _, function = spec.partition(":")
+    function = function or "register"
+    # The import statement's own machinery (importlib.import_module bypasses it), so that
+    # ``python -X importtime`` reports the command's modules too.
+    getattr(__import__(module, fromlist=[function]), function)(app)
+
+
+@functools.cache
+def _registered(registers: tuple[str, ...]) -> TyperGroup:
+    """The commands that ``registers`` add, with ``--db``; built once per process."""
+    app = typer.Typer()
+    for spec in registers:
+        register(app, spec)
+    add_database_options(app)
+    return typer.main.get_group(app)
+
+
+def load_command(name: str) -> Command:
+    """The top-level command ``name``, importing only the modules that register it."""
+    return _registered(BY_NAME[name].registers).commands[name]
+
+
+class _LazyCommands(MutableMapping[str, Command]):
+    """The top group's commands: every name at once, each command when it is looked up.
+
+    While the group's help is written (``summaries``), a command not loaded yet is a
+    stand-in with its name and short help from the table, so that listing the commands
+    imports none of them.
+    """
+
+    def __init__(self, loaded: MutableMapping[str, Command]) -> None:
+        self._loaded = dict(loaded)
+        self.summaries = False
+
+    def __getitem__(self, name: str) -> Command:
+        if name in self._loaded:
+            return self._loaded[name]
+        if name not in BY_NAME:
+            raise KeyError(name)
+        if self.summaries:
+            return TyperCommand(name=name, help=BY_NAME[name].help)
+        command = self._loaded[name] = load_command(name)
+        return command
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (c.name for c in COMMANDS)
+        yield from (name for name in self._loaded if name not in BY_NAME)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(name not in BY_NAME for name in self._loaded)
+
+    def __contains__(self, name: object) -> bool:
+        return name in BY_NAME or name in self._loaded
+
+
 class RegistryGroup(TyperGroup):
-    """The top ``registry`` group: usage errors as one ``error:`` line, not a box."""
+    """The top ``registry`` group: usage errors as one ``error:`` line, not a box; each
+    command's module imported only when that command is looked up."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = self._lazy = _LazyCommands(self.commands)
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        """Every command's name, in the table's order, without loading any."""
+        return list(self._lazy)
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The group's help, listing the commands from the table."""
+        self._lazy.summaries = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._lazy.summaries = False
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,

@@ -1,39 +1,31 @@
-"""The ``registry`` command line, assembled from the command modules of each interface.
+"""The ``registry`` command line: one group whose commands live in each interface's module.
 
-Each command is one transaction: it commits, or changes nothing.
+Each command is one transaction: it commits, or changes nothing. A command's module (with
+SQLAlchemy, the models and the services it needs) is imported only when that command runs;
+the table of commands is :mod:`registry.cli.commands`.
 """
 
 from __future__ import annotations
 
 import typer
 
-from registry.cli.group import RegistryGroup, add_database_options
+from registry.cli.group import RegistryGroup
 from registry.config import DATABASE_VARIABLE, DEFAULT_DATABASE_URL
+
+
+def _registry() -> None:
+    # Runs before every command and does nothing: typer makes a group of a Typer only when
+    # it has a callback, commands or groups, and none are registered on this one
+    # (RegistryGroup finds the commands in registry.cli.commands).
+    pass
+
 
 app = typer.Typer(
     cls=RegistryGroup, no_args_is_help=True, pretty_exceptions_enable=False,
+    callback=_registry,
     help="Shared reference-data registry (danh mục dùng chung).\n\n"
          f"Commands that open the database take --db (a SQLite file or a URL); without it "
          f"they use ${DATABASE_VARIABLE}, else {DEFAULT_DATABASE_URL}.")
-
-
-def _register() -> None:
-    from registry.broker.commands import register as register_broker
-    from registry.cli import changesets, entries, schema
-    from registry.graphql.commands import register as register_graphql
-    from registry.importers.commands import register as register_importers
-    from registry.sync.commands import register as register_sync
-    from registry.web.commands import register as register_web
-    from registry.webhooks.commands import register as register_webhooks
-
-    for register in (entries.register, changesets.register, schema.register,
-                     register_graphql, register_sync, register_importers, register_web,
-                     register_webhooks, register_broker):
-        register(app)
-    add_database_options(app)
-
-
-_register()
 
 
 def main() -> None:

@@ -2,25 +2,26 @@
 and ``demo``.
 
 ``demo`` lives in :mod:`registry.importers.demo`, ``convert`` in
-:mod:`registry.importers.convert_command`.
+:mod:`registry.importers.convert_command`; each module registers its own commands, so that
+the command line loads only the one it runs (:mod:`registry.cli.commands`).
 
-The helpers of :mod:`registry.cli` are imported inside the commands: ``registry.cli``
-imports this module while it is being built.
+The helpers of :mod:`registry.cli` and the import plans (with SQLAlchemy and the services)
+are imported inside the commands: their options and --help need none of them.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table as RichTable
 
 from registry.cli.acting import ActorOpt, TokenOpt
-from registry.importers.convert_command import convert_cmd
-from registry.importers.demo import demo_cmd
-from registry.importers.plans import ImportPlan
+
+if TYPE_CHECKING:
+    from registry.importers.plans import ImportPlan
 
 EffectiveOpt = Annotated[str, typer.Option("--effective", help="Effective date, YYYY-MM-DD.")]
 DecisionOpt = Annotated[str | None, typer.Option("--decision",
@@ -287,16 +288,32 @@ def export_cmd(
               f"{result.release} written to {out_file}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``import gso``, ``import csv``, ``export``, ``convert`` and ``demo`` to ``app``."""
+def register_import(app: typer.Typer) -> None:
+    """Add ``import gso``, ``import csv`` and ``import conversion-table`` to ``app``'s
+    ``import`` group (made here when ``app`` has none yet)."""
     import_app = next((group.typer_instance for group in app.registered_groups
                        if group.name == "import"), None)
     if import_app is None:
         import_app = typer.Typer(help="Import files as change sets.", no_args_is_help=True)
         app.add_typer(import_app, name="import")
-    import_app.command("gso")(import_gso_cmd)
-    import_app.command("csv")(import_csv_cmd)
-    import_app.command("conversion-table")(import_conversion_cmd)
+    # The group may be another module's, registered before: add each command once.
+    present = {command.name for command in import_app.registered_commands}
+    for name, command in (("gso", import_gso_cmd), ("csv", import_csv_cmd),
+                          ("conversion-table", import_conversion_cmd)):
+        if name not in present:
+            import_app.command(name)(command)
+
+
+def register_export(app: typer.Typer) -> None:
+    """Add ``export`` to ``app``."""
     app.command("export")(export_cmd)
-    app.command("convert")(convert_cmd)
-    app.command("demo")(demo_cmd)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``import gso``, ``import csv``, ``export``, ``convert`` and ``demo`` to ``app``."""
+    from registry.importers import convert_command, demo
+
+    register_import(app)
+    register_export(app)
+    convert_command.register(app)
+    demo.register(app)

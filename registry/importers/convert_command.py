@@ -393,3 +393,8 @@ def convert_cmd(
         fail(f"{exc.filename or out_file or file}: {exc.strerror or exc}")
     for line in render_summary(summary, table, output):
         err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``convert`` to ``app``."""
+    app.command("convert")(convert_cmd)

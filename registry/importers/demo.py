@@ -132,3 +132,8 @@ def _serve(settings: Any, host: str, port: int, db: str) -> None:
     out.print("or, on the command line: registry resolve admin-units 00013 --as-of 2025-07-01"
               f"{db}", highlight=False, soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo`` to ``app``."""
+    app.command("demo")(demo_cmd)
