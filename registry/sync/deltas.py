@@ -1,14 +1,14 @@
-"""Scoped deltas: what one release changes in a scoped subscription (§9.8).
+"""Deltas: what one release changes in a subscription to some lists or a scope (§9.8).
 
-A scoped replica cannot verify the hash chain, since it does not receive every record.
-It receives instead, per release, the difference between the scoped view before and after
-the release: upserts (new or changed versions, and versions that moved into the scope) and
-removals (versions and links that left it). The delta carries the centre's checksum of each
-list it touches, computed on the scoped view at the release; the replica applies the delta
-and compares its own checksum inside the same transaction, so a wrong or tampered delta is
-refused and a scoped replica is proven equal to the centre at every release.
-
-Lists without a scope in a scoped subscription get the release's own feed records.
+Such a replica does not verify the hash chain, since it does not receive every record.
+It receives instead, per release, the changes to what it holds: for a scoped list, the
+difference between the scoped view before and after the release (upserts: new or changed
+versions, and versions that moved into the scope; removals: versions and links that left
+it); for a list without a scope, the release's own feed records of that list. The delta
+carries the centre's checksum of each list it touches at the release and just before it;
+the replica applies the delta and compares its own checksum inside the same transaction
+(:mod:`registry.sync.delta_check`), so a wrong or tampered delta is refused and the
+replica is proven equal to the centre at every release, having downloaded only its lists.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.models import EntryVersion, FeedRecord, LineageLink
+from registry.models import EntryVersion, FeedRecord, LineageLink, ListChecksumRow
 from registry.services.checksums import (
     ListAt,
     ListChecksum,
@@ -86,9 +86,37 @@ def _scoped_changes(session: Session, release: int, item: ListAt, before: Scoped
     return out
 
 
+def first_changing_release(session: Session, lists: list[ListAt], first: int,
+                           last: int) -> int:
+    """The first release from ``first`` to ``last`` that changes one of ``lists``, else
+    ``last``.
+
+    The checksums kept at publish time have a row for every list a release changes, from
+    the first release after they were introduced; releases before that are read from the
+    feed itself.
+    """
+    if not lists:
+        return last
+    keys = {item.key for item in lists}
+    kept_from = session.scalar(select(func.min(ListChecksumRow.release_id)))
+    if kept_from is None:
+        kept_from = last + 1
+    for release in range(first, min(kept_from, last + 1)):
+        if any(_record_list(record) in keys for record in release_records(session, release)):
+            return release
+    found = session.scalar(select(func.min(ListChecksumRow.release_id)).where(
+        ListChecksumRow.list_id.in_([item.id for item in lists]),
+        ListChecksumRow.release_id >= max(first, kept_from),
+        ListChecksumRow.release_id <= last))
+    return int(found) if found is not None else last
+
+
 def build_delta(session: Session, epoch: str, point: ReleasePoint, sub: Subscription,
-                view_of: ViewGetter, checksum_of: ChecksumGetter) -> bytes:
-    """The delta of release ``point.release`` for a scoped subscription."""
+                view_of: ViewGetter, checksum_of: ChecksumGetter,
+                from_release: int | None = None) -> bytes:
+    """The delta of release ``point.release`` for a subscription to some lists or a scope,
+    as seen from ``from_release`` (by default the release before: a later one when the
+    releases in between change nothing subscribed)."""
     release = point.release
     lists = subscribed_lists(session, release, sub)
     by_key = {item.key: item for item in lists}
@@ -96,15 +124,18 @@ def build_delta(session: Session, epoch: str, point: ReleasePoint, sub: Subscrip
     touched = sorted({key for key in map(_record_list, feed_records) if key in by_key})
     records: list[dict[str, Any]] = []
     checksums: dict[str, Any] = {}
+    checksums_before: dict[str, Any] = {}
     for key in touched:
         item = by_key[key]
         view = view_of(session, release, item)
+        earlier = lists_at(session, release - 1, [key]) if release > 1 else []
+        checksums_before[key] = (checksum_of(session, release - 1, earlier[0]).as_dict()
+                                 if earlier else None)
         if view is None:
             for record in feed_records:
                 if _record_list(record) == key:
                     records.append({k: v for k, v in record.items() if k != "seq"})
         else:
-            earlier = lists_at(session, release - 1, [key]) if release > 1 else []
             before = view_of(session, release - 1, earlier[0]) if earlier else None
             if any(r.get("t") == "list" and r["key"] == key for r in feed_records):
                 records.append({"t": "list", "key": key, "definition": item.definition,
@@ -115,6 +146,8 @@ def build_delta(session: Session, epoch: str, point: ReleasePoint, sub: Subscrip
     if marker is not None:
         records.append({k: v for k, v in marker.items() if k != "seq"})
     header = {"t": "delta", "format": RECORD_FORMAT, "epoch": epoch, "release": release,
-              "from_release": release - 1, "seq": point.seq, "hash": point.hash,
-              "subscription": sub.as_dict(), "checksums": checksums}
+              "from_release": release - 1 if from_release is None else from_release,
+              "seq": point.seq, "hash": point.hash,
+              "subscription": sub.as_dict(), "checksums": checksums,
+              "checksums_before": checksums_before}
     return encode_page(header, records)

@@ -14,9 +14,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import FeedIntegrityError
+from registry.services.checksums import ListChecksum
 from registry.sync.apply import Applied, ChainApplier, OpenRelease
 from registry.sync.chain import verify_page
 from registry.sync.codec import check_digest, decode_header, decode_records
+from registry.sync.delta_check import Touched, expected_after, touched_codes, touched_sums
 from registry.sync.errors import EpochChanged
 from registry.sync.local_store import LocalState
 from registry.sync.prefetch import PagePrefetch
@@ -120,18 +122,23 @@ def follow_deltas(client: SyncClient, state: LocalState, head: RemoteHead, resul
             if head.epoch != state.epoch:
                 raise EpochChanged("the centre's epoch changed", head.epoch)
             continue
+        # Releases that change nothing subscribed are skipped: the centre answers with the
+        # first one up to the head that does (or the head's own, to move the cursor there).
         release = state.release + 1
         path = f"{PREFIX}/deltas/{head.epoch}/{release}"
         params = {"lists": ",".join(sub.lists) if sub.lists else None,
-                  "scope": str(sub.scope)}
+                  "scope": str(sub.scope) if sub.scope else None,
+                  "through": head.release}
         where = client.transport.url(path, params)
         answer = client.transport.get(path, params)
         header, body = decode_header(answer.body, where)
         client._check_format(header, where)
+        found = header.get("release")
         if (header.get("t") != "delta" or header.get("epoch") != head.epoch
-                or header.get("release") != release
-                or header.get("from_release") != release - 1):
-            raise FeedIntegrityError(f"{where}: this is not the delta of release {release}; "
+                or not isinstance(found, int) or not release <= found <= head.release
+                or header.get("from_release") != state.release):
+            raise FeedIntegrityError(f"{where}: this is not a delta from release "
+                                     f"{state.release} to at most {head.release}; "
                                      "nothing was applied")
         records = list(decode_records(header, body, where))
         applied = apply_delta(client, state, header, records, where)
@@ -149,18 +156,23 @@ def apply_delta(client: SyncClient, state: LocalState, header: dict[str, Any],
     release = int(header["release"])
     txn = OpenRelease(client, state)
     try:
-        marker: dict[str, Any] = {}
         for record in records:
             client._check_format(record, where)
+        wanted: dict[str, Any] = header.get("checksums") or {}
+        found_before = header.get("checksums_before")
+        centre_before: dict[str, Any] = found_before if isinstance(found_before, dict) else {}
+        incremental = isinstance(found_before, dict)
+        touched = touched_codes(records)
+        before = touched_sums(client.store, txn.conn, touched) if incremental else {}
+        marker: dict[str, Any] = {}
+        for record in records:
             if record.get("t") == "release":
                 marker = record
             else:
                 txn.add(record)
         txn.flush()
-        wanted = header.get("checksums") or {}
-        local = client.store.checksums(sorted(wanted), txn.conn)
-        from registry.services.checksums import ListChecksum
-
+        local = (_incremental(client, txn, wanted, centre_before, touched, before)
+                 if incremental else client.store.checksums(sorted(wanted), txn.conn))
         for key, data in sorted(wanted.items()):
             centre = ListChecksum.from_dict(data)
             mine = local.get(key, ListChecksum(key))
@@ -174,3 +186,20 @@ def apply_delta(client: SyncClient, state: LocalState, header: dict[str, Any],
                           str(header["hash"]), release=release)
     finally:
         txn.rollback()
+
+
+def _incremental(client: SyncClient, txn: OpenRelease, wanted: dict[str, Any],
+                 centre_before: dict[str, Any], touched: dict[str, Touched],
+                 before: dict[str, ListChecksum]) -> dict[str, ListChecksum]:
+    """This replica's checksums of the lists in ``wanted`` after the release, from the
+    centre's before it and the rows the release touched (:mod:`.delta_check`)."""
+    after = touched_sums(client.store, txn.conn, touched)
+    definitions = client.store.definitions(txn.conn)
+    out: dict[str, ListChecksum] = {}
+    for key in wanted:
+        definition = ListChecksum(key)
+        if key in definitions:
+            definition.set_definition(*definitions[key])
+        out[key] = expected_after(key, centre_before.get(key), before.get(key),
+                                  after.get(key), definition.definition)
+    return out

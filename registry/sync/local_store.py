@@ -561,10 +561,12 @@ class LocalStore:
             return run(c)
 
     def version_rows(self, conn: Connection, list_key: str, low: str | None = None,
-                     high: str | None = None) -> Iterator[Any]:
-        """The list's versions (those with ``low <= code < high``, when given) as plain
-        tuples in the centre's checksum column order, dates and attributes as stored (text
-        on SQLite: nothing parsed that the checksum would only format again)."""
+                     high: str | None = None,
+                     codes: Collection[str] | None = None) -> Iterator[Any]:
+        """The list's versions (those with ``low <= code < high``, or with a code in
+        ``codes``, when given) as plain tuples in the centre's checksum column order, dates
+        and attributes as stored (text on SQLite: nothing parsed that the checksum would
+        only format again)."""
         v = versions.c
         query = select(v.code, type_coerce(v.valid_from, String),
                        type_coerce(v.valid_to, String), v.status, v.name, v.short_name,
@@ -574,20 +576,25 @@ class LocalStore:
             query = query.where(v.code >= low)
         if high is not None:
             query = query.where(v.code < high)
+        if codes is not None:
+            query = query.where(v.code.in_(sorted(codes)))
         if conn.dialect.name == "sqlite":
             # sqlite3's own rows, on the transaction's connection: a million-version
             # checksum spent a fifth of its time making result rows nothing reads twice.
-            compiled = query.compile(dialect=conn.dialect)
+            compiled = query.compile(dialect=conn.dialect,
+                                     compile_kwargs={"render_postcompile": True})
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             return iter(cursor.execute(str(compiled), [compiled.params[name] for name in
                                                        compiled.positiontup or ()]))
-        result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+        # Options on the statement, not the connection: the connection may be a release's
+        # transaction, whose later statements must not be streamed (or executemany fails).
+        result = conn.execute(query.execution_options(stream_results=True, yield_per=5000))
         return iter(result.tuples())
 
     def version_records(self, conn: Connection, list_key: str) -> Iterator[dict[str, Any]]:
         """The list's versions in the record vocabulary (for checksums and verify)."""
-        result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-            select(versions).where(versions.c.list_key == list_key))
+        result = conn.execute(select(versions).where(versions.c.list_key == list_key)
+                              .execution_options(stream_results=True, yield_per=5000))
         for row in result:
             attributes = row.attributes
             if isinstance(attributes, str):
@@ -599,9 +606,14 @@ class LocalStore:
                    "attributes": attributes or {}, "release": row.recorded_release,
                    "change_set": row.change_set}
 
-    def link_records(self, conn: Connection, list_key: str) -> Iterator[dict[str, Any]]:
-        """The list's links in the record vocabulary."""
-        for row in conn.execute(select(lineage).where(lineage.c.list_key == list_key)):
+    def link_records(self, conn: Connection, list_key: str,
+                     from_codes: Collection[str] | None = None) -> Iterator[dict[str, Any]]:
+        """The list's links (those from a code in ``from_codes``, when given) in the record
+        vocabulary."""
+        query = select(lineage).where(lineage.c.list_key == list_key)
+        if from_codes is not None:
+            query = query.where(lineage.c.from_code.in_(sorted(from_codes)))
+        for row in conn.execute(query):
             yield {"list": row.list_key, "from": row.from_code, "to": row.to_code,
                    "kind": row.kind, "default": bool(row.is_default), "share": row.share,
                    "effective_date": iso(row.effective_date), "release": row.release_id,

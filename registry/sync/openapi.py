@@ -152,9 +152,15 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                 "responses": {"200": _NDJSON_PAGE, **_ERRORS},
             }},
             f"{PREFIX}/deltas/{{epoch}}/{{release}}": {"get": {
-                "summary": "What one release changes in a scoped subscription: upserts, "
-                           "removals and the scoped checksums after it (immutable).",
-                "parameters": [_EPOCH, _RELEASE, lists, {**_SCOPE, "required": True}],
+                "summary": "What one release changes in a subscription to some lists or a "
+                           "scope (one of the two is required): upserts, removals and the "
+                           "checksums of the lists it touches before and after it "
+                           "(immutable).",
+                "parameters": [_EPOCH, _RELEASE, lists, _SCOPE, _bounded(
+                    params.THROUGH, "query",
+                    "Skip the releases up to this one that change nothing subscribed: the "
+                    "answer is the delta of the first release from `release` to `through` "
+                    "that does (or of `through`), from the release before `release`.")],
                 "responses": {"200": _NDJSON_PAGE, **_ERRORS},
             }},
             f"{PREFIX}/checksums/{{epoch}}/{{release}}": {"get": {

@@ -80,6 +80,7 @@ WAIT = Bounded("wait", False, 0, MAX_WAIT)
 SIZE = Bounded("size", True, 1, MAX_INT)
 PAGE = Bounded("page", True, 0, MAX_INT)
 RELEASE = Bounded("release", True, 0, MAX_INT)
+THROUGH = Bounded("through", True, 1, MAX_INT)
 LIMIT = Bounded("limit", True, 1, MAX_SNAPSHOT_LIMIT, DEFAULT_SNAPSHOT_LIMIT)
 # A list key is at most 64 characters (protocol._LIST_KEY); ``sync_lists`` of them, with
 # their commas, make the longest ``lists`` query parameter.

@@ -86,6 +86,7 @@ class PagePrefetch:
     a couple of pages ahead of the one being applied."""
 
     def __init__(self, source: Transport, head: RemoteHead, first: int, last: int) -> None:
+        self.source = source
         self.transport = Transport(source.base_url, source.token, attempts=source.attempts,
                                    stop=source.stop)
         self.path = f"{PREFIX}/changes/{head.epoch}/{head.page_size}"
@@ -129,3 +130,6 @@ class PagePrefetch:
         self.transport.abort()
         self.thread.join(timeout=5)
         self.transport.close()
+        # What this connection received counts as the client's own.
+        self.source.bytes_received += self.transport.bytes_received
+        self.transport.bytes_received = 0

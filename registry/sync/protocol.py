@@ -56,8 +56,9 @@ class Subscription:
 
     @property
     def is_full(self) -> bool:
-        """A subscription without a scope follows the hash-chained change pages."""
-        return self.scope is None
+        """Every list, no scope: the replica follows the hash-chained change pages (the
+        others follow deltas, with only their lists' records)."""
+        return self.scope is None and self.lists is None
 
     def query(self) -> str:
         """The canonical query string, so that equal subscriptions share cached URLs."""

@@ -250,10 +250,15 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
     async def delta(request: Request) -> Response:
         epoch, release = _epoch(request), _int(request, params.RELEASE)
         sub = _subscription(request, limits)
-        if sub.scope is None:
-            raise ValidationError("scope", "required", "deltas are for scoped subscriptions; "
-                                  "unscoped replicas follow the change pages")
-        body = await run_in_threadpool(server.delta, epoch, release, sub)
+        if sub.is_full:
+            raise ValidationError("lists", "required", "deltas are for subscriptions to some "
+                                  "lists or a scope; replicas of every list follow the "
+                                  "change pages")
+        found = _number(request, params.THROUGH)
+        through = None if found is None else int(found)
+        if through is not None and through < release:
+            raise ValidationError("through", "minimum", f"must be ≥ the release ({release})")
+        body = await run_in_threadpool(server.delta, epoch, release, sub, through)
         return _send(request, body, NDJSON, IMMUTABLE)
 
     async def checksums(request: Request) -> Response:

@@ -28,7 +28,7 @@ from registry.services.checksums import ListAt, ListChecksum, centre_checksums
 from registry.services.feed import Head, read_head
 from registry.sync import stored_pages
 from registry.sync.codec import gzip_bytes
-from registry.sync.deltas import build_delta, scoped_checksum
+from registry.sync.deltas import build_delta, first_changing_release, scoped_checksum
 from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
 from registry.sync.listener import FeedListener
@@ -365,19 +365,28 @@ class SyncServer:
             with self._ahead_lock:
                 self._ahead_pending.pop(memory_key, None)
 
-    def delta(self, epoch: str, release: int, sub: Subscription) -> Body:
-        """The scoped delta of one release (cached: it never changes)."""
+    def delta(self, epoch: str, release: int, sub: Subscription,
+              through: int | None = None) -> Body:
+        """The delta of one release for ``sub``; with ``through``, of the first release from
+        ``release`` to ``through`` that changes a subscribed list (or of ``through``), from
+        the release before ``release`` (cached: it never changes)."""
         if release < 1:
             raise NotFound("deltas start at release 1")
+        last = release if through is None else through
 
         def read(sessions: sessionmaker[Session]) -> Body:
             with sessions() as session:
-                point = self._point(session, epoch, release)
+                self._point(session, epoch, last)  # the epoch, and ``through`` exists
+                target = release if through is None else first_changing_release(
+                    session, subscribed_lists(session, through, sub), release, through)
+                point = self._point(session, epoch, target)
                 return Body(build_delta(session, epoch, point, sub,
                                         self._view_getter(epoch, sub),
-                                        self._checksum_getter(epoch, sub)), 6)
+                                        self._checksum_getter(epoch, sub),
+                                        from_release=release - 1), 6)
         return self._bodies.get_or_make(  # type: ignore[no-any-return]
-            ("delta", epoch, release, sub), lambda: self.router.run(Need(release=release), read))
+            ("delta", epoch, release, through, sub),
+            lambda: self.router.run(Need(release=last), read))
 
     def checksums(self, epoch: str, release: int, sub: Subscription) -> dict[str, Any]:
         """Per-list checksums at ``release`` for ``sub``, with where the release ends."""

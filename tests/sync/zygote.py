@@ -13,6 +13,10 @@ import os
 import signal
 import sys
 
+# The command imports what it runs inside its body (so that ``registry --help`` is quick):
+# import the client and its stores here, once, or each child would import them itself.
+import registry.sync.client
+import registry.sync.local_store  # noqa: F401
 from registry.sync.commands import sync_app
 
 
