@@ -1,6 +1,6 @@
 """Following with a broker's messages instead of long-polling the centre.
 
-A replica that follows the whole chain (every list, or some lists: no scope) receives
+A replica that follows the whole chain (every list, no scope) receives
 every feed record from the broker's stream (:mod:`registry.broker`). Each message is
 checked with the same code that checks a change page's records (:func:`.chain.chain_records`):
 it must be the next seq after the replica's cursor, its record must be the exact canonical
@@ -18,8 +18,9 @@ goes on with the messages that follow. A message at or before the cursor is a re
 broker delivers at least once, and the consumer starts with the stream's last message)
 and is skipped.
 
-A **scoped** replica applies deltas, not the chain: it takes only the release markers
-(subject ``<prefix>._release``) as wake-ups and pulls each release over HTTP.
+A replica of **some lists** or with a **scope** applies deltas, not the chain: it takes
+only the release markers (subject ``<prefix>._release``) as wake-ups and pulls the deltas
+over HTTP.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class BrokerFollowStats:
     replays: int = 0  # messages at or before the cursor, skipped
     fallbacks: int = 0  # HTTP pulls because a message did not fit or the broker was away
     refused: int = 0  # messages refused by the checks
-    wakeups: int = 0  # scoped: release markers that started an HTTP pull
+    wakeups: int = 0  # deltas: release markers that started an HTTP pull
 
 
 class BrokerFollower:
@@ -118,7 +119,8 @@ class BrokerFollower:
         return self.stats
 
     def _scoped(self) -> bool:
-        """Whether the replica follows deltas (a scope) rather than the chain."""
+        """Whether the replica follows deltas (some lists, or a scope) rather than the
+        chain."""
         if self.client.requested is not None:
             return not self.client.requested.is_full
         try:

@@ -1,11 +1,12 @@
 """Following the feed over HTTP, once bootstrapped (DESIGN §9.5–9.7).
 
-- **Unscoped** replicas (all lists, or some) follow the hash-chained change pages; every
+- Replicas of **every list** follow the hash-chained change pages; every
   page is checked (:mod:`.chain`) before its records are applied (:mod:`.apply`). Complete
   pages up to the head are fetched ahead (:mod:`.prefetch`); the head page is asked for
   "after the cursor", long-polling when there is nothing new.
-- **Scoped** replicas apply one delta per release and prove the result against the
-  centre's checksums of the scoped lists, in the same transaction.
+- Replicas of **some lists** or with a **scope** apply one delta per release that changes
+  what they hold (the others are skipped) and prove the result against the centre's
+  checksums of the lists it touches, in the same transaction (:mod:`.delta_check`).
 """
 
 from __future__ import annotations
