@@ -156,7 +156,7 @@ def scenario(work: Path, name: str, publish_rest: Callable[[Engine], str]) -> fl
         print()
         print("| replica | share of the records' bytes | bytes on the wire | full replica × "
               "share | ratio (target ≤ 1.2) | before (chain pages) ÷ share | pull time | "
-              "requests for releases |")
+              "releases applied |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         worst = 0.0
         for replica, (received, seconds, releases) in figures.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +29,16 @@ log = logging.getLogger("registry.sync")
 
 @dataclass
 class Applied:
-    """What one committed release applied."""
+    """What one committed transaction applied: a release, or several (a delta's span)."""
 
     records: int
     changes: ReleaseChanges
+    earlier: list[ReleaseChanges] = field(default_factory=list)  # the span's, in order
+
+    @property
+    def every_release(self) -> list[ReleaseChanges]:
+        """The changes of every release applied, in order."""
+        return [*self.earlier, self.changes]
 
 
 BULK_FIELDS = ("list", "code", "valid_from", "valid_to", "status", "name", "short_name",
@@ -64,6 +70,7 @@ class OpenRelease:
         self.removals: list[dict[str, Any]] = []  # kept with the release, for replays
         self.release: int | None = None
         self.changes = ReleaseChanges(release=0, seq=0) if client.on_release else None
+        self.ended: list[ReleaseChanges] = []  # releases of a span ended before the last
 
     def add(self, record: dict[str, Any]) -> None:
         """Stage one record (records of lists outside the subscription are skipped)."""
@@ -100,6 +107,18 @@ class OpenRelease:
         """Write what is staged, inside the open transaction."""
         self.store.flush(self.conn, self.batch)
 
+    def end_release(self, marker: dict[str, Any]) -> None:
+        """Record a release of a span that goes on after it (its marker says where it ends
+        in the feed); the transaction stays open for the next one."""
+        number, seq, digest = int(marker["release"]), int(marker["seq"]), str(marker["hash"])
+        self.store.record_release(self.conn, number, seq, digest, marker, self.removals)
+        self.removals = []
+        changes = self.changes or ReleaseChanges(release=number, seq=seq)
+        changes.release, changes.seq = number, seq
+        changes.mark(marker)
+        self.ended.append(changes)
+        self.changes = ReleaseChanges(release=0, seq=0) if self.client.on_release else None
+
     def commit(self, marker: dict[str, Any], seq: int, digest: str,
                release: int | None = None) -> Applied:
         """Write the rest, the release row and the cursor, and commit them together."""
@@ -121,7 +140,7 @@ class OpenRelease:
         changes.release, changes.seq = number, seq
         changes.mark(marker)
         log.info("applied release %d (seq %d, %d records)", number, seq, self.records)
-        return Applied(self.records, changes)
+        return Applied(self.records, changes, self.ended)
 
     def rollback(self) -> None:
         """Forget everything staged (idempotent)."""

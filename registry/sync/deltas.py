@@ -14,6 +14,7 @@ replica is proven equal to the centre at every release, having downloaded only i
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,7 @@ from registry.services.feed import RECORD_FORMAT
 from registry.sync.codec import encode_page
 from registry.sync.protocol import Subscription
 from registry.sync.scope import ScopedView
-from registry.sync.snapshot import ReleasePoint, _by_ids, subscribed_lists
+from registry.sync.snapshot import _by_ids, release_point, subscribed_lists
 
 ViewGetter = Callable[[Session, int, ListAt], ScopedView | None]
 ChecksumGetter = Callable[[Session, int, ListAt], ListChecksum]
@@ -111,43 +112,82 @@ def first_changing_release(session: Session, lists: list[ListAt], first: int,
     return int(found) if found is not None else last
 
 
-def build_delta(session: Session, epoch: str, point: ReleasePoint, sub: Subscription,
-                view_of: ViewGetter, checksum_of: ChecksumGetter,
-                from_release: int | None = None) -> bytes:
-    """The delta of release ``point.release`` for a subscription to some lists or a scope,
-    as seen from ``from_release`` (by default the release before: a later one when the
-    releases in between change nothing subscribed)."""
-    release = point.release
+# A delta spans releases up to about this many records (a release is never split).
+DEFAULT_SPAN_RECORDS = 20_000
+
+
+def span_records_from_env() -> int:
+    """``REGISTRY_SYNC_DELTA_RECORDS`` (default 20,000): records a delta may gather from
+    several releases before it stops (bounding the memory of both sides)."""
+    return max(1, int(os.environ.get("REGISTRY_SYNC_DELTA_RECORDS", DEFAULT_SPAN_RECORDS)))
+
+
+def _release_part(session: Session, release: int, sub: Subscription, view_of: ViewGetter
+                  ) -> tuple[list[dict[str, Any]], list[ListAt], dict[str, Any] | None]:
+    """One release's records for ``sub`` (without its marker), the subscribed lists it
+    touches, and its marker with where it ends in the feed (``seq``, ``hash``)."""
     lists = subscribed_lists(session, release, sub)
     by_key = {item.key: item for item in lists}
     feed_records = release_records(session, release)
     touched = sorted({key for key in map(_record_list, feed_records) if key in by_key})
     records: list[dict[str, Any]] = []
-    checksums: dict[str, Any] = {}
-    checksums_before: dict[str, Any] = {}
     for key in touched:
         item = by_key[key]
         view = view_of(session, release, item)
-        earlier = lists_at(session, release - 1, [key]) if release > 1 else []
-        checksums_before[key] = (checksum_of(session, release - 1, earlier[0]).as_dict()
-                                 if earlier else None)
         if view is None:
             for record in feed_records:
                 if _record_list(record) == key:
                     records.append({k: v for k, v in record.items() if k != "seq"})
         else:
+            earlier = lists_at(session, release - 1, [key]) if release > 1 else []
             before = view_of(session, release - 1, earlier[0]) if earlier else None
             if any(r.get("t") == "list" and r["key"] == key for r in feed_records):
                 records.append({"t": "list", "key": key, "definition": item.definition,
                                 "release": item.release})
             records.extend(_scoped_changes(session, release, item, before, view))
-        checksums[key] = checksum_of(session, release, item).as_dict()
-    marker = next((r for r in reversed(feed_records) if r.get("t") == "release"), None)
-    if marker is not None:
-        records.append({k: v for k, v in marker.items() if k != "seq"})
-    header = {"t": "delta", "format": RECORD_FORMAT, "epoch": epoch, "release": release,
-              "from_release": release - 1 if from_release is None else from_release,
-              "seq": point.seq, "hash": point.hash,
+    found = next((r for r in reversed(feed_records) if r.get("t") == "release"), None)
+    marker = None
+    if found is not None:
+        point = release_point(session, release)
+        marker = {**found, "seq": point.seq, "hash": point.hash}
+    return records, [by_key[key] for key in touched], marker
+
+
+def build_delta(session: Session, epoch: str, first: int, through: int, sub: Subscription,
+                view_of: ViewGetter, checksum_of: ChecksumGetter,
+                span_records: int = DEFAULT_SPAN_RECORDS) -> bytes:
+    """The delta from release ``first - 1`` for a subscription to some lists or a scope:
+    the releases from ``first`` up to ``through`` that change a subscribed list, each's
+    records followed by its marker, until about ``span_records`` records; releases that
+    change nothing subscribed are left out, but the last one covered always ends the delta
+    with its marker (it is where the replica's cursor goes). The header has the centre's
+    checksums of every list touched, before ``first`` and after the last release."""
+    records: list[dict[str, Any]] = []
+    touched: dict[str, ListAt] = {}
+    lists = subscribed_lists(session, through, sub)
+    release, last = first, first - 1
+    while release <= through:
+        release = first_changing_release(session, lists, release, through)
+        part, part_lists, marker = _release_part(session, release, sub, view_of)
+        if part_lists and records and len(records) + len(part) > span_records:
+            break  # the next release would pass the bound: it starts the next delta
+        last = release
+        records.extend(part)
+        touched.update((item.key, item) for item in part_lists)
+        if marker is not None:  # a changing release's, or ``through``'s when none changes
+            records.append(marker)
+        release += 1
+    end = release_point(session, last)
+    checksums: dict[str, Any] = {}
+    checksums_before: dict[str, Any] = {}
+    for key, item in sorted(touched.items()):
+        earlier = lists_at(session, first - 1, [key]) if first > 1 else []
+        checksums_before[key] = (checksum_of(session, first - 1, earlier[0]).as_dict()
+                                 if earlier else None)
+        now = lists_at(session, last, [key])
+        checksums[key] = checksum_of(session, last, now[0] if now else item).as_dict()
+    header = {"t": "delta", "format": RECORD_FORMAT, "epoch": epoch, "release": last,
+              "from_release": first - 1, "seq": end.seq, "hash": end.hash,
               "subscription": sub.as_dict(), "checksums": checksums,
               "checksums_before": checksums_before}
     return encode_page(header, records)

@@ -144,9 +144,10 @@ def follow_deltas(client: SyncClient, state: LocalState, head: RemoteHead, resul
         records = list(decode_records(header, body, where))
         applied = apply_delta(client, state, header, records, where)
         state = client.store.state()
-        result.releases += 1
+        result.releases += len(applied.every_release)
         result.records += applied.records
-        client._notify(applied.changes)
+        for changes in applied.every_release:
+            client._notify(changes)
         client._report(state, quiet=True)
 
 
@@ -165,12 +166,25 @@ def apply_delta(client: SyncClient, state: LocalState, header: dict[str, Any],
         incremental = isinstance(found_before, dict)
         touched = touched_codes(records)
         before = touched_sums(client.store, txn.conn, touched) if incremental else {}
+        # A delta may span releases: each is followed by its marker, and the last marker is
+        # the release the header names, where the cursor goes.
         marker: dict[str, Any] = {}
-        for record in records:
-            if record.get("t") == "release":
-                marker = record
-            else:
+        for index, record in enumerate(records):
+            if record.get("t") != "release":
                 txn.add(record)
+            elif index == len(records) - 1:
+                marker = record
+            elif record.get("release") not in range(state.release + 1, release) or any(
+                    not isinstance(record.get(k), int | str) for k in ("seq", "hash")):
+                raise FeedIntegrityError(f"{where}: a release marker inside the delta is not "
+                                         f"of a release between {state.release} and "
+                                         f"{release} with its seq and hash; nothing was "
+                                         "applied")
+            else:
+                txn.end_release(record)
+        if marker.get("release", release) != release:
+            raise FeedIntegrityError(f"{where}: the delta does not end with the marker of "
+                                     f"release {release}; nothing was applied")
         txn.flush()
         local = (_incremental(client, txn, wanted, centre_before, touched, before)
                  if incremental else client.store.checksums(sorted(wanted), txn.conn))

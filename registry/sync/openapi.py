@@ -158,9 +158,11 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                            "(immutable).",
                 "parameters": [_EPOCH, _RELEASE, lists, _SCOPE, _bounded(
                     params.THROUGH, "query",
-                    "Skip the releases up to this one that change nothing subscribed: the "
-                    "answer is the delta of the first release from `release` to `through` "
-                    "that does (or of `through`), from the release before `release`.")],
+                    "Span the releases from `release` up to this one: the answer holds "
+                    "those that change a subscribed list, each followed by its marker, up "
+                    "to about `REGISTRY_SYNC_DELTA_RECORDS` records (the header's `release` "
+                    "says where it stops), and ends with the marker of the last release it "
+                    "covers.")],
                 "responses": {"200": _NDJSON_PAGE, **_ERRORS},
             }},
             f"{PREFIX}/checksums/{{epoch}}/{{release}}": {"get": {

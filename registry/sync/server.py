@@ -28,7 +28,7 @@ from registry.services.checksums import ListAt, ListChecksum, centre_checksums
 from registry.services.feed import Head, read_head
 from registry.sync import stored_pages
 from registry.sync.codec import gzip_bytes
-from registry.sync.deltas import build_delta, first_changing_release, scoped_checksum
+from registry.sync.deltas import build_delta, scoped_checksum, span_records_from_env
 from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
 from registry.sync.listener import FeedListener
@@ -161,6 +161,7 @@ class SyncServer:
         # what they need; the head, the epoch check and stored pages stay on the primary.
         self.router = router or ReadRouter(sessions, [])
         self.page_size = page_size or page_size_from_env()
+        self.span_records = span_records_from_env()
         bind = sessions.kw.get("bind")
         # A SQLite centre keeps its pages in memory only: storing them would make the sync
         # server a writer competing with stewards' commands for SQLite's one write lock
@@ -367,9 +368,9 @@ class SyncServer:
 
     def delta(self, epoch: str, release: int, sub: Subscription,
               through: int | None = None) -> Body:
-        """The delta of one release for ``sub``; with ``through``, of the first release from
-        ``release`` to ``through`` that changes a subscribed list (or of ``through``), from
-        the release before ``release`` (cached: it never changes)."""
+        """The delta for ``sub`` from the release before ``release``: of that release
+        alone, or with ``through``, of the releases up to ``through`` that change a
+        subscribed list (:func:`build_delta`; cached: it never changes)."""
         if release < 1:
             raise NotFound("deltas start at release 1")
         last = release if through is None else through
@@ -377,15 +378,12 @@ class SyncServer:
         def read(sessions: sessionmaker[Session]) -> Body:
             with sessions() as session:
                 self._point(session, epoch, last)  # the epoch, and ``through`` exists
-                target = release if through is None else first_changing_release(
-                    session, subscribed_lists(session, through, sub), release, through)
-                point = self._point(session, epoch, target)
-                return Body(build_delta(session, epoch, point, sub,
+                return Body(build_delta(session, epoch, release, last, sub,
                                         self._view_getter(epoch, sub),
                                         self._checksum_getter(epoch, sub),
-                                        from_release=release - 1), 6)
+                                        self.span_records), 6)
         return self._bodies.get_or_make(  # type: ignore[no-any-return]
-            ("delta", epoch, release, through, sub),
+            ("delta", epoch, release, last, sub),
             lambda: self.router.run(Need(release=last), read))
 
     def checksums(self, epoch: str, release: int, sub: Subscription) -> dict[str, Any]:

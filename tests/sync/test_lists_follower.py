@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from registry.sync.client import SyncClient
 from registry.sync.codec import decode_header, decode_records, encode_page
@@ -222,7 +223,7 @@ def test_deltas_need_some_lists_or_a_scope(centre: Centre) -> None:
     assert listed.status_code == 200
 
 
-def test_a_delta_through_a_later_release_starts_at_the_first_that_changes_the_lists(
+def test_a_delta_through_a_later_release_holds_the_releases_that_change_the_lists(
         centre: Centre) -> None:
     _seed(centre)
     first = _head(centre)["release"]
@@ -232,21 +233,82 @@ def test_a_delta_through_a_later_release_starts_at_the_first_that_changes_the_li
     head = _head(centre)
     url = f"{centre.base}/sync/v1/deltas/{head['epoch']}/{first + 1}"
 
-    def ask(**extra: Any) -> httpx.Response:
-        return httpx.get(url, params={"lists": "admin-units", **extra})
+    def ask(lists: str = "admin-units", **extra: Any) -> httpx.Response:
+        return httpx.get(url, params={"lists": lists, **extra})
 
     header, records = _page(ask(through=head["release"]).content)
     assert (header["from_release"], header["release"]) == (first, head["release"])
-    assert [r["code"] for r in records if r["t"] == "version"] == ["00004"]
+    assert [(r["t"], r.get("code")) for r in records] == [("version", "00004"),
+                                                         ("release", None)]
     assert set(header["checksums_before"]) == {"admin-units"}
-    header, records = _page(httpx.get(url, params={"lists": "agencies",
-                                                   "through": head["release"]}).content)
-    assert header["release"] == first + 1
+    # The agencies' two releases, each ended by its marker (with where it ends in the
+    # feed), then the marker of the last release, which changes no agency.
+    header, records = _page(ask("agencies", through=head["release"]).content)
+    assert (header["from_release"], header["release"]) == (first, head["release"])
+    assert [(r["t"], r["release"]) for r in records] == [
+        ("version", first + 1), ("release", first + 1), ("version", first + 2),
+        ("release", first + 2), ("release", head["release"])]
+    assert all(isinstance(r["seq"], int) and len(r["hash"]) == 64
+               for r in records if r["t"] == "release")
     # Nothing of the list up to ``through``: the answer moves the cursor to ``through``.
     header, records = _page(ask(through=first + 2).content)
     assert (header["from_release"], header["release"]) == (first, first + 2)
     assert [r["t"] for r in records] == ["release"] and header["checksums"] == {}
+    # Without ``through``: one release, as before.
+    header, records = _page(ask("agencies").content)
+    assert header["release"] == first + 1 and len(records) == 2
     refused = ask(through=first)
     assert refused.status_code == 400 and refused.json()["field"] == "through"
     assert ask(through=head["release"] + 1).status_code == 404
     assert ask(through=0).json()["rule"] == "minimum"
+
+
+def test_a_delta_stops_at_its_bound_and_the_follower_asks_again(
+        centre: Centre, targets: Targets) -> None:
+    """With room for one release's records per answer, a follower behind by three releases
+    of its list makes three requests, each release recorded with its own marker."""
+    _seed(centre)
+    into = targets.new("sqlite")
+    first = SyncClient(centre.base, into, subscription=ADMIN_UNITS)
+    first.pull()
+    first.close()
+    centre.stop()
+    centre.env["REGISTRY_SYNC_DELTA_RECORDS"] = "1"
+    centre.start()
+    for n, code in enumerate(("00004", "00007", "00010")):
+        centre.publish([unit(code, f"Phường {n}", "Phường", "001")])
+        centre.publish([_agency(f"000.00.00.G{n + 1:02d}", f"Bộ {n}")])
+    proxy = Proxy(centre.base)
+    client = SyncClient(proxy.base, into, subscription=ADMIN_UNITS)
+    try:
+        pulled = client.pull()
+        asked = [path for path in proxy.requests if "/deltas/" in path]
+        assert len(asked) == 3, asked
+        assert pulled.releases == 4  # three of the list, then the last release's marker
+        assert client.store.state().release == _head(centre)["release"]
+        assert client.verify().ok
+    finally:
+        client.close()
+        proxy.close()
+
+
+def test_a_span_notifies_each_release(centre: Centre, targets: Targets) -> None:
+    _seed(centre)
+    seen: list[int] = []
+    into = targets.new("sqlite")
+    client = SyncClient(centre.base, into, subscription=parse_subscription("agencies", None),
+                        on_release=lambda changes: seen.append(changes.release))
+    try:
+        client.pull()
+        seen.clear()
+        releases = [centre.publish([_agency(f"000.00.00.G{n:02d}", f"Bộ {n}")])
+                    for n in range(1, 4)]
+        assert client.pull().releases == 3
+        assert seen == releases
+        with client.store.engine.connect() as conn:
+            rows = conn.execute(text("SELECT release_id, seq FROM registry_releases "
+                                     "WHERE release_id > :r ORDER BY release_id"),
+                                {"r": releases[0] - 1}).all()
+        assert [r.release_id for r in rows] == releases and rows[0].seq < rows[-1].seq
+    finally:
+        client.close()
