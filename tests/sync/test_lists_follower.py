@@ -59,6 +59,19 @@ def _rewritten(reply: Reply, change: Callable[[list[dict[str, Any]]], list[dict[
     return Reply(reply.status, reply.headers, encode_page(header, change(records)))
 
 
+def _one_release_behind(centre: Centre, targets: Targets, backend: str,
+                        ops: list[dict[str, Any]]) -> tuple[str, Any]:
+    """A replica of admin-units bootstrapped on the seed, then ``ops`` published: the
+    replica's URL and its rows as they are before it pulls them."""
+    _seed(centre)
+    into = targets.new(backend)
+    first = SyncClient(centre.base, into, subscription=ADMIN_UNITS)
+    first.pull()
+    first.close()
+    centre.publish(ops, "2025-07-01")
+    return into, dump(into)
+
+
 def test_a_follower_of_one_list_downloads_only_that_lists_records(
         centre: Centre, targets: Targets) -> None:
     _seed(centre)
@@ -104,14 +117,9 @@ def test_a_delta_that_leaves_out_a_change_is_refused(centre: Centre,
                                                      targets: Targets) -> None:
     """The rename closes the old version and opens a new one; a delta without the closing
     passes the digest (refitted) but not the checksum computed from the touched rows."""
-    _seed(centre)
-    into = targets.new("postgresql")
-    first = SyncClient(centre.base, into, subscription=ADMIN_UNITS)
-    first.pull()
-    first.close()
-    centre.publish([{"op": "rename", "list": "admin-units", "code": "79",
-                     "name": "Thành phố Hồ Chí Minh Mới"}], "2025-07-01")
-    before = dump(into)
+    into, before = _one_release_behind(centre, targets, "postgresql", [
+        {"op": "rename", "list": "admin-units", "code": "79",
+         "name": "Thành phố Hồ Chí Minh Mới"}])
     proxy = Proxy(centre.base)
 
     def drop_closing(path: str, reply: Reply) -> Reply:
@@ -137,13 +145,8 @@ def test_a_delta_that_leaves_out_a_change_is_refused(centre: Centre,
 
 
 def test_a_delta_that_adds_a_version_is_refused(centre: Centre, targets: Targets) -> None:
-    _seed(centre)
-    into = targets.new("sqlite")
-    first = SyncClient(centre.base, into, subscription=ADMIN_UNITS)
-    first.pull()
-    first.close()
-    centre.publish([unit("00004", "Phường Trúc Bạch", "Phường", "001")])
-    before = dump(into)
+    into, before = _one_release_behind(centre, targets, "sqlite", [
+        unit("00004", "Phường Trúc Bạch", "Phường", "001")])
     proxy = Proxy(centre.base)
 
     def add_one(path: str, reply: Reply) -> Reply:
@@ -173,14 +176,8 @@ def test_a_delta_without_the_checksums_before_is_checked_on_the_whole_list(
         centre: Centre, targets: Targets) -> None:
     """A centre from before this change sends only the checksums after the release: the
     replica then sums the whole list, and still refuses a wrong delta."""
-    _seed(centre)
-    into = targets.new("sqlite")
-    first = SyncClient(centre.base, into, subscription=ADMIN_UNITS)
-    first.pull()
-    first.close()
-    centre.publish([{"op": "rename", "list": "admin-units", "code": "001",
-                     "name": "Quận Ba Đình Mới"}], "2025-07-01")
-    before = dump(into)
+    into, before = _one_release_behind(centre, targets, "sqlite", [
+        {"op": "rename", "list": "admin-units", "code": "001", "name": "Quận Ba Đình Mới"}])
     proxy = Proxy(centre.base)
     forged: list[bool] = [True]
 
