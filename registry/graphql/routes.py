@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+from collections.abc import Hashable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from strawberry.http.types import QueryParams
 from registry.config import Settings, load_settings
 from registry.errors import PermissionDenied
 from registry.graphql import http_cache
+from registry.graphql.answer_lists import AnswerLists
 from registry.graphql.body import BadBody, check_parameter, check_request, decode
 from registry.graphql.caching import DOCUMENTS, MAX_BODY, cache_from_env, request_key
 from registry.graphql.context import Context
@@ -39,6 +41,7 @@ from registry.limits import load_limits
 from registry.replicas import READS, ReadRouter
 from registry.services.actors import Actor
 from registry.services.cache import MISSING
+from registry.services.checksum_log import changed_lists
 from registry.services.tokens import authenticate
 
 _CONTEXT = "registry.graphql.context"
@@ -108,6 +111,9 @@ class RegistryGraphQL(GraphQL[Context, None]):
         self.router = router or ReadRouter(sessions, [])
         self.sides = sides_of(self.router)
         self.planner = planned_from_env(schema._schema)
+        self.answer_lists = AnswerLists(schema._schema)
+        # The lists changed between two releases, as the cache asks for them (immutable).
+        self._changed: dict[tuple[int, int], frozenset[str]] = {}
 
     async def start_readers(self) -> None:
         """Open planned reads to the asyncio readers (PostgreSQL; see :mod:`.planned.readers`)."""
@@ -186,7 +192,7 @@ class RegistryGraphQL(GraphQL[Context, None]):
         caching = self.cache.maxsize > 0
         found = request_key(data, context.today) if caching and len(body) <= MAX_BODY else None
         if found is not None and DOCUMENTS.get(found[1]):
-            hit = self.cache.get(self.namespace, await self._latest(context, side), found[0])
+            hit = await self._cached(context, side, found[0])
             if hit is not MISSING:
                 CACHE.labels("hit").inc()
                 await Response(hit, media_type="application/json")(scope, _replay(b""), send)
@@ -211,7 +217,26 @@ class RegistryGraphQL(GraphQL[Context, None]):
             await self._serve(scope, _replay(body), capture)
         if (found is not None and context.cache_ok and status == 200
                 and context.cache_release is not None):
-            self.cache.put(self.namespace, context.cache_release, found[0], b"".join(captured))
+            self.cache.put(self.namespace, context.cache_release, found[0], b"".join(captured),
+                           self.answer_lists(found[1], data.get("variables")))
+
+    async def _cached(self, context: Context, side: ReadSide, key: Hashable) -> Any:
+        """The cached answer for ``key`` at the latest release: filed under it, or under an
+        older release whose successors up to it changed none of the lists it read."""
+        latest = await self._latest(context, side)
+        hit = self.cache.get(self.namespace, latest, key)
+        if hit is not MISSING:
+            return hit
+        since = self.cache.stale(self.namespace, latest, key)
+        if since is None:
+            return MISSING
+        changed = self._changed.get((since, latest))
+        if changed is None:
+            changed = await run_in_threadpool(changed_lists, self.sessions, since, latest)
+            self._changed[(since, latest)] = changed
+            while len(self._changed) > 64:
+                self._changed.pop(next(iter(self._changed)))
+        return self.cache.carry(self.namespace, latest, key, since, changed)
 
     async def _latest(self, context: Context, side: ReadSide) -> int:
         """The latest release for this request: shared with the requests asking at the same

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from registry.graphql.routes import view_of
+from registry.services.cache import ReleaseCache
 from tests.factories import hanoi, publish
 from tests.graphql.conftest import Api, Statements
 
@@ -93,3 +95,75 @@ def test_errors_are_not_cached(api: Api, write: Write) -> None:
     write(lambda s: publish(s, [{"op": "rename", "list": "admin-units", "code": "00037",
                                  "name": "Phường Khác"}]))
     assert api(query, {"r": 3})["entry"]["name"] == "Quận Ba Đình"
+
+
+AGENCY = {"op": "create", "list": "agencies", "code": "000.00.00.G01", "name": "Bộ Công an",
+          "type": "Bộ"}
+
+
+def _cache(api: Api) -> ReleaseCache:
+    view = view_of(api.app.routes)
+    assert view is not None
+    return view.cache
+
+
+def test_a_release_that_changes_other_lists_keeps_the_answer(make_api: Callable[..., Api],
+                                                            write: Write) -> None:
+    """An answer about administrative units is still served from the cache after a release
+    that only changes agencies, without executing anything but the two small reads."""
+    api = make_api()
+    write(hanoi)
+    first, _ = _served(api, {"code": "001"})
+    write(lambda s: publish(s, [AGENCY]))
+    again, statements = _served(api, {"code": "001"})
+    assert again == first
+    # The latest release and the lists changed since the cached one: no GraphQL execution
+    # (it reads the unit, its children and their page: several more statements).
+    assert statements <= 4 and _cache(api).carried == 1
+    assert _served(api, {"code": "001"})[1] <= 3  # filed under the new release now
+
+
+def test_a_release_that_changes_the_list_drops_the_answer(make_api: Callable[..., Api],
+                                                         write: Write) -> None:
+    api = make_api()
+    write(hanoi)
+    _served(api, {"code": "001"})
+    write(lambda s: publish(s, [AGENCY]))
+    write(lambda s: publish(s, [{"op": "rename", "list": "admin-units", "code": "00001",
+                                 "name": "Phường Phúc Xá Mới"}], effective="2025-07-01"))
+    got = _served(api, {"code": "001"})[0]["administrativeUnit"]
+    assert got["children"]["nodes"][0]["name"] == "Phường Phúc Xá Mới"
+
+
+@pytest.mark.parametrize(("query", "variables", "changed"), [
+    # A cross-list field: procedures' agencies.
+    ("""{ procedures(first: 5) { nodes { code implementingAgencies { name } } } }""", {},
+     "agencies"),
+    # The list named by a variable.
+    ("""query($l: String!) { entries(list: $l, first: 5) { nodes { code name } } }""",
+     {"l": "agencies"}, "agencies"),
+    # Release metadata: any release may change it.
+    ("""{ administrativeUnit(code: "001") { name releasedIn { number } } }""", {},
+     "procedures"),
+    ("""{ codeLists { key release } }""", {}, "procedures"),
+])
+def test_answers_that_read_what_a_release_changed_are_not_kept(
+        make_api: Callable[..., Api], write: Write, query: str, variables: dict[str, Any],
+        changed: str) -> None:
+    api = make_api()
+    write(hanoi)
+    write(lambda s: publish(s, [AGENCY]))
+    first = api(query, variables)
+    cache = _cache(api)
+    assert cache.carried == 0
+    op = (AGENCY | {"code": "000.00.00.G02", "name": "Bộ Quốc phòng"} if changed == "agencies"
+          else {"op": "create", "list": "procedures", "code": "1.000001", "name": "Thủ tục",
+                "type": "Thủ tục hành chính", "attributes": {
+                    "field_code": "X", "field_name": "Y", "levels": ["central"],
+                    "online_level": "full", "implementing_agencies": ["000.00.00.G01"],
+                    "competent_agency": "000.00.00.G01"}})
+    write(lambda s: publish(s, [op], effective="2025-01-02"))
+    api(query, variables)
+    assert cache.carried == 0
+    if changed == "agencies" and "entries" in query:
+        assert api(query, variables) != first

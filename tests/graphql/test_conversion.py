@@ -219,7 +219,7 @@ def test_codes_a_client_makes_up_do_not_grow_the_kept_gazetteer(api: Api,
                                                                 write: Write) -> None:
     _reform(write)
     api(SMALL, {"codes": ["00013"]})
-    kept = [v for k, v in GAZETTEERS.cache._items.items()
+    kept = [v.value for k, v in GAZETTEERS.cache._items.items()
             if k[0] == str(api.app.state.engine.url)]
     assert len(kept) == 1
     before = len(kept[0]._cache)

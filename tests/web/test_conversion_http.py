@@ -343,7 +343,7 @@ def test_codes_in_a_file_do_not_grow_the_kept_gazetteer(own_live: Callable[..., 
     client = client_for(live.url)
     assert convert(client, CODES, output="csv").status_code == 200
     namespace = str(live.engine.url)
-    kept = [v for k, v in convert_page._GAZETTEERS._items.items() if k[0] == namespace]
+    kept = [v.value for k, v in convert_page._GAZETTEERS._items.items() if k[0] == namespace]
     assert len(kept) == 1
     remembered = dict(kept[0]._cache)  # known codes only: bounded by the list
     assert remembered and set(remembered) <= set(kept[0].old)
