@@ -31,9 +31,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pgtools import DEFAULT_SERVER, drop_pg, fresh_pg
 from sqlalchemy import func, select, update
@@ -44,6 +43,8 @@ from registry.models import WebhookEvent, WebhookSubscription
 from registry.services.actors import SYSTEM
 from registry.services.webhooks.subscriptions import add_subscription
 from tests.factories import hanoi, publish
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BLOCK = 5
 
