@@ -108,6 +108,8 @@ class SyncClient:
         self._replayed = False
         self._head: RemoteHead | None = None
         self._checked: RemoteHead | None = None
+        # The centre is older than deltas for lists without a scope: follow the pages.
+        self._lists_by_pages = False
 
     @property
     def store(self) -> LocalStore:
@@ -329,10 +331,21 @@ class SyncClient:
                 f"{state.seq}, in the same epoch {head.epoch}: the centre was restored "
                 "without a new epoch. Refusing to merge; ask its operator, or bootstrap "
                 "again into an empty database")
-        if sub.is_full:
+        if sub.is_full or (sub.scope is None and self._lists_by_pages):
             follow_pages(self, state, head, result, wait)
-        else:
+            return
+        try:
             follow_deltas(self, state, head, result, wait, sub)
+        except HttpError as exc:
+            # A centre from before deltas for lists without a scope refuses them for want
+            # of a scope: such a replica then follows the change pages, as it did then.
+            if not (sub.scope is None and exc.status == 400
+                    and exc.body.get("field") == "scope"):
+                raise
+            log.info("the centre serves deltas only with a scope (an older version): "
+                     "following its change pages, every record, instead")
+            self._lists_by_pages = True
+            follow_pages(self, self.store.state(), head, result, wait)
 
     def _bootstrap(self, head: RemoteHead, result: PullResult,
                    sub: Subscription | None = None) -> None:

@@ -4,6 +4,7 @@ touched (registry.sync.delta_check)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -309,3 +310,36 @@ def test_a_span_notifies_each_release(centre: Centre, targets: Targets) -> None:
         assert [r.release_id for r in rows] == releases and rows[0].seq < rows[-1].seq
     finally:
         client.close()
+
+
+def test_against_a_centre_without_deltas_for_lists_the_replica_follows_the_pages(
+        centre: Centre, targets: Targets) -> None:
+    """A centre from before this version refuses deltas without a scope (400, field
+    ``scope``): a replica of some lists then follows the change pages, as it used to."""
+    _seed(centre)
+    into = targets.new("sqlite")
+    proxy = Proxy(centre.base)
+
+    def older_centre(path: str) -> Reply | None:
+        if "/deltas/" not in path or "scope=" in path:
+            return None
+        body = {"error": "validation", "field": "scope", "rule": "required",
+                "message": "scope: deltas are for scoped subscriptions; unscoped replicas "
+                           "follow the change pages"}
+        return Reply(400, {"content-type": "application/json"},
+                     json.dumps(body).encode())
+
+    proxy.before = older_centre
+    client = SyncClient(proxy.base, into, subscription=ADMIN_UNITS)
+    try:
+        client.pull()
+        centre.publish([_agency("000.00.00.G01", "Bộ một")])
+        centre.publish([unit("00004", "Phường Trúc Bạch", "Phường", "001")])
+        assert client.pull().releases == 2  # every release, from the pages
+        assert any("/changes/" in path for path in proxy.requests)
+        assert client.store.state().release == _head(centre)["release"]
+        report = client.verify()
+        assert report.ok and [r.list_key for r in report.lists] == ["admin-units"]
+    finally:
+        client.close()
+        proxy.close()
