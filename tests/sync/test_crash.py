@@ -27,6 +27,7 @@ from tests.factories import hanoi, unit
 from tests.sync.conftest import Centre, Targets, _centre
 
 KILLS = 32
+WINDOW = 0.6  # seconds: a kill comes at a random moment up to this after the start
 
 
 @pytest.fixture
@@ -99,6 +100,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     publisher = Publisher(centre, rng)
     publisher.start()
     releases: list[int] = []
+    window = WINDOW
     args = ["pull", "--from", centre.base, "--into", into, "--follow", "--wait", "2",
             "--snapshot-page", "100"]
     log = targets.tmp / "client.log"
@@ -110,12 +112,17 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
             zygote.stdin.write(json.dumps({"args": args, "log": str(log)}) + "\n")
             zygote.stdin.flush()
             pid = int(zygote.stdout.readline())
-            time.sleep(rng.uniform(0.03, 0.6))
+            time.sleep(rng.uniform(0.03, window))
             assert Path(f"/proc/{pid}").exists(), log.read_text("utf-8")[-2000:]
             os.kill(pid, signal.SIGKILL)  # our own child's child, by its id
             while Path(f"/proc/{pid}").exists():
                 time.sleep(0.01)
             releases.append(_check(into, centre))
+            # A loaded machine can take longer than the window to start a client and apply
+            # a release: the window widens while the replica stands still, so kills keep
+            # landing at random points of its work rather than all before it.
+            moved = len(releases) < 2 or releases[-1] != releases[-2]
+            window = WINDOW if moved else min(window * 1.5, 4.0)
             assert publisher.error is None, publisher.error
     finally:
         publisher.stop.set()
