@@ -232,11 +232,15 @@ class RegistryGraphQL(GraphQL[Context, None]):
             return MISSING
         changed = self._changed.get((since, latest))
         if changed is None:
-            changed = await run_in_threadpool(changed_lists, self.sessions, since, latest)
+            changed = await run_in_threadpool(self._changed_lists, since, latest)
             self._changed[(since, latest)] = changed
             while len(self._changed) > 64:
                 self._changed.pop(next(iter(self._changed)))
         return self.cache.carry(self.namespace, latest, key, since, changed)
+
+    def _changed_lists(self, since: int, latest: int) -> frozenset[str]:
+        with self.sessions() as session:
+            return changed_lists(session, since, latest)
 
     async def _latest(self, context: Context, side: ReadSide) -> int:
         """The latest release for this request: shared with the requests asking at the same

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from registry.models import CodeList, EntryVersion, FeedRecord, LineageLink, ListChecksumRow
 from registry.services.checksums import (
@@ -108,12 +108,11 @@ def _add(sums: ListChecksum, added: Iterable[int], removed: Iterable[int],
     sums.link_sum = (sums.link_sum + sum(links)) % MODULUS
 
 
-def changed_lists(sessions: sessionmaker[Session], since: int, until: int) -> frozenset[str]:
+def changed_lists(session: Session, since: int, until: int) -> frozenset[str]:
     """The keys of the lists changed (versions, links or definition) by the releases after
     ``since`` up to ``until``: every release keeps a checksum row for each list it changes.
     """
-    with sessions() as session:
-        return frozenset(session.scalars(
-            select(CodeList.key).distinct()
-            .join(ListChecksumRow, ListChecksumRow.list_id == CodeList.id)
-            .where(ListChecksumRow.release_id > since, ListChecksumRow.release_id <= until)))
+    return frozenset(session.scalars(
+        select(CodeList.key).distinct()
+        .join(ListChecksumRow, ListChecksumRow.list_id == CodeList.id)
+        .where(ListChecksumRow.release_id > since, ListChecksumRow.release_id <= until)))
