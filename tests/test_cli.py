@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from registry.cli import app
+from tests import processes
 from tests.conftest import Database
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
@@ -117,14 +117,14 @@ def test_real_process_without_traceback(database: Database, tmp_path: Path) -> N
     env = {**os.environ, "REGISTRY_DATABASE_URL": database.url}
     broken = tmp_path / "broken.json"
     broken.write_text('{"title": ', "utf-8")
-    proc = subprocess.run([sys.executable, "-m", "registry", "import", "changeset", str(broken)],
+    proc = processes.run([sys.executable, "-m", "registry", "import", "changeset", str(broken)],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1
     assert "broken.json:1:" in proc.stderr and "malformed JSON" in proc.stderr
     assert "Traceback" not in proc.stderr
     missing_db = {**os.environ, "REGISTRY_DATABASE_URL":
                   "postgresql://postgres@127.0.0.1:5432/registry_does_not_exist"}
-    proc = subprocess.run([sys.executable, "-m", "registry", "lists"], capture_output=True,
+    proc = processes.run([sys.executable, "-m", "registry", "lists"], capture_output=True,
                           text=True, env=missing_db, timeout=60)
     assert proc.returncode == 1 and "registry_does_not_exist" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -170,7 +170,7 @@ def test_db_upgrade_says_where_the_schema_went(tmp_path: Path,
 def _resolve_in_a_process(database: Database, *args: str) -> str:
     # A narrow terminal: the answer's lines must still come out whole.
     env = {**os.environ, "REGISTRY_DATABASE_URL": database.url, "COLUMNS": "60"}
-    proc = subprocess.run([sys.executable, "-m", "registry", "resolve", "admin-units", *args],
+    proc = processes.run([sys.executable, "-m", "registry", "resolve", "admin-units", *args],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     return proc.stdout

@@ -5,7 +5,6 @@ standby is in tests/deploy/test_standby_reads.py."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from registry.db import session_factory
 from registry.errors import RegistryError
 from registry.replicas import Need, ReadRouter, read_urls_from_env
 from registry.services.feed import Head
+from tests import processes
 from tests.conftest import Database, Templates
 from tests.sync.conftest import free_port
 
@@ -107,10 +107,10 @@ def test_serve_refuses_unusable_standbys_in_one_line(tmp_path: Path, standbys: s
                                                      said: str) -> None:
     db = tmp_path / "centre.db"
     command = [sys.executable, "-m", "registry"]
-    subprocess.run([*command, "db", "upgrade", "--db", str(db)], check=True,
+    processes.run([*command, "db", "upgrade", "--db", str(db)], check=True,
                    capture_output=True, cwd=tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
-    done = subprocess.run([*command, "serve", "--db", str(db), "--port", str(free_port())],
+    done = processes.run([*command, "serve", "--db", str(db), "--port", str(free_port())],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path,
                           env={**os.environ, "REGISTRY_READ_DATABASE_URLS": standbys})
     assert done.returncode == 1

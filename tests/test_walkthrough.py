@@ -32,6 +32,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy_utils import create_database, database_exists, drop_database
 
+from tests import processes
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 CHANGESET_DOC = ROOT / "docs" / "changeset-format.md"
@@ -115,7 +117,7 @@ class Demo:
         self.port = free_port()
         self.log = cwd.parent / f"demo-{self.port}.out"
         with open(self.log, "wb") as out:
-            self.process = subprocess.Popen([*REGISTRY, "demo", "--port", str(self.port)],
+            self.process = processes.popen([*REGISTRY, "demo", "--port", str(self.port)],
                                             cwd=cwd, env=env, stdout=out,
                                             stderr=subprocess.STDOUT)
 
@@ -156,7 +158,7 @@ def run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
     """Run a README command line as a shell would, ``registry`` being this checkout's."""
     words = shlex.split(command)
     if words[0] == "registry":
-        return subprocess.run([*REGISTRY, *words[1:]], cwd=cwd, env=env, capture_output=True,
+        return processes.run([*REGISTRY, *words[1:]], cwd=cwd, env=env, capture_output=True,
                               text=True, timeout=600)
     return subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
@@ -166,7 +168,7 @@ def follow_once(command: str, cwd: Path, env: dict[str, str]) -> str:
     """``sync pull --follow`` runs until stopped: wait for its first catch-up, stop it as a
     user would (Ctrl-C), and expect a clean exit."""
     words = shlex.split(command)
-    process = subprocess.Popen([*REGISTRY, *words[1:]], cwd=cwd, env=env,
+    process = processes.popen([*REGISTRY, *words[1:]], cwd=cwd, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     seen: list[str] = []

@@ -4,7 +4,6 @@ does not fit (a forged record, a gap) is refused and pulled over HTTP instead.""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from registry.services.feed import canonical_json, chain_hash, read_head
 from registry.sync.broker_follow import BrokerFollower, BrokerFollowStats
 from registry.sync.client import SyncClient
 from registry.sync.local_store import LocalState, LocalStore, NoReplica
+from tests import processes
 from tests.broker.conftest import StreamNames
 from tests.factories import hanoi, unit
 from tests.sync.conftest import Centre, Targets, dump, free_port
@@ -256,7 +256,7 @@ def test_the_broker_down_at_start_is_a_clear_error_for_the_follower(
     sqlite_centre.run(hanoi)
     url = f"nats://127.0.0.1:{free_port()}"
     into = targets.new("sqlite")
-    done = subprocess.run([sys.executable, "-m", "registry.sync", "pull", "--from",
+    done = processes.run([sys.executable, "-m", "registry.sync", "pull", "--from",
                            sqlite_centre.base, "--into", into, "--follow", "--broker", url,
                            "--quiet"], capture_output=True, text=True, timeout=60, cwd=REPO,
                           env=os.environ.copy())

@@ -20,6 +20,7 @@ from registry.broker.relay import Relay
 from registry.db import session_factory, transaction
 from registry.models import FeedRecord
 from registry.services.feed import new_epoch, read_head
+from tests import processes
 from tests.broker.conftest import StreamNames
 from tests.conftest import Database
 from tests.factories import hanoi, publish, unit
@@ -125,7 +126,7 @@ def test_a_stream_of_another_epoch_is_refused(database: Database,
 
 def _relay_process(database: Database, names: StreamNames, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "REGISTRY_DATABASE_URL": database.url}
-    return subprocess.Popen(
+    return processes.popen(
         [sys.executable, "-m", "registry", "broker", "relay", "--url", names.url, "--stream",
          names.stream, "--subject-prefix", names.prefix, "--poll", "0.05"],
         env=env, stdout=subprocess.DEVNULL, stderr=open(log, "ab"), cwd=REPO)
@@ -179,7 +180,7 @@ def test_the_broker_down_at_start_is_a_clear_error_naming_the_url(
 
     url = f"nats://127.0.0.1:{free_port()}"
     env = {**os.environ, "REGISTRY_DATABASE_URL": database.url}
-    done = subprocess.run([sys.executable, "-m", "registry", "broker", "relay", "--url", url],
+    done = processes.run([sys.executable, "-m", "registry", "broker", "relay", "--url", url],
                           env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 5
     assert f"error: cannot reach the broker at {url}" in done.stderr

@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import processes
+
 
 def registry(cwd: Path, *args: str, env: dict[str, str] | None = None,
              timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run ``registry ARGS`` as a user would, in ``cwd``, without an inherited database."""
     base = {k: v for k, v in os.environ.items() if k != "REGISTRY_DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "registry", *args], cwd=cwd, text=True,
+    return processes.run([sys.executable, "-m", "registry", *args], cwd=cwd, text=True,
                           capture_output=True, env={**base, **(env or {})}, timeout=timeout)
 
 

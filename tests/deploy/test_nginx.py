@@ -15,6 +15,7 @@ import httpx
 from registry.db import session_factory, transaction
 from registry.services import tokens
 from registry.services.actors import SYSTEM
+from tests import processes
 from tests.deploy.conftest import Edge
 from tests.factories import hanoi
 
@@ -44,7 +45,7 @@ def get(url: str, **kwargs: Any) -> httpx.Response:
 
 
 def registry(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True,
+    return processes.run([sys.executable, "-m", "registry", *args], capture_output=True,
                           text=True, timeout=120)
 
 

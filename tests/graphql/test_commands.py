@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from registry.cli import app
+from tests import processes
 from tests.conftest import Database
 from tests.factories import hanoi
 from tests.graphql.conftest import Api
@@ -75,7 +76,7 @@ def server(database: Database, write: Write) -> Iterator[tuple[str, subprocess.P
     write(hanoi)
     port = _free_port()
     env = {**os.environ, "REGISTRY_DATABASE_URL": database.url}
-    process = subprocess.Popen(
+    process = processes.popen(
         [sys.executable, "-c", "from registry.cli import main; main()", "serve",
          "--host", "127.0.0.1", "--port", str(port)],
         env=env, stderr=subprocess.PIPE, text=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ from registry.graphql.limits import Analysis, count_tokens, introspection_sizes,
 from registry.graphql.schema import schema
 from registry.services import change_sets
 from registry.services.actors import SYSTEM
+from tests import processes
 from tests.factories import STEWARD, draft, hanoi
 from tests.graphql.conftest import Api, Statements
 
@@ -320,7 +320,7 @@ def test_the_limits_are_settings() -> None:
               "    print(schema.execute_sync(q).errors[0].extensions['code'])\n")
     env = {**os.environ, "REGISTRY_MAX_GRAPHQL_COST": "100", "REGISTRY_MAX_GRAPHQL_ALIASES": "1",
            "REGISTRY_MAX_GRAPHQL_DEPTH": "2", "REGISTRY_MAX_GRAPHQL_TOKENS": "20"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+    done = processes.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, check=True)
     assert done.stdout.split() == ["too_costly", "too_many_aliases", "too_deep",
                                    "too_many_tokens"]

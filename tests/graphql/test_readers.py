@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import text
 
 from registry.db import make_engine, session_factory, transaction
+from tests import processes
 from tests.conftest import Templates, run_async
 from tests.factories import publish
 from tests.graphql.test_planned import Q1, Q2, Q3
@@ -36,7 +37,7 @@ class Server:
     def __init__(self, url: str, tmp: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.log = tmp / f"server-{self.port}.log"
-        self.process = subprocess.Popen(
+        self.process = processes.popen(
             [sys.executable, "-m", "registry", "serve", "--port", str(self.port),
              "--workers", "1"],
             env={**os.environ, "REGISTRY_DATABASE_URL": url, "REGISTRY_GRAPHQL_CACHE": "0",

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from registry.cli import app
 from registry.importers.demo import EXAMPLE_QUERIES
+from tests import processes
 
 
 def _free_port() -> int:
@@ -62,7 +63,7 @@ def test_demo_loads_once_then_reuses_and_serves_the_example_queries(tmp_path: Pa
 
     port = _free_port()
     environment = {k: v for k, v in os.environ.items() if k != "REGISTRY_DATABASE_URL"}
-    process = subprocess.Popen(
+    process = processes.popen(
         [sys.executable, "-c", "from registry.cli import main; main()", "demo", "--db",
          str(db), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)

@@ -29,6 +29,7 @@ from sqlalchemy_utils import create_database, database_exists, drop_database
 
 from registry.db import make_engine, session_factory, transaction
 from registry.sync.client import SyncClient
+from tests import processes
 from tests.conftest import PG_SERVER, Database, Templates, drop_later
 from tests.factories import hanoi, publish
 from tests.processes import stop_child
@@ -73,7 +74,7 @@ class Centre:
         env = {**os.environ, "REGISTRY_DATABASE_URL": database_url or self.url,
                "REGISTRY_SYNC_PAGE_SIZE": str(self.page_size), **self.env}
         log = open(self.tmp / f"centre-{self.port}.log", "ab")  # noqa: SIM115 (kept by Popen)
-        self.process = subprocess.Popen(
+        self.process = processes.popen(
             [sys.executable, "-m", "uvicorn", "--factory", self.factory,
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from registry.services import queries
 from registry.sync.client import ReleaseChanges, SyncClient
 from registry.sync.local_store import LocalStore
+from tests import processes
 from tests.factories import hanoi, unit
 from tests.sync.conftest import TARGETS, Centre, Targets, dump, forget_notifications
 
@@ -150,7 +151,7 @@ def _cli(*args: str, full: bool = False) -> subprocess.CompletedProcess[str]:
     """Run a sync command; ``full`` goes through the main ``registry`` command line."""
     program = (["-c", "from registry.cli import main; main()", "sync"] if full
                else ["-m", "registry.sync"])
-    return subprocess.run([sys.executable, *program, *args], capture_output=True, text=True,
+    return processes.run([sys.executable, *program, *args], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "COLUMNS": "200"})
 
 

@@ -19,6 +19,7 @@ from registry.services import sync_ledger
 from registry.services.actors import SYSTEM
 from registry.services.tokens import create_token
 from registry.sync.local_store import normalise_local_url
+from tests import processes
 from tests.conftest import PG_SERVER
 from tests.factories import hanoi
 from tests.sync.conftest import MARIADB_SERVER, TARGETS, Centre, Targets, dump, free_port
@@ -27,7 +28,7 @@ from tests.sync.conftest import MARIADB_SERVER, TARGETS, Centre, Targets, dump, 
 def _sync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``registry sync …`` in a process of its own, its output not a terminal (as in cron)."""
     env = {k: v for k, v in os.environ.items() if k != "REGISTRY_SYNC_TOKEN"}
-    return subprocess.run([sys.executable, "-m", "registry.sync", *args], cwd=cwd,
+    return processes.run([sys.executable, "-m", "registry.sync", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120, env=env)
 
 

@@ -5,7 +5,6 @@ transient failures. Whatever arrives, a replica is either correct or unchanged (
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ from registry.sync.client import SyncClient
 from registry.sync.errors import FeedIntegrityError, UpgradeRequired
 from registry.sync.local_store import LocalStore
 from registry.sync.transport import HttpError
+from tests import processes
 from tests.conftest import Templates
 from tests.factories import hanoi, unit
 from tests.sync.conftest import Centre, Targets, clone_centre_database, dump
@@ -272,7 +272,7 @@ def test_a_newer_record_format_stops_with_upgrade_required(
     assert "record format 2" in caught.value.message
     assert dump(into) == before
     client.close()
-    done = subprocess.run([sys.executable, "-m", "registry.sync", "pull", "--from",
+    done = processes.run([sys.executable, "-m", "registry.sync", "pull", "--from",
                            centre.base, "--into", into, "--quiet"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 4

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from registry.errors import ValidationError
 from registry.sync.protocol import Subscription
+from tests import processes
 from tests.sync.conftest import Centre, Targets, hanoi_replica
 
 
@@ -23,7 +24,7 @@ def _tamper(url: str) -> None:
 
 
 def _verify(centre: Centre, into: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "registry.sync", "verify", "--from",
+    return processes.run([sys.executable, "-m", "registry.sync", "verify", "--from",
                            centre.base, "--into", into, *args], capture_output=True,
                           text=True, timeout=120)
 
@@ -70,7 +71,7 @@ def test_a_list_outside_the_subscription_is_refused(sqlite_centre: Centre,
 
 
 def test_jobs_must_be_at_least_one(sqlite_centre: Centre, targets: Targets) -> None:
-    done = subprocess.run([sys.executable, "-m", "registry", "sync", "verify", "--from",
+    done = processes.run([sys.executable, "-m", "registry", "sync", "verify", "--from",
                            sqlite_centre.base, "--into", targets.new("sqlite"), "--jobs", "0"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
