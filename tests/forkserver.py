@@ -79,8 +79,28 @@ def _exit_code(code: object) -> int:
     return 1
 
 
+# The child's ``__main__`` namespace, alive until the end as the interpreter keeps it (what
+# it holds, such as an open SQLite connection, is closed by :func:`_finish`).
+_MAIN: dict[str, Any] = {"__name__": "__main__"}
+
+
+# Every SQLite connection the child opens, to be closed at its end (a search of the heap
+# would cost as much as the teardown it replaces).
+_SQLITE: list[sqlite3.Connection] = []
+
+
+def _connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+    connection = _OPEN_SQLITE(*args, **kwargs)
+    _SQLITE.append(connection)
+    return connection
+
+
+_OPEN_SQLITE = sqlite3.connect
+
+
 def _child(request: dict[str, Any], fds: list[int]) -> int:
     """In the forked child: become the requested process and run it; its exit code."""
+    sqlite3.connect = _connect  # type: ignore[assignment]
     if request.get("new_session"):
         os.setsid()
     for target, fd in enumerate(fds):
@@ -101,10 +121,10 @@ def _child(request: dict[str, Any], fds: list[int]) -> int:
     try:
         if argv[0] == "-m":
             sys.argv = [argv[1], *argv[2:]]
-            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+            _MAIN.update(runpy.run_module(argv[1], run_name="__main__", alter_sys=True))
         else:
             sys.argv = ["-c", *argv[2:]]
-            exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
+            exec(compile(argv[1], "<string>", "exec"), _MAIN)
         return 0
     except SystemExit as exc:
         return _exit_code(exc.code)
@@ -192,10 +212,9 @@ def _finish(code: int) -> None:
     standard streams are flushed.
     """
     atexit._run_exitfuncs()
-    for held in gc.get_objects():
-        if isinstance(held, sqlite3.Connection):
-            with contextlib.suppress(sqlite3.Error):  # one of another thread: left to the OS
-                held.close()
+    for held in _SQLITE:
+        with contextlib.suppress(sqlite3.Error):  # one of another thread: left to the OS
+            held.close()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe, as at any exit
             stream.flush()

@@ -1,0 +1,81 @@
+"""The fork server the tests start Python children through behaves as a fresh interpreter
+would, and hands back to one whenever it could not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import processes
+from tests.processes import ForkedPopen
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_a_child_gets_its_own_arguments_directory_environment_and_streams(
+        tmp_path: Path) -> None:
+    code = ("import os, sys; print(sys.argv[1:], os.getcwd(), os.environ.get('ONLY_HERE'));"
+            "print(sys.stdin.read().upper(), file=sys.stderr); sys.exit(7)")
+    done = processes.run([*_python(code), "a", "b"], cwd=tmp_path, input="xin chào",
+                         env={"ONLY_HERE": "yes", "PATH": os.environ["PATH"]},
+                         capture_output=True, text=True, timeout=60)
+    assert done.returncode == 7
+    assert done.stdout == f"['a', 'b'] {tmp_path} yes\n"
+    assert done.stderr == "XIN CHÀO\n"
+    assert "ONLY_HERE" not in os.environ
+
+
+def test_a_module_runs_as_main_and_a_failure_is_a_traceback_and_exit_1(tmp_path: Path) -> None:
+    done = processes.run([sys.executable, "-m", "registry", "lists", "--db",
+                          str(tmp_path / "none.db")], capture_output=True, text=True,
+                         timeout=60)
+    assert done.returncode == 1 and done.stderr.startswith("error: database file")
+    assert not (tmp_path / "none.db").exists()
+    crashed = processes.run(_python("raise ValueError('boom')"), capture_output=True,
+                            text=True, timeout=60)
+    assert crashed.returncode == 1
+    assert "Traceback" in crashed.stderr and "ValueError: boom" in crashed.stderr
+
+
+def test_children_are_forked_with_real_pids_signals_and_timeouts() -> None:
+    child = processes.popen(_python("import time; time.sleep(60)"))
+    assert isinstance(child, ForkedPopen)
+    assert child.pid != os.getpid() and Path(f"/proc/{child.pid}").exists()
+    assert child.poll() is None
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(10) == -signal.SIGKILL
+    with pytest.raises(subprocess.TimeoutExpired):
+        processes.run(_python("import time; time.sleep(60)"), timeout=0.5)
+
+
+def test_sqlite_files_are_closed_at_exit(tmp_path: Path) -> None:
+    """The child skips the interpreter's teardown, but not closing SQLite (its -wal and
+    -shm files go away as they would)."""
+    db = tmp_path / "x.db"
+    code = (f"import sqlite3; c = sqlite3.connect({str(db)!r}); "
+            "c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t (a)'); "
+            "c.execute('INSERT INTO t VALUES (1)'); c.commit(); keep = c")
+    done = processes.run(_python(code), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.db"]
+    assert sqlite3.connect(db).execute("SELECT a FROM t").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("variable", ["REGISTRY_MAX_GRAPHQL_DEPTH", "COLUMNS",
+                                      "PROMETHEUS_MULTIPROC_DIR", "PYTHONHASHSEED"])
+def test_settings_read_at_import_start_a_fresh_interpreter(variable: str) -> None:
+    env = {**os.environ, variable: "3"}
+    child = processes.popen(_python("pass"), env=env)
+    child.wait(60)
+    assert type(child) is subprocess.Popen
+    forked = processes.popen(_python("pass"))
+    forked.wait(60)
+    assert type(forked) is ForkedPopen
