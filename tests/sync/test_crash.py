@@ -5,11 +5,8 @@ from its snapshot on recorded once, and in the end it catches up."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -22,6 +19,7 @@ from sqlalchemy import text
 from registry.db import make_engine
 from registry.sync.client import SyncClient
 from registry.sync.local_store import LocalStore
+from tests import processes
 from tests.conftest import Database, Templates
 from tests.factories import hanoi, unit
 from tests.sync.conftest import Centre, Targets, _centre
@@ -104,19 +102,17 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     args = ["pull", "--from", centre.base, "--into", into, "--follow", "--wait", "2",
             "--snapshot-page", "100"]
     log = targets.tmp / "client.log"
-    zygote = subprocess.Popen([sys.executable, "-m", "tests.sync.zygote"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert zygote.stdin is not None and zygote.stdout is not None
+    # Each client is a real process forked from the tests' pre-loaded server
+    # (tests/forkserver.py): started fresh, a client would mostly be killed while importing.
     try:
         for _ in range(KILLS):
-            zygote.stdin.write(json.dumps({"args": args, "log": str(log)}) + "\n")
-            zygote.stdin.flush()
-            pid = int(zygote.stdout.readline())
+            with open(log, "ab") as out:
+                client = processes.popen([sys.executable, "-m", "registry.sync", *args],
+                                         stdout=out, stderr=out)
             time.sleep(rng.uniform(0.03, window))
-            assert Path(f"/proc/{pid}").exists(), log.read_text("utf-8")[-2000:]
-            os.kill(pid, signal.SIGKILL)  # our own child's child, by its id
-            while Path(f"/proc/{pid}").exists():
-                time.sleep(0.01)
+            assert client.poll() is None, log.read_text("utf-8")[-2000:]
+            client.kill()
+            client.wait(30)
             releases.append(_check(into, centre))
             # A loaded machine can take longer than the window to start a client and apply
             # a release: the window widens while the replica stands still, so kills keep
@@ -127,8 +123,6 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     finally:
         publisher.stop.set()
         publisher.join(30)
-        zygote.stdin.close()
-        zygote.wait(10)
     print(f"releases after each kill: {releases}; {publisher.published} published")
     assert releases[-1] > 0 and releases == sorted(releases)
     assert len(set(releases)) >= 5, "the client hardly moved between kills"
