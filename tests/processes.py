@@ -31,6 +31,9 @@ def stop_child(process: subprocess.Popen[bytes] | None) -> None:
 
 _SERVER: dict[str, Any] = {}
 CHECKOUT = Path(__file__).resolve().parent.parent
+# The server's environment, fixed when the tests start (a test may change os.environ later;
+# what the server imported was read with these values).
+SERVED_ENV = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
 
 
 def _forkserver() -> str:
@@ -38,9 +41,9 @@ def _forkserver() -> str:
     if _SERVER.get("pid") != os.getpid():
         directory = tempfile.mkdtemp(prefix="forkserver-")
         path = os.path.join(directory, "socket")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         server = subprocess.Popen([sys.executable, "-m", "tests.forkserver", path],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env=SERVED_ENV,
                                   cwd=CHECKOUT)
         assert server.stdout is not None
         if server.stdout.readline() != b"ready\n":
@@ -141,7 +144,7 @@ def _forkable(args: Any, env: dict[str, str] | None) -> bool:
             and args[1] in ("-m", "-c")) or os.environ.get("TESTS_NO_FORKSERVER"):
         return False
     wanted = dict(env if env is not None else os.environ)
-    served = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    served = dict(SERVED_ENV)
     # The server opens the standard streams as these ask, and runs from the checkout.
     for handled in ("PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONUTF8"):
         served[handled] = wanted.get(handled, "")

@@ -72,10 +72,27 @@ def test_sqlite_files_are_closed_at_exit(tmp_path: Path) -> None:
 @pytest.mark.parametrize("variable", ["REGISTRY_MAX_GRAPHQL_DEPTH", "COLUMNS",
                                       "PROMETHEUS_MULTIPROC_DIR", "PYTHONHASHSEED"])
 def test_settings_read_at_import_start_a_fresh_interpreter(variable: str) -> None:
-    env = {**os.environ, variable: "3"}
+    env = {**os.environ, variable: processes.SERVED_ENV.get(variable, "") + "3"}
     child = processes.popen(_python("pass"), env=env)
     child.wait(60)
     assert type(child) is subprocess.Popen
+    forked = processes.popen(_python("pass"))
+    forked.wait(60)
+    assert type(forked) is ForkedPopen
+
+
+def test_the_server_is_judged_by_the_environment_it_started_with(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that sets COLUMNS in its own environment gets fresh interpreters; one that
+    does not, after it, gets the server again."""
+    monkeypatch.setenv("COLUMNS", "33")
+    child = processes.popen(_python("pass"))
+    child.wait(60)
+    assert type(child) is subprocess.Popen
+    if "COLUMNS" in processes.SERVED_ENV:
+        monkeypatch.setenv("COLUMNS", processes.SERVED_ENV["COLUMNS"])
+    else:
+        monkeypatch.delenv("COLUMNS")
     forked = processes.popen(_python("pass"))
     forked.wait(60)
     assert type(forked) is ForkedPopen
