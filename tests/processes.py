@@ -46,9 +46,9 @@ def _forkserver() -> str:
                                   env=SERVED_ENV,
                                   cwd=CHECKOUT)
         assert server.stdout is not None
-        if server.stdout.readline() != b"ready\n":
-            raise RuntimeError("the fork server did not start")
         atexit.register(_stop_forkserver, server, directory)
+        if server.stdout.readline() != b"ready\n":
+            raise RuntimeError("the fork server did not start (its error is above)")
         _SERVER.update(pid=os.getpid(), path=path, server=server)
     return str(_SERVER["path"])
 
@@ -56,7 +56,11 @@ def _forkserver() -> str:
 def _stop_forkserver(server: subprocess.Popen[bytes], directory: str) -> None:
     if server.stdin is not None:
         server.stdin.close()
-    server.wait(10)
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
     shutil.rmtree(directory, ignore_errors=True)
 
 
