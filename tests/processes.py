@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,21 +37,31 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 SERVED_ENV = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
 
 
+_STARTING = threading.Lock()
+
+
 def _forkserver() -> str:
-    """The socket of this test process's fork server, started on first use."""
-    if _SERVER.get("pid") != os.getpid():
-        directory = tempfile.mkdtemp(prefix="forkserver-")
-        path = os.path.join(directory, "socket")
-        server = subprocess.Popen([sys.executable, "-m", "tests.forkserver", path],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  env=SERVED_ENV,
-                                  cwd=CHECKOUT)
-        assert server.stdout is not None
-        atexit.register(_stop_forkserver, server, directory)
-        if server.stdout.readline() != b"ready\n":
-            raise RuntimeError("the fork server did not start (its error is above)")
-        _SERVER.update(pid=os.getpid(), path=path, server=server)
-    return str(_SERVER["path"])
+    """The socket of this test process's fork server, started on first use (and again if
+    it has gone)."""
+    with _STARTING:
+        server = _SERVER.get("server")
+        if _SERVER.get("pid") != os.getpid() or server is None or server.poll() is not None:
+            _start_forkserver()
+        return str(_SERVER["path"])
+
+
+def _start_forkserver() -> None:
+    directory = tempfile.mkdtemp(prefix="forkserver-")
+    path = os.path.join(directory, "socket")
+    server = subprocess.Popen([sys.executable, "-m", "tests.forkserver", path],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env=SERVED_ENV,
+                              cwd=CHECKOUT)
+    assert server.stdout is not None
+    atexit.register(_stop_forkserver, server, directory)
+    if server.stdout.readline() != b"ready\n":
+        raise RuntimeError("the fork server did not start (its error is above)")
+    _SERVER.update(pid=os.getpid(), path=path, server=server)
 
 
 def _stop_forkserver(server: subprocess.Popen[bytes], directory: str) -> None:

@@ -96,3 +96,14 @@ def test_the_server_is_judged_by_the_environment_it_started_with(
     forked = processes.popen(_python("pass"))
     forked.wait(60)
     assert type(forked) is ForkedPopen
+
+
+def test_a_fork_server_that_has_gone_is_started_again() -> None:
+    processes.run(_python("pass"), timeout=60)
+    gone = processes._SERVER["server"]
+    gone.kill()
+    gone.wait(10)
+    done = processes.run(_python("print('again')"), capture_output=True, text=True,
+                         timeout=60)
+    assert done.stdout == "again\n"
+    assert processes._SERVER["server"] is not gone
