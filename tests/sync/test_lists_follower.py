@@ -40,6 +40,13 @@ def _head(centre: Centre) -> dict[str, Any]:
     return dict(httpx.get(f"{centre.base}/sync/v1/head").json())
 
 
+def _at_head_with_admin_units_proven(client: SyncClient, centre: Centre) -> None:
+    """The replica is at the centre's head, and proved equal to it on its one list."""
+    assert client.store.state().release == _head(centre)["release"]
+    report = client.verify()
+    assert report.ok and [r.list_key for r in report.lists] == ["admin-units"]
+
+
 def _page(body: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     header, rows = decode_header(body, "test", check=False)
     return header, list(decode_records(header, rows, "test"))
@@ -120,9 +127,7 @@ def test_a_follower_of_one_list_downloads_only_that_lists_records(
         assert client.pull().releases == 1
         (only,) = [_page(body) for path, body in seen.items() if "/deltas/" in path]
         assert [r["t"] for r in only[1]] == ["release"] and only[0]["checksums"] == {}
-        assert client.store.state().release == _head(centre)["release"]
-        report = client.verify()
-        assert report.ok and [r.list_key for r in report.lists] == ["admin-units"]
+        _at_head_with_admin_units_proven(client, centre)
     finally:
         client.close()
         proxy.close()
@@ -339,9 +344,7 @@ def test_against_a_centre_without_deltas_for_lists_the_replica_follows_the_pages
         centre.publish([unit("00004", "Phường Trúc Bạch", "Phường", "001")])
         assert client.pull().releases == 2  # every release, from the pages
         assert any("/changes/" in path for path in proxy.requests)
-        assert client.store.state().release == _head(centre)["release"]
-        report = client.verify()
-        assert report.ok and [r.list_key for r in report.lists] == ["admin-units"]
+        _at_head_with_admin_units_proven(client, centre)
     finally:
         client.close()
         proxy.close()
