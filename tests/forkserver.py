@@ -130,7 +130,7 @@ def _child(request: dict[str, Any], fds: list[int]) -> int:
         return _exit_code(exc.code)
     except KeyboardInterrupt:
         traceback.print_exc()
-        return 130
+        return -signal.SIGINT  # Python ends by the signal itself: its parent sees -2
     except BaseException:
         traceback.print_exc()
         return 1
@@ -218,6 +218,9 @@ def _finish(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe, as at any exit
             stream.flush()
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
     os._exit(code)
 
 

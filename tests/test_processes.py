@@ -107,3 +107,15 @@ def test_a_fork_server_that_has_gone_is_started_again() -> None:
                          timeout=60)
     assert done.stdout == "again\n"
     assert processes._SERVER["server"] is not gone
+
+
+def test_an_unhandled_interrupt_ends_the_child_by_the_signal_as_python_does() -> None:
+    code = "import sys, time; print('ready', flush=True); time.sleep(60)"
+    for start in (subprocess.Popen, processes.popen):
+        child = start(_python(code), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                      text=True)
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)
+        assert child.returncode == -signal.SIGINT, (start, child.returncode)
+        assert "KeyboardInterrupt" in err
