@@ -35,6 +35,7 @@ from sqlalchemy_utils import create_database, database_exists, drop_database
 from registry.db import make_engine
 from registry.importers.bundled_load import LoadReport, load_bundled_data
 from registry.migrate import upgrade
+from tests.run_costs import compile_once, share_tls_contexts
 
 PG_SERVER = os.environ.get("REGISTRY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 T = TypeVar("T")
@@ -236,6 +237,11 @@ def _shared_dir(config: pytest.Config) -> Path:
     # Under pytest-xdist each worker's base directory is inside the controller's.
     base: Path = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    compile_once(config)
+    share_tls_contexts()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -90,10 +90,13 @@ def routes(sessions: sessionmaker[Session]) -> list[Route]:
         from joserfc.errors import JoseError
     mapping = ClaimMapping.from_env()
     oauth = OAuth()
+    # Authlib makes an httpx client per request, and httpx would read the whole CA bundle
+    # for each (about 20 ms of CPU per sign-in step); one TLS context serves them all.
     provider = oauth.register(
         name="organisation", client_id=settings.client_id,
         client_secret=settings.client_secret, server_metadata_url=settings.metadata_url,
-        client_kwargs={"scope": "openid profile", "code_challenge_method": "S256"})
+        client_kwargs={"scope": "openid profile", "code_challenge_method": "S256",
+                       "verify": httpx.create_ssl_context()})
 
     def refused(request: Request, reason: str, status: int = 401) -> Response:
         with sessions() as session:

@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -237,7 +238,9 @@ def _sign_in(page: Any, registry: Registry, login: str) -> None:
 
 
 def test_organisation_accounts_sign_in_with_their_roles(
-        sign_in_setup: Callable[..., Any], new_page: Callable[..., Any]) -> None:
+        sign_in_setup: Callable[..., Any], new_page: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    served_contexts = _count_tls_contexts_off_the_main_thread(monkeypatch)
     with sign_in_setup() as registry:
         steward = new_page()
         _sign_in(steward, registry, "hoa.nguyen")
@@ -260,6 +263,29 @@ def test_organisation_accounts_sign_in_with_their_roles(
         # Logging out ends the session on the server too.
         steward.locator("form[action$='/logout'] button").click()
         assert registry.sessions() == before - 1
+    # The server's requests to the provider share the TLS context made at start-up: none
+    # reads the CA bundle again (each would cost about 20 ms of CPU).
+    assert served_contexts == [], len(served_contexts)
+
+
+def _count_tls_contexts_off_the_main_thread(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that load CA certificates into a TLS context from now on,
+    but the main one (where the test and the app's start-up run)."""
+    from httpx._transports import default
+
+    # As in production: without the suite's shared contexts (tests/run_costs.py).
+    made = default.create_ssl_context
+    monkeypatch.setattr(default, "create_ssl_context", getattr(made, "__wrapped__", made))
+    found: list[str] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counted(context: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            found.append(threading.current_thread().name)
+        load(context, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    return found
 
 
 def test_a_forged_or_replayed_state_is_refused(
