@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.errors import NotFound
@@ -33,7 +33,7 @@ from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
 from registry.sync.listener import FeedListener
 from registry.sync.metrics import SNAPSHOT_PAGES
-from registry.sync.protocol import DEFAULT_PAGE_SIZE, Subscription
+from registry.sync.protocol import DEFAULT_PAGE_SIZE, DEFAULT_SNAPSHOT_LIMIT, Subscription
 from registry.sync.scope import ScopedView, compute_view
 from registry.sync.snapshot import (
     ReleasePoint,
@@ -44,6 +44,9 @@ from registry.sync.snapshot import (
 from registry.sync.watcher import HeadWatcher
 
 log = logging.getLogger("registry.sync")
+# The advisory lock (with the release as its second key) of the process building a
+# release's snapshot ahead of its replicas.
+PREBUILD_LOCK = 0x5E6D
 
 
 class Body:
@@ -180,11 +183,75 @@ class SyncServer:
         self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-ahead")
         self._ahead_pending: dict[Any, Future[None]] = {}
         self._ahead_lock = threading.Lock()
+        self.prebuild = self.store_pages and os.environ.get("REGISTRY_SYNC_PREBUILD") != "0"
+        self._prebuilt: tuple[str, int] | None = None  # the release last prebuilt
 
     def head(self) -> Head:
-        """The head as committed now."""
+        """The head as committed now (a new release's snapshot starts being built)."""
         with self.sessions() as session:
-            return read_head(session)
+            head = read_head(session)
+        self._prebuild(head)
+        return head
+
+    # --- a release's snapshot, before any replica asks ---
+
+    def _prebuild(self, head: Head) -> None:
+        """Build and store the whole snapshot of a release this process has not seen yet,
+        for the subscription to every list in the default page size, on the build-ahead
+        thread: the release's first replica then reads stored pages like the 50th. Only
+        where pages are stored (PostgreSQL centres), and by one process of the centre at
+        a time (an advisory lock); ``REGISTRY_SYNC_PREBUILD=0`` turns it off."""
+        if not self.prebuild or head.release < 1:
+            return
+        with self._ahead_lock:
+            if self._prebuilt == (head.epoch, head.release):
+                return
+            self._prebuilt = (head.epoch, head.release)
+        self._ahead.submit(self._prebuild_walk, head.epoch, head.release)
+
+    def _prebuild_walk(self, epoch: str, release: int) -> None:
+        bind = self.sessions.kw["bind"]
+        try:
+            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+                if not lock.scalar(select(func.pg_try_advisory_lock(PREBUILD_LOCK, release))):
+                    return  # another process of the centre is building it
+                try:
+                    token: str | None = None
+                    while True:
+                        body = self._page_for_walk(epoch, release, token)
+                        token = json.loads(body.raw.split(b"\n", 1)[0]).get("next")
+                        if not token:
+                            return
+                finally:
+                    lock.scalar(select(func.pg_advisory_unlock(PREBUILD_LOCK, release)))
+        except Exception:  # a replica asking for a page gets the error, not this thread
+            log.warning("snapshot of release %s not built ahead", release, exc_info=True)
+
+    def _page_for_walk(self, epoch: str, release: int, token: str | None) -> Body:
+        """A page of the whole-registry snapshot: from memory, else loaded or built while
+        marked pending, so that a replica asking for it meanwhile waits instead of
+        building it too."""
+        sub, limit = Subscription(), DEFAULT_SNAPSHOT_LIMIT
+        memory_key = ("snapshot", epoch, release, sub, token, limit)
+        with self._ahead_lock:
+            pending = self._ahead_pending.get(memory_key)
+            mine: Future[None] | None = None
+            if pending is None:
+                mine = self._ahead_pending[memory_key] = Future()
+        if pending is not None:
+            pending.result()
+        body: Body | None = self._bodies.get(memory_key)
+        if body is not None:
+            return body
+        try:
+            body, _built = self._load_or_build(epoch, release, sub, token, limit)
+            self._bodies.put(memory_key, body)
+            return body
+        finally:
+            if mine is not None:
+                with self._ahead_lock:
+                    self._ahead_pending.pop(memory_key, None)
+                mine.set_result(None)
 
     def require_epoch(self, epoch: str) -> Head:
         """The head, or :class:`EpochChanged` when a replica names another epoch."""

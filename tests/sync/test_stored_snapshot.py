@@ -21,7 +21,7 @@ from registry.sync import stored_pages
 from registry.sync.errors import EpochChanged
 from registry.sync.metrics import SNAPSHOT_PAGES
 from registry.sync.protocol import Scope, Subscription
-from registry.sync.server import LRU, Body, SyncServer, cache_bytes_from_env
+from registry.sync.server import LRU, PREBUILD_LOCK, Body, SyncServer, cache_bytes_from_env
 from tests.conftest import Database, Templates
 from tests.factories import hanoi, publish, unit
 
@@ -248,5 +248,85 @@ def test_a_sqlite_centre_keeps_its_pages_in_memory_and_writes_nothing(
             assert session.scalar(select(func.count()).select_from(SnapshotPage)) == 0
         assert _walk(server, epoch, release) == pages  # from memory
         assert server.pages_built == len(pages)
+    finally:
+        engine.dispose()
+
+
+def _idle(server: SyncServer) -> None:
+    """Wait for the work queued on the server's build-ahead thread (one thread)."""
+    server._ahead.submit(lambda: None).result(timeout=60)
+
+
+@pytest.fixture
+def small_default_pages(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The default page size, made small enough for a test centre to span pages."""
+    monkeypatch.setattr("registry.sync.server.DEFAULT_SNAPSHOT_LIMIT", 3)
+    return 3
+
+
+def test_a_new_release_is_built_and_stored_before_its_first_replica_asks(
+        database: Database, small_default_pages: int) -> None:
+    epoch, release = _centre(database)
+    sessions = session_factory(database.engine)
+    server = SyncServer(sessions)
+    assert server.head().release == release  # a replica's first question
+    _idle(server)
+    expected = _walk(SyncServer(sessions), epoch, release, limit=small_default_pages)
+    assert len(expected) >= 3
+    assert server.pages_built == len(expected)
+    assert sorted(_stored(database)) == [(release, epoch)] * len(expected)
+    # The first replica reads every page without building one, here and on any process.
+    assert _walk(server, epoch, release, limit=small_default_pages) == expected
+    assert server.pages_built == len(expected)
+    server.head()  # a release already built is not walked again
+    _idle(server)
+    assert server.pages_built == len(expected)
+    # The next release is built as soon as a head shows it.
+    with transaction(sessions) as session:
+        later = publish(session, [unit("004", "Quận Long Biên", "Quận", "01")])
+    assert server.head().release == later
+    _idle(server)
+    assert {r for r, _ in _stored(database)} == {release, later}
+    assert server.pages_built == len(expected) + len(
+        _walk(SyncServer(sessions), epoch, later, limit=small_default_pages))
+
+
+def test_one_process_of_the_centre_builds_a_release_ahead(
+        database: Database, small_default_pages: int) -> None:
+    _epoch, release = _centre(database)
+    sessions = session_factory(database.engine)
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+        # Another process of the centre is building this release.
+        assert other.scalar(select(func.pg_try_advisory_lock(PREBUILD_LOCK, release)))
+        server = SyncServer(sessions)
+        server.head()
+        _idle(server)
+        assert server.pages_built == 0 and _stored(database) == []
+        other.scalar(select(func.pg_advisory_unlock(PREBUILD_LOCK, release)))
+    fresh = SyncServer(sessions)
+    fresh.head()
+    _idle(fresh)
+    assert fresh.pages_built >= 3
+
+
+def test_building_ahead_of_replicas_can_be_turned_off(
+        database: Database, small_default_pages: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    _centre(database)
+    monkeypatch.setenv("REGISTRY_SYNC_PREBUILD", "0")
+    server = SyncServer(session_factory(database.engine))
+    server.head()
+    _idle(server)
+    assert server.pages_built == 0 and _stored(database) == []
+
+
+def test_a_sqlite_centre_builds_nothing_ahead(templates: Templates,
+                                              small_default_pages: int) -> None:
+    engine = make_engine(templates.fresh_url("sqlite"))
+    try:
+        _centre(Database("sqlite", str(engine.url), engine))
+        server = SyncServer(session_factory(engine))
+        server.head()
+        _idle(server)
+        assert server.pages_built == 0
     finally:
         engine.dispose()
