@@ -220,7 +220,9 @@ class SyncServer:
                     while True:
                         body = self._page_for_walk(epoch, release, token)
                         token = json.loads(body.raw.split(b"\n", 1)[0]).get("next")
-                        if not token:
+                        # A server shutting down stops after this page instead of keeping
+                        # the process alive until the whole snapshot is built.
+                        if not token or not threading.main_thread().is_alive():
                             return
                 finally:
                     lock.scalar(select(func.pg_advisory_unlock(PREBUILD_LOCK, release)))
