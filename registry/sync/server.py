@@ -219,6 +219,8 @@ class SyncServer:
                     token: str | None = None
                     while True:
                         body = self._page_for_walk(epoch, release, token)
+                        if body is None:
+                            return
                         token = json.loads(body.raw.split(b"\n", 1)[0]).get("next")
                         # A server shutting down stops after this page instead of keeping
                         # the process alive until the whole snapshot is built.
@@ -229,31 +231,29 @@ class SyncServer:
         except Exception:  # a replica asking for a page gets the error, not this thread
             log.warning("snapshot of release %s not built ahead", release, exc_info=True)
 
-    def _page_for_walk(self, epoch: str, release: int, token: str | None) -> Body:
+    def _page_for_walk(self, epoch: str, release: int, token: str | None) -> Body | None:
         """A page of the whole-registry snapshot: from memory, else loaded or built while
         marked pending, so that a replica asking for it meanwhile waits instead of
-        building it too."""
+        building it too. ``None`` when a replica's build-ahead chain has it: that chain
+        builds the rest, and it waits behind this walk on the same thread."""
         sub, limit = Subscription(), DEFAULT_SNAPSHOT_LIMIT
         memory_key = ("snapshot", epoch, release, sub, token, limit)
         with self._ahead_lock:
-            pending = self._ahead_pending.get(memory_key)
-            mine: Future[None] | None = None
-            if pending is None:
-                mine = self._ahead_pending[memory_key] = Future()
-        if pending is not None:
-            pending.result()
-        body: Body | None = self._bodies.get(memory_key)
-        if body is not None:
-            return body
+            if memory_key in self._ahead_pending:
+                return None
+            body: Body | None = self._bodies.get(memory_key)
+            if body is not None:
+                return body
+            mine: Future[None] = Future()
+            self._ahead_pending[memory_key] = mine
         try:
             body, _built = self._load_or_build(epoch, release, sub, token, limit)
             self._bodies.put(memory_key, body)
             return body
         finally:
-            if mine is not None:
-                with self._ahead_lock:
-                    self._ahead_pending.pop(memory_key, None)
-                mine.set_result(None)
+            with self._ahead_lock:
+                self._ahead_pending.pop(memory_key, None)
+            mine.set_result(None)
 
     def require_epoch(self, epoch: str) -> Head:
         """The head, or :class:`EpochChanged` when a replica names another epoch."""

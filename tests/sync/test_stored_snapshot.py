@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -254,7 +255,7 @@ def test_a_sqlite_centre_keeps_its_pages_in_memory_and_writes_nothing(
 
 def _idle(server: SyncServer) -> None:
     """Wait for the work queued on the server's build-ahead thread (one thread)."""
-    server._ahead.submit(lambda: None).result(timeout=60)
+    server._ahead.submit(lambda: None).result(timeout=20)
 
 
 @pytest.fixture
@@ -330,3 +331,46 @@ def test_a_sqlite_centre_builds_nothing_ahead(templates: Templates,
         assert server.pages_built == 0
     finally:
         engine.dispose()
+
+
+def test_a_replica_that_asked_first_and_the_walk_ahead_share_the_work(
+        database: Database, small_default_pages: int) -> None:
+    epoch, release = _centre(database)
+    sessions = session_factory(database.engine)
+    expected = _walk(SyncServer(sessions), epoch, release, limit=small_default_pages)
+    with transaction(sessions) as session:
+        session.execute(SnapshotPage.__table__.delete())
+    server = SyncServer(sessions)
+    busy = threading.Event()
+    server._ahead.submit(busy.wait, 20)  # the build-ahead thread is busy for a moment
+    server.head()  # the walk of the release waits behind it
+    # A replica asks for the first page meanwhile: it builds it and queues the building of
+    # the second behind the walk, which must leave that page (and the rest) to it.
+    assert server.snapshot(epoch, release, ALL, None, small_default_pages).raw == expected[0]
+    busy.set()
+    for _ in range(len(expected) + 2):  # the walk, then the replica's chain, page by page
+        _idle(server)
+    assert server._ahead_pending == {}
+    assert sorted(_stored(database)) == [(release, epoch)] * len(expected)
+    assert server.pages_built == len(expected)  # none built twice
+
+
+def test_a_walk_through_pages_already_in_memory_leaves_none_pending(
+        database: Database, small_default_pages: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    epoch, release = _centre(database)
+    server = SyncServer(session_factory(database.engine))
+    monkeypatch.setattr(server, "prebuild", False)
+    expected = _walk(server, epoch, release, limit=small_default_pages)
+    _idle(server)
+    monkeypatch.setattr(server, "prebuild", True)
+    built = server.pages_built
+    server.head()
+    _idle(server)
+    assert server._ahead_pending == {} and server.pages_built == built
+    found: list[list[bytes]] = []  # a page left pending would block the replica for ever
+    replica = threading.Thread(target=lambda: found.append(
+        _walk(server, epoch, release, ALL, small_default_pages)), daemon=True)
+    replica.start()
+    replica.join(timeout=20)
+    assert found == [expected]
