@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.errors import NotFound
@@ -33,6 +33,7 @@ from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
 from registry.sync.listener import FeedListener
 from registry.sync.metrics import SNAPSHOT_PAGES
+from registry.sync.prebuild import ReleaseWalk
 from registry.sync.protocol import DEFAULT_PAGE_SIZE, DEFAULT_SNAPSHOT_LIMIT, Subscription
 from registry.sync.scope import ScopedView, compute_view
 from registry.sync.snapshot import (
@@ -44,9 +45,6 @@ from registry.sync.snapshot import (
 from registry.sync.watcher import HeadWatcher
 
 log = logging.getLogger("registry.sync")
-# The advisory lock (with the release as its second key) of the process building a
-# release's snapshot ahead of its replicas.
-PREBUILD_LOCK = 0x5E6D
 
 
 class Body:
@@ -207,29 +205,38 @@ class SyncServer:
             if self._prebuilt == (head.epoch, head.release):
                 return
             self._prebuilt = (head.epoch, head.release)
-        self._ahead.submit(self._prebuild_walk, head.epoch, head.release)
-
-    def _prebuild_walk(self, epoch: str, release: int) -> None:
         bind = self.sessions.kw["bind"]
+        self._walk_on(ReleaseWalk(bind, head.epoch, head.release))
+
+    def _walk_on(self, walk: ReleaseWalk) -> None:
+        """Queue the walk's next page: one page per turn, so that the pages replicas wait
+        for are built between two of the walk's (and a process shutting down stops it)."""
         try:
-            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
-                if not lock.scalar(select(func.pg_try_advisory_lock(PREBUILD_LOCK, release))):
-                    return  # another process of the centre is building it
-                try:
-                    token: str | None = None
-                    while True:
-                        body = self._page_for_walk(epoch, release, token)
-                        if body is None:
-                            return
-                        token = json.loads(body.raw.split(b"\n", 1)[0]).get("next")
-                        # A server shutting down stops after this page instead of keeping
-                        # the process alive until the whole snapshot is built.
-                        if not token or not threading.main_thread().is_alive():
-                            return
-                finally:
-                    lock.scalar(select(func.pg_advisory_unlock(PREBUILD_LOCK, release)))
+            self._ahead.submit(self._walk_step, walk)
+        except RuntimeError:  # the interpreter is shutting down
+            walk.unlock()
+
+    def _walk_step(self, walk: ReleaseWalk) -> None:
+        try:
+            if not walk.locked and not walk.lock():
+                return  # another process of the centre is walking this release
+            if self._prebuilt != (walk.epoch, walk.release):
+                walk.unlock()  # a newer release came: its own walk has started
+                return
+            body = self._page_for_walk(walk.epoch, walk.release, walk.token)
+            walk.token = None if body is None else json.loads(
+                body.raw.split(b"\n", 1)[0]).get("next")
+        except (EpochChanged, NotFound) as exc:  # a restore, or a release pruned meanwhile
+            log.info("snapshot of release %s not built ahead: %s", walk.release, exc)
+            walk.token = None
         except Exception:  # a replica asking for a page gets the error, not this thread
-            log.warning("snapshot of release %s not built ahead", release, exc_info=True)
+            log.warning("snapshot of release %s not built ahead", walk.release,
+                        exc_info=True)
+            walk.token = None
+        if walk.token:
+            self._walk_on(walk)
+        else:
+            walk.unlock()
 
     def _page_for_walk(self, epoch: str, release: int, token: str | None) -> Body | None:
         """A page of the whole-registry snapshot: from memory, else loaded or built while

@@ -21,8 +21,9 @@ from registry.services.feed import new_epoch, read_head
 from registry.sync import stored_pages
 from registry.sync.errors import EpochChanged
 from registry.sync.metrics import SNAPSHOT_PAGES
+from registry.sync.prebuild import lock_key
 from registry.sync.protocol import Scope, Subscription
-from registry.sync.server import LRU, PREBUILD_LOCK, Body, SyncServer, cache_bytes_from_env
+from registry.sync.server import LRU, Body, SyncServer, cache_bytes_from_env
 from tests.conftest import Database, Templates
 from tests.factories import hanoi, publish, unit
 
@@ -253,9 +254,11 @@ def test_a_sqlite_centre_keeps_its_pages_in_memory_and_writes_nothing(
         engine.dispose()
 
 
-def _idle(server: SyncServer) -> None:
-    """Wait for the work queued on the server's build-ahead thread (one thread)."""
-    server._ahead.submit(lambda: None).result(timeout=20)
+def _idle(server: SyncServer, turns: int = 40) -> None:
+    """Wait for the work on the server's build-ahead thread (one thread), over ``turns``
+    turns: a walk and a build-ahead chain queue their next page at the end of each."""
+    for _ in range(turns):
+        server._ahead.submit(lambda: None).result(timeout=20)
 
 
 @pytest.fixture
@@ -266,7 +269,7 @@ def small_default_pages(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def test_a_new_release_is_built_and_stored_before_its_first_replica_asks(
-        database: Database, small_default_pages: int) -> None:
+        database: Database, small_default_pages: int, monkeypatch: pytest.MonkeyPatch) -> None:
     epoch, release = _centre(database)
     sessions = session_factory(database.engine)
     server = SyncServer(sessions)
@@ -279,9 +282,12 @@ def test_a_new_release_is_built_and_stored_before_its_first_replica_asks(
     # The first replica reads every page without building one, here and on any process.
     assert _walk(server, epoch, release, limit=small_default_pages) == expected
     assert server.pages_built == len(expected)
+    steps: list[object] = []
+    walk_step = server._walk_step
+    monkeypatch.setattr(server, "_walk_step", lambda walk: steps.append(walk) or walk_step(walk))
     server.head()  # a release already built is not walked again
     _idle(server)
-    assert server.pages_built == len(expected)
+    assert steps == [] and server.pages_built == len(expected)
     # The next release is built as soon as a head shows it.
     with transaction(sessions) as session:
         later = publish(session, [unit("004", "Quận Long Biên", "Quận", "01")])
@@ -294,16 +300,16 @@ def test_a_new_release_is_built_and_stored_before_its_first_replica_asks(
 
 def test_one_process_of_the_centre_builds_a_release_ahead(
         database: Database, small_default_pages: int) -> None:
-    _epoch, release = _centre(database)
+    epoch, release = _centre(database)
     sessions = session_factory(database.engine)
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
         # Another process of the centre is building this release.
-        assert other.scalar(select(func.pg_try_advisory_lock(PREBUILD_LOCK, release)))
+        assert other.scalar(select(func.pg_try_advisory_lock(lock_key(epoch, release))))
         server = SyncServer(sessions)
         server.head()
         _idle(server)
         assert server.pages_built == 0 and _stored(database) == []
-        other.scalar(select(func.pg_advisory_unlock(PREBUILD_LOCK, release)))
+        other.scalar(select(func.pg_advisory_unlock(lock_key(epoch, release))))
     fresh = SyncServer(sessions)
     fresh.head()
     _idle(fresh)
@@ -320,15 +326,17 @@ def test_building_ahead_of_replicas_can_be_turned_off(
     assert server.pages_built == 0 and _stored(database) == []
 
 
-def test_a_sqlite_centre_builds_nothing_ahead(templates: Templates,
-                                              small_default_pages: int) -> None:
+def test_a_sqlite_centre_builds_nothing_ahead(templates: Templates, small_default_pages: int,
+                                              caplog: pytest.LogCaptureFixture) -> None:
     engine = make_engine(templates.fresh_url("sqlite"))
     try:
         _centre(Database("sqlite", str(engine.url), engine))
         server = SyncServer(session_factory(engine))
-        server.head()
-        _idle(server)
-        assert server.pages_built == 0
+        assert not server.prebuild
+        with caplog.at_level(logging.INFO, logger="registry.sync"):
+            server.head()
+            _idle(server)
+        assert server.pages_built == 0 and "ahead" not in caplog.text
     finally:
         engine.dispose()
 
@@ -344,13 +352,19 @@ def test_a_replica_that_asked_first_and_the_walk_ahead_share_the_work(
     busy = threading.Event()
     server._ahead.submit(busy.wait, 20)  # the build-ahead thread is busy for a moment
     server.head()  # the walk of the release waits behind it
-    # A replica asks for the first page meanwhile: it builds it and queues the building of
-    # the second behind the walk, which must leave that page (and the rest) to it.
-    assert server.snapshot(epoch, release, ALL, None, small_default_pages).raw == expected[0]
-    busy.set()
-    for _ in range(len(expected) + 2):  # the walk, then the replica's chain, page by page
+    try:
+        # A replica asks for the first page meanwhile: it builds it and queues the building
+        # of the second behind the walk, which must leave that page (and the rest) to it.
+        assert server.snapshot(epoch, release, ALL, None,
+                               small_default_pages).raw == expected[0]
+        busy.set()
         _idle(server)
-    assert server._ahead_pending == {}
+        assert server._ahead_pending == {}
+    finally:  # a thread waiting on a page for ever would keep the test run from ending
+        busy.set()
+        for pending in list(server._ahead_pending.values()):
+            if not pending.done():
+                pending.set_result(None)
     assert sorted(_stored(database)) == [(release, epoch)] * len(expected)
     assert server.pages_built == len(expected)  # none built twice
 
