@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from registry.db import make_engine, session_factory, transaction
@@ -21,7 +21,7 @@ from registry.services.feed import new_epoch, read_head
 from registry.sync import stored_pages
 from registry.sync.errors import EpochChanged
 from registry.sync.metrics import SNAPSHOT_PAGES
-from registry.sync.prebuild import lock_key
+from registry.sync.prebuild import ReleaseWalk, lock_key
 from registry.sync.protocol import Scope, Subscription
 from registry.sync.server import LRU, Body, SyncServer, cache_bytes_from_env
 from tests.conftest import Database, Templates
@@ -388,3 +388,23 @@ def test_a_walk_through_pages_already_in_memory_leaves_none_pending(
     replica.start()
     replica.join(timeout=20)
     assert found == [expected]
+
+
+def test_a_walk_lock_that_cannot_be_given_back_closes_its_connection(
+        database: Database, caplog: pytest.LogCaptureFixture) -> None:
+    walk = ReleaseWalk(database.engine, "e", 7)
+    assert walk.lock() and walk.locked
+    other = ReleaseWalk(database.engine, "e", 7)
+    assert not other.lock()  # held: another process skips the walk
+    assert walk._lock is not None
+    backend = walk._lock.scalar(select(func.pg_backend_pid()))
+    with database.engine.connect() as admin:  # the lock's connection is cut under it
+        admin.scalar(select(func.pg_terminate_backend(backend)))
+    with caplog.at_level(logging.WARNING, logger="registry.sync"):
+        walk.unlock()
+    assert not walk.locked and "was not given back" in caplog.text
+    assert other.lock()  # the lock went with its connection; it is not left in the pool
+    other.unlock()
+    with database.engine.connect() as conn:  # and no pooled connection still holds it
+        assert conn.scalar(select(func.count()).select_from(text("pg_locks")).where(
+            text("locktype = 'advisory'"))) == 0
