@@ -97,12 +97,21 @@ def _connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
 
 _OPEN_SQLITE = sqlite3.connect
 
+# Signals whose disposition a child inherits from its caller (a shell without job control
+# starts its background commands with SIGINT and SIGQUIT ignored, nohup adds SIGHUP).
+INHERITED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+
 
 def _child(request: dict[str, Any], fds: list[int]) -> int:
     """In the forked child: become the requested process and run it; its exit code."""
     sqlite3.connect = _connect  # type: ignore[assignment]
     if request.get("new_session"):
         os.setsid()
+    for sig in INHERITED_SIGNALS:
+        # As across exec: what the caller ignores stays ignored, the rest is reset (and
+        # SIGINT raises KeyboardInterrupt, as Python sets it up at start).
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        signal.signal(sig, signal.SIG_IGN if sig in request.get("ignored", ()) else default)
     for target, fd in enumerate(fds):
         os.dup2(fd, target, inheritable=True)
     for fd in fds:

@@ -6,6 +6,7 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+
+from tests.forkserver import INHERITED_SIGNALS
 
 
 def stop_child(process: subprocess.Popen[bytes] | None) -> None:
@@ -94,7 +97,10 @@ class ForkedPopen(subprocess.Popen):  # type: ignore[type-arg]
         request = {"argv": [str(a) for a in args[1:]],
                    "cwd": os.path.abspath(cwd if cwd is not None else os.getcwd()),
                    "env": dict(env if env is not None else os.environ),
-                   "new_session": bool(start_new_session)}
+                   "new_session": bool(start_new_session),
+                   # exec keeps an ignored signal ignored: so does the fork server's child
+                   "ignored": [int(sig) for sig in INHERITED_SIGNALS
+                               if signal.getsignal(sig) == signal.SIG_IGN]}
         self._channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._channel.connect(_forkserver())
         socket.send_fds(self._channel, [json.dumps(request).encode()], fds)
