@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Select, and_, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from registry.models import CodeList, EntryVersion, FeedRecord, LineageLink, Release
+from registry.services.read_memo import memoised
 
 MODULUS = 1 << 256
 
@@ -290,7 +291,9 @@ def lists_at(session: Session, release: int, keys: Iterable[str] | None = None) 
     wanted = None if keys is None else set(keys)
     out: list[ListAt] = []
     later: dict[str, CodeList] = {}
-    for row in session.scalars(select(CodeList).order_by(CodeList.key)):
+    rows = memoised(session, "code_lists",
+                    lambda: list(session.scalars(select(CodeList).order_by(CodeList.key))))
+    for row in rows:
         if wanted is not None and row.key not in wanted:
             continue
         if row.release_id <= release:

@@ -26,6 +26,7 @@ from registry.replicas import Need, ReadRouter
 from registry.services.checksum_log import checksum_at
 from registry.services.checksums import ListAt, ListChecksum, centre_checksums
 from registry.services.feed import Head, read_head
+from registry.services.read_memo import remember_reads
 from registry.sync import stored_pages
 from registry.sync.codec import gzip_bytes
 from registry.sync.deltas import build_delta, scoped_checksum, span_records_from_env
@@ -453,6 +454,7 @@ class SyncServer:
 
         def read(sessions: sessionmaker[Session]) -> Body:
             with sessions() as session:
+                remember_reads(session)  # the same release points and lists, asked again
                 self._point(session, epoch, last)  # the epoch, and ``through`` exists
                 return Body(build_delta(session, epoch, release, last, sub,
                                         self._view_getter(epoch, sub),

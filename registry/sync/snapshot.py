@@ -30,6 +30,7 @@ from registry.errors import NotFound, ValidationError
 from registry.models import EntryVersion, FeedRecord, LineageLink, Release
 from registry.services.checksums import ListAt, link_query, lists_at, visible_at
 from registry.services.feed import GENESIS_HASH, RECORD_FORMAT
+from registry.services.read_memo import memoised
 from registry.sync.codec import PageWriter
 from registry.sync.protocol import SNAPSHOT_VERSION_KEYS, Subscription
 from registry.sync.scope import ScopedView
@@ -51,6 +52,11 @@ def release_point(session: Session, release: int) -> ReleasePoint:
     """The last seq and hash of ``release``; :class:`NotFound` if it was never published."""
     if release == 0:
         return ReleasePoint(0, 0, GENESIS_HASH)
+    return memoised(session, ("release_point", release), lambda: _release_point(session,
+                                                                                 release))
+
+
+def _release_point(session: Session, release: int) -> ReleasePoint:
     last_seq = session.scalar(select(Release.last_seq).where(Release.id == release))
     if last_seq is None:
         raise NotFound(f"release {release} does not exist")
