@@ -47,14 +47,20 @@ def timed(python: Path, cwd: Path, extra: list[str], log: Path) -> tuple[float, 
                               stderr=subprocess.STDOUT, check=False)
     wall, spent = time.perf_counter() - started, busy_seconds() - busy
     if done.returncode != 0:
-        raise SystemExit(f"the run in {cwd} failed (exit {done.returncode}); see {log}")
+        # The scratch directory, log included, is removed on the way out: show its end.
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        raise SystemExit("\n".join(tail) + f"\nerror: the run in {cwd} failed (exit "
+                         f"{done.returncode}); its last lines are above")
     return wall, spent
 
 
 def collect(python: Path, cwd: Path, extra: list[str]) -> list[str]:
     """Node ids of the tests a run would collect."""
     done = subprocess.run([str(python), *PYTEST, "--collect-only", *extra], cwd=cwd,
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(done.stdout[-3000:] + done.stderr[-3000:] + "\nerror: collecting "
+                         f"the tests in {cwd} failed (exit {done.returncode})")
     return [line for line in done.stdout.splitlines() if "::" in line]
 
 
