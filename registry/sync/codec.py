@@ -24,6 +24,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_line(values: Iterable[Any]) -> str:
+    """Values as one line of PostgreSQL's COPY text format (null as ``\\N``; backslash, tab,
+    newline and carriage return escaped), without its newline."""
+    return "\t".join("\\N" if value is None else str(value).translate(_COPY_ESCAPES)
+                     for value in values)
+
+
 class PageWriter:
     """Collects the lines of one page."""
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 from sqlalchemy import (
     Engine,
     MetaData,
@@ -38,6 +39,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
 from registry.db import make_engine, normalise_url
+from registry.errors import FeedIntegrityError
 from registry.services.checksums import ListChecksum, iso, version_digests
 from registry.sync.errors import SyncError
 from registry.sync.local_schema import (
@@ -473,6 +475,25 @@ class LocalStore:
             return
         conn.exec_driver_sql(f"INSERT INTO {stage_lines.name} (line) VALUES (?)",
                              [(line,) for line in lines])
+
+    def stage_copy(self, conn: Connection, data: bytes, where: str) -> None:
+        """PostgreSQL: stage snapshot versions given as COPY text lines (the columns of
+        COPY_VERSION_COLUMNS), passed to COPY as they are. A line that does not fit
+        (too few or many fields, a bad date, attributes that are not JSON) is refused
+        with COPY's own words, and the caller's transaction writes nothing."""
+
+        raw: Any = conn.connection.dbapi_connection
+        columns = ", ".join(BULK_VERSION_COLUMNS)
+        try:
+            with raw.cursor().copy(f"COPY {stage_versions.name} ({columns}) FROM STDIN") as copy:
+                copy.write(data)
+        except psycopg.Error as exc:
+            diag = exc.diag
+            said = diag.message_primary or str(exc).splitlines()[0]
+            context = f" ({diag.context.splitlines()[0]})" if diag.context else ""
+            raise FeedIntegrityError(f"{where}: a COPY line of the snapshot does not fit the "
+                                     f"replica's versions: {said}{context}; nothing was "
+                                     "applied") from None
 
     def clear_stage(self, conn: Connection) -> None:
         """Empty the stage tables (a new snapshot begins, or one was promoted)."""

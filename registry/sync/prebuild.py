@@ -24,12 +24,24 @@ def lock_key(epoch: str, release: int) -> int:
 class ReleaseWalk:
     """A walk through the pages of one release's whole-registry snapshot."""
 
-    def __init__(self, engine: Engine, epoch: str, release: int) -> None:
+    def __init__(self, engine: Engine, epoch: str, release: int,
+                 encodings: list[str] | None = None) -> None:
         self.engine = engine
         self.epoch = epoch
         self.release = release
         self.token: str | None = None  # the next page's position; None: the first page
+        # The line encodings to build, one whole walk each: the current one first.
+        self._encodings = list(encodings or ["json"])
+        self.lines = self._encodings.pop(0)
         self._lock: Connection | None = None
+
+    def next_encoding(self) -> bool:
+        """After the last page: start over from the first page in the next encoding;
+        False when there is none (the walk is over)."""
+        if not self._encodings:
+            return False
+        self.lines, self.token = self._encodings.pop(0), None
+        return True
 
     @property
     def locked(self) -> bool:

@@ -24,13 +24,13 @@ class SnapshotPrefetch:
     """Fetches the next snapshot page while the current one is being written."""
 
     def __init__(self, transport: Transport, path: str, sub: Subscription, limit: int,
-                 start: str | None = None) -> None:
+                 start: str | None = None, lines: str = "json") -> None:
         self.transport = transport
         self.start = start
         self.path = path
         self.params = {"lists": ",".join(sub.lists) if sub.lists else None,
                        "scope": str(sub.scope) if sub.scope else None,
-                       "limit": limit}
+                       "limit": limit, "lines": None if lines == "json" else lines}
         self.queue: queue.Queue[tuple[dict[str, Any], bytes, str] | BaseException | None] = \
             queue.Queue(maxsize=2)
         self.closed = threading.Event()

@@ -38,6 +38,7 @@ from registry.sync.errors import EpochChanged
 from registry.sync.openapi import openapi_document
 from registry.sync.protocol import (
     DEFAULT_SNAPSHOT_LIMIT,
+    LINE_ENCODINGS,
     NDJSON,
     PREFIX,
     SUPPORTED_FORMAT,
@@ -244,7 +245,12 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
         limit = DEFAULT_SNAPSHOT_LIMIT if found_limit is None else int(found_limit)
         token = params.require_length("after", request.query_params.get("after") or "",
                                       params.MAX_TOKEN_CHARS) or None
-        body = await run_in_threadpool(server.snapshot, epoch, release, sub, token, limit)
+        lines = request.query_params.get("lines") or "json"
+        if lines not in LINE_ENCODINGS:
+            raise ValidationError("lines", "enum",
+                                  f"must be one of {', '.join(LINE_ENCODINGS)}")
+        body = await run_in_threadpool(server.snapshot, epoch, release, sub, token, limit,
+                                       lines)
         return _send(request, body, NDJSON, IMMUTABLE)
 
     async def delta(request: Request) -> Response:

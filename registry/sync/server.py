@@ -184,6 +184,9 @@ class SyncServer:
         self._ahead_lock = threading.Lock()
         self.prebuild = self.store_pages and os.environ.get("REGISTRY_SYNC_PREBUILD") != "0"
         self._prebuilt: tuple[str, int] | None = None  # the release last prebuilt
+        # Line encodings other than JSON that replicas of every list asked this process
+        # for: the walk of each later release builds their pages as well.
+        self._encodings_asked: set[str] = set()
 
     def head(self) -> Head:
         """The head as committed now (a new release's snapshot starts being built)."""
@@ -207,7 +210,8 @@ class SyncServer:
                 return
             self._prebuilt = (head.epoch, head.release)
         bind = self.sessions.kw["bind"]
-        self._walk_on(ReleaseWalk(bind, head.epoch, head.release))
+        self._walk_on(ReleaseWalk(bind, head.epoch, head.release,
+                                  ["json", *sorted(self._encodings_asked)]))
 
     def _walk_on(self, walk: ReleaseWalk) -> None:
         """Queue the walk's next page: one page per turn, so that the pages replicas wait
@@ -224,28 +228,30 @@ class SyncServer:
             if self._prebuilt != (walk.epoch, walk.release):
                 walk.unlock()  # a newer release came: its own walk has started
                 return
-            body = self._page_for_walk(walk.epoch, walk.release, walk.token)
+            body = self._page_for_walk(walk.epoch, walk.release, walk.token, walk.lines)
             walk.token = None if body is None else json.loads(
                 body.raw.split(b"\n", 1)[0]).get("next")
+            more = bool(walk.token) or walk.next_encoding()
         except (EpochChanged, NotFound) as exc:  # a restore, or a release pruned meanwhile
             log.info("snapshot of release %s not built ahead: %s", walk.release, exc)
-            walk.token = None
+            more = False
         except Exception:  # a replica asking for a page gets the error, not this thread
             log.warning("snapshot of release %s not built ahead", walk.release,
                         exc_info=True)
-            walk.token = None
-        if walk.token:
+            more = False
+        if more:
             self._walk_on(walk)
         else:
             walk.unlock()
 
-    def _page_for_walk(self, epoch: str, release: int, token: str | None) -> Body | None:
+    def _page_for_walk(self, epoch: str, release: int, token: str | None,
+                       lines: str) -> Body | None:
         """A page of the whole-registry snapshot: from memory, else loaded or built while
         marked pending, so that a replica asking for it meanwhile waits instead of
         building it too. ``None`` when a replica's build-ahead chain has it: that chain
         builds the rest, and it waits behind this walk on the same thread."""
         sub, limit = Subscription(), DEFAULT_SNAPSHOT_LIMIT
-        memory_key = ("snapshot", epoch, release, sub, token, limit)
+        memory_key = ("snapshot", epoch, release, sub, token, limit, lines)
         with self._ahead_lock:
             if memory_key in self._ahead_pending:
                 return None
@@ -255,7 +261,7 @@ class SyncServer:
             mine: Future[None] = Future()
             self._ahead_pending[memory_key] = mine
         try:
-            body, _built = self._load_or_build(epoch, release, sub, token, limit)
+            body, _built = self._load_or_build(epoch, release, sub, token, limit, lines)
             self._bodies.put(memory_key, body)
             return body
         finally:
@@ -361,31 +367,33 @@ class SyncServer:
         return checksum_of
 
     def snapshot(self, epoch: str, release: int, sub: Subscription, token: str | None,
-                 limit: int) -> Body:
+                 limit: int, lines: str = "json") -> Body:
         """One snapshot page: from memory, else as stored in the database, else built and
         stored (it never changes). A page that had to be built starts building the pages
         after it in the background, so the release's first replica finds them ready."""
-        memory_key = ("snapshot", epoch, release, sub, token, limit)
+        if lines != "json" and sub.is_full:
+            self._encodings_asked.add(lines)  # the next release's walk builds these too
+        memory_key = ("snapshot", epoch, release, sub, token, limit, lines)
         # Pending first, memory second: the thread building ahead puts a page in memory
         # before it stops being pending, so a page that is in neither is not being built.
         with self._ahead_lock:
             pending = self._ahead_pending.get(memory_key)
         if pending is not None:
             pending.result()  # being built ahead: wait for it rather than build it twice
-            return self.snapshot(epoch, release, sub, token, limit)
+            return self.snapshot(epoch, release, sub, token, limit, lines)
         body: Body | None = self._bodies.get(memory_key)
         if body is not None:
             SNAPSHOT_PAGES.labels("memory").inc()
             return body
-        body, built = self._load_or_build(epoch, release, sub, token, limit)
+        body, built = self._load_or_build(epoch, release, sub, token, limit, lines)
         self._bodies.put(memory_key, body)
         if built:
-            self._build_ahead(epoch, release, sub, body, limit)
+            self._build_ahead(epoch, release, sub, body, limit, lines)
         return body
 
     def _load_or_build(self, epoch: str, release: int, sub: Subscription, token: str | None,
-                       limit: int) -> tuple[Body, bool]:
-        key = stored_pages.page_key(epoch, release, sub, token, limit)
+                       limit: int, lines: str) -> tuple[Body, bool]:
+        key = stored_pages.page_key(epoch, release, sub, token, limit, lines)
         if self.store_pages:
             with self.sessions() as session:  # stored on the primary, read there
                 found = stored_pages.load(session.connection(), key, epoch)
@@ -404,7 +412,7 @@ class SyncServer:
                 if token is None and sub.scope is not None:
                     _require_scope_code(session, point.release, sub, view_of)
                 return Body(build_snapshot_page(session, epoch, point, sub, token, limit,
-                                                view_of, lists), 6)
+                                                view_of, lists, lines), 6)
 
         body = self.router.run(Need(release=release), build)
         SNAPSHOT_PAGES.labels("built").inc()
@@ -414,27 +422,27 @@ class SyncServer:
         return body, True
 
     def _build_ahead(self, epoch: str, release: int, sub: Subscription, body: Body,
-                     limit: int) -> None:
+                     limit: int, lines: str) -> None:
         """Build (and store) the page after ``body`` on the background thread."""
         following = json.loads(body.raw.split(b"\n", 1)[0]).get("next")
         if not following:
             return
-        memory_key = ("snapshot", epoch, release, sub, following, limit)
+        memory_key = ("snapshot", epoch, release, sub, following, limit, lines)
         with self._ahead_lock:
             if memory_key in self._ahead_pending:
                 return
             self._ahead_pending[memory_key] = self._ahead.submit(
-                self._ahead_one, memory_key, epoch, release, sub, following, limit)
+                self._ahead_one, memory_key, epoch, release, sub, following, limit, lines)
 
     def _ahead_one(self, memory_key: Any, epoch: str, release: int, sub: Subscription,
-                   token: str, limit: int) -> None:
+                   token: str, limit: int, lines: str) -> None:
         try:
-            body, built = self._load_or_build(epoch, release, sub, token, limit)
+            body, built = self._load_or_build(epoch, release, sub, token, limit, lines)
             if built:
                 # Before this page can be read from memory or stops being pending: a
                 # replica that got it then finds the next one pending, instead of building
                 # it beside this thread.
-                self._build_ahead(epoch, release, sub, body, limit)
+                self._build_ahead(epoch, release, sub, body, limit, lines)
             self._bodies.put(memory_key, body)
         except Exception:  # a replica asking for the page gets the error, not this thread
             log.warning("snapshot page of release %s not built ahead", release,

@@ -31,8 +31,8 @@ from registry.models import EntryVersion, FeedRecord, LineageLink, Release
 from registry.services.checksums import ListAt, link_query, lists_at, visible_at
 from registry.services.feed import GENESIS_HASH, RECORD_FORMAT
 from registry.services.read_memo import memoised
-from registry.sync.codec import PageWriter
-from registry.sync.protocol import SNAPSHOT_VERSION_KEYS, Subscription
+from registry.sync.codec import PageWriter, copy_line
+from registry.sync.protocol import COPY_VERSION_COLUMNS, SNAPSHOT_VERSION_KEYS, Subscription
 from registry.sync.scope import ScopedView
 
 ViewGetter = Callable[[Session, int, ListAt], ScopedView | None]
@@ -130,16 +130,18 @@ def _json_array(session: Session, *values: Any) -> Any:
 
 
 def _version_lines(session: Session, release: int, item: ListAt, view: ScopedView | None,
-                   after: Any, limit: int) -> tuple[list[str], Any]:
+                   after: Any, limit: int, copy: bool = False) -> tuple[list[str], Any]:
     """Up to ``limit`` versions after ``after`` as JSON arrays in :data:`VERSION_KEYS`
-    order, made by the database, and the position of the last one."""
+    order, made by the database (``copy``: as COPY text lines, made here), and the
+    position of the last one."""
     V = EntryVersion
-    line = _json_array(session, literal("version", String), literal(item.key, String), V.code,
-                       cast(V.valid_from, Text), cast(V.valid_to, Text), V.status, V.name,
-                       V.short_name, V.name_en, V.type, V.level, V.parent_code,
-                       cast(V.attributes, Text), V.recorded_release, V.change_set_id)
-    query = select(line, V.code, V.valid_from, V.id).where(V.list_id == item.id,
-                                                          visible_at(release))
+    fields = (V.code, cast(V.valid_from, Text), cast(V.valid_to, Text), V.status, V.name,
+              V.short_name, V.name_en, V.type, V.level, V.parent_code,
+              cast(V.attributes, Text), V.recorded_release, V.change_set_id)
+    line = _json_array(session, literal("version", String), literal(item.key, String),
+                       *fields)
+    query = select(line, V.code, V.valid_from, V.id, *fields).where(V.list_id == item.id,
+                                                                    visible_at(release))
     if view is None:
         key = (after[0], date.fromisoformat(after[1])) if after else None
         if key is not None:
@@ -147,23 +149,49 @@ def _version_lines(session: Session, release: int, item: ListAt, view: ScopedVie
                                                                       literal(key[1])))
         rows = session.connection().execute(query.order_by(V.code, V.valid_from).limit(limit)).all()
         last = [rows[-1][1], rows[-1][2].isoformat()] if rows else after
-        return [row[0] for row in rows], last
-    start = bisect.bisect_right(view.version_ids, after or 0)
-    rows = list(_by_ids(session, query, V.id, view.version_ids[start:start + limit]))
-    return [row[0] for row in rows], rows[-1][-1] if rows else after
+    else:
+        start = bisect.bisect_right(view.version_ids, after or 0)
+        rows = list(_by_ids(session, query, V.id, view.version_ids[start:start + limit]))
+        last = rows[-1][3] if rows else after
+    if copy:
+        return [copy_line((item.key, *row[4:])) for row in rows], last
+    return [row[0] for row in rows], last
 
 
 # PostgreSQL builds a whole page of version lines in one statement, in key order on the
 # (list_id, code, valid_from) index; Python only copies the text into the answer.
-_PG_PAGE = text("""
+def _copy_text(column: str) -> str:
+    """SQL for a text column as a field of COPY's text format."""
+    escaped = column
+    for char, escape in (("\\", "\\\\"), ("E'\\t'", "\\t"), ("E'\\n'", "\\n"),
+                         ("E'\\r'", "\\r")):
+        found = char if char.startswith("E'") else f"'{char}'"
+        escaped = f"replace({escaped}, {found}, '{escape}')"
+    return f"coalesce({escaped}, '\\N')"
+
+
+_PG_JSON_LINE = """json_build_array(CAST(:schema AS integer), 'version',
+           CAST(:list_key AS text), code, valid_from::text, valid_to::text, status, name,
+           short_name, name_en, type, level, parent_code, attributes::text, recorded_release,
+           change_set_id)::text"""
+# The same values, as COPY_VERSION_COLUMNS in COPY's text format.
+_PG_COPY_LINE = " || E'\\t' || ".join([
+    "CAST(:list_key AS text)", _copy_text("code"), "valid_from::text",
+    "coalesce(valid_to::text, '\\N')",
+    *(_copy_text(c) for c in ("status", "name", "short_name", "name_en", "type", "level",
+                              "parent_code", "attributes::text")),
+    "recorded_release::text", "coalesce(change_set_id::text, '\\N')"])
+
+
+# PostgreSQL builds a whole page of version lines in one statement, in key order on the
+# (list_id, code, valid_from) index; Python only copies the text into the answer.
+def _pg_page(line: str) -> Any:
+    return text(f"""
 SELECT string_agg(line, E'\\n' ORDER BY code, valid_from), count(*),
        (array_agg(code ORDER BY code DESC, valid_from DESC))[1],
        (array_agg(valid_from ORDER BY code DESC, valid_from DESC))[1]
 FROM (
-  SELECT json_build_array(CAST(:schema AS integer), 'version', CAST(:list_key AS text), code,
-           valid_from::text, valid_to::text, status, name, short_name, name_en, type, level,
-           parent_code, attributes::text, recorded_release, change_set_id)::text AS line,
-         code, valid_from
+  SELECT {line} AS line, code, valid_from
   FROM entry_versions
   WHERE list_id = :list_id AND recorded_release <= :release
     AND (superseded_release IS NULL OR superseded_release > :release)
@@ -174,15 +202,19 @@ FROM (
 """)
 
 
+_PG_PAGES = {False: _pg_page(_PG_JSON_LINE), True: _pg_page(_PG_COPY_LINE)}
+
+
 def _pg_version_block(session: Session, release: int, item: ListAt, after: Any, limit: int,
-                      schema: int) -> tuple[str, int, Any]:
-    """A page of version lines made by PostgreSQL: (text, count, position of the last)."""
+                      schema: int, copy: bool = False) -> tuple[str, int, Any]:
+    """A page of version lines made by PostgreSQL (``copy``: in COPY's text format):
+    (text, count, position of the last)."""
     connection = session.connection()
     # Walk the index in order whatever the statistics say: a sort of everything after the
     # position would make paging quadratic.
     connection.execute(text("SET LOCAL enable_sort = off"))
     code, valid_from = after if after else ("", "0001-01-01")
-    block, count, last_code, last_from = connection.execute(_PG_PAGE, {
+    block, count, last_code, last_from = connection.execute(_PG_PAGES[copy], {
         "schema": schema, "list_key": item.key, "list_id": item.id, "release": release,
         "code": code, "valid_from": valid_from, "limit": limit}).one()
     if not count:
@@ -234,9 +266,11 @@ def counts(session: Session, release: int, lists: list[ListAt],
 
 def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: Subscription,
                         token: str | None, limit: int, view_of: ViewGetter,
-                        lists: list[ListAt] | None = None) -> bytes:
+                        lists: list[ListAt] | None = None, lines: str = "json") -> bytes:
     """One page of the snapshot at ``point.release`` for ``sub``, after position ``token``
-    (``lists``: the subscribed lists at that release, if the caller has them)."""
+    (``lists``: the subscribed lists at that release, if the caller has them; ``lines``:
+    ``copy`` writes the versions as COPY text lines, see COPY_VERSION_COLUMNS)."""
+    copy = lines == "copy"
     if lists is None:
         lists = subscribed_lists(session, point.release, sub)
     keys = [item.key for item in lists]
@@ -247,6 +281,8 @@ def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: 
     header: dict[str, Any] = {"t": "snapshot", "format": RECORD_FORMAT, "epoch": epoch,
                               "release": point.release, "seq": point.seq, "hash": point.hash,
                               "after": token or None, "subscription": sub.as_dict()}
+    if copy:
+        header["copy"] = list(COPY_VERSION_COLUMNS)
     if position is None:
         header["lists"] = counts(session, point.release, lists, views)
         for item in lists:
@@ -277,14 +313,18 @@ def build_snapshot_page(session: Session, epoch: str, point: ReleasePoint, sub: 
             break
         wanted = limit - len(writer)
         if section == "v" and views[item.key] is None and postgres:
-            block, got, after = _pg_version_block(session, point.release, item, after, wanted,
-                                                  writer.schema(VERSION_KEYS))
+            block, got, after = _pg_version_block(
+                session, point.release, item, after, wanted,
+                -1 if copy else writer.schema(VERSION_KEYS), copy)
             writer.block(block, got)
         elif section == "v":
-            lines, after = _version_lines(session, point.release, item, views[item.key],
-                                          after, wanted)
-            writer.raw_rows(VERSION_KEYS, lines)
-            got = len(lines)
+            texts, after = _version_lines(session, point.release, item, views[item.key],
+                                          after, wanted, copy)
+            if copy:
+                writer.block("\n".join(texts), len(texts))
+            else:
+                writer.raw_rows(VERSION_KEYS, texts)
+            got = len(texts)
         else:
             rows, after = _link_rows(session, point.release, item, views[item.key], after,
                                      wanted)

@@ -34,9 +34,11 @@ KEEP_RELEASES = 2
 
 
 def page_key(epoch: str, release: int, sub: Subscription, token: str | None,
-             limit: int) -> str:
-    """The stored page's name: a hash of everything the page is a function of."""
-    named = json.dumps([epoch, release, sub.as_dict(), token or "", limit],
+             limit: int, lines: str = "json") -> str:
+    """The stored page's name: a hash of everything the page is a function of (JSON
+    lines hash as they did before there was another encoding)."""
+    named = json.dumps([epoch, release, sub.as_dict(), token or "", limit,
+                        *([lines] if lines != "json" else [])],
                        sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(named.encode()).hexdigest()
 
