@@ -46,6 +46,7 @@ from registry.sync.local_schema import (
     ensure_schema,
     lineage,
     lists,
+    metadata,
     releases,
     schema_version,
     stage_lineage,
@@ -257,6 +258,20 @@ class Locked:
 def _indexes_built_after(conn: Connection, table: str) -> Iterator[None]:
     """Drop ``table``'s primary key and indexes (PostgreSQL), and build them again after the
     caller's bulk insert, in the same transaction."""
+    key, indexes = _key_and_indexes(conn, table)
+    for name, _ in indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    for name, _ in key:
+        conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    yield
+    _build_key_and_indexes(conn, table, key, indexes)
+
+
+Definitions = list[tuple[str, str]]
+
+
+def _key_and_indexes(conn: Connection, table: str) -> tuple[Definitions, Definitions]:
+    """``table``'s primary key and its other indexes, as (name, definition) pairs."""
     key = conn.exec_driver_sql(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid = to_regclass(%(t)s) AND contype = 'p'", {"t": table}).all()
@@ -264,16 +279,40 @@ def _indexes_built_after(conn: Connection, table: str) -> Iterator[None]:
         "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
         "JOIN pg_class i ON i.oid = x.indexrelid "
         "WHERE x.indrelid = to_regclass(%(t)s) AND NOT x.indisprimary", {"t": table}).all()
-    for name, _ in indexes:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    for name, _ in key:
-        conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    yield
+    return [tuple(row) for row in key], [tuple(row) for row in indexes]
+
+
+def _build_key_and_indexes(conn: Connection, table: str, key: Definitions,
+                           indexes: Definitions) -> None:
     conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
     for name, definition in key:
         conn.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
     for _, definition in indexes:
         conn.exec_driver_sql(definition)
+
+
+# Whether a table is only what the client made of it: nothing else refers to it or hangs
+# on it (views, triggers, policies, foreign keys, publications of it, statistics objects,
+# grants, comments, inheritance, storage options), and this user owns it. Only such a
+# table may be replaced by another one: anything else would be lost with it.
+_PLAIN_TABLE = """
+SELECT c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+   AND c.relacl IS NULL AND NOT c.relrowsecurity AND c.reloptions IS NULL
+   AND c.reltablespace = 0 AND c.relpersistence = 'p'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refobjid = c.oid
+                   AND d.classid IN ('pg_rewrite'::regclass, 'pg_trigger'::regclass,
+                                     'pg_policy'::regclass, 'pg_publication_rel'::regclass,
+                                     'pg_statistic_ext'::regclass))
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.confrelid = c.oid
+                   OR (k.conrelid = c.oid AND k.contype <> 'p'))
+   AND NOT EXISTS (SELECT 1 FROM pg_description e WHERE e.objoid = c.oid)
+   AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE c.oid IN (i.inhrelid, i.inhparent))
+FROM pg_class c WHERE c.oid = to_regclass(%(t)s)
+"""
+
+
+def _plain(conn: Connection, table: str) -> bool:
+    return bool(conn.exec_driver_sql(_PLAIN_TABLE, {"t": table}).scalar())
 
 
 def replica_schema(url: str) -> int | None:
@@ -515,6 +554,10 @@ class LocalStore:
             conn.execute(delete(table))
         for live, staged in ((lists, stage_lists), (versions, stage_versions),
                              (lineage, stage_lineage)):
+            if (live is versions and first and _plain(conn, versions.name)
+                    and _plain(conn, stage_versions.name)):
+                self._take_over_staged_versions(conn)
+                continue
             names = [c.name for c in live.columns]
             insert = live.insert().from_select(names, select(*(staged.c[n] for n in names)))
             with (_indexes_built_after(conn, live.name) if first and live is not lists
@@ -524,8 +567,19 @@ class LocalStore:
                     self._insert_staged_lines(conn)
         self.clear_stage(conn)
 
-    def _insert_staged_lines(self, conn: Connection) -> None:
-        """The staged version lines as rows of the live table. Each line is
+    def _take_over_staged_versions(self, conn: Connection) -> None:
+        """PostgreSQL, a first bootstrap: the stage table of versions becomes the live one,
+        instead of a copy of a million rows from one to the other. The live table's key
+        and indexes are built on it, and a new empty stage table is made."""
+        self._insert_staged_lines(conn, stage_versions)
+        key, indexes = _key_and_indexes(conn, versions.name)
+        conn.exec_driver_sql(f"DROP TABLE {versions.name}")
+        conn.exec_driver_sql(f"ALTER TABLE {stage_versions.name} RENAME TO {versions.name}")
+        _build_key_and_indexes(conn, versions.name, key, indexes)
+        metadata.create_all(conn, tables=[stage_versions])
+
+    def _insert_staged_lines(self, conn: Connection, into: Table = versions) -> None:
+        """The staged version lines as rows of the live table (or ``into``). Each line is
         ``[schema, "version", list, code, …]`` in the order of SNAPSHOT_VERSION_KEYS."""
         where = {key: i + 1 for i, key in enumerate(SNAPSHOT_VERSION_KEYS)}
         where["attributes"] = where["attributes_json"]
@@ -547,7 +601,7 @@ class LocalStore:
                       "AS staged")
         else:
             return
-        conn.exec_driver_sql(f"INSERT INTO {versions.name} ({', '.join(columns)}) "
+        conn.exec_driver_sql(f"INSERT INTO {into.name} ({', '.join(columns)}) "
                              f"SELECT {values} FROM {source}")
 
     def record_release(self, conn: Connection, release: int, seq: int, digest: str,
