@@ -8,7 +8,7 @@ from registry.limits import Limits, env_name
 from registry.services import sync_ledger
 from registry.sync import params
 from registry.sync.params import Bounded
-from registry.sync.protocol import PREFIX, SUPPORTED_FORMAT
+from registry.sync.protocol import LINE_ENCODINGS, PREFIX, SUPPORTED_FORMAT
 
 _NDJSON_PAGE = {
     "description": "Newline-delimited JSON, gzip-compressed when accepted: one header "
@@ -148,6 +148,12 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                            {"type": "string", "maxLength": params.MAX_TOKEN_CHARS},
                            "Position token: `next` of the previous page."),
                     _bounded(params.LIMIT, "query", "Records per page."),
+                    _param("lines", "query",
+                           {"type": "string", "enum": list(LINE_ENCODINGS),
+                            "default": "json"},
+                           "`copy`: versions as lines of PostgreSQL's COPY text format, in "
+                           "the columns the header's `copy` names (other records stay "
+                           "JSON lines)."),
                 ],
                 "responses": {"200": _NDJSON_PAGE, **_ERRORS},
             }},
