@@ -18,8 +18,10 @@ from registry.errors import FeedIntegrityError
 from registry.services.feed import read_head
 from registry.sync.client import SyncClient
 from registry.sync.codec import copy_line
+from registry.sync.local_store import LocalStore
 from registry.sync.protocol import COPY_VERSION_COLUMNS, Subscription
 from registry.sync.server import SyncServer
+from registry.sync.transport import HttpError
 from tests.conftest import Database
 from tests.factories import hanoi, publish, unit
 from tests.sync.conftest import Centre, Targets, dump
@@ -290,3 +292,64 @@ def test_the_walk_ahead_builds_the_encodings_replicas_asked_for(
             if token is None:
                 break
     assert server.pages_built == before  # every page was ready
+
+
+@pytest.mark.parametrize("first_pages", ["copy", "json"])
+def test_an_interrupted_postgresql_bootstrap_resumes_whatever_its_pages_were(
+        sqlite_centre: Centre, targets: Targets, first_pages: str) -> None:
+    """Three pages staged, then the link goes down; the rest comes after a restart. The
+    first pages came as COPY lines, or as JSON lines (a centre from before ``lines``, or an
+    older client): either way the resumed bootstrap ends whole and equal to the centre."""
+    centre = sqlite_centre
+    centre.run(hanoi)
+    centre.publish([unit(f"16{i:03d}", f"Phường Thử 16{i:03d}", "Phường", "002")
+                    for i in range(40)], "2025-02-01")
+    into = targets.new("postgresql")
+    proxy = Proxy(centre.base)
+    served: list[str] = []
+
+    def three_pages_then_down(path: str) -> Reply | None:
+        if "/snapshot/" not in path:
+            return None
+        served.append(path)
+        if len(served) > 3:
+            return Reply(400, {"Content-Type": "application/json"},
+                         b'{"error": "x", "message": "the link went down"}')
+        if first_pages == "json":
+            return proxy.forward("GET", path.replace("&lines=copy", "")
+                                 .replace("lines=copy&", "").replace("?lines=copy", ""),
+                                 None, {})
+        return None
+
+    proxy.before = three_pages_then_down
+    client = SyncClient(proxy.base, into, snapshot_limit=10)
+    client.stage_commit = 1  # commit every page
+    with pytest.raises(HttpError):
+        client.pull()
+    client.close()
+    store = LocalStore(into)
+    assert not store.state().bootstrapped and store.counts() == {}
+    with store.engine.connect() as conn:
+        staged = {table: conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+                  for table in ("registry_stage_versions", "registry_stage_lines")}
+    store.close()
+    # pages of 10 records: the 3 lists and 7 versions, then 10 and 10 versions
+    assert staged == ({"registry_stage_versions": 27, "registry_stage_lines": 0}
+                      if first_pages == "copy" else
+                      {"registry_stage_versions": 0, "registry_stage_lines": 27})
+    proxy.before = None
+    proxy.requests.clear()
+    resumed = SyncClient(proxy.base, into, snapshot_limit=10)
+    try:
+        assert resumed.pull().bootstrapped
+        snapshots = [p for p in proxy.requests if "/snapshot/" in p]
+        assert "after=" in snapshots[0] and all("lines=copy" in p for p in snapshots)
+        assert resumed.verify().ok
+        assert resumed.store.counts()["admin-units"]["versions"] == 47
+        with resumed.store.engine.connect() as conn:
+            left = [conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+                    for table in ("registry_stage_versions", "registry_stage_lines")]
+        assert left == [0, 0]
+    finally:
+        resumed.close()
+        proxy.close()
