@@ -39,9 +39,11 @@ def canonical_json(record: dict[str, Any]) -> str:
     return _CANONICAL.encode(record)
 
 
-def chain_hash(previous: str, canonical: str) -> str:
-    """Hash of one record given the hash before it."""
-    return hashlib.sha256(previous.encode("ascii") + canonical.encode("utf-8")).hexdigest()
+def chain_hash(previous: str, canonical: str | bytes) -> str:
+    """Hash of one record given the hash before it (its canonical text, or that text's
+    UTF-8 bytes as a page carried them)."""
+    data = canonical if isinstance(canonical, bytes) else canonical.encode("utf-8")
+    return hashlib.sha256(previous.encode("ascii") + data).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from registry.errors import FeedIntegrityError
 from registry.services.feed import canonical_json, chain_hash
-from registry.sync.codec import decode_records
+from registry.sync.codec import decode_canonical, decode_records
 from registry.sync.errors import SyncError
 from registry.sync.protocol import PREFIX
 from registry.sync.results import RemoteHead
@@ -21,9 +21,10 @@ from registry.sync.transport import Transport
 
 
 def chain_records(records: list[dict[str, Any]], prev: str, first: int, staged_seq: int,
-                  staged_hash: str, where: str) -> list[str]:
+                  staged_hash: str, where: str, texts: list[bytes] | None = None) -> list[str]:
     """The chain hash after each of ``records``, which must be seqs ``first, first+1, …``
-    following ``prev`` (the hash at ``first - 1``).
+    following ``prev`` (the hash at ``first - 1``). ``texts``: the records' canonical
+    texts as they came, hashed as they are (else each record's is rebuilt).
 
     Refused: a chain that starts right after this replica's cursor (``staged_seq``) from
     another hash than the replica's (a fork), a missing seq (a gap), and a record at the
@@ -37,13 +38,14 @@ def chain_records(records: list[dict[str, Any]], prev: str, first: int, staged_s
     digest = prev
     hashes: list[str] = []
     expected = first
-    for record in records:
+    for index, record in enumerate(records):
         seq = record.get("seq")
         if seq != expected:
             raise FeedIntegrityError(
                 f"{where}: seq {expected} is missing (the page goes on with seq {seq}): a "
                 "gap is refused; nothing was applied")
-        digest = chain_hash(digest, canonical_json(record))
+        digest = chain_hash(digest, texts[index] if texts is not None
+                            else canonical_json(record))
         hashes.append(digest)
         if seq == staged_seq and digest != staged_hash:
             raise FeedIntegrityError(
@@ -67,9 +69,13 @@ def verify_page(transport: Transport, header: dict[str, Any], body: bytes, where
             f"{header.get('epoch')} starting at seq {header.get('first')}, not page {page} "
             f"starting at seq {first}: a skipped or misplaced page is refused; nothing was "
             "applied")
-    records = list(decode_records(header, body, where))
+    texts: list[bytes] | None = None
+    if header.get("lines") == "canonical":
+        records, texts = decode_canonical(header, body, where)
+    else:
+        records = list(decode_records(header, body, where))
     prev = str(header.get("prev"))
-    hashes = chain_records(records, prev, first, staged_seq, staged_hash, where)
+    hashes = chain_records(records, prev, first, staged_seq, staged_hash, where, texts)
     if records and (records[-1]["seq"] != header.get("last")):
         raise FeedIntegrityError(f"{where}: the page ends at seq {records[-1]['seq']}, its "
                                  f"header says {header.get('last')}; nothing was applied")

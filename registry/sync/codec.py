@@ -90,6 +90,14 @@ class PageWriter:
         return _dumps(full).encode("utf-8") + b"\n" + body
 
 
+def encode_text_page(header: dict[str, Any], texts: list[str]) -> bytes:
+    """A page whose lines are the records' canonical JSON texts, as stored."""
+    body = "".join(text + "\n" for text in texts).encode("utf-8")
+    full = {**header, "lines": "canonical", "count": len(texts),
+            "digest": hashlib.sha256(body).hexdigest()}
+    return _dumps(full).encode("utf-8") + b"\n" + body
+
+
 def encode_page(header: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
     """A page of records given as mappings."""
     writer = PageWriter()
@@ -167,6 +175,34 @@ def _find_bad_line(header: dict[str, Any], body: bytes, schemas: list[tuple[str,
             raise FeedIntegrityError(f"{where}: {_what(header, number)} is not a valid record "
                                      "(changed in transit or in a cache?); nothing was "
                                      "applied") from None
+
+
+def decode_canonical(header: dict[str, Any], body: bytes, where: str
+                     ) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """The records of a page of canonical texts (``lines: canonical``), and each line's
+    bytes as they came: the chain hashes those, not a re-encoding of the record."""
+    lines = body.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    try:
+        records = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
+    except ValueError:
+        records = None
+    if records is None or len(records) != header.get("count") \
+            or not all(isinstance(record, dict) for record in records):
+        for number, line in enumerate(lines, start=1):
+            try:
+                ok = isinstance(json.loads(line), dict)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise FeedIntegrityError(f"{where}: {_what(header, number)} is not a valid "
+                                         "record (changed in transit or in a cache?); "
+                                         "nothing was applied")
+        raise FeedIntegrityError(f"{where}: the page holds {len(lines)} lines where the "
+                                 f"header announces {header.get('count')}; nothing was "
+                                 "applied")
+    return records, lines
 
 
 def decode_records(header: dict[str, Any], body: bytes, where: str) -> Iterator[dict[str, Any]]:

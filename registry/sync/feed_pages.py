@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from registry.models import FeedRecord
 from registry.services.feed import GENESIS_HASH, Head
-from registry.sync.codec import encode_page
+from registry.sync.codec import encode_page, encode_text_page
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,12 @@ def page_bounds(page: int, size: int) -> tuple[int, int]:
 
 
 def build_change_page(session: Session, head: Head, size: int, page: int,
-                      after: int | None = None) -> ChangePage | None:
+                      after: int | None = None, canonical: bool = False) -> ChangePage | None:
     """Page ``page`` as the feed holds it now, or ``None`` when it starts beyond the head.
 
     With ``after`` (a seq inside the page), only the records after it: a following replica
     asks the head page that way, so that it receives and verifies only what is new.
+    ``canonical``: the lines are the stored canonical texts (``lines=canonical``).
     """
     first, last = page_bounds(page, size)
     if after is not None and first <= after < last:
@@ -53,14 +54,14 @@ def build_change_page(session: Session, head: Head, size: int, page: int,
         .order_by(FeedRecord.seq)
     ).all()
     prev = GENESIS_HASH
-    records = []
+    records: list[str] = []
     last_seq, last_hash = first - 1, GENESIS_HASH
     for seq, text, digest in rows:
         if seq == first - 1:
             prev = digest
             last_hash = digest
             continue
-        records.append(json.loads(text))
+        records.append(text)
         last_seq, last_hash = seq, digest
     if first > 1 and (not rows or rows[0][0] != first - 1):
         # The record before the page is missing: serve what there is and let the replica,
@@ -71,9 +72,11 @@ def build_change_page(session: Session, head: Head, size: int, page: int,
     complete = last_seq == last
     header = {"t": "page", "epoch": head.epoch, "page": page, "size": size, "first": first,
               "last": last_seq, "prev": prev, "hash": last_hash, "complete": complete}
-    body = encode_page(header, records)
-    etag = (f'"{last_hash}"' if complete and first == page * size + 1
-            else f'"{head.epoch[:12]}-{size}-{page}-{first}-{last_seq}-{last_hash[:16]}"')
+    body = (encode_text_page(header, records) if canonical
+            else encode_page(header, map(json.loads, records)))
+    etag = (f'"{last_hash}' if complete and first == page * size + 1
+            else f'"{head.epoch[:12]}-{size}-{page}-{first}-{last_seq}-{last_hash[:16]}')
+    etag += '-c"' if canonical else '"'  # the two encodings of a page are not the same bytes
     return ChangePage(body=body, etag=etag, complete=complete, last_seq=last_seq)
 
 

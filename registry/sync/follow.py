@@ -23,7 +23,7 @@ from registry.sync.delta_check import Touched, expected_after, touched_codes, to
 from registry.sync.errors import EpochChanged
 from registry.sync.local_store import LocalState
 from registry.sync.prefetch import PagePrefetch
-from registry.sync.protocol import PREFIX, Subscription, page_of
+from registry.sync.protocol import CANONICAL_LINES, PREFIX, Subscription, page_of
 from registry.sync.results import PullResult, RemoteHead
 from registry.sync.transport import Answer
 
@@ -39,7 +39,7 @@ def fetch_page(client: SyncClient, head: RemoteHead, page: int, wait: float,
     ``wait`` seconds when there is nothing new."""
     path = f"{PREFIX}/changes/{head.epoch}/{head.page_size}/{page}"
     headers: dict[str, str] = {}
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = dict(CANONICAL_LINES)
     if after is not None:
         params["after"] = after  # only what is new; the long poll waits for it
         if wait:

@@ -8,7 +8,12 @@ from registry.limits import Limits, env_name
 from registry.services import sync_ledger
 from registry.sync import params
 from registry.sync.params import Bounded
-from registry.sync.protocol import LINE_ENCODINGS, PREFIX, SUPPORTED_FORMAT
+from registry.sync.protocol import (
+    CHANGE_LINE_ENCODINGS,
+    LINE_ENCODINGS,
+    PREFIX,
+    SUPPORTED_FORMAT,
+)
 
 _NDJSON_PAGE = {
     "description": "Newline-delimited JSON, gzip-compressed when accepted: one header "
@@ -129,6 +134,11 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     _bounded(params.WAIT, "query",
                              "With If-None-Match or `after` on the head page: wait up to "
                              "this many seconds for new records."),
+                    _param("lines", "query",
+                           {"type": "string", "enum": list(CHANGE_LINE_ENCODINGS),
+                            "default": "json"},
+                           "`canonical`: each line is a record's canonical JSON text, the "
+                           "bytes its chain hash covers (the header says `lines`)."),
                 ],
                 "responses": {"200": _NDJSON_PAGE, "304": {"description": "Not modified."},
                               **_ERRORS},

@@ -15,7 +15,7 @@ from typing import Any
 
 from registry.errors import FeedIntegrityError
 from registry.sync.codec import decode_header
-from registry.sync.protocol import PREFIX, Subscription
+from registry.sync.protocol import CANONICAL_LINES, PREFIX, Subscription
 from registry.sync.results import RemoteHead
 from registry.sync.transport import Answer, Transport
 
@@ -100,7 +100,8 @@ class PagePrefetch:
     def _run(self) -> None:
         for page in range(self.first, self.last + 1):
             try:
-                item: Answer | BaseException = self.transport.get(f"{self.path}/{page}")
+                item: Answer | BaseException = self.transport.get(f"{self.path}/{page}",
+                                                                  dict(CANONICAL_LINES))
             except BaseException as exc:  # handed to the consumer, which raises it
                 item = exc
             while not self.closed.is_set():

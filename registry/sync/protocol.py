@@ -35,6 +35,12 @@ SNAPSHOT_VERSION_KEYS = ("t", "list", "code", "valid_from", "valid_to", "status"
 # they are. Every other record of the page stays a JSON line (a line starting with ``[``).
 COPY_VERSION_COLUMNS = SNAPSHOT_VERSION_KEYS[1:]
 LINE_ENCODINGS = ("json", "copy")
+# A replica may ask for change pages whose lines are the records' canonical JSON texts,
+# the very bytes the chain hashes (``lines=canonical``): it hashes each line as it came,
+# instead of rebuilding every record's canonical text, and the centre sends the texts it
+# stores, instead of decoding and re-encoding them.
+CHANGE_LINE_ENCODINGS = ("json", "canonical")
+CANONICAL_LINES = {"lines": "canonical"}  # what a replica asks change pages with
 
 _LIST_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -37,6 +37,7 @@ from registry.sync.codec import gzip_bytes
 from registry.sync.errors import EpochChanged
 from registry.sync.openapi import openapi_document
 from registry.sync.protocol import (
+    CHANGE_LINE_ENCODINGS,
     DEFAULT_SNAPSHOT_LIMIT,
     LINE_ENCODINGS,
     NDJSON,
@@ -136,6 +137,14 @@ def _subscription(request: Request, limits: Limits) -> Subscription:
     return sub
 
 
+def _lines(request: Request, allowed: tuple[str, ...]) -> str:
+    """The ``lines`` parameter: one of ``allowed``, JSON when absent."""
+    lines = request.query_params.get("lines") or "json"
+    if lines not in allowed:
+        raise ValidationError("lines", "enum", f"must be one of {', '.join(allowed)}")
+    return lines
+
+
 async def _long_poll(request: Request, server: SyncServer, seq: int, epoch: str,
                      wait: float) -> None:
     """Wait for the head to pass ``seq``, giving up early when the client goes away.
@@ -215,7 +224,9 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
         wait = _wait(request)
         found_after = _number(request, params.SEQ_AFTER)
         after = None if found_after is None else int(found_after)
-        built, body = await run_in_threadpool(server.change_page, epoch, page, after)
+        lines = _lines(request, CHANGE_LINE_ENCODINGS)
+        built, body = await run_in_threadpool(server.change_page, epoch, page, after, None,
+                                              lines)
         # A long poll waits while the page holds nothing new: nothing after ``after``, or
         # nothing beyond the version the client's If-None-Match names.
         idle = (after is not None and built.last_seq <= after) or \
@@ -225,7 +236,7 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
             woke = server.watcher.head
             fresh = woke if woke is not None and woke.seq > built.last_seq else None
             built, body = await run_in_threadpool(server.change_page, epoch, page, after,
-                                                  fresh)
+                                                  fresh, lines)
         cache = IMMUTABLE if built.complete and after is None else NO_CACHE
         return _send(request, body, NDJSON, cache, built.etag)
 
@@ -245,10 +256,7 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
         limit = DEFAULT_SNAPSHOT_LIMIT if found_limit is None else int(found_limit)
         token = params.require_length("after", request.query_params.get("after") or "",
                                       params.MAX_TOKEN_CHARS) or None
-        lines = request.query_params.get("lines") or "json"
-        if lines not in LINE_ENCODINGS:
-            raise ValidationError("lines", "enum",
-                                  f"must be one of {', '.join(LINE_ENCODINGS)}")
+        lines = _lines(request, LINE_ENCODINGS)
         body = await run_in_threadpool(server.snapshot, epoch, release, sub, token, limit,
                                        lines)
         return _send(request, body, NDJSON, IMMUTABLE)

@@ -280,21 +280,23 @@ class SyncServer:
     # --- change pages ---
 
     def change_page(self, epoch: str, page: int, after: int | None = None,
-                    head: Head | None = None) -> tuple[ChangePage, Body]:
+                    head: Head | None = None, lines: str = "json") -> tuple[ChangePage, Body]:
         """Page ``page`` of the current epoch (only the records after ``after``, if given),
         from the cache when it is complete. ``head``: the head as just read (by the head
-        watcher that woke a long poll), instead of reading it again."""
+        watcher that woke a long poll), instead of reading it again. ``lines``:
+        ``canonical`` sends the records' stored canonical texts."""
         if head is None or head.epoch != epoch:
             head = self.require_epoch(epoch)
         size = self.page_size
-        complete_key = (epoch, size, page, "complete", after)
+        canonical = lines == "canonical"
+        complete_key = (epoch, size, page, "complete", after, canonical)
         cached = self._pages.get(complete_key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
 
         def read(sessions: sessionmaker[Session]) -> ChangePage | None:
             with sessions() as session:
-                return build_change_page(session, head, size, page, after)
+                return build_change_page(session, head, size, page, after, canonical)
 
         def make() -> tuple[ChangePage, Body] | None:
             built = self.router.run(Need(seq=min(head.seq, (page + 1) * size)), read)
@@ -302,7 +304,8 @@ class SyncServer:
                 return None
             return built, Body(built.body, 9 if built.complete else 6)
 
-        found = self._pages.get_or_make((epoch, size, page, head.seq, after), make)
+        found = self._pages.get_or_make((epoch, size, page, head.seq, after, canonical),
+                                        make)
         if found is None:
             raise NotFound(f"page {page} starts after the head (seq {head.seq})")
         if found[0].complete:

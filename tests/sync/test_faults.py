@@ -196,7 +196,7 @@ def test_pages_from_a_stale_or_wrong_cache_cannot_corrupt_a_replica(
     # cache keeps that answer and serves it again after the next release.
     state = client.store.state()
     urllib.request.urlopen(f"{proxy.base}/sync/v1/changes/{state.epoch}/1000/0"
-                           f"?after={state.seq}").read()
+                           f"?lines=canonical&after={state.seq}").read()
     second = centre.publish(_units("14", 3), "2025-04-01")
     stale = client.pull()
     assert stale.release == first  # stuck on the stale answer, and still consistent:

@@ -407,4 +407,5 @@ def test_a_walk_lock_that_cannot_be_given_back_closes_its_connection(
     other.unlock()
     with database.engine.connect() as conn:  # and no pooled connection still holds it
         assert conn.scalar(select(func.count()).select_from(text("pg_locks")).where(
-            text("locktype = 'advisory'"))) == 0
+            text("locktype = 'advisory' AND database = "
+                 "(SELECT oid FROM pg_database WHERE datname = current_database())"))) == 0
