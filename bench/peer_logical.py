@@ -13,6 +13,11 @@ publisher, which also serves sync (uvicorn, ``registry.sync.app:create_sync_app`
 publishes ``code_lists, change_sets, releases, entry_versions, lineage_links``, the tables
 a PostgreSQL team would replicate instead of running ``registry sync``.
 
+Before the rounds, every page of the release's snapshot is fetched once in each line
+encoding (COPY lines, which PostgreSQL replicas ask for, then JSON lines): a centre that
+has served PostgreSQL replicas builds both for each new release as soon as it is out, so
+the rounds measure replicas that find the pages stored.
+
 What is measured, in interleaved rounds (the order of the two PostgreSQL bootstraps
 alternates from round to round):
 
