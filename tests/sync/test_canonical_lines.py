@@ -16,8 +16,8 @@ from registry.errors import FeedIntegrityError
 from registry.services import feed as feed_service
 from registry.sync.client import SyncClient
 from tests.factories import hanoi
-from tests.sync.conftest import Centre, Targets, dump
-from tests.sync.proxy import Proxy, Reply
+from tests.sync.conftest import Centre, Targets, dump, hanoi_replica
+from tests.sync.proxy import Proxy, Reply, repage
 
 RENAME = [{"op": "rename", "list": "admin-units", "code": "00013",
            "name": "Phường Quán Thánh Mới"}]
@@ -122,26 +122,20 @@ def test_a_canonical_line_that_is_not_the_published_text_is_refused(
         sqlite_centre: Centre, targets: Targets, change: Callable[[bytes], bytes],
         said: str) -> None:
     centre = sqlite_centre
-    centre.run(hanoi)
-    into = targets.new("sqlite")
-    direct = SyncClient(centre.base, into)
-    direct.pull()
+    direct, into = hanoi_replica(centre, targets)
     direct.close()
     centre.publish(RENAME, "2025-03-01")
     before = dump(into)
     proxy = Proxy(centre.base)
 
+    def renamed(lines: list[bytes]) -> list[bytes]:
+        return [change(line) if "Quán Thánh Mới".encode() in line else line
+                for line in lines]
+
     def tamper(path: str, reply: Reply) -> Reply:
         if "/changes/" not in path or reply.status != 200:
             return reply
-        head, _, body = reply.body.partition(b"\n")
-        header = json.loads(head)
-        lines = body.split(b"\n")[:-1]
-        at = next(i for i, line in enumerate(lines) if "Quán Thánh Mới".encode() in line)
-        lines[at] = change(lines[at])
-        body = b"".join(line + b"\n" for line in lines)
-        header["digest"] = hashlib.sha256(body).hexdigest()  # the page vouches for it
-        return Reply(reply.status, reply.headers, json.dumps(header).encode() + b"\n" + body)
+        return repage(reply, renamed)
 
     proxy.rewrite = tamper
     client = SyncClient(proxy.base, into)

@@ -4,7 +4,6 @@ live table instead of copying them across."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -25,7 +24,7 @@ from registry.sync.transport import HttpError
 from tests.conftest import Database
 from tests.factories import hanoi, publish, unit
 from tests.sync.conftest import Centre, Targets, dump
-from tests.sync.proxy import Proxy, Reply
+from tests.sync.proxy import Proxy, Reply, repage
 
 # What COPY's text format reads specially and a name may hold: a backslash, and the two
 # characters of its null marker; beside quotes and Vietnamese, which JSON escapes.
@@ -158,18 +157,6 @@ def test_a_view_on_the_versions_keeps_its_table_and_sees_the_snapshot(
         client.close()
 
 
-def _retamper(reply: Reply, change: Any) -> Reply:
-    """The page with its COPY lines changed by ``change`` and its digest made to match, as
-    a broken centre or cache could send it."""
-    head, _, body = reply.body.partition(b"\n")
-    header = json.loads(head)
-    lines = [change(line) if not line.startswith(b"[") else line
-             for line in body.split(b"\n")[:-1]]
-    body = b"".join(line + b"\n" for line in lines)
-    header["digest"] = hashlib.sha256(body).hexdigest()
-    return Reply(reply.status, reply.headers, json.dumps(header).encode() + b"\n" + body)
-
-
 @pytest.mark.parametrize(("change", "said"), [
     (lambda line: line + b"\textra", "extra data after last expected column"),
     (lambda line: line.replace(b"\t2025-01-01\t", b"\t2025-13-01\t", 1), "date"),
@@ -179,7 +166,9 @@ def test_a_copy_line_that_does_not_fit_is_refused_and_nothing_is_applied(
         sqlite_centre: Centre, targets: Targets, change: Any, said: str) -> None:
     sqlite_centre.run(hanoi)
     proxy = Proxy(sqlite_centre.base)
-    proxy.rewrite = lambda path, reply: (_retamper(reply, change)
+    proxy.rewrite = lambda path, reply: (repage(reply, lambda lines: [
+                                             line if line.startswith(b"[") else change(line)
+                                             for line in lines])
                                          if "/snapshot/" in path and reply.status == 200
                                          else reply)
     into = targets.new("postgresql")
@@ -233,13 +222,13 @@ def test_copy_lines_with_other_columns_are_refused(sqlite_centre: Centre,
     sqlite_centre.run(hanoi)
     proxy = Proxy(sqlite_centre.base)
 
+    def reorder(header: dict[str, Any]) -> None:
+        header["copy"] = [*header["copy"][1:], "list"]
+
     def other_columns(path: str, reply: Reply) -> Reply:
         if "/snapshot/" not in path or reply.status != 200:
             return reply
-        head, _, body = reply.body.partition(b"\n")
-        header = json.loads(head)
-        header["copy"] = [*header["copy"][1:], "list"]
-        return Reply(reply.status, reply.headers, json.dumps(header).encode() + b"\n" + body)
+        return repage(reply, header=reorder)
 
     proxy.rewrite = other_columns
     into = targets.new("postgresql")
