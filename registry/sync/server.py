@@ -302,7 +302,9 @@ class SyncServer:
             built = self.router.run(Need(seq=min(head.seq, (page + 1) * size)), read)
             if built is None:
                 return None
-            return built, Body(built.body, 9 if built.complete else 6)
+            # gzip level 6 for every page: 9 saved 1–2% of a change page's bytes for 2.7
+            # times the CPU (5 ms a page here), paid by the release's first follower.
+            return built, Body(built.body, 6)
 
         found = self._pages.get_or_make((epoch, size, page, head.seq, after, canonical),
                                         make)
