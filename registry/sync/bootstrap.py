@@ -244,7 +244,7 @@ def _stage_copy_lines(client: SyncClient, conn: Connection, header: dict[str, An
 
         _count_runs(lambda: list(map(key, copied)), key(copied[0]), key(copied[-1]), counted,
                     len(copied))
-        client.store.stage_copy(conn, b"\n".join(copied) + b"\n", where)
+        client.store.stage_copy(conn, b"\n".join(copied) + b"\n", len(copied), where)
     n = len(copied)
     if others:
         rest = dict(header, count=len(others))

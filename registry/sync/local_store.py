@@ -515,17 +515,20 @@ class LocalStore:
         conn.exec_driver_sql(f"INSERT INTO {stage_lines.name} (line) VALUES (?)",
                              [(line,) for line in lines])
 
-    def stage_copy(self, conn: Connection, data: bytes, where: str) -> None:
-        """PostgreSQL: stage snapshot versions given as COPY text lines (the columns of
-        COPY_VERSION_COLUMNS), passed to COPY as they are. A line that does not fit
-        (too few or many fields, a bad date, attributes that are not JSON) is refused
-        with COPY's own words, and the caller's transaction writes nothing."""
-
+    def stage_copy(self, conn: Connection, data: bytes, lines: int, where: str) -> None:
+        """PostgreSQL: stage snapshot versions given as ``lines`` COPY text lines (the
+        columns of COPY_VERSION_COLUMNS), passed to COPY as they are. A line that does not
+        fit (too few or many fields, a bad date, attributes that are not JSON) is refused
+        with COPY's own words, and so is a page of which COPY took another number of rows
+        than it has lines (an end-of-data marker ``\\.`` among them); the caller's
+        transaction then writes nothing."""
         raw: Any = conn.connection.dbapi_connection
         columns = ", ".join(BULK_VERSION_COLUMNS)
         try:
-            with raw.cursor().copy(f"COPY {stage_versions.name} ({columns}) FROM STDIN") as copy:
-                copy.write(data)
+            with raw.cursor() as cursor:
+                with cursor.copy(f"COPY {stage_versions.name} ({columns}) FROM STDIN") as copy:
+                    copy.write(data)
+                taken = cursor.rowcount
         except psycopg.Error as exc:
             diag = exc.diag
             said = diag.message_primary or str(exc).splitlines()[0]
@@ -533,6 +536,9 @@ class LocalStore:
             raise FeedIntegrityError(f"{where}: a COPY line of the snapshot does not fit the "
                                      f"replica's versions: {said}{context}; nothing was "
                                      "applied") from None
+        if taken != lines:
+            raise FeedIntegrityError(f"{where}: COPY took {taken} of the page's {lines} COPY "
+                                     "lines as rows; nothing was applied")
 
     def clear_stage(self, conn: Connection) -> None:
         """Empty the stage tables (a new snapshot begins, or one was promoted)."""

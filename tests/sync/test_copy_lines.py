@@ -158,9 +158,14 @@ def test_a_view_on_the_versions_keeps_its_table_and_sees_the_snapshot(
 
 
 @pytest.mark.parametrize(("change", "said"), [
-    (lambda line: line + b"\textra", "extra data after last expected column"),
+    (lambda line: line + b"\textra", "does not fit the replica's versions: extra data after "
+                                      "last expected column"),
     (lambda line: line.replace(b"\t2025-01-01\t", b"\t2025-13-01\t", 1), "date"),
     (lambda line: line.rsplit(b"\t", 3)[0], "missing data for column"),
+    # COPY's end-of-data marker instead of a row: COPY stops there, and the page's line
+    # count, which the snapshot's counts are checked against, would not see it.
+    (lambda line: b"\\." if b"\t00004\t" in line else line,
+     "COPY took 1 of the page's 7 COPY lines as rows"),
 ])
 def test_a_copy_line_that_does_not_fit_is_refused_and_nothing_is_applied(
         sqlite_centre: Centre, targets: Targets, change: Any, said: str) -> None:
@@ -177,7 +182,7 @@ def test_a_copy_line_that_does_not_fit_is_refused_and_nothing_is_applied(
         with pytest.raises(FeedIntegrityError) as caught:
             client.pull()
         message = caught.value.message
-        assert "a COPY line of the snapshot does not fit" in message and said in message
+        assert said in message
         assert "nothing was applied" in message
         assert not client.store.state().bootstrapped
         assert dump(into)["registry_versions"] == []
