@@ -268,3 +268,38 @@ def hanoi_replica(centre: Centre, targets: Targets, backend: str = "sqlite",
     client = SyncClient(centre.base, into, **options)
     client.pull()
     return client, into
+
+
+def cut_after_three_snapshot_pages(proxy: Any, into: str,
+                                   passing: Callable[[str], Any] | None = None) -> Any:
+    """Bootstrap ``into`` through ``proxy`` (a :class:`tests.sync.proxy.Proxy`) in pages of
+    10 records, each committed with its position, until the link goes down after the
+    third snapshot page (``passing`` may answer those three itself). Checks that nothing
+    half-done is visible, and returns the replica's store as the failure left it (the
+    caller closes it)."""
+    from registry.sync.local_store import LocalStore
+    from registry.sync.transport import HttpError
+    from tests.sync.proxy import Reply
+
+    served: list[str] = []
+
+    def three_pages_then_down(path: str) -> Reply | None:
+        if "/snapshot/" not in path:
+            return None
+        served.append(path)
+        if len(served) > 3:
+            return Reply(400, {"Content-Type": "application/json"},
+                         b'{"error": "x", "message": "the link went down"}')
+        return passing(path) if passing else None
+
+    proxy.before = three_pages_then_down
+    client = SyncClient(proxy.base, into, snapshot_limit=10)
+    client.stage_commit = 1  # commit every page
+    with pytest.raises(HttpError):
+        client.pull()
+    client.close()
+    proxy.before = None
+    store = LocalStore(into)
+    assert not store.state().bootstrapped
+    assert store.counts() == {}  # nothing half-done is visible to local applications
+    return store

@@ -17,13 +17,11 @@ from registry.errors import FeedIntegrityError
 from registry.services.feed import read_head
 from registry.sync.client import SyncClient
 from registry.sync.codec import copy_line
-from registry.sync.local_store import LocalStore
 from registry.sync.protocol import COPY_VERSION_COLUMNS, Subscription
 from registry.sync.server import SyncServer
-from registry.sync.transport import HttpError
 from tests.conftest import Database
 from tests.factories import hanoi, publish, unit
-from tests.sync.conftest import Centre, Targets, dump
+from tests.sync.conftest import Centre, Targets, cut_after_three_snapshot_pages, dump
 from tests.sync.proxy import Proxy, Reply, repage
 
 # What COPY's text format reads specially and a name may hold: a backslash, and the two
@@ -300,29 +298,14 @@ def test_an_interrupted_postgresql_bootstrap_resumes_whatever_its_pages_were(
                     for i in range(40)], "2025-02-01")
     into = targets.new("postgresql")
     proxy = Proxy(centre.base)
-    served: list[str] = []
 
-    def three_pages_then_down(path: str) -> Reply | None:
-        if "/snapshot/" not in path:
-            return None
-        served.append(path)
-        if len(served) > 3:
-            return Reply(400, {"Content-Type": "application/json"},
-                         b'{"error": "x", "message": "the link went down"}')
-        if first_pages == "json":
-            return proxy.forward("GET", path.replace("&lines=copy", "")
-                                 .replace("lines=copy&", "").replace("?lines=copy", ""),
-                                 None, {})
-        return None
+    def as_json_lines(path: str) -> Reply | None:
+        return proxy.forward("GET", path.replace("&lines=copy", "")
+                             .replace("lines=copy&", "").replace("?lines=copy", ""),
+                             None, {})
 
-    proxy.before = three_pages_then_down
-    client = SyncClient(proxy.base, into, snapshot_limit=10)
-    client.stage_commit = 1  # commit every page
-    with pytest.raises(HttpError):
-        client.pull()
-    client.close()
-    store = LocalStore(into)
-    assert not store.state().bootstrapped and store.counts() == {}
+    store = cut_after_three_snapshot_pages(
+        proxy, into, as_json_lines if first_pages == "json" else None)
     with store.engine.connect() as conn:
         staged = {table: conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
                   for table in ("registry_stage_versions", "registry_stage_lines")}
@@ -331,7 +314,6 @@ def test_an_interrupted_postgresql_bootstrap_resumes_whatever_its_pages_were(
     assert staged == ({"registry_stage_versions": 27, "registry_stage_lines": 0}
                       if first_pages == "copy" else
                       {"registry_stage_versions": 0, "registry_stage_lines": 27})
-    proxy.before = None
     proxy.requests.clear()
     resumed = SyncClient(proxy.base, into, snapshot_limit=10)
     try:

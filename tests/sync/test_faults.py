@@ -18,11 +18,16 @@ from registry.services import feed as feed_service
 from registry.sync.client import SyncClient
 from registry.sync.errors import FeedIntegrityError, UpgradeRequired
 from registry.sync.local_store import LocalStore
-from registry.sync.transport import HttpError
 from tests import processes
 from tests.conftest import Templates
 from tests.factories import hanoi, unit
-from tests.sync.conftest import Centre, Targets, clone_centre_database, dump
+from tests.sync.conftest import (
+    Centre,
+    Targets,
+    clone_centre_database,
+    cut_after_three_snapshot_pages,
+    dump,
+)
 from tests.sync.proxy import Drop, Proxy, Reply
 
 RENAME = [{"op": "rename", "list": "admin-units", "code": "00013",
@@ -332,32 +337,12 @@ def test_an_interrupted_bootstrap_resumes_and_shows_nothing_half_done(
     centre.publish(_units("16", 40), "2025-02-01")
     into = targets.new("sqlite")
     proxy = Proxy(centre.base)
-    served: list[str] = []
-
-    def fail_after_three_pages(path: str) -> Reply | None:
-        if "/snapshot/" in path:
-            served.append(path)
-            if len(served) > 3:
-                return Reply(400, {"Content-Type": "application/json"},
-                             b'{"error": "x", "message": "the link went down"}')
-        return None
-
-    proxy.before = fail_after_three_pages
-    client = SyncClient(proxy.base, into, snapshot_limit=10)
-    client.stage_commit = 1  # commit every page
-    with pytest.raises(HttpError):
-        client.pull()
-    client.close()
-    store = LocalStore(into)
-    assert not store.state().bootstrapped
-    assert store.counts() == {}  # nothing half-done is visible to local applications
+    store = cut_after_three_snapshot_pages(proxy, into)
     with store.engine.connect() as conn:
         # pages of 10 records: the 3 lists and 7 versions, then 10 and 10 versions
         assert conn.scalar(text("SELECT count(*) FROM registry_stage_lines")) == 27
     store.close()
 
-    proxy.before = None
-    served.clear()
     proxy.requests.clear()
     resumed = SyncClient(proxy.base, into, snapshot_limit=10)
     assert resumed.pull().bootstrapped
