@@ -32,6 +32,7 @@ from registry.sync.codec import gzip_bytes
 from registry.sync.deltas import build_delta, scoped_checksum, span_records_from_env
 from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_hashes
+from registry.sync.followers import FollowerActivity
 from registry.sync.listener import FeedListener
 from registry.sync.metrics import SNAPSHOT_PAGES
 from registry.sync.prebuild import ReleaseWalk
@@ -187,6 +188,8 @@ class SyncServer:
         # Line encodings other than JSON that replicas of every list asked this process
         # for: the walk of each later release builds their pages as well.
         self._encodings_asked: set[str] = set()
+        # Followers' change pages and deltas come before the walk (see .followers).
+        self.followers = FollowerActivity()
 
     def head(self) -> Head:
         """The head as committed now (a new release's snapshot starts being built)."""
@@ -261,7 +264,8 @@ class SyncServer:
             mine: Future[None] = Future()
             self._ahead_pending[memory_key] = mine
         try:
-            body, _built = self._load_or_build(epoch, release, sub, token, limit, lines)
+            body, _built = self._load_or_build(epoch, release, sub, token, limit, lines,
+                                               pause=self.followers.wait_quiet)
             self._bodies.put(memory_key, body)
             return body
         finally:
@@ -285,6 +289,11 @@ class SyncServer:
         from the cache when it is complete. ``head``: the head as just read (by the head
         watcher that woke a long poll), instead of reading it again. ``lines``:
         ``canonical`` sends the records' stored canonical texts."""
+        with self.followers.serving():
+            return self._change_page(epoch, page, after, head, lines)
+
+    def _change_page(self, epoch: str, page: int, after: int | None, head: Head | None,
+                     lines: str) -> tuple[ChangePage, Body]:
         if head is None or head.epoch != epoch:
             head = self.require_epoch(epoch)
         size = self.page_size
@@ -397,7 +406,10 @@ class SyncServer:
         return body
 
     def _load_or_build(self, epoch: str, release: int, sub: Subscription, token: str | None,
-                       limit: int, lines: str) -> tuple[Body, bool]:
+                       limit: int, lines: str, pause: Callable[[], None] | None = None
+                       ) -> tuple[Body, bool]:
+        """A snapshot page, stored or built (``pause``: called before each block of it,
+        by the walk, to let followers go first)."""
         key = stored_pages.page_key(epoch, release, sub, token, limit, lines)
         if self.store_pages:
             with self.sessions() as session:  # stored on the primary, read there
@@ -417,7 +429,7 @@ class SyncServer:
                 if token is None and sub.scope is not None:
                     _require_scope_code(session, point.release, sub, view_of)
                 return Body(build_snapshot_page(session, epoch, point, sub, token, limit,
-                                                view_of, lists, lines), 6)
+                                                view_of, lists, lines, pause), 6)
 
         body = self.router.run(Need(release=release), build)
         SNAPSHOT_PAGES.labels("built").inc()
@@ -461,6 +473,11 @@ class SyncServer:
         """The delta for ``sub`` from the release before ``release``: of that release
         alone, or with ``through``, of the releases up to ``through`` that change a
         subscribed list (:func:`build_delta`; cached: it never changes)."""
+        with self.followers.serving():
+            return self._delta(epoch, release, sub, through)
+
+    def _delta(self, epoch: str, release: int, sub: Subscription,
+               through: int | None) -> Body:
         if release < 1:
             raise NotFound("deltas start at release 1")
         last = release if through is None else through

@@ -1,0 +1,56 @@
+"""Followers first: the snapshot walk ahead of a new release waits while followers are served.
+
+A new release wakes its followers and starts the walk of its snapshot at the same moment.
+On a small centre (two cores shared by the server, PostgreSQL and replicas) the walk's
+queries then compete with the change pages and deltas the followers are waiting for, and a
+release reached them about a fifth later. The walk only prepares pages for later
+bootstraps, so it steps aside: before each block of a page it waits until no follower's
+request has been in progress for a short quiet time. It is never held for longer than
+``most`` at a time, so a centre that followers keep busy still gets its pages built.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+QUIET_SECONDS = 1.0  # followers quiet this long: the burst after a release is over
+MOST_SECONDS = 2.0  # the longest the walk waits for one block
+
+
+class FollowerActivity:
+    """Counts follower requests in progress and says when they last ended."""
+
+    def __init__(self, quiet: float = QUIET_SECONDS, most: float = MOST_SECONDS) -> None:
+        self.quiet = quiet
+        self.most = most
+        self._lock = threading.Lock()
+        self._serving = 0
+        self._last = float("-inf")  # when the last request ended (monotonic)
+        self.waited = 0.0  # seconds the walk spent waiting, for logs and tests
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around the work of one follower request (not its long-poll wait)."""
+        with self._lock:
+            self._serving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._serving -= 1
+                self._last = time.monotonic()
+
+    def busy(self) -> bool:
+        """Whether a follower is being served, or was within the quiet time."""
+        with self._lock:
+            return self._serving > 0 or time.monotonic() - self._last < self.quiet
+
+    def wait_quiet(self) -> None:
+        """Block until followers are quiet, for at most ``most`` seconds."""
+        started = time.monotonic()
+        while self.busy() and time.monotonic() - started < self.most:
+            time.sleep(0.005)
+        self.waited += time.monotonic() - started
