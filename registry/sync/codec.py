@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from registry.errors import FeedIntegrityError
+from registry.sync.fast_json import load_records
 
 
 def _dumps(value: Any) -> str:
@@ -185,7 +186,7 @@ def decode_canonical(header: dict[str, Any], body: bytes, where: str
     if lines and lines[-1] == b"":
         lines.pop()
     try:
-        records = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
+        records = load_records(lines) if lines else []
     except ValueError:
         records = None
     if records is None or len(records) != header.get("count") \

@@ -1,12 +1,15 @@
-"""Followers first: the snapshot walk ahead of a new release waits while followers are served.
+"""Followers first: the walk ahead of a new release waits while followers are served.
 
 A new release wakes its followers and starts the walk of its snapshot at the same moment.
-On a small centre (two cores shared by the server, PostgreSQL and replicas) the walk's
-queries then compete with the change pages and deltas the followers are waiting for, and a
-release reached them about a fifth later. The walk only prepares pages for later
-bootstraps, so it steps aside: before each block of a page it waits until no follower's
-request has been in progress for a short quiet time. It is never held for longer than
-``most`` at a time, so a centre that followers keep busy still gets its pages built.
+On a small centre (two cores shared by the server, PostgreSQL and the replicas' own work)
+the walk's queries then compete with the change pages and deltas the followers wait for.
+The walk only prepares pages for later bootstraps, so it steps aside:
+
+- a new release counts as follower activity, so its walk starts after a quiet time;
+- before each block of a page (see ``snapshot.PAUSED_BLOCK``) the walk waits until no
+  follower request has been in progress for that quiet time;
+- it never waits longer than ``most`` for one block, so a centre that followers keep busy
+  still gets its pages built.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ class FollowerActivity:
             with self._lock:
                 self._serving -= 1
                 self._last = time.monotonic()
+
+    def expect(self) -> None:
+        """Followers are about to come (a new release was seen): the walk waits for them
+        as if one had just been served."""
+        with self._lock:
+            self._last = time.monotonic()
 
     def busy(self) -> bool:
         """Whether a follower is being served, or was within the quiet time."""

@@ -42,6 +42,7 @@ from registry.db import make_engine, normalise_url
 from registry.errors import FeedIntegrityError
 from registry.services.checksums import ListChecksum, iso, version_digests
 from registry.sync.errors import SyncError
+from registry.sync.fast_json import attributes_text
 from registry.sync.local_schema import (
     ensure_schema,
     lineage,
@@ -109,7 +110,8 @@ def version_params(record: Mapping[str, Any]) -> tuple[Any, ...]:
     return (record["list"], record["code"], record["valid_from"], record["valid_to"],
             record["status"], record["name"], record["short_name"], record["name_en"],
             record["type"], record["level"], record["parent"],
-            json.dumps(record["attributes"] or {}), record["release"], record["change_set"])
+            attributes_text(record["attributes"] or {}), record["release"],
+            record["change_set"])
 
 
 def link_row(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -212,6 +212,7 @@ class SyncServer:
             if self._prebuilt == (head.epoch, head.release):
                 return
             self._prebuilt = (head.epoch, head.release)
+        self.followers.expect()  # the release's followers come first, then its walk
         bind = self.sessions.kw["bind"]
         self._walk_on(ReleaseWalk(bind, head.epoch, head.release,
                                   ["json", *sorted(self._encodings_asked)]))

@@ -157,6 +157,19 @@ def test_the_walk_of_a_new_release_waits_while_a_follower_is_served(
     assert server.followers.waited >= 0.5
 
 
+def test_a_new_release_lets_its_followers_come_before_its_walk(database: Database) -> None:
+    epoch, release = _centre(database)
+    server = SyncServer(session_factory(database.engine))
+    server.followers = FollowerActivity(quiet=0.8, most=30)
+    assert server.head().release == release  # no follower has asked anything yet
+    time.sleep(0.4)
+    assert server.pages_built == 0 and server.followers.busy()
+    _idle(server)
+    assert server.pages_built == len(_walk(SyncServer(session_factory(database.engine)),
+                                           epoch, release, limit=LIMIT))
+    assert server.followers.waited >= 0.7
+
+
 def test_followers_that_never_stop_do_not_stop_the_walk(database: Database) -> None:
     epoch, release = _centre(database)
     sessions = session_factory(database.engine)
