@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Table, select, text, update
+from sqlalchemy import Engine, Table, select, text, update
 from sqlalchemy.orm import Session
 
 from registry.db import bulk_insert
@@ -97,6 +97,20 @@ def read_head(session: Session) -> Head:
     """The head as this transaction sees it."""
     row = session.execute(select(FeedHead).where(FeedHead.id == 1)).scalar_one()
     return Head(epoch=row.epoch, seq=row.seq, release=row.release_id, hash=row.hash)
+
+
+_HEAD_COLUMNS = select(FeedHead.epoch, FeedHead.seq, FeedHead.release_id,
+                       FeedHead.hash).where(FeedHead.id == 1)
+
+
+def read_head_committed(engine: Engine) -> Head:
+    """The head as last committed, in one statement outside any transaction: the sync
+    server asks for it on every request, and a session's BEGIN and ROLLBACK tripled the
+    round trips (about 2 ms against 0.7 ms here). PostgreSQL only; SQLite reads it in a
+    session (:func:`read_head`)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        epoch, seq, release, digest = conn.execute(_HEAD_COLUMNS).one()
+    return Head(epoch=epoch, seq=seq, release=release, hash=digest)
 
 
 class FeedWriter:

@@ -9,7 +9,6 @@ broker's messages both go through it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,15 +40,9 @@ class Applied:
         return [*self.earlier, self.changes]
 
 
+# The record fields of a version, in the order of local_store.version_params.
 BULK_FIELDS = ("list", "code", "valid_from", "valid_to", "status", "name", "short_name",
                 "name_en", "type", "level", "parent", "attributes", "release", "change_set")
-
-
-def bulk_row(record: dict[str, Any]) -> tuple[Any, ...]:
-    """A version record as the parameters of a bulk insert (attributes as JSON text)."""
-    row = [record[k] for k in BULK_FIELDS]
-    row[11] = json.dumps(record["attributes"] or {})
-    return tuple(row)
 
 
 class OpenRelease:

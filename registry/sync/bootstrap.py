@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from registry.errors import Conflict, FeedIntegrityError
-from registry.sync.apply import BULK_FIELDS, bulk_row
+from registry.sync.apply import BULK_FIELDS
 from registry.sync.codec import decode_rows
 from registry.sync.local_schema import stage_lineage, stage_lists, stage_versions
-from registry.sync.local_store import Batch, Locked, link_row, list_row
+from registry.sync.local_store import Batch, Locked, link_row, list_row, version_params
 from registry.sync.prefetch import SnapshotPrefetch
 from registry.sync.protocol import (
     COPY_VERSION_COLUMNS,
@@ -185,7 +185,7 @@ def _apply_snapshot_records(client: SyncClient, conn: Connection, header: dict[s
             record = from_wire(dict(zip(keys, values[1:], strict=True)))
             kind = record["t"]
             if kind == "version":
-                client.store.bulk_versions(conn, [bulk_row(record)], stage_versions)
+                client.store.bulk_versions(conn, [version_params(record)], stage_versions)
                 counted.setdefault(record["list"], {"versions": 0, "links": 0})[
                     "versions"] += 1
                 n += 1

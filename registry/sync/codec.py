@@ -189,7 +189,7 @@ def decode_canonical(header: dict[str, Any], body: bytes, where: str
         records = load_records(lines) if lines else []
     except ValueError:
         records = None
-    if records is None or len(records) != header.get("count") \
+    if records is None or len(records) != header.get("count") or len(records) != len(lines) \
             or not all(isinstance(record, dict) for record in records):
         for number, line in enumerate(lines, start=1):
             try:

@@ -48,6 +48,8 @@ def load_records(lines: list[bytes]) -> Any:
         records = orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)  # what orjson refuses (NaN, lone surrogates): json decides
+    if len(records) != len(lines):  # a line held more than one value: the caller refuses
+        return records
     for index, record in enumerate(records):
         if type(record) is dict and has_float(record.get("attributes")):
             records[index] = json.loads(lines[index])  # exact integers

@@ -25,7 +25,7 @@ from registry.errors import NotFound
 from registry.replicas import Need, ReadRouter
 from registry.services.checksum_log import checksum_at
 from registry.services.checksums import ListAt, ListChecksum, centre_checksums
-from registry.services.feed import Head, read_head
+from registry.services.feed import Head, read_head, read_head_committed
 from registry.services.read_memo import remember_reads
 from registry.sync import stored_pages
 from registry.sync.codec import gzip_bytes
@@ -193,8 +193,11 @@ class SyncServer:
 
     def head(self) -> Head:
         """The head as committed now (a new release's snapshot starts being built)."""
-        with self.sessions() as session:
-            head = read_head(session)
+        if self.store_pages:  # PostgreSQL
+            head = read_head_committed(self.sessions.kw["bind"])
+        else:
+            with self.sessions() as session:
+                head = read_head(session)
         self._prebuild(head)
         return head
 

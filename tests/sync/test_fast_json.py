@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from registry.db import make_engine
+from registry.errors import FeedIntegrityError
 from registry.services.actors import SYSTEM
 from registry.services.code_lists import define_lists
+from registry.sync.codec import decode_canonical
 from registry.sync.fast_json import attributes_text, has_float, load_records
 from registry.sync.local_schema import versions
 from registry.sync.local_store import normalise_local_url
@@ -108,3 +110,12 @@ def test_a_followed_big_integer_attribute_arrives_exact(centre: Centre, targets:
         assert client.verify().ok  # the local checksum agrees with the centre's
     finally:
         client.close()
+
+
+def test_a_line_holding_two_records_is_refused_whatever_the_count_says() -> None:
+    lines = [b'{"seq":1,"attributes":{"x":1.5}},{"seq":2,"attributes":{"x":2.5}}',
+             b'{"seq":3,"attributes":{}}']
+    body = b"".join(line + b"\n" for line in lines)
+    for count in (2, 3):  # the lines, or the values they hold
+        with pytest.raises(FeedIntegrityError, match="line 1 is not a valid record"):
+            decode_canonical({"count": count}, body, "page 0")
