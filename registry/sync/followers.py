@@ -7,7 +7,8 @@ The walk only prepares pages for later bootstraps, so it steps aside:
 
 - a new release counts as follower activity, so its walk starts after a quiet time;
 - before each block of a page (see ``snapshot.PAUSED_BLOCK``) the walk waits until no
-  follower request has been in progress for that quiet time;
+  follower request has been in progress for that quiet time (answers with nothing new,
+  such as long polls that timed out, do not count);
 - it never waits longer than ``most`` for one block, so a centre that followers keep busy
   still gets its pages built.
 """
@@ -18,9 +19,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 QUIET_SECONDS = 1.0  # followers quiet this long: the burst after a release is over
 MOST_SECONDS = 2.0  # the longest the walk waits for one block
+
+
+@dataclass
+class Served:
+    """One follower request being served: ``idle`` when its answer carries nothing new."""
+
+    idle: bool = False
 
 
 class FollowerActivity:
@@ -35,16 +44,20 @@ class FollowerActivity:
         self.waited = 0.0  # seconds the walk spent waiting, for logs and tests
 
     @contextmanager
-    def serving(self) -> Iterator[None]:
-        """Around the work of one follower request (not its long-poll wait)."""
+    def serving(self) -> Iterator[Served]:
+        """Around the work of one follower request (not its long-poll wait). An answer
+        the caller marks ``idle`` (nothing new: a long poll that timed out) does not start
+        a quiet time: a thousand idle followers must not keep the walk waiting."""
+        served = Served()
         with self._lock:
             self._serving += 1
         try:
-            yield
+            yield served
         finally:
             with self._lock:
                 self._serving -= 1
-                self._last = time.monotonic()
+                if not served.idle:
+                    self._last = time.monotonic()
 
     def expect(self) -> None:
         """Followers are about to come (a new release was seen): the walk waits for them

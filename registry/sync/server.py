@@ -293,8 +293,10 @@ class SyncServer:
         from the cache when it is complete. ``head``: the head as just read (by the head
         watcher that woke a long poll), instead of reading it again. ``lines``:
         ``canonical`` sends the records' stored canonical texts."""
-        with self.followers.serving():
-            return self._change_page(epoch, page, after, head, lines)
+        with self.followers.serving() as served:
+            found = self._change_page(epoch, page, after, head, lines)
+            served.idle = after is not None and found[0].last_seq <= after
+            return found
 
     def _change_page(self, epoch: str, page: int, after: int | None, head: Head | None,
                      lines: str) -> tuple[ChangePage, Body]:

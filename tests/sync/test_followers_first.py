@@ -49,6 +49,14 @@ def test_followers_are_busy_while_served_and_for_the_quiet_time_after() -> None:
     assert not activity.busy()
 
 
+def test_an_answer_with_nothing_new_does_not_start_a_quiet_time() -> None:
+    activity = FollowerActivity(quiet=5, most=5)
+    with activity.serving() as served:
+        assert activity.busy()  # in progress all the same
+        served.idle = True  # a long poll that timed out
+    assert not activity.busy()
+
+
 def test_a_request_that_fails_still_ends_its_serving() -> None:
     activity = FollowerActivity(quiet=0, most=5)
     with pytest.raises(RuntimeError), activity.serving():
@@ -136,6 +144,13 @@ def test_change_pages_and_deltas_are_served_as_followers(
     server.delta(epoch, release, Subscription(lists=("admin-units",)))
     assert seen == {"page": True, "delta": True}
     assert not server.followers.busy()  # both ended
+    # With a quiet time: records served start one; a follower told "nothing new" does not.
+    server.followers = FollowerActivity(quiet=30, most=5)
+    head = server.head()
+    server.change_page(epoch, 0, after=head.seq)
+    assert not server.followers.busy()
+    server.change_page(epoch, 0, after=head.seq - 1)
+    assert server.followers.busy()
 
 
 def test_the_walk_of_a_new_release_waits_while_a_follower_is_served(
