@@ -37,7 +37,7 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the activity itself ---
 
 def test_followers_are_busy_while_served_and_for_the_quiet_time_after() -> None:
-    activity = FollowerActivity(quiet=0.2, most=5)
+    activity = FollowerActivity(quiet=0.5, most=5)
     assert not activity.busy()
     with activity.serving():
         assert activity.busy()
@@ -45,7 +45,7 @@ def test_followers_are_busy_while_served_and_for_the_quiet_time_after() -> None:
             pass
         assert activity.busy()  # the other is still being served
     assert activity.busy()  # just ended: the quiet time has not passed
-    time.sleep(0.25)
+    time.sleep(0.6)
     assert not activity.busy()
 
 
@@ -65,17 +65,18 @@ def test_a_request_that_fails_still_ends_its_serving() -> None:
 
 
 def test_waiting_for_quiet_returns_at_once_when_idle_and_after_the_bound_when_not() -> None:
-    activity = FollowerActivity(quiet=0.1, most=0.3)
-    started = time.monotonic()
+    # Lower bounds are what the behaviour guarantees; the upper ones only tell "returned"
+    # from "waited for the bound", ten times apart, so a slow machine does not fail them.
+    activity = FollowerActivity(quiet=0.3, most=3)
     activity.wait_quiet()
-    assert time.monotonic() - started < 0.1 and activity.waited < 0.1
+    assert activity.waited < 1.5  # idle: no wait for the bound
     with activity.serving():
         started = time.monotonic()
         activity.wait_quiet()  # held for ever: the bound lets the walk go on
-        assert 0.3 <= time.monotonic() - started < 2
+        assert time.monotonic() - started >= 3
     started = time.monotonic()
-    activity.wait_quiet()  # ended now: waits out the quiet time only
-    assert 0.05 <= time.monotonic() - started < 0.3
+    activity.wait_quiet()  # ended now: waits out the quiet time, not the bound
+    assert 0.3 <= time.monotonic() - started < 1.5
 
 
 # --- pages built in blocks ---
@@ -169,20 +170,20 @@ def test_the_walk_of_a_new_release_waits_while_a_follower_is_served(
     _idle(server)
     pages = _walk(SyncServer(sessions), epoch, later, limit=LIMIT)
     assert len(pages) >= len(expected) and server.pages_built == len(pages)
-    assert server.followers.waited >= 0.5
+    assert server.followers.waited > 0  # it did wait (how long depends on when it started)
 
 
 def test_a_new_release_lets_its_followers_come_before_its_walk(database: Database) -> None:
     epoch, release = _centre(database)
     server = SyncServer(session_factory(database.engine))
-    server.followers = FollowerActivity(quiet=0.8, most=30)
+    server.followers = FollowerActivity(quiet=2, most=30)
     assert server.head().release == release  # no follower has asked anything yet
     time.sleep(0.4)
     assert server.pages_built == 0 and server.followers.busy()
     _idle(server)
     assert server.pages_built == len(_walk(SyncServer(session_factory(database.engine)),
                                            epoch, release, limit=LIMIT))
-    assert server.followers.waited >= 0.7
+    assert server.followers.waited > 0  # it did wait (how long depends on when it started)
 
 
 def test_followers_that_never_stop_do_not_stop_the_walk(database: Database) -> None:
