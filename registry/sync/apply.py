@@ -124,13 +124,17 @@ class OpenRelease:
         extra: dict[str, Any] = {}
         if self.client._notified is not None:
             extra["notified_release"] = self.client._notified
+        seen = self.client._pending_note or {}  # the head this pull saw, written with it
         self.store.set_state(self.conn, seq=seq, hash=digest, release_id=number,
                              applied_at=now, last_error=None, last_error_at=None,
-                             last_contact=now, head_seq=max(self.locked.state.head_seq or 0, seq),
-                             head_release=max(self.locked.state.head_release or 0, number),
+                             last_contact=now,
+                             head_seq=max(self.locked.state.head_seq or 0, seq,
+                                          seen.get("head_seq", 0)),
+                             head_release=max(self.locked.state.head_release or 0, number,
+                                              seen.get("head_release", 0)),
                              **extra)
         self.locked.commit()
-        self.client._notified = None
+        self.client._notified = self.client._pending_note = None
         changes = self.changes or ReleaseChanges(release=number, seq=seq)
         changes.release, changes.seq = number, seq
         changes.mark(marker)

@@ -104,6 +104,7 @@ class SyncClient:
         self._report_failed = False
         self._noted: tuple[int, str] | None = None
         self._noted_at = 0.0
+        self._pending_note: dict[str, Any] | None = None
         self._notified: int | None = None
         self._replayed = False
         self._head: RemoteHead | None = None
@@ -194,10 +195,17 @@ class SyncClient:
         now = time.monotonic()
         if (head.seq, head.epoch) != self._noted or now - self._noted_at > 30:
             # Bookkeeping for ``status``; a follower polling an idle centre writes it only
-            # when the head moves, or every half minute.
-            self.store.note(last_contact=datetime.now(UTC), head_seq=head.seq,
-                            head_release=head.release)
+            # when the head moves, or every half minute. It goes with the release applied
+            # next, if one is, else when ``pull`` returns: a transaction of its own took a
+            # millisecond of every one-record release.
+            self._pending_note = {"last_contact": datetime.now(UTC), "head_seq": head.seq,
+                                  "head_release": head.release}
             self._noted, self._noted_at = (head.seq, head.epoch), now
+
+    def _save_note(self) -> None:
+        if self._pending_note is not None and self._store is not None:
+            self.store.note(**self._pending_note)
+        self._pending_note = None
 
     def pull(self, wait: float = 0, *, _following: bool = False) -> PullResult:
         """Bring the replica to the centre's head (bootstrapping if needed), then return.
@@ -227,9 +235,11 @@ class SyncClient:
                                 exc.message)
                     self._bootstrap(self.head(), result)
         except RegistryError as exc:
+            self._save_note()
             self._save_notified()
             self._fail(exc)
             raise
+        self._save_note()
         if not _following:
             self._save_notified()
         state = self.store.state()

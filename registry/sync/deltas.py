@@ -96,8 +96,8 @@ def first_changing_release(session: Session, lists: list[ListAt], first: int,
     the first release after they were introduced; releases before that are read from the
     feed itself.
     """
-    if not lists:
-        return last
+    if not lists or first >= last:
+        return last  # nothing to look up: a follower's usual delta is of one release
     keys = {item.key for item in lists}
     kept_from = session.scalar(select(func.min(ListChecksumRow.release_id)))
     if kept_from is None:

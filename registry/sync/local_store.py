@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -221,6 +222,52 @@ class Batch:
         self.lists[row["list_key"]] = row
 
 
+def _version_rows_query(list_key: str, low: str | None, high: str | None,
+                        codes: Collection[str] | None) -> Any:
+    """The versions of a list (with ``low <= code < high`` when given, or with a code in
+    ``codes``), in the centre's checksum column order."""
+    v = versions.c
+    query = select(v.code, type_coerce(v.valid_from, String),
+                   type_coerce(v.valid_to, String), v.status, v.name, v.short_name,
+                   v.name_en, v.type, v.level, v.parent_code, type_coerce(v.attributes, Text),
+                   v.recorded_release, v.change_set).where(v.list_key == list_key)
+    if low is not None:
+        query = query.where(v.code >= low)
+    if high is not None:
+        query = query.where(v.code < high)
+    if codes is not None:
+        query = query.where(v.code.in_(sorted(codes)))
+    return query
+
+
+@lru_cache(maxsize=128)
+def _sqlite_version_sql(low: bool, high: bool, codes: int | None) -> str:
+    """:func:`_version_rows_query` as SQLite text taking its values in the order list key,
+    low, high, codes: compiled once per shape, since a one-record release compiled it
+    twice (a millisecond each)."""
+    marks = ["\x00list", *(["\x00low"] if low else []), *(["\x00high"] if high else []),
+             *sorted(f"\x00code{i:09d}" for i in range(codes or 0))]
+    compiled = _version_rows_query(
+        marks[0], "\x00low" if low else None, "\x00high" if high else None,
+        None if codes is None else marks[1 + low + high:],
+    ).compile(dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True})
+    order = [compiled.params[name] for name in compiled.positiontup or ()]
+    if order != marks:
+        raise AssertionError(f"unexpected parameter order {order!r}")
+    return str(compiled)
+
+
+def _replica_commits(dbapi_connection: Any, _record: Any) -> None:
+    """A PostgreSQL replica's commits do not wait for its WAL to reach the disk, as logical
+    replication's apply worker's do not (a subscription's ``synchronous_commit`` is off by
+    default), and for the same reason: the cursor is committed with the rows, so a crash
+    of the replica's server loses at most the last releases whole, and the next pull fetches
+    them again. A URL whose ``options`` set ``synchronous_commit`` keeps its own choice."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    dbapi_connection.commit()
+
+
 def _sqlite_cache(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA cache_size = -65536")
 
@@ -369,6 +416,9 @@ class LocalStore:
                             "pull --from URL --into …' makes one")
         self.engine: Engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
+        self._upserts: dict[str, Any] = {}
+        if self.dialect == "postgresql" and "synchronous_commit" not in str(self.engine.url):
+            event.listen(self.engine, "connect", _replica_commits)
         if self.dialect == "sqlite":
             # Snapshots write a lot in few transactions: a 64 MB page cache keeps the
             # indexes in memory instead of spilling to the WAL over and over.
@@ -418,18 +468,24 @@ class LocalStore:
     def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
+        stmt = self._upserts.get(table.name)
+        if stmt is None:
+            # Built once per table: a one-record release spent a millisecond building
+            # these statements again (SQLAlchemy caches their compiled form, not them).
+            stmt = self._upserts[table.name] = self._upsert_statement(table)
+        for start in range(0, len(rows), BATCH):
+            conn.execute(stmt, rows[start:start + BATCH])
+
+    def _upsert_statement(self, table: Table) -> Any:
         keys = [c.name for c in table.primary_key.columns]
         others = [c.name for c in table.columns if c.name not in keys]
         if self.dialect in ("mysql", "mariadb"):
             my = mysql.insert(table)
-            stmt: Any = my.on_duplicate_key_update({n: my.inserted[n] for n in others})
-        else:
-            module: Any = postgresql if self.dialect == "postgresql" else sqlite
-            ins = module.insert(table)
-            stmt = ins.on_conflict_do_update(index_elements=keys,
-                                             set_={n: ins.excluded[n] for n in others})
-        for start in range(0, len(rows), BATCH):
-            conn.execute(stmt, rows[start:start + BATCH])
+            return my.on_duplicate_key_update({n: my.inserted[n] for n in others})
+        module: Any = postgresql if self.dialect == "postgresql" else sqlite
+        ins = module.insert(table)
+        return ins.on_conflict_do_update(index_elements=keys,
+                                         set_={n: ins.excluded[n] for n in others})
 
     def _delete(self, conn: Connection, table: Table, keys: list[tuple[Any, ...]]) -> None:
         if not keys:
@@ -689,25 +745,17 @@ class LocalStore:
         ``codes``, when given) as plain tuples in the centre's checksum column order, dates
         and attributes as stored (text on SQLite: nothing parsed that the checksum would
         only format again)."""
-        v = versions.c
-        query = select(v.code, type_coerce(v.valid_from, String),
-                       type_coerce(v.valid_to, String), v.status, v.name, v.short_name,
-                       v.name_en, v.type, v.level, v.parent_code, type_coerce(v.attributes, Text),
-                       v.recorded_release, v.change_set).where(v.list_key == list_key)
-        if low is not None:
-            query = query.where(v.code >= low)
-        if high is not None:
-            query = query.where(v.code < high)
-        if codes is not None:
-            query = query.where(v.code.in_(sorted(codes)))
         if conn.dialect.name == "sqlite":
             # sqlite3's own rows, on the transaction's connection: a million-version
             # checksum spent a fifth of its time making result rows nothing reads twice.
-            compiled = query.compile(dialect=conn.dialect,
-                                     compile_kwargs={"render_postcompile": True})
+            values = [list_key, *([low] if low is not None else []),
+                      *([high] if high is not None else []),
+                      *(sorted(codes) if codes is not None else [])]
+            sql = _sqlite_version_sql(low is not None, high is not None,
+                                      None if codes is None else len(codes))
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            return iter(cursor.execute(str(compiled), [compiled.params[name] for name in
-                                                       compiled.positiontup or ()]))
+            return iter(cursor.execute(sql, values))
+        query = _version_rows_query(list_key, low, high, codes)
         # Options on the statement, not the connection: the connection may be a release's
         # transaction, whose later statements must not be streamed (or executemany fails).
         result = conn.execute(query.execution_options(stream_results=True, yield_per=5000))

@@ -192,7 +192,9 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
             return auth.authenticate(session, secret)
 
     async def authorise(request: Request, need: str) -> Actor | None:
-        actor = await run_in_threadpool(actor_of, request)
+        # No token, no lookup: an anonymous reader skips a trip through the thread pool.
+        actor = (await run_in_threadpool(actor_of, request)
+                 if auth.bearer(request) is not None else None)
         auth.check(actor, need, auth.settings_of(request).anonymous_read)
         return actor
 

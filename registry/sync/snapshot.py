@@ -60,11 +60,13 @@ def release_point(session: Session, release: int) -> ReleasePoint:
 
 
 def _release_point(session: Session, release: int) -> ReleasePoint:
-    last_seq = session.scalar(select(Release.last_seq).where(Release.id == release))
-    if last_seq is None:
+    found = session.execute(
+        select(Release.last_seq, FeedRecord.hash)
+        .outerjoin(FeedRecord, FeedRecord.seq == Release.last_seq)
+        .where(Release.id == release)).first()
+    if found is None or found[0] is None:
         raise NotFound(f"release {release} does not exist")
-    digest = session.scalar(select(FeedRecord.hash).where(FeedRecord.seq == last_seq))
-    return ReleasePoint(release, last_seq, digest or GENESIS_HASH)
+    return ReleasePoint(release, found[0], found[1] or GENESIS_HASH)
 
 
 def subscribed_lists(session: Session, release: int, sub: Subscription) -> list[ListAt]:

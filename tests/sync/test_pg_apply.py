@@ -188,3 +188,25 @@ def test_a_release_that_fails_leaves_nothing_staged(targets: Targets) -> None:
         assert _names(store) == {"a": "a 2"}
     finally:
         store.close()
+
+
+def _setting(store: LocalStore, name: str) -> str:
+    with store.engine.connect() as conn:
+        return str(conn.exec_driver_sql(f"SHOW {name}").scalar())
+
+
+def test_a_replica_commits_without_waiting_for_its_disk_unless_its_url_says(
+        sqlite_centre: Centre, targets: Targets) -> None:
+    client, into = hanoi_replica(sqlite_centre, targets, "postgresql")
+    try:
+        assert _setting(client.store, "synchronous_commit") == "off"
+        with client.store.engine.begin() as conn:  # every pooled connection has it
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    finally:
+        client.close()
+    own = LocalStore(f"{into}?options=-c%20synchronous_commit%3Dremote_write")
+    try:
+        assert _setting(own, "synchronous_commit") == "remote_write"
+        assert own.state().bootstrapped  # the same replica, with the URL's choice
+    finally:
+        own.close()
