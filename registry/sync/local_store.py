@@ -417,7 +417,8 @@ class LocalStore:
         self.engine: Engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
         self._upserts: dict[str, Any] = {}
-        if self.dialect == "postgresql" and "synchronous_commit" not in str(self.engine.url):
+        if self.dialect == "postgresql" and not any(
+                "synchronous_commit" in str(value) for value in self.engine.url.query.values()):
             event.listen(self.engine, "connect", _replica_commits)
         if self.dialect == "sqlite":
             # Snapshots write a lot in few transactions: a 64 MB page cache keeps the

@@ -133,6 +133,7 @@ def test_a_sync_token_reads_the_feed_and_reports_and_nothing_else(
     as_reader = {"Authorization": f"Bearer {reader}"}
     assert get(centre.base, "/sync/v1/head")[0] == 401
     assert get(centre.base, "/sync/v1/head", {"Authorization": "Bearer nope"})[0] == 401
+    assert get(centre.base, "/sync/v1/head", {"Authorization": "Basic eDp5"})[0] == 401
     assert get(centre.base, "/sync/v1/head", as_sync)[0] == 200
     assert get(centre.base, "/sync/v1/ledger", as_sync)[0] == 403
     report = {"name": "x", "seq": 1, "release": 1}
@@ -243,3 +244,11 @@ def test_a_long_poll_ends_when_its_client_goes_away(database: Database) -> None:
         app.state.engine.dispose()
     assert elapsed < 10  # well before its 60 s wait
     assert sent and sent[0]["type"] == "http.response.start"
+
+
+def test_without_a_token_an_open_feed_is_read_and_a_header_that_is_no_token_refused(
+        sqlite_centre: Centre) -> None:
+    sqlite_centre.run(hanoi)
+    assert get(sqlite_centre.base, "/sync/v1/head")[0] == 200  # anonymous reading is on
+    status, _, body = get(sqlite_centre.base, "/sync/v1/head", {"Authorization": "Basic eDp5"})
+    assert status == 401 and "Bearer" in json.loads(body)["message"]
