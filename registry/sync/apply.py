@@ -93,9 +93,9 @@ class OpenRelease:
         self.records += 1
         if self.changes is not None:
             self.changes.add(record)
-        if len(self.batch) >= 2000:
-            # Written on; on PostgreSQL the versions wait in a scratch table to be upserted
-            # together with the release's others (LocalStore.flush).
+        if self.store.wants_flush(self.conn, self.batch):
+            # Written on; on PostgreSQL left running on the server while the next records
+            # are decoded and checked (LocalStore.flush).
             self.store.flush(self.conn, self.batch, settle=False)
 
     def flush(self) -> None:

@@ -1,15 +1,18 @@
 """PostgreSQL replicas: a first bootstrap stages the pages' version lines and builds the
 live tables' indexes after their rows; a large release is upserted in one set-based
-statement. The replica ends with every key and index, equal to the centre."""
+statement, written ahead in pieces while the next pages are read. The replica ends with
+every key and index, equal to the centre."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.exc import DBAPIError
 
 from registry.sync.client import SyncClient
+from registry.sync.in_flight import IN_FLIGHT, InFlight
 from registry.sync.local_store import (
     BATCH,
     INCOMING,
@@ -82,38 +85,66 @@ def test_large_releases_are_upserted_set_based_and_stay_equal(sqlite_centre: Cen
         client.close()
 
 
-# --- a release's versions in one statement, however many flushes it spans ---
+# --- a large release's versions written ahead while its next pages are read ---
 
-def _upserts_from_scratch(engine: Any) -> list[str]:
-    """Collect the statements that upsert from the scratch table, as they are sent."""
+def _pieces_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Collect the statements left running on a replica's server, as they are sent."""
     sent: list[str] = []
 
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO registry_versions") and INCOMING in statement:
-            sent.append(statement)
-    event.listen(engine, "before_cursor_execute", before)
+    class Spy(InFlight):
+        def __init__(self, raw: Any, sql: str) -> None:
+            sent.append(sql)
+            super().__init__(raw, sql)
+    monkeypatch.setattr("registry.sync.local_store.InFlight", Spy)
     return sent
 
 
-def test_a_release_over_many_flushes_is_upserted_in_one_statement(
-        sqlite_centre: Centre, targets: Targets) -> None:
+def test_a_large_release_is_written_ahead_and_stays_equal(
+        sqlite_centre: Centre, targets: Targets, monkeypatch: pytest.MonkeyPatch) -> None:
     centre = sqlite_centre
     full, _into = hanoi_replica(centre, targets, "postgresql")
-    # A replica of one list follows deltas, and checks checksums after the upsert.
+    # A replica of one list follows deltas, and checks checksums after the upserts.
     some = SyncClient(centre.base, targets.new("postgresql"),
                       subscription=Subscription(lists=("admin-units",)))
     try:
         some.pull()
-        sent = {client: _upserts_from_scratch(client.store.engine) for client in (full, some)}
+        sent = _pieces_sent(monkeypatch)
         codes = [f"{n:05d}" for n in range(10_000, 10_000 + 2 * BATCH + 300)]
         centre.publish([unit(code, f"Phường {code}", "Phường", "001") for code in codes])
         for client in (full, some):
+            before = len(sent)
             assert client.pull().releases == 1
-            assert len(sent[client]) == 1  # three flushes, one upsert
+            assert len(sent) > before  # at least its first thousand, ahead of the rest
+            assert all("INSERT INTO registry_versions" in sql and INCOMING in sql
+                       for sql in sent)
             assert client.verify().ok
+        # Renames of the same keys: the pieces update them, and the last record wins.
+        centre.publish([{"op": "rename", "list": "admin-units", "code": code,
+                         "name": f"Phường {code} mới"} for code in codes], "2025-01-01")
+        assert full.pull().releases == 1 and full.verify().ok
+        with full.store.engine.connect() as conn:
+            renamed = conn.exec_driver_sql(
+                "SELECT count(*) FROM registry_versions WHERE name LIKE '%% mới'").scalar()
+            assert renamed == len(codes)
+            assert IN_FLIGHT not in conn.info  # nothing is left running on a connection
     finally:
         full.close()
         some.close()
+
+
+def test_a_replica_told_not_to_write_ahead_writes_each_piece_as_it_goes(
+        sqlite_centre: Centre, targets: Targets, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _into = hanoi_replica(sqlite_centre, targets, "postgresql")
+    try:
+        sent = _pieces_sent(monkeypatch)
+        client.store.write_ahead = False
+        codes = [f"{n:05d}" for n in range(10_000, 10_000 + BATCH + 10)]
+        sqlite_centre.publish([unit(code, f"Phường {code}", "Phường", "001")
+                               for code in codes])
+        assert client.pull().releases == 1 and client.verify().ok
+        assert sent == []
+    finally:
+        client.close()
 
 
 def _row(code: str, name: str) -> tuple[Any, ...]:
@@ -129,49 +160,73 @@ def _names(store: LocalStore) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("later", ["again", "removed"])
-def test_a_key_staged_then_written_again_ends_as_written_last(
-        targets: Targets, monkeypatch: pytest.MonkeyPatch, later: str) -> None:
+def test_a_key_written_ahead_then_written_again_ends_as_written_last(
+        targets: Targets, later: str) -> None:
     store = LocalStore(targets.new("postgresql"))
     try:
-        sent = _upserts_from_scratch(store.engine)
         with store.engine.begin() as conn:
             batch = Batch()
             for code in ("a", "b"):
                 batch.versions[("l", code, "2025-01-01")] = _row(code, f"{code} 1")
-            store.flush(conn, batch, settle=False)  # staged, not upserted
-            assert sent == [] and batch.staged == {("l", "a", "2025-01-01"),
-                                                   ("l", "b", "2025-01-01")}
+            store.flush(conn, batch, settle=False)
+            assert IN_FLIGHT in conn.info and len(batch) == 0  # running on the server
             if later == "again":
                 batch.versions[("l", "a", "2025-01-01")] = _row("a", "a 2")
             else:
                 batch.remove_version("l", "a", "2025-01-01")
-            store.flush(conn, batch, settle=False)
-            assert len(sent) == 1  # the staged upsert went first
+            store.flush(conn, batch, settle=False)  # a removal is never left running
+            assert (IN_FLIGHT in conn.info) == (later == "again")
             store.flush(conn, batch)
+            assert IN_FLIGHT not in conn.info
         assert _names(store) == ({"a": "a 2", "b": "b 1"} if later == "again"
                                  else {"b": "b 1"})
     finally:
         store.close()
 
 
-def test_what_is_staged_is_bounded(targets: Targets, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("registry.sync.local_store.STAGE_AT_MOST", 3)
+class _Busy:
+    """A piece the server is still writing."""
+
+    def busy(self) -> bool:
+        return True
+
+
+def test_what_is_gathered_while_a_piece_is_written_is_bounded(
+        targets: Targets, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("registry.sync.local_store.WRITE_AHEAD_FROM", 2)
+    monkeypatch.setattr("registry.sync.local_store.WRITE_AHEAD_MOST", 4)
     store = LocalStore(targets.new("postgresql"))
+    lite = LocalStore(targets.new("sqlite"))
     try:
-        sent = _upserts_from_scratch(store.engine)
-        with store.engine.begin() as conn:
+        with store.engine.connect() as conn, lite.engine.connect() as other:
             batch = Batch()
-            for n in range(4):
+            wanted = []
+            for n in range(5):
                 batch.versions[("l", f"c{n}", "2025-01-01")] = _row(f"c{n}", "x")
-                store.flush(conn, batch, settle=False)
-            assert len(sent) == 1 and len(batch.staged) == 1  # three, then the fourth
-            store.flush(conn, batch)
-        assert len(sent) == 2 and len(_names(store)) == 4
+                wanted.append(store.wants_flush(conn, batch))
+            assert wanted == [False, True, True, True, True]  # from 2, nothing running
+            conn.info[IN_FLIGHT] = _Busy()
+            try:
+                assert [store.wants_flush(conn, _batch_of(n)) for n in range(1, 6)] == \
+                    [False, False, False, True, True]  # it waits, up to 4 gathered
+            finally:
+                del conn.info[IN_FLIGHT]
+            # Elsewhere, every BATCH records, synchronously.
+            assert not lite.wants_flush(other, _batch_of(BATCH - 1))
+            assert lite.wants_flush(other, _batch_of(BATCH))
     finally:
         store.close()
+        lite.close()
 
 
-def test_a_release_that_fails_leaves_nothing_staged(targets: Targets) -> None:
+def _batch_of(count: int) -> Batch:
+    batch = Batch()
+    for n in range(count):
+        batch.versions[("l", f"c{n}", "2025-01-01")] = _row(f"c{n}", "x")
+    return batch
+
+
+def test_a_release_that_fails_leaves_nothing_written(targets: Targets) -> None:
     store = LocalStore(targets.new("postgresql"))
     try:
         with pytest.raises(RuntimeError), store.engine.begin() as conn:
@@ -180,12 +235,81 @@ def test_a_release_that_fails_leaves_nothing_staged(targets: Targets) -> None:
             store.flush(conn, batch, settle=False)
             raise RuntimeError("the next page does not verify")
         assert _names(store) == {}
-        with store.engine.begin() as conn:  # the next transaction stages afresh
+        with store.engine.begin() as conn:  # the next transaction writes afresh
             batch = Batch()
             batch.versions[("l", "a", "2025-01-01")] = _row("a", "a 2")
             store.flush(conn, batch, settle=False)
             store.flush(conn, batch)
         assert _names(store) == {"a": "a 2"}
+    finally:
+        store.close()
+
+
+_REFUSE_BAD_NAMES = ("""
+CREATE FUNCTION refuse_bad_names() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.name LIKE 'bad%%' THEN
+    RAISE EXCEPTION 'name %% refused by this replica''s own rule', NEW.name;
+  END IF;
+  RETURN NEW;
+END $$""", """CREATE TRIGGER refuse_bad_names BEFORE INSERT OR UPDATE ON registry_versions
+  FOR EACH ROW EXECUTE FUNCTION refuse_bad_names()""")
+
+
+def _refuse_bad_names(store: LocalStore) -> None:
+    """A trigger of the replica's own that refuses names starting with "bad"."""
+    with store.engine.begin() as conn:
+        for statement in _REFUSE_BAD_NAMES:
+            conn.exec_driver_sql(statement)
+
+
+def test_a_piece_the_server_refuses_fails_its_release_and_writes_nothing(
+        sqlite_centre: Centre, targets: Targets, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal comes back after the client went on: it still names the database's
+    reason, and the release's transaction writes nothing, cursor included."""
+    client, _into = hanoi_replica(sqlite_centre, targets, "postgresql")
+    try:
+        sent = _pieces_sent(monkeypatch)
+        _refuse_bad_names(client.store)
+        before = client.store.state()
+        count = _names(client.store)
+        codes = [f"{n:05d}" for n in range(10_000, 10_000 + BATCH + 500)]
+        sqlite_centre.publish([unit(code, f"bad {code}" if code == codes[0] else
+                                    f"Phường {code}", "Phường", "001") for code in codes])
+        with pytest.raises(DBAPIError, match="name bad 10000 refused by this replica"):
+            client.pull()
+        assert sent  # it was refused in a piece left running, not in a synchronous write
+        after = client.store.state()
+        assert (after.seq, after.release, after.hash) == (before.seq, before.release,
+                                                          before.hash)
+        assert _names(client.store) == count
+        with client.store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER refuse_bad_names ON registry_versions")
+        assert client.pull().releases == 1 and client.verify().ok
+    finally:
+        client.close()
+
+
+def test_a_refused_piece_is_named_by_the_next_statement_and_dropped_by_a_rollback(
+        targets: Targets) -> None:
+    store = LocalStore(targets.new("postgresql"))
+    try:
+        _refuse_bad_names(store)
+        with pytest.raises(DBAPIError, match="name bad refused"), \
+                store.engine.begin() as conn:
+            batch = Batch()
+            batch.versions[("l", "a", "2025-01-01")] = _row("a", "bad")
+            store.flush(conn, batch, settle=False)  # sent; the client goes on
+            conn.exec_driver_sql("SELECT 1")  # the next statement waits for it, and fails
+        with store.engine.begin() as conn:  # the connection went back to the pool usable
+            assert conn.exec_driver_sql("SELECT count(*) FROM registry_versions").scalar() == 0
+            batch = Batch()
+            batch.versions[("l", "a", "2025-01-01")] = _row("a", "bad")
+            store.flush(conn, batch, settle=False)
+            # A rollback drops it without raising (the transaction has failed anyway).
+            conn.rollback()
+            assert IN_FLIGHT not in conn.info
+        assert _names(store) == {}
     finally:
         store.close()
 
