@@ -235,13 +235,27 @@ def _stage_copy_lines(client: SyncClient, conn: Connection, header: dict[str, An
         raise FeedIntegrityError(f"{where}: the COPY lines have the columns "
                                  f"{header['copy']!r}, not the ones this client knows "
                                  f"({', '.join(COPY_VERSION_COLUMNS)}); nothing was applied")
+    def key(line: bytes) -> str:
+        return line.split(b"\t", 1)[0].decode("utf-8", "replace")
+
+    if body and not body.startswith(b"[") and b"\n[" not in body:
+        # Only COPY lines (a whole page of versions, the common case): passed on as they
+        # came, without splitting the page into lines and joining them again.
+        if not body.endswith(b"\n"):
+            body += b"\n"
+        count = body.count(b"\n")
+        if count != header.get("count"):
+            raise FeedIntegrityError(f"{where}: {count} lines where the header announces "
+                                     f"{header.get('count')}; nothing was applied")
+        first, last = body[:body.find(b"\n")], body[body.rfind(b"\n", 0, -1) + 1:-1]
+        _count_runs(lambda: list(map(key, body[:-1].split(b"\n"))), key(first), key(last),
+                    counted, count)
+        client.store.stage_copy(conn, body, count, where)
+        return count
     lines = _split_lines(header, body, where)
     copied = [line for line in lines if not line.startswith(b"[")]
     others = [line for line in lines if line.startswith(b"[")]
     if copied:
-        def key(line: bytes) -> str:
-            return line.split(b"\t", 1)[0].decode("utf-8", "replace")
-
         _count_runs(lambda: list(map(key, copied)), key(copied[0]), key(copied[-1]), counted,
                     len(copied))
         client.store.stage_copy(conn, b"\n".join(copied) + b"\n", len(copied), where)

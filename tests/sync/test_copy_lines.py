@@ -15,6 +15,7 @@ from sqlalchemy import create_engine
 from registry.db import session_factory, transaction
 from registry.errors import FeedIntegrityError
 from registry.services.feed import read_head
+from registry.sync import bootstrap
 from registry.sync.client import SyncClient
 from registry.sync.codec import copy_line
 from registry.sync.protocol import COPY_VERSION_COLUMNS, Subscription
@@ -153,6 +154,100 @@ def test_a_view_on_the_versions_keeps_its_table_and_sees_the_snapshot(
         assert client.verify().ok
     finally:
         client.close()
+
+
+def _two_lists(centre: Centre) -> None:
+    """Hà Nội's units and five agencies: two lists of versions, in that order."""
+    centre.run(hanoi)
+    centre.publish([{"op": "create", "list": "agencies", "code": f"000.00.00.G{n:02d}",
+                     "name": f"Bộ thử nghiệm {n}", "type": "Bộ"} for n in range(5)])
+
+
+def test_pages_of_versions_only_go_to_copy_whole_and_are_counted_per_list(
+        centre: Centre, targets: Targets, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page of nothing but COPY lines is handed to COPY as the bytes that came, not
+    split into lines and joined again; a page that ends one list and starts the next
+    still counts each list's versions (the snapshot's counts are checked against them)."""
+    _two_lists(centre)
+    into = targets.new("postgresql")
+    client = SyncClient(centre.base, into, snapshot_limit=3)
+    given: list[bytes] = []
+    split: list[bytes] = []
+    stage_copy = client.store.stage_copy
+    split_lines = bootstrap._split_lines
+
+    def spy(conn: Any, data: bytes, lines: int, where: str) -> None:
+        given.append(data)
+        stage_copy(conn, data, lines, where)
+
+    def split_spy(header: dict[str, Any], body: bytes, where: str) -> list[bytes]:
+        split.append(body)
+        return split_lines(header, body, where)
+    monkeypatch.setattr(client.store, "stage_copy", spy)
+    monkeypatch.setattr(bootstrap, "_split_lines", split_spy)
+    try:
+        assert client.pull().bootstrapped
+        assert client.verify().ok
+        epoch = json.load(urllib.request.urlopen(f"{centre.base}/sync/v1/head"))["epoch"]
+        release = client.store.state().release
+        whole = [body for body in _pages(centre, epoch, release)
+                 if body and not body.startswith(b"[") and b"\n[" not in body]
+        assert whole and all(body in given for body in whole)  # as they came
+        assert not any(body in split for body in whole)  # never split into lines
+        assert len(split) == len(_pages(centre, epoch, release)) - len(whole)
+        keys = [[line.split(b"\t", 1)[0] for line in body[:-1].split(b"\n")]
+                for body in whole]
+        assert any(len(set(found)) == 2 for found in keys)  # one page spans both lists
+        counts = dict(dump_counts(into))
+        assert counts == {"admin-units": len(dump(into)["registry_versions"]) - 5,
+                          "agencies": 5}
+    finally:
+        client.close()
+
+
+def _pages(centre: Centre, epoch: str, release: int) -> list[bytes]:
+    """The bodies of the snapshot's COPY pages, 3 records each, as a replica gets them."""
+    bodies, after = [], ""
+    while True:
+        query = f"lines=copy&limit=3{'&after=' + after if after else ''}"
+        with urllib.request.urlopen(
+                f"{centre.base}/sync/v1/snapshot/{epoch}/{release}?{query}") as answer:
+            head, _, body = answer.read().partition(b"\n")
+        bodies.append(body)
+        after = json.loads(head).get("next") or ""
+        if not after:
+            return bodies
+
+
+def dump_counts(url: str) -> list[tuple[str, int]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [(key, count) for key, count in conn.exec_driver_sql(
+                "SELECT list_key, count(*) FROM registry_versions GROUP BY list_key")]
+    finally:
+        engine.dispose()
+
+
+def test_a_page_of_copy_lines_whose_count_is_not_its_headers_is_refused(
+        centre: Centre, targets: Targets) -> None:
+    _two_lists(centre)
+    proxy = Proxy(centre.base)
+    proxy.rewrite = lambda path, reply: (
+        repage(reply, lambda lines: [*lines, lines[-1]])
+        if "/snapshot/" in path and reply.status == 200
+        and not any(line.startswith(b"[") for line in reply.body.split(b"\n")[1:])
+        else reply)
+    into = targets.new("postgresql")
+    client = SyncClient(proxy.base, into, snapshot_limit=3)
+    try:
+        with pytest.raises(FeedIntegrityError, match="4 lines where the header announces 3"):
+            client.pull()
+        assert not client.store.state().bootstrapped
+        assert dump(into)["registry_versions"] == []
+    finally:
+        client.close()
+        proxy.close()
 
 
 @pytest.mark.parametrize(("change", "said"), [
