@@ -534,6 +534,11 @@ class LocalStore:
             batch.scratch = True
         self.bulk_versions(conn, rows, _INCOMING_TABLE)
 
+    def _from_scratch(self, conn: Connection) -> list[str]:
+        """PostgreSQL: the statements that upsert the scratch table's versions into the
+        live table and empty it."""
+        return [self._upsert_sql(conn, INCOMING), f"TRUNCATE {INCOMING}"]
+
     def wants_flush(self, conn: Connection, batch: Batch) -> bool:
         """Whether an open release should write what it has gathered now.
 
@@ -568,8 +573,7 @@ class LocalStore:
                 and len(rows) == len(batch)):
             self._copy_to_scratch(conn, batch, rows)
             raw: Any = conn.connection.dbapi_connection
-            conn.info[IN_FLIGHT] = InFlight(raw, f"{self._upsert_sql(conn, INCOMING)}; "
-                                                 f"TRUNCATE {INCOMING}")
+            conn.info[IN_FLIGHT] = InFlight(raw, "; ".join(self._from_scratch(conn)))
             batch.versions.clear()
             return
         self._upsert(conn, lists, list(batch.lists.values()))
@@ -577,8 +581,8 @@ class LocalStore:
                                       for k, v in batch.versions.items() if v is None])
         if self.dialect == "postgresql" and len(rows) >= SET_BASED_FROM:
             self._copy_to_scratch(conn, batch, rows)
-            conn.exec_driver_sql(self._upsert_sql(conn, INCOMING))
-            conn.exec_driver_sql(f"TRUNCATE {INCOMING}")
+            for statement in self._from_scratch(conn):
+                conn.exec_driver_sql(statement)
         elif rows:
             self._upsert_versions(conn, rows)
         self._delete(conn, lineage, [k for k, v in batch.links.items() if v is None])
@@ -604,7 +608,7 @@ class LocalStore:
             return
         names = ", ".join(BULK_VERSION_COLUMNS)
         if self.dialect == "postgresql":
-            collect(conn)  # a COPY bypasses the events that would
+            collect(conn)  # a COPY goes to the driver directly, past the events that wait
             raw: Any = conn.connection.dbapi_connection
             with raw.cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
                 for row in rows:
@@ -622,7 +626,7 @@ class LocalStore:
         if not lines:
             return
         if self.dialect == "postgresql":
-            collect(conn)  # a COPY bypasses the events that would
+            collect(conn)  # a COPY goes to the driver directly, past the events that wait
             raw: Any = conn.connection.dbapi_connection
             with raw.cursor().copy(f"COPY {stage_lines.name} (line) FROM STDIN") as copy:
                 for line in lines:
@@ -638,7 +642,7 @@ class LocalStore:
         with COPY's own words, and so is a page of which COPY took another number of rows
         than it has lines (an end-of-data marker ``\\.`` among them); the caller's
         transaction then writes nothing."""
-        collect(conn)  # a COPY bypasses the events that would
+        collect(conn)  # a COPY goes to the driver directly, past the events that wait
         raw: Any = conn.connection.dbapi_connection
         columns = ", ".join(BULK_VERSION_COLUMNS)
         try:
