@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import Conflict, FeedIntegrityError
-from registry.sync.local_store import Batch, LocalState, link_row, list_row
+from registry.sync.local_store import Batch, LocalState, link_row, list_row, state_after
 from registry.sync.results import PullResult, ReleaseChanges
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class Applied:
 
     records: int
     changes: ReleaseChanges
+    state: LocalState  # the replica's state as committed
     earlier: list[ReleaseChanges] = field(default_factory=list)  # the span's, in order
 
     @property
@@ -125,21 +126,22 @@ class OpenRelease:
         if self.client._notified is not None:
             extra["notified_release"] = self.client._notified
         seen = self.client._pending_note or {}  # the head this pull saw, written with it
-        self.store.set_state(self.conn, seq=seq, hash=digest, release_id=number,
-                             applied_at=now, last_error=None, last_error_at=None,
-                             last_contact=now,
-                             head_seq=max(self.locked.state.head_seq or 0, seq,
-                                          seen.get("head_seq", 0)),
-                             head_release=max(self.locked.state.head_release or 0, number,
-                                              seen.get("head_release", 0)),
-                             **extra)
+        values = dict(seq=seq, hash=digest, release_id=number, applied_at=now,
+                      last_error=None, last_error_at=None, last_contact=now,
+                      head_seq=max(self.locked.state.head_seq or 0, seq,
+                                   seen.get("head_seq", 0)),
+                      head_release=max(self.locked.state.head_release or 0, number,
+                                       seen.get("head_release", 0)),
+                      **extra)
+        self.store.set_state(self.conn, **values)
         self.locked.commit()
         self.client._notified = self.client._pending_note = None
         changes = self.changes or ReleaseChanges(release=number, seq=seq)
         changes.release, changes.seq = number, seq
         changes.mark(marker)
         log.info("applied release %d (seq %d, %d records)", number, seq, self.records)
-        return Applied(self.records, changes, self.ended)
+        return Applied(self.records, changes, state_after(self.locked.state, values),
+                       self.ended)
 
     def rollback(self) -> None:
         """Forget everything staged (idempotent)."""
@@ -179,7 +181,7 @@ class ChainApplier:
             self.confirm(self.seq, self.hash)
         applied = self.open.commit(record, self.seq, self.hash)
         self.open = None
-        self.committed = self.client.store.state()
+        self.committed = self.client._committed = applied.state
         self.result.releases += 1
         self.result.records += applied.records
         self.client._notify(applied.changes)

@@ -109,6 +109,8 @@ class SyncClient:
         self._replayed = False
         self._head: RemoteHead | None = None
         self._checked: RemoteHead | None = None
+        # The replica's state as this pull's last release committed it (None: read it).
+        self._committed: LocalState | None = None
         # The centre is older than deltas for lists without a scope: follow the pages.
         self._lists_by_pages = False
 
@@ -242,7 +244,7 @@ class SyncClient:
         self._save_note()
         if not _following:
             self._save_notified()
-        state = self.store.state()
+        state = self._committed or self.store.state()
         result.release, result.seq = state.release, state.seq
         if result.releases or not _following:
             self._report(state)
@@ -310,6 +312,7 @@ class SyncClient:
         return Subscription()
 
     def _pull_once(self, result: PullResult, wait: float, following: bool = False) -> None:
+        self._committed = None
         state = self.store.state()
         sub = self._subscription(state)
         cached = self._head
@@ -359,6 +362,7 @@ class SyncClient:
 
     def _bootstrap(self, head: RemoteHead, result: PullResult,
                    sub: Subscription | None = None) -> None:
+        self._committed = None
         take_snapshot(self, head, result, sub)
 
     # --- shared ---

@@ -143,7 +143,7 @@ def follow_deltas(client: SyncClient, state: LocalState, head: RemoteHead, resul
                                      "nothing was applied")
         records = list(decode_records(header, body, where))
         applied = apply_delta(client, state, header, records, where)
-        state = client.store.state()
+        state = client._committed = applied.state
         result.releases += len(applied.every_release)
         result.records += applied.records
         for changes in applied.every_release:

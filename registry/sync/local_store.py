@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -186,6 +186,19 @@ def _state(row: Any) -> LocalState:
         stage=json.loads(row.stage) if isinstance(row.stage, str) else row.stage)
 
 
+# The state's columns whose LocalState field is named otherwise.
+_FIELD_OF_COLUMN = {"release_id": "release"}
+
+
+def state_after(state: LocalState, values: Mapping[str, Any]) -> LocalState:
+    """``state`` with ``values`` (columns, as :meth:`LocalStore.set_state` takes them)
+    written: what a transaction that wrote them leaves, without reading it back."""
+    fields = {_FIELD_OF_COLUMN.get(column, column): value for column, value in values.items()}
+    if fields.get("lists") is not None:
+        fields["lists"] = tuple(fields["lists"])
+    return replace(state, **fields)
+
+
 class Batch:
     """Pending changes of one transaction, keyed so that the last record for a key wins."""
 
@@ -278,12 +291,16 @@ class Locked:
         self.conn = engine.connect()
         try:
             self.txn = self.conn.begin()
-            # A no-op UPDATE takes the row lock everywhere (and SQLite's write lock at once),
-            # so two clients on one database queue instead of interleaving.
-            self.conn.execute(update(sync_state).where(sync_state.c.id == 1)
-                              .values(seq=sync_state.c.seq))
-            self.state = _state(self.conn.execute(
-                select(sync_state).where(sync_state.c.id == 1)).one())
+            # The state row's lock, so that two clients on one database queue instead of
+            # interleaving: SELECT … FOR UPDATE, or on SQLite (which has none) a no-op
+            # UPDATE first, which takes the database's write lock at once.
+            row = select(sync_state).where(sync_state.c.id == 1)
+            if self.conn.dialect.name == "sqlite":
+                self.conn.execute(update(sync_state).where(sync_state.c.id == 1)
+                                  .values(seq=sync_state.c.seq))
+            else:
+                row = row.with_for_update()
+            self.state = _state(self.conn.execute(row).one())
         except BaseException:
             self.conn.close()
             raise
