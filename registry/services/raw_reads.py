@@ -8,7 +8,9 @@ repeat, written with SQLAlchemy Core and built once, are compiled once to SQL te
 on the driver connection, prepared on the server. Anywhere else (SQLite, MariaDB, a
 session in its transaction) they go through SQLAlchemy as before. Both ways give the same
 tuples: the columns involved (text, integers, dates, floats, booleans, JSON) are decoded by
-psycopg either way.
+psycopg either way. A read of many rows (a change page's thousand records, which the
+release's first follower waits for) runs on the driver on any PostgreSQL connection, in a
+transaction too: :func:`many_rows`.
 
 Each statement run this way is announced to the listeners added with :func:`listen`, as
 SQLAlchemy's ``before_cursor_execute`` announces the others: a count of the statements a
@@ -77,6 +79,21 @@ def rows(reader: Session | Connection, statement: Executable,
     if not _direct(reader):
         return list(reader.execute(statement, params))
     assert isinstance(reader, Connection)
+    return _on_driver(reader, statement, params)
+
+
+def many_rows(conn: Connection, statement: Executable,
+              params: dict[str, Any]) -> Sequence[Any]:
+    """All rows of ``statement``, as :func:`rows` gives them, run on the driver on any
+    PostgreSQL connection, inside a transaction too: for a read of a thousand rows (a
+    change page), whose Row objects cost SQLAlchemy as long as the server took."""
+    if conn.dialect.name != "postgresql":
+        return list(conn.execute(statement, params))
+    return _on_driver(conn, statement, params)
+
+
+def _on_driver(reader: Connection, statement: Executable,
+               params: dict[str, Any]) -> Sequence[Any]:
     sql, defaults, processors = _compile(statement, reader)
     values = {**defaults, **params}
     for name, process in processors.items():

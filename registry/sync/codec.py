@@ -93,7 +93,7 @@ class PageWriter:
 
 def encode_text_page(header: dict[str, Any], texts: list[str]) -> bytes:
     """A page whose lines are the records' canonical JSON texts, as stored."""
-    body = "".join(text + "\n" for text in texts).encode("utf-8")
+    body = ("\n".join(texts) + "\n").encode("utf-8") if texts else b""
     full = {**header, "lines": "canonical", "count": len(texts),
             "digest": hashlib.sha256(body).hexdigest()}
     return _dumps(full).encode("utf-8") + b"\n" + body

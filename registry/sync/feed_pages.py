@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from registry.models import FeedRecord
 from registry.services.feed import GENESIS_HASH, Head
+from registry.services.raw_reads import many_rows
 from registry.sync.codec import encode_page, encode_text_page
 
 
@@ -35,6 +36,12 @@ def page_bounds(page: int, size: int) -> tuple[int, int]:
     return page * size + 1, (page + 1) * size
 
 
+# Built once: the read that the first follower of a release pays for every page.
+_PAGE_RECORDS = (select(FeedRecord.seq, FeedRecord.record, FeedRecord.hash)
+                 .where(FeedRecord.seq >= bindparam("low"), FeedRecord.seq <= bindparam("high"))
+                 .order_by(FeedRecord.seq))
+
+
 def build_change_page(session: Session, head: Head, size: int, page: int,
                       after: int | None = None, canonical: bool = False) -> ChangePage | None:
     """Page ``page`` as the feed holds it now, or ``None`` when it starts beyond the head.
@@ -48,27 +55,15 @@ def build_change_page(session: Session, head: Head, size: int, page: int,
         first = after + 1
     if first > head.seq + 1:
         return None
-    rows = session.connection().execute(
-        select(FeedRecord.seq, FeedRecord.record, FeedRecord.hash)
-        .where(FeedRecord.seq >= first - 1, FeedRecord.seq <= last)
-        .order_by(FeedRecord.seq)
-    ).all()
-    prev = GENESIS_HASH
-    records: list[str] = []
-    last_seq, last_hash = first - 1, GENESIS_HASH
-    for seq, text, digest in rows:
-        if seq == first - 1:
-            prev = digest
-            last_hash = digest
-            continue
-        records.append(text)
-        last_seq, last_hash = seq, digest
-    if first > 1 and (not rows or rows[0][0] != first - 1):
+    rows = many_rows(session.connection(), _PAGE_RECORDS, {"low": first - 1, "high": last})
+    before = 1 if rows and rows[0][0] == first - 1 else 0  # the record just before the page
+    prev = rows[0][2] if before else GENESIS_HASH
+    if first > 1 and not before:
         # The record before the page is missing: serve what there is and let the replica,
         # which checks the chain against its own cursor, refuse it by name.
         prev = ""
-    if not records:
-        last_hash = prev
+    records: list[str] = [row[1] for row in rows[before:]]
+    last_seq, last_hash = (rows[-1][0], rows[-1][2]) if records else (first - 1, prev)
     complete = last_seq == last
     header = {"t": "page", "epoch": head.epoch, "page": page, "size": size, "first": first,
               "last": last_seq, "prev": prev, "hash": last_hash, "complete": complete}
