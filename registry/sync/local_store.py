@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    cast,
     create_engine,
     delete,
     event,
@@ -239,9 +240,12 @@ def _version_rows_query(list_key: str, low: str | None, high: str | None,
     """The versions of a list (with ``low <= code < high`` when given, or with a code in
     ``codes``), in the centre's checksum column order."""
     v = versions.c
+    # The attributes as the stored JSON text, cast by the database: the driver would parse
+    # every row's (PostgreSQL's json type) and the checksum encode each object again, where
+    # texts repeat and are canonicalised once each (CanonicalAttributes).
     query = select(v.code, type_coerce(v.valid_from, String),
                    type_coerce(v.valid_to, String), v.status, v.name, v.short_name,
-                   v.name_en, v.type, v.level, v.parent_code, type_coerce(v.attributes, Text),
+                   v.name_en, v.type, v.level, v.parent_code, cast(v.attributes, Text),
                    v.recorded_release, v.change_set).where(v.list_key == list_key)
     if low is not None:
         query = query.where(v.code >= low)
