@@ -103,6 +103,7 @@ class LRU:
         self._weights: dict[Any, int] = {}  # as weighed when put (a body may shrink later)
         self._data: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._making: dict[Any, Future[Any]] = {}  # keys being made, and their outcome
 
     def get(self, key: Any) -> Any:
         """The cached value of ``key``, or ``None``."""
@@ -118,14 +119,34 @@ class LRU:
             self._put(key, value)
 
     def get_or_make(self, key: Any, make: Callable[[], Any]) -> Any:
-        """The cached value of ``key``, made (outside the lock) when missing."""
+        """The cached value of ``key``, made (outside the lock) when missing, once: the
+        followers a release wakes together ask for the same pages at the same moment, and
+        the ones that come while a page is being made wait for it instead of making it
+        again (a making that fails is tried again by each of them)."""
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
                 return self._data[key]
-        value = make()
+            making = self._making.get(key)
+            mine = making is None
+            if making is None:
+                making = self._making[key] = Future()
+        if not mine:
+            try:
+                return making.result()
+            except Exception:
+                return make()
+        try:
+            value = make()
+        except BaseException as exc:
+            with self._lock:
+                self._making.pop(key, None)
+            making.set_exception(exc)
+            raise
         with self._lock:
             self._put(key, value)
+            self._making.pop(key, None)
+        making.set_result(value)
         return value
 
     def _put(self, key: Any, value: Any) -> None:
@@ -288,20 +309,21 @@ class SyncServer:
     # --- change pages ---
 
     def change_page(self, epoch: str, page: int, after: int | None = None,
-                    head: Head | None = None, lines: str = "json") -> tuple[ChangePage, Body]:
+                    head: Head | None = None, lines: str = "json"
+                    ) -> tuple[ChangePage, Body, Head]:
         """Page ``page`` of the current epoch (only the records after ``after``, if given),
-        from the cache when it is complete. ``head``: the head as just read (by the head
-        watcher that woke a long poll), instead of reading it again. ``lines``:
-        ``canonical`` sends the records' stored canonical texts."""
+        from the cache when it is complete, and the head it was served at. ``head``: the
+        head as just read (by the head watcher that woke a long poll), instead of reading
+        it again. ``lines``: ``canonical`` sends the records' stored canonical texts."""
         with self.followers.serving() as served:
-            found = self._change_page(epoch, page, after, head, lines)
-            served.idle = after is not None and found[0].last_seq <= after
-            return found
+            if head is None or head.epoch != epoch:
+                head = self.require_epoch(epoch)
+            built, body = self._change_page(epoch, page, after, head, lines)
+            served.idle = after is not None and built.last_seq <= after
+            return built, body, head
 
-    def _change_page(self, epoch: str, page: int, after: int | None, head: Head | None,
+    def _change_page(self, epoch: str, page: int, after: int | None, head: Head,
                      lines: str) -> tuple[ChangePage, Body]:
-        if head is None or head.epoch != epoch:
-            head = self.require_epoch(epoch)
         size = self.page_size
         canonical = lines == "canonical"
         complete_key = (epoch, size, page, "complete", after, canonical)
