@@ -23,9 +23,15 @@ from registry.sync.delta_check import Touched, expected_after, touched_codes, to
 from registry.sync.errors import EpochChanged
 from registry.sync.local_store import LocalState
 from registry.sync.prefetch import PagePrefetch
-from registry.sync.protocol import CANONICAL_LINES, PREFIX, Subscription, page_of
+from registry.sync.protocol import (
+    CANONICAL_LINES,
+    HEAD_SEQ_HEADER,
+    PREFIX,
+    Subscription,
+    page_of,
+)
 from registry.sync.results import PullResult, RemoteHead
-from registry.sync.transport import Answer
+from registry.sync.transport import Answer, HttpError
 
 if TYPE_CHECKING:
     from registry.sync.client import SyncClient
@@ -54,6 +60,13 @@ def fetch_page(client: SyncClient, head: RemoteHead, page: int, wait: float,
     return answer
 
 
+def _head_hint(answer: Answer) -> int:
+    """The head seq the centre served a page at (0 when it did not say): only where to
+    fetch ahead up to; what is applied is decided by the hash chain."""
+    found = answer.headers.get(HEAD_SEQ_HEADER.lower(), "")
+    return int(found) if found.isdigit() and len(found) < 19 else 0
+
+
 def follow_pages(client: SyncClient, state: LocalState, head: RemoteHead, result: PullResult,
                  wait: float) -> None:
     """Apply the change pages after the cursor up to the head (waiting up to ``wait``
@@ -76,9 +89,18 @@ def follow_pages(client: SyncClient, state: LocalState, head: RemoteHead, result
             # The head page is asked for "after the cursor": a follower receives and
             # verifies only what is new, not the page's earlier records again.
             after = applier.seq if page >= page_of(known_head, size) else None
+            answer = None
             if ahead is not None and ahead.has(page):
-                answer = ahead.take(page)
-            else:
+                try:
+                    answer, after = ahead.take(page), None
+                except HttpError as exc:
+                    if exc.status != 404:
+                        raise
+                    # Fetched ahead up to a head the centre said it had and no longer
+                    # has (a restore, or a wrong hint): asked for as a follower does.
+                    ahead.close()
+                    ahead = None
+            if answer is None:
                 answer = fetch_page(client, head, page, use_wait, after)
             if answer.status == 304:
                 break
@@ -94,6 +116,13 @@ def follow_pages(client: SyncClient, state: LocalState, head: RemoteHead, result
                 # whatever head we started from.
                 known_head = max(known_head, applier.seq + 1)
                 page += 1
+                # Woken by a release of many pages: the complete ones up to where the
+                # centre said the feed ends are fetched ahead.
+                ahead_to = page_of(max(known_head, _head_hint(answer)), size) - 1
+                if page <= ahead_to and (ahead is None or page > ahead.last):
+                    if ahead is not None:
+                        ahead.close()
+                    ahead = PagePrefetch(client.transport, head, page, ahead_to)
                 continue
             if applier.inside_release:
                 # A head page never ends inside a release, since a release commits at

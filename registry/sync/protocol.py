@@ -41,6 +41,9 @@ LINE_ENCODINGS = ("json", "copy")
 # stores, instead of decoding and re-encoding them.
 CHANGE_LINE_ENCODINGS = ("json", "canonical")
 CANONICAL_LINES = {"lines": "canonical"}  # what a replica asks change pages with
+# The feed's head seq when a change page was served: a hint for fetching ahead, never
+# trusted for what is applied (the hash chain decides that).
+HEAD_SEQ_HEADER = "X-Registry-Head-Seq"
 
 _LIST_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

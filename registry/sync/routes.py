@@ -39,6 +39,7 @@ from registry.sync.openapi import openapi_document
 from registry.sync.protocol import (
     CHANGE_LINE_ENCODINGS,
     DEFAULT_SNAPSHOT_LIMIT,
+    HEAD_SEQ_HEADER,
     LINE_ENCODINGS,
     NDJSON,
     PREFIX,
@@ -71,9 +72,9 @@ def _accepts_gzip(request: Request) -> bool:
 
 
 def _send(request: Request, body: Body, media_type: str, cache: str,
-          etag: str | None = None) -> Response:
+          etag: str | None = None, extra: dict[str, str] | None = None) -> Response:
     """The body gzipped when the client takes it; 304 when its validator still holds."""
-    headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
+    headers = {"Cache-Control": cache, "Vary": "Accept-Encoding", **(extra or {})}
     if etag is not None:
         headers["ETag"] = etag
         if _etag_matches(request, etag):
@@ -227,8 +228,8 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
         found_after = _number(request, params.SEQ_AFTER)
         after = None if found_after is None else int(found_after)
         lines = _lines(request, CHANGE_LINE_ENCODINGS)
-        built, body = await run_in_threadpool(server.change_page, epoch, page, after, None,
-                                              lines)
+        built, body, at = await run_in_threadpool(server.change_page, epoch, page, after,
+                                                  None, lines)
         # A long poll waits while the page holds nothing new: nothing after ``after``, or
         # nothing beyond the version the client's If-None-Match names.
         idle = (after is not None and built.last_seq <= after) or \
@@ -237,10 +238,14 @@ def routes(sessions: object, router: ReadRouter | None = None) -> list[BaseRoute
             await _long_poll(request, server, built.last_seq, epoch, wait)
             woke = server.watcher.head
             fresh = woke if woke is not None and woke.seq > built.last_seq else None
-            built, body = await run_in_threadpool(server.change_page, epoch, page, after,
-                                                  fresh, lines)
+            built, body, at = await run_in_threadpool(server.change_page, epoch, page,
+                                                      after, fresh, lines)
         cache = IMMUTABLE if built.complete and after is None else NO_CACHE
-        return _send(request, body, NDJSON, cache, built.etag)
+        # Where the feed ends, as a hint beside the page (not in its bytes, which a
+        # complete page never changes): a follower woken by a release learns from its
+        # first page how many more there are, and fetches them ahead.
+        return _send(request, body, NDJSON, cache, built.etag,
+                     {HEAD_SEQ_HEADER: str(at.seq)})
 
     async def hashes(request: Request) -> Response:
         epoch = _epoch(request)
