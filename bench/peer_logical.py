@@ -42,7 +42,11 @@ alternates from round to round):
   new ``releases`` row (polled every 2 ms from a thread started before the publish). For
   sync, ``SyncClient.pull()`` is then run and timed (the pull starts after the subscriber
   has the release, so the two do not compete for the CPU; the client has pulled once
-  beforehand, as a following replica would have).
+  beforehand, as a following replica would have). Before each publish, the bench waits
+  until the centre's server has been idle for a second: after every release it walks the
+  new release's whole snapshot for later bootstraps (seconds of CPU at a million
+  versions), and back-to-back rounds would otherwise run into that walk, logical
+  replication as much as sync.
 
 Every figure is printed per round, then as medians with ratios (sync ÷ peer), and at the
 end as a markdown table. The clusters are stopped (``pg_ctl stop -m fast``) and their
@@ -77,7 +81,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_bench import free_port, raw_insert_rate, start_server
+from sync_bench import free_port, raw_insert_rate, server_cpu, start_server
 from sync_data import NAME, build, rename_items
 
 from registry.sync.client import SyncClient
@@ -236,6 +240,23 @@ def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClien
     return {"lr": lr_seconds, "sync": time.perf_counter() - started, "records": records}
 
 
+def settle(server: subprocess.Popen[bytes], most: float = 300.0) -> float:
+    """Wait until the centre's server process has been idle for a second (under 20 ms of
+    CPU): after a release it walks the release's whole snapshot in the background for
+    later bootstraps (seconds of CPU for a million versions), which would otherwise run
+    into the next round and slow logical replication and sync alike. Seconds waited."""
+    started = time.perf_counter()
+    used, idle_since = server_cpu(server), time.perf_counter()
+    while time.perf_counter() - started < most:
+        time.sleep(0.25)
+        now = server_cpu(server)
+        if now - used > 0.02:
+            used, idle_since = now, time.perf_counter()
+        elif time.perf_counter() - idle_since >= 1.0:
+            break
+    return time.perf_counter() - started
+
+
 def median(values: list[float]) -> float:
     """Median of the rounds."""
     return float(statistics.median(values))
@@ -369,16 +390,18 @@ def main() -> None:
         big: list[dict[str, float]] = []
         one: list[dict[str, float]] = []
         for r in range(args.rounds):
+            waited = settle(server)
             big.append(publish_and_follow(pub, sub, f"lr_r{last}", client, 0, 7000,
                                           f"bench reform peer {r}"))
             print(f"  round {r + 1}: {big[-1]['records']:,.0f}-record release: logical "
                   f"replication {big[-1]['lr']:.3f} s, sync pull {big[-1]['sync']:.3f} s",
                   flush=True)
+            waited += settle(server)
             one.append(publish_and_follow(pub, sub, f"lr_r{last}", client, 7000 + r, 1,
                                           f"bench rename peer {r}"))
             print(f"  round {r + 1}: one rename ({one[-1]['records']:,.0f} records): logical "
-                  f"replication {one[-1]['lr']:.4f} s, sync pull {one[-1]['sync']:.4f} s",
-                  flush=True)
+                  f"replication {one[-1]['lr']:.4f} s, sync pull {one[-1]['sync']:.4f} s "
+                  f"(the centre settled for {waited:.1f} s before the two)", flush=True)
         for label, runs in (("release", big), ("one rename", one)):
             s, p = median([x["sync"] for x in runs]), median([x["lr"] for x in runs])
             records = median([x["records"] for x in runs])
