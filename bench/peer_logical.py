@@ -47,6 +47,12 @@ alternates from round to round):
   new release's whole snapshot for later bootstraps (seconds of CPU at a million
   versions), and back-to-back rounds would otherwise run into that walk, logical
   replication as much as sync.
+* **Incremental, each alone, commit → visible**: the same two kinds of release, published
+  while a sync follower of every list long-polls the centre (``bench/sync_fanout_worker.py
+  --into``, a process of its own, on the same replica) and the logical-replication
+  subscription is disabled; the time from the publisher's commit until the follower has
+  committed the release. This is what a following replica sees, wake-up included, and
+  it is compared with the logical-replication time above, also measured alone.
 
 Every figure is printed per round, then as medians with ratios (sync ÷ peer), and at the
 end as a markdown table. The clusters are stopped (``pg_ctl stop -m fast``) and their
@@ -95,6 +101,7 @@ LEAN_INDEXES = {"ix_entry_versions_parent", "ix_lineage_links_to"}
 LOOKUP_INDEXES = {"ix_entry_versions_lookup", "ix_lineage_links_from"}
 BUILD_RATE = 4_300  # versions/s through the services on this machine, for the estimate
 COMMITS: list[float] = []  # perf_counter() of every ORM commit in this process
+WALL: list[float] = []  # the same commits' wall-clock time (for another process's times)
 
 
 def lean_schema(pub: Cluster, db: str, lookup: bool) -> str:
@@ -196,6 +203,49 @@ def scalar(cluster: Cluster, db: str, sql: str) -> Any:
 def on_commit(_session: Session) -> None:
     """Note the moment of every ORM commit (the publish's is the last one)."""
     COMMITS.append(time.perf_counter())
+    WALL.append(time.time())
+
+
+def follow_alone(pub: Cluster, sub: Cluster, lr_db: str, base: str, replica: str,
+                 start: int, count: int, title: str) -> float:
+    """Seconds from the publisher's commit until a long-polling follower of every list
+    (``bench/sync_fanout_worker.py``, a process of its own, replica ``replica``) has
+    committed the release; logical replication is disabled meanwhile, so the follower
+    has the machine to itself, as logical replication has in ``publish_and_follow``.
+    The subscription is enabled again and caught up before this returns."""
+    latest: date = scalar(pub, NAME, "SELECT max(valid_from) FROM entry_versions")
+    sub.admin(f"ALTER SUBSCRIPTION {lr_db} DISABLE", db=lr_db)
+    worker = subprocess.Popen(
+        [sys.executable, str(HERE / "sync_fanout_worker.py"), "--from", base, "--into",
+         replica, "--lists", ""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None and worker.stdin is not None
+        while "ready" not in json.loads(worker.stdout.readline() or '{"ready": 0}'):
+            pass
+        time.sleep(0.5)  # its long poll has reached the centre
+        WALL.clear()
+        release = rename_items(pub.url(NAME), start, count, latest + timedelta(days=1), title)
+        committed = WALL[-1]
+        while True:
+            line = worker.stdout.readline()
+            if not line:
+                raise RuntimeError("the sync follower stopped before the release")
+            seen = json.loads(line)
+            if seen.get("release") == release:
+                break
+        worker.stdin.close()
+        worker.wait(60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+    sub.admin(f"ALTER SUBSCRIPTION {lr_db} ENABLE", db=lr_db)
+    deadline = time.perf_counter() + 300
+    while not scalar(sub, lr_db, f"SELECT 1 FROM releases WHERE id = {int(release)}"):
+        if time.perf_counter() > deadline:
+            raise RuntimeError("logical replication did not catch up in 300 s")
+        time.sleep(0.01)
+    return float(seen["at"]) - committed
 
 
 def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClient,
@@ -402,6 +452,14 @@ def main() -> None:
             print(f"  round {r + 1}: one rename ({one[-1]['records']:,.0f} records): logical "
                   f"replication {one[-1]['lr']:.4f} s, sync pull {one[-1]['sync']:.4f} s "
                   f"(the centre settled for {waited:.1f} s before the two)", flush=True)
+            for runs, first, count, what in ((big, 100_000 + 7000 * r, 7000, "release"),
+                                            (one, 7000 + args.rounds + r, 1, "rename")):
+                settle(server)
+                runs[-1]["follow"] = follow_alone(
+                    pub, sub, f"lr_r{last}", base, sub.url(f"sync_r{last}"), first, count,
+                    f"bench follow {what} {r}")
+                print(f"  round {r + 1}: {what}, a long-polling sync follower alone: commit "
+                      f"→ visible {runs[-1]['follow']:.4f} s", flush=True)
         for label, runs in (("release", big), ("one rename", one)):
             s, p = median([x["sync"] for x in runs]), median([x["lr"] for x in runs])
             records = median([x["records"] for x in runs])
@@ -412,6 +470,12 @@ def main() -> None:
             coarse = " (LR within the 2 ms poll interval)" if p < 0.002 else ""
             table.append((f"{name}: LR commit → visible; sync pull", f"sync pull {s:.3f} s",
                           f"logical replication {p:.4f} s", f"{s / p:.1f}× the time{coarse}"))
+            f = median([x["follow"] for x in runs])
+            print(f"incremental medians, {label}: a long-polling sync follower alone, commit "
+                  f"→ visible {f:.4f} s, ratio to logical replication {f / p:.1f}", flush=True)
+            table.append((f"{name}: commit → visible, each alone (sync: a long-polling "
+                          "follower)", f"sync {f:.3f} s", f"logical replication {p:.4f} s",
+                          f"{f / p:.1f}× the time{coarse}"))
     finally:
         if client is not None:
             client.close()
