@@ -10,6 +10,7 @@ from registry.sync import params
 from registry.sync.params import Bounded
 from registry.sync.protocol import (
     CHANGE_LINE_ENCODINGS,
+    HEAD_SEQ_HEADER,
     LINE_ENCODINGS,
     PREFIX,
     SUPPORTED_FORMAT,
@@ -140,8 +141,12 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                            "`canonical`: each line is a record's canonical JSON text, the "
                            "bytes its chain hash covers (the header says `lines`)."),
                 ],
-                "responses": {"200": _NDJSON_PAGE, "304": {"description": "Not modified."},
-                              **_ERRORS},
+                "responses": {"200": {**_NDJSON_PAGE, "headers": {HEAD_SEQ_HEADER: {
+                    "description": "The feed's head seq when the page was served: where a "
+                                   "follower may fetch complete pages ahead up to (a hint; "
+                                   "the hash chain decides what is applied).",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"}}}},
+                              "304": {"description": "Not modified."}, **_ERRORS},
             }},
             f"{PREFIX}/hashes/{{epoch}}/{{size}}/{{page}}": {"get": {
                 "summary": "The chain hash of every record of a page (diagnostics).",

@@ -61,6 +61,11 @@ def test_a_change_page_says_where_the_feed_ends(small_page_centre: Centre) -> No
     with urllib.request.urlopen(f"{centre.base}{PREFIX}/changes/{epoch}/5/0?lines=canonical",
                                 timeout=10) as answer:
         assert answer.headers[HEAD_SEQ_HEADER] == str(seq)
+    # Documented where clients look for the protocol.
+    with urllib.request.urlopen(f"{centre.base}{PREFIX}/openapi.json", timeout=10) as answer:
+        document = json.loads(answer.read())
+    page = document["paths"][f"{PREFIX}/changes/{{epoch}}/{{size}}/{{page}}"]["get"]
+    assert HEAD_SEQ_HEADER in page["responses"]["200"]["headers"]
 
 
 def test_a_follower_woken_by_a_long_release_fetches_its_pages_ahead(
