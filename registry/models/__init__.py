@@ -2,6 +2,7 @@
 
 from registry.models.access import ApiToken, SyncConsumer, WebSession
 from registry.models.base import Base
+from registry.models.change_page import StoredChangePage
 from registry.models.change_set import ChangeSet, ChangeSetComment, ChangeSetEvent, Operation
 from registry.models.code_list import CodeList
 from registry.models.entry import Entry, EntryVersion
@@ -35,6 +36,7 @@ __all__ = [
     "PersistedQuery",
     "Release",
     "SnapshotPage",
+    "StoredChangePage",
     "SyncConsumer",
     "WebSession",
     "WebhookAttempt",

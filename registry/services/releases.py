@@ -13,6 +13,7 @@ from registry.models import Release
 from registry.services.checksum_log import record_release
 from registry.services.feed import FeedWriter, Head, lock_head
 from registry.services.webhooks import outbox
+from registry.sync.stored_changes import store_completed
 
 
 @dataclass
@@ -61,5 +62,8 @@ def close_release(session: Session, release: OpenRelease, summary: dict[str, Any
         .where(Release.id == release.number)
         .values(summary=summary, last_seq=release.feed.seq)
     )
+    # The change pages this release completed, built now rather than while its followers
+    # wait for them.
+    store_completed(session, release.first_seq - 1)
     outbox.record_release(session, release.number, release.first_seq, release.feed.seq,
                           release.published_at, release.note, release.change_set_id)

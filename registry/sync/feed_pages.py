@@ -29,6 +29,7 @@ class ChangePage:
     etag: str
     complete: bool
     last_seq: int
+    last_hash: str
 
 
 def page_bounds(page: int, size: int) -> tuple[int, int]:
@@ -69,10 +70,19 @@ def build_change_page(session: Session, head: Head, size: int, page: int,
               "last": last_seq, "prev": prev, "hash": last_hash, "complete": complete}
     body = (encode_text_page(header, records) if canonical
             else encode_page(header, map(json.loads, records)))
-    etag = (f'"{last_hash}' if complete and first == page * size + 1
-            else f'"{head.epoch[:12]}-{size}-{page}-{first}-{last_seq}-{last_hash[:16]}')
-    etag += '-c"' if canonical else '"'  # the two encodings of a page are not the same bytes
-    return ChangePage(body=body, etag=etag, complete=complete, last_seq=last_seq)
+    if complete and first == page * size + 1:
+        etag = complete_etag(last_hash, canonical)
+    else:
+        etag = (f'"{head.epoch[:12]}-{size}-{page}-{first}-{last_seq}-{last_hash[:16]}'
+                + ('-c"' if canonical else '"'))
+    return ChangePage(body=body, etag=etag, complete=complete, last_seq=last_seq,
+                      last_hash=last_hash)
+
+
+def complete_etag(last_hash: str, canonical: bool) -> str:
+    """The validator of a whole complete page: the hash of its last record, which names
+    every record before it; the two encodings of a page are not the same bytes."""
+    return f'"{last_hash}' + ('-c"' if canonical else '"')
 
 
 def page_hashes(session: Session, size: int, page: int) -> list[list[int | str]]:
