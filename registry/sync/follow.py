@@ -76,8 +76,8 @@ def follow_pages(client: SyncClient, state: LocalState, head: RemoteHead, result
     known_head = head.seq
     page = page_of(applier.seq + 1, size)
     waited = False
-    # Complete pages up to the head are fetched ahead, while earlier ones are applied.
-    ahead = PagePrefetch(client.transport, head, page, page_of(known_head, size) - 1) \
+    # Pages up to the head's are fetched ahead, while earlier ones are applied.
+    ahead = PagePrefetch(client.transport, head, page, page_of(known_head, size)) \
         if page < page_of(known_head, size) else None
     try:
         while not client.stop.is_set():
@@ -116,9 +116,11 @@ def follow_pages(client: SyncClient, state: LocalState, head: RemoteHead, result
                 # whatever head we started from.
                 known_head = max(known_head, applier.seq + 1)
                 page += 1
-                # Woken by a release of many pages: the complete ones up to where the
-                # centre said the feed ends are fetched ahead.
-                ahead_to = page_of(max(known_head, _head_hint(answer)), size) - 1
+                # Woken by a release of many pages: the pages up to the one where the
+                # centre said the feed ends are fetched ahead, that one included (whole:
+                # the cursor will be at its start).
+                hint = _head_hint(answer)
+                ahead_to = max(page_of(known_head, size) - 1, page_of(hint, size) if hint else 0)
                 if page <= ahead_to and (ahead is None or page > ahead.last):
                     if ahead is not None:
                         ahead.close()

@@ -82,8 +82,9 @@ class SnapshotPrefetch:
 
 
 class PagePrefetch:
-    """Fetches complete change pages ``first … last`` in order, on a connection of its own,
-    a couple of pages ahead of the one being applied."""
+    """Fetches change pages ``first … last`` in order, on a connection of its own, a couple
+    of pages ahead of the one being applied (``last`` may be the head's page, which is
+    fetched whole and may still grow)."""
 
     def __init__(self, source: Transport, head: RemoteHead, first: int, last: int) -> None:
         self.source = source

@@ -34,9 +34,11 @@ def _pages(requests: list[str]) -> list[tuple[int, bool]]:
     return found
 
 
-def _follow_once(client: SyncClient, proxy: Proxy, centre: Centre) -> PullResult:
-    """A follower at the head long-polls; a release of 23 records (five pages of 5) is
-    published while it waits; what its pull did."""
+def _follow_once(client: SyncClient, proxy: Proxy, centre: Centre,
+                 units: int = 22) -> PullResult:
+    """A follower at the head long-polls; a release of ``units`` units and its marker
+    (23 records by default: five pages of 5) is published while it waits; what its pull
+    did."""
     results: list[PullResult] = []
     follower = threading.Thread(target=lambda: results.append(client.pull(wait=30)))
     proxy.requests.clear()
@@ -46,7 +48,7 @@ def _follow_once(client: SyncClient, proxy: Proxy, centre: Centre) -> PullResult
         assert time.monotonic() < deadline, "the follower never long-polled"
         time.sleep(0.01)
     time.sleep(0.2)  # the long poll has reached the centre
-    centre.publish(_units(22), "2025-02-01")
+    centre.publish(_units(units), "2025-02-01")
     follower.join(60)
     assert results, "the follower did not return"
     return results[0]
@@ -80,10 +82,32 @@ def test_a_follower_woken_by_a_long_release_fetches_its_pages_ahead(
         assert result.releases == 1 and result.records == 22
         asked = _pages(proxy.requests)
         # The follower was at seq 12, inside page 2 (seqs 11–15); the release ends at 35.
-        # The long poll on page 2, then pages 3–5 fetched ahead (not "after" a seq, as a
-        # follower that does not know the head asks, one page at a time), then page 6
-        # (31–35), then page 7 after the cursor: nothing more.
-        assert asked == [(2, True), (3, False), (4, False), (5, False), (6, True), (7, True)]
+        # The long poll on page 2, then pages 3–6 fetched ahead up to the head's (not
+        # "after" a seq, as a follower that does not know the head asks, one page at a
+        # time), then page 7 after the cursor: nothing more.
+        assert asked == [(2, True), (3, False), (4, False), (5, False), (6, False),
+                         (7, True)]
+        assert client.verify().ok
+    finally:
+        client.close()
+        proxy.close()
+
+
+def test_the_head_page_is_fetched_ahead_whole(
+        small_page_centre: Centre, targets: Targets) -> None:
+    centre = small_page_centre
+    centre.run(hanoi)
+    proxy = Proxy(centre.base)
+    client = SyncClient(proxy.base, targets.new("sqlite"))
+    try:
+        client.pull()
+        result = _follow_once(client, proxy, centre, units=21)
+        assert result.releases == 1 and result.records == 21
+        # The release ends at 34, inside page 6 (31–35): page 6 is fetched ahead whole,
+        # as it stood at the head the centre named (before, it was asked for after the
+        # cursor once page 5 was applied), and the pull, its long poll spent, ends there.
+        assert _pages(proxy.requests) == [(2, True), (3, False), (4, False), (5, False),
+                                          (6, False)]
         assert client.verify().ok
     finally:
         client.close()
