@@ -70,44 +70,29 @@ def test_a_change_page_says_where_the_feed_ends(small_page_centre: Centre) -> No
     assert HEAD_SEQ_HEADER in page["responses"]["200"]["headers"]
 
 
+# The follower was at seq 12, inside page 2 (seqs 11–15), and long-polled there. A
+# release ending at 35 (22 units): pages 3–6 fetched ahead up to the head's (not "after" a
+# seq, as a follower that does not know the head asks, one page at a time), then page 7
+# after the cursor: nothing more. A release ending at 34 (21 units), inside page 6: page 6
+# is fetched ahead whole, as it stood at the head the centre named (before, it was asked
+# for after the cursor once page 5 was applied), and the pull, its long poll spent, ends
+# there.
+@pytest.mark.parametrize(("units", "asked"), [
+    (22, [(2, True), (3, False), (4, False), (5, False), (6, False), (7, True)]),
+    (21, [(2, True), (3, False), (4, False), (5, False), (6, False)]),
+], ids=["ending-on-a-page-boundary", "ending-inside-the-head-page"])
 def test_a_follower_woken_by_a_long_release_fetches_its_pages_ahead(
-        small_page_centre: Centre, targets: Targets) -> None:
+        small_page_centre: Centre, targets: Targets, units: int,
+        asked: list[tuple[int, bool]]) -> None:
     centre = small_page_centre
     centre.run(hanoi)
     proxy = Proxy(centre.base)
     client = SyncClient(proxy.base, targets.new("sqlite"))
     try:
         client.pull()
-        result = _follow_once(client, proxy, centre)
-        assert result.releases == 1 and result.records == 22
-        asked = _pages(proxy.requests)
-        # The follower was at seq 12, inside page 2 (seqs 11–15); the release ends at 35.
-        # The long poll on page 2, then pages 3–6 fetched ahead up to the head's (not
-        # "after" a seq, as a follower that does not know the head asks, one page at a
-        # time), then page 7 after the cursor: nothing more.
-        assert asked == [(2, True), (3, False), (4, False), (5, False), (6, False),
-                         (7, True)]
-        assert client.verify().ok
-    finally:
-        client.close()
-        proxy.close()
-
-
-def test_the_head_page_is_fetched_ahead_whole(
-        small_page_centre: Centre, targets: Targets) -> None:
-    centre = small_page_centre
-    centre.run(hanoi)
-    proxy = Proxy(centre.base)
-    client = SyncClient(proxy.base, targets.new("sqlite"))
-    try:
-        client.pull()
-        result = _follow_once(client, proxy, centre, units=21)
-        assert result.releases == 1 and result.records == 21
-        # The release ends at 34, inside page 6 (31–35): page 6 is fetched ahead whole,
-        # as it stood at the head the centre named (before, it was asked for after the
-        # cursor once page 5 was applied), and the pull, its long poll spent, ends there.
-        assert _pages(proxy.requests) == [(2, True), (3, False), (4, False), (5, False),
-                                          (6, False)]
+        result = _follow_once(client, proxy, centre, units)
+        assert result.releases == 1 and result.records == units
+        assert _pages(proxy.requests) == asked
         assert client.verify().ok
     finally:
         client.close()

@@ -122,13 +122,18 @@ def test_pages_of_old_releases_and_other_epochs_are_dropped(
         assert {row.epoch for row in _stored(session).values()} == {head.epoch}
 
 
-def test_the_server_serves_the_stored_bytes(small_centre: Centre, targets: Targets,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    centre = small_centre
+def _published(centre: Centre) -> tuple[feed.Head, dict[int, StoredChangePage]]:
+    """Hà Nội and a release of 22 units published; the head and the pages stored."""
     centre.run(hanoi)
     centre.publish(_units(22), "2025-02-01")
     with transaction(centre.sessions) as session:
-        head = feed.read_head(session)
+        return feed.read_head(session), _stored(session)
+
+
+def test_the_server_serves_the_stored_bytes(small_centre: Centre) -> None:
+    centre = small_centre
+    head, _ = _published(centre)
+    with transaction(centre.sessions) as session:
         stored = _stored(session)
         # Mark a stored page: the server must send these bytes, not build its own.
         marked = stored[3]
@@ -168,18 +173,13 @@ def test_a_follower_applies_stored_pages_and_verifies(small_centre: Centre,
 
 def test_a_server_paging_otherwise_builds_its_pages(small_centre: Centre,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    centre = small_centre
-    centre.run(hanoi)
-    centre.publish(_units(22), "2025-02-01")
-    with transaction(centre.sessions) as session:
-        head = feed.read_head(session)
-        stored = _stored(session)
+    head, stored = _published(small_centre)
     # A server paging by 10 finds nothing stored under its size, and builds page 1.
     monkeypatch.setenv("REGISTRY_SYNC_PREBUILD", "0")
-    server = sync_server.SyncServer(centre.sessions, page_size=10)
+    server = sync_server.SyncServer(small_centre.sessions, page_size=10)
     built, body, _head = server.change_page(head.epoch, 1, lines="canonical")
     assert built.complete and built.last_seq == 20
     assert body.raw not in {gzip.decompress(row.body) for row in stored.values()}
-    with transaction(centre.sessions) as session:
+    with transaction(small_centre.sessions) as session:
         expected = build_change_page(session, head, 10, 1, canonical=True)
     assert expected is not None and body.raw == expected.body
