@@ -200,6 +200,10 @@ class SyncServer:
         self._ahead_pending: dict[Any, Future[None]] = {}
         self._ahead_lock = threading.Lock()
         self.prebuild = self.store_pages and os.environ.get("REGISTRY_SYNC_PREBUILD") != "0"
+        # Complete change pages as the publish that completed them stored them
+        # (registry.sync.stored_changes); ``REGISTRY_SYNC_STORED_CHANGES=0`` builds them on
+        # request instead, as before them (a bench's baseline, or a suspected bad page).
+        self.stored_changes = os.environ.get("REGISTRY_SYNC_STORED_CHANGES") != "0"
         self._prebuilt: tuple[str, int] | None = None  # the release last prebuilt
         # Line encodings other than JSON that replicas of every list asked this process
         # for: the walk of each later release builds their pages as well.
@@ -329,7 +333,8 @@ class SyncServer:
         first, last = page_bounds(page, size)
         # A whole complete page in canonical lines: the publish that completed it may have
         # stored it (registry.sync.stored_changes).
-        whole = canonical and last <= head.seq and (after is None or after < first)
+        whole = (self.stored_changes and canonical and last <= head.seq
+                 and (after is None or after < first))
 
         def read(sessions: sessionmaker[Session]) -> tuple[ChangePage, Body] | None:
             with sessions() as session:

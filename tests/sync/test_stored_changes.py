@@ -152,6 +152,14 @@ def test_the_server_serves_the_stored_bytes(small_centre: Centre) -> None:
     # The JSON-lines encoding is not stored: it is built, unmarked.
     with urllib.request.urlopen(url.replace("canonical", "json"), timeout=10) as answer:
         assert b"MARK" not in answer.read()
+    # A server told not to serve stored pages builds its own, unmarked.
+    centre.stop()
+    centre.env["REGISTRY_SYNC_STORED_CHANGES"] = "0"
+    centre.start()
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        served = answer.read()
+    assert b"MARK" not in served and served == gzip.decompress(stored[3].body).replace(
+        b"MARK", "Thử".encode())
 
 
 def test_a_follower_applies_stored_pages_and_verifies(small_centre: Centre,
