@@ -87,7 +87,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_bench import free_port, raw_insert_rate, server_cpu, start_server
+from sync_bench import follower_sees, free_port, raw_insert_rate, server_cpu, start_server
 from sync_data import NAME, build, rename_items
 
 from registry.sync.client import SyncClient
@@ -215,37 +215,24 @@ def follow_alone(pub: Cluster, sub: Cluster, lr_db: str, base: str, replica: str
     The subscription is enabled again and caught up before this returns."""
     latest: date = scalar(pub, NAME, "SELECT max(valid_from) FROM entry_versions")
     sub.admin(f"ALTER SUBSCRIPTION {lr_db} DISABLE", db=lr_db)
-    worker = subprocess.Popen(
-        [sys.executable, str(HERE / "sync_fanout_worker.py"), "--from", base, "--into",
-         replica, "--lists", ""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert worker.stdout is not None and worker.stdin is not None
-        while "ready" not in json.loads(worker.stdout.readline() or '{"ready": 0}'):
-            pass
-        time.sleep(0.5)  # its long poll has reached the centre
+
+    made: list[int] = []
+
+    def publish() -> tuple[int, float]:
         WALL.clear()
-        release = rename_items(pub.url(NAME), start, count, latest + timedelta(days=1), title)
-        committed = WALL[-1]
-        while True:
-            line = worker.stdout.readline()
-            if not line:
-                raise RuntimeError("the sync follower stopped before the release")
-            seen = json.loads(line)
-            if seen.get("release") == release:
-                break
-        worker.stdin.close()
-        worker.wait(60)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(30)
+        made.append(rename_items(pub.url(NAME), start, count, latest + timedelta(days=1),
+                                 title))
+        return made[-1], WALL[-1]
+
+    seconds = follower_sees(base, replica, publish)
+    release = made[-1]
     sub.admin(f"ALTER SUBSCRIPTION {lr_db} ENABLE", db=lr_db)
     deadline = time.perf_counter() + 300
     while not scalar(sub, lr_db, f"SELECT 1 FROM releases WHERE id = {int(release)}"):
         if time.perf_counter() > deadline:
             raise RuntimeError("logical replication did not catch up in 300 s")
         time.sleep(0.01)
-    return float(seen["at"]) - committed
+    return seconds
 
 
 def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClient,
@@ -324,8 +311,9 @@ def main() -> None:
     parser.add_argument("--lookup-index", action="store_true",
                         help="subscriber also gets the code-lookup and lineage 'from' b-trees")
     args = parser.parse_args()
-    if args.versions < 8000:
-        parser.error("--versions must be at least 8,000 (7,000 items are renamed)")
+    least = 100_000 + 7000 * args.rounds  # the followers' releases rename items from 100,000
+    if args.versions < least:
+        parser.error(f"--versions must be at least {least:,} for {args.rounds} rounds")
 
     def interrupted(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)

@@ -20,7 +20,6 @@ Nothing is timed in the test suite: these machines are noisy, so compare within 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pgtools import DEFAULT_SERVER, drop_pg, fresh_pg
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
-from sync_bench import free_port, server_cpu, start_server
+from sync_bench import follower_sees, free_port, server_cpu, start_server
 from sync_data import build, rename_items
 
 from registry.db import make_engine, session_factory
@@ -77,32 +76,13 @@ def latest(url: str) -> date:
 def follow_one(base: str, replica: str, url: str, start: int) -> float:
     """Seconds from the commit of a release of renames to its being committed in the
     replica of a follower of ``base`` long-polling for it."""
-    worker = subprocess.Popen(
-        [sys.executable, str(HERE / "sync_fanout_worker.py"), "--from", base, "--into",
-         replica, "--lists", ""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert worker.stdout is not None and worker.stdin is not None
-        while "ready" not in json.loads(worker.stdout.readline() or '{"ready": 0}'):
-            pass
-        time.sleep(0.5)  # its long poll has reached the centre
+    def publish() -> tuple[int, float]:
         COMMITS.clear()
         release = rename_items(url, start, RENAMES, latest(url) + timedelta(days=1),
                                f"renames from {start}")
-        committed = COMMITS[-1]
-        while True:
-            line = worker.stdout.readline()
-            if not line:
-                raise RuntimeError("the follower stopped before the release")
-            seen = json.loads(line)
-            if seen.get("release") == release:
-                break
-        worker.stdin.close()
-        worker.wait(60)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(30)
-    return float(seen["at"]) - committed
+        return release, COMMITS[-1]
+
+    return follower_sees(base, replica, publish)
 
 
 def main() -> None:

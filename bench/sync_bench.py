@@ -41,6 +41,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,37 @@ def start_server(url: str, port: int, listen: bool = True,
     process.terminate()  # not left running when it never answered
     process.wait(30)
     raise RuntimeError("the centre did not start")
+
+
+def follower_sees(base: str, replica: str, publish: Callable[[], tuple[int, float]]) -> float:
+    """Seconds from a release's commit until a long-polling follower of every list
+    (``bench/sync_fanout_worker.py --into replica``, a process of its own) has committed
+    it. ``publish`` runs once the follower waits, and gives the release and the wall time
+    of its commit."""
+    worker = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().parent / "sync_fanout_worker.py"),
+         "--from", base, "--into", replica, "--lists", ""],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None and worker.stdin is not None
+        while "ready" not in json.loads(worker.stdout.readline() or '{"ready": 0}'):
+            pass
+        time.sleep(0.5)  # its long poll has reached the centre
+        release, committed = publish()
+        while True:
+            line = worker.stdout.readline()
+            if not line:
+                raise RuntimeError("the sync follower stopped before the release")
+            seen = json.loads(line)
+            if seen.get("release") == release:
+                break
+        worker.stdin.close()
+        worker.wait(60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+    return float(seen["at"]) - committed
 
 
 def free_port() -> int:
