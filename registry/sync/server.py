@@ -523,6 +523,8 @@ class SyncServer:
             with sessions() as session:
                 remember_reads(session)  # the same release points and lists, asked again
                 self._point(session, epoch, last)  # the epoch, and ``through`` exists
+                if sub.scope is not None:  # refused by name, as a snapshot refuses it
+                    _require_scope_code(session, last, sub, self._view_getter(epoch, sub))
                 return Body(build_delta(session, epoch, release, last, sub,
                                         self._view_getter(epoch, sub),
                                         self._checksum_getter(epoch, sub),

@@ -228,6 +228,18 @@ def test_deltas_need_some_lists_or_a_scope(centre: Centre) -> None:
     assert listed.status_code == 200
 
 
+def test_a_delta_for_a_scope_naming_no_entry_is_refused_by_name(centre: Centre) -> None:
+    _seed(centre)
+    head = _head(centre)
+    url = f"{centre.base}/sync/v1/deltas/{head['epoch']}/1"
+    answer = httpx.get(url, params={"scope": "admin-units:99", "through": head["release"]})
+    assert answer.status_code == 404
+    assert "the scope admin-units:99 names no entry of 'admin-units'" in answer.json()["message"]
+    # A scope that names an entry is answered.
+    assert httpx.get(url, params={"scope": "admin-units:01",
+                                  "through": head["release"]}).status_code == 200
+
+
 def test_a_delta_through_a_later_release_holds_the_releases_that_change_the_lists(
         centre: Centre) -> None:
     _seed(centre)
