@@ -87,7 +87,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_bench import follower_sees, free_port, raw_insert_rate, server_cpu, start_server
+from sync_bench import follower_sees, free_port, raw_insert_rate, settle, start_server
 from sync_data import NAME, build, rename_items
 
 from registry.sync.client import SyncClient
@@ -275,23 +275,6 @@ def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClien
         if time.perf_counter() - started > 300:
             raise RuntimeError("the sync replica did not get the release in 300 s")
     return {"lr": lr_seconds, "sync": time.perf_counter() - started, "records": records}
-
-
-def settle(server: subprocess.Popen[bytes], most: float = 300.0) -> float:
-    """Wait until the centre's server process has been idle for a second (under 20 ms of
-    CPU): after a release it walks the release's whole snapshot in the background for
-    later bootstraps (seconds of CPU for a million versions), which would otherwise run
-    into the next round and slow logical replication and sync alike. Seconds waited."""
-    started = time.perf_counter()
-    used, idle_since = server_cpu(server), time.perf_counter()
-    while time.perf_counter() - started < most:
-        time.sleep(0.25)
-        now = server_cpu(server)
-        if now - used > 0.02:
-            used, idle_since = now, time.perf_counter()
-        elif time.perf_counter() - idle_since >= 1.0:
-            break
-    return time.perf_counter() - started
 
 
 def median(values: list[float]) -> float:

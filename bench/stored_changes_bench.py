@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pgtools import DEFAULT_SERVER, drop_pg, fresh_pg
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
-from sync_bench import follower_sees, free_port, server_cpu, start_server
+from sync_bench import follower_sees, free_port, settle, start_server
 from sync_data import build, rename_items
 
 from registry.db import make_engine, session_factory
@@ -45,21 +45,6 @@ HERE = Path(__file__).resolve().parent
 NAME = "registry_stored_changes_bench"
 RENAMES = 7_000
 COMMITS: list[float] = []  # wall time of every ORM commit in this process
-
-
-def settle(servers: list[subprocess.Popen[bytes]], most: float = 120.0) -> None:
-    """Wait until the servers have been idle (under 10 ms of CPU) for a second: after a
-    release each walks its snapshot for later bootstraps."""
-    started = time.perf_counter()
-    used, idle_since = sum(map(server_cpu, servers)), time.perf_counter()
-    while time.perf_counter() - started < most:
-        time.sleep(0.25)
-        now = sum(map(server_cpu, servers))
-        if now - used > 0.01:
-            idle_since = time.perf_counter()
-        elif time.perf_counter() - idle_since >= 1.0:
-            return
-        used = now
 
 
 def latest(url: str) -> date:
@@ -116,7 +101,7 @@ def main() -> None:
         for r in range(args.rounds):
             for kind in (list(kinds) if r % 2 == 0 else list(kinds)[::-1]):
                 _server, base, replica = servers[kind]
-                settle(processes)
+                settle(*processes)
                 seconds = follow_one(base, replica, url, start)
                 times[kind].append(seconds)
                 start = (start + RENAMES) % (args.versions - RENAMES)

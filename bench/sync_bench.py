@@ -309,6 +309,23 @@ def server_cpu(process: subprocess.Popen[bytes]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(*servers: subprocess.Popen[bytes], most: float = 300.0) -> float:
+    """Wait until the centre's server processes have been idle for a second (under 20 ms
+    of CPU together): after a release each walks the release's whole snapshot in the
+    background for later bootstraps (seconds of CPU for a million versions), which would
+    otherwise run into the next measurement and slow it at random. Seconds waited."""
+    started = time.perf_counter()
+    used, idle_since = sum(map(server_cpu, servers)), time.perf_counter()
+    while time.perf_counter() - started < most:
+        time.sleep(0.25)
+        now = sum(map(server_cpu, servers))
+        if now - used > 0.02:
+            used, idle_since = now, time.perf_counter()
+        elif time.perf_counter() - idle_since >= 1.0:
+            break
+    return time.perf_counter() - started
+
+
 def walk_snapshot(base: str) -> int:
     """Fetch every page of the head release's snapshot as a replica would (gzip); bytes."""
     head = json.loads(urllib.request.urlopen(f"{base}/sync/v1/head", timeout=60).read())
