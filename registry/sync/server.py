@@ -34,7 +34,7 @@ from registry.sync.errors import EpochChanged
 from registry.sync.feed_pages import ChangePage, build_change_page, page_bounds, page_hashes
 from registry.sync.followers import FollowerActivity
 from registry.sync.listener import FeedListener
-from registry.sync.metrics import SNAPSHOT_PAGES
+from registry.sync.metrics import PAGES_AHEAD, SNAPSHOT_PAGES
 from registry.sync.prebuild import ReleaseWalk
 from registry.sync.protocol import DEFAULT_SNAPSHOT_LIMIT, Subscription
 from registry.sync.scope import ScopedView, compute_view
@@ -244,9 +244,24 @@ class SyncServer:
         """Queue the walk's next page: one page per turn, so that the pages replicas wait
         for are built between two of the walk's (and a process shutting down stops it)."""
         try:
-            self._ahead.submit(self._walk_step, walk)
+            self._submit_ahead(self._walk_step, walk)
         except RuntimeError:  # the interpreter is shutting down
             walk.unlock()
+
+    def _submit_ahead(self, work: Callable[..., None], *args: Any) -> Future[None]:
+        """Queue ``work(*args)`` on the build-ahead thread, counted in ``PAGES_AHEAD``
+        until it ends."""
+        def counted() -> None:
+            try:
+                work(*args)
+            finally:
+                PAGES_AHEAD.dec()
+        PAGES_AHEAD.inc()
+        try:
+            return self._ahead.submit(counted)
+        except RuntimeError:  # the interpreter is shutting down: it never runs
+            PAGES_AHEAD.dec()
+            raise
 
     def _walk_step(self, walk: ReleaseWalk) -> None:
         try:
@@ -485,7 +500,7 @@ class SyncServer:
         with self._ahead_lock:
             if memory_key in self._ahead_pending:
                 return
-            self._ahead_pending[memory_key] = self._ahead.submit(
+            self._ahead_pending[memory_key] = self._submit_ahead(
                 self._ahead_one, memory_key, epoch, release, sub, following, limit, lines)
 
     def _ahead_one(self, memory_key: Any, epoch: str, release: int, sub: Subscription,

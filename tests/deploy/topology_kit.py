@@ -92,6 +92,15 @@ def rename(base: str, steward: str, approver: str, code: str, name: str) -> int:
     return int(published["publishChangeSet"]["release"]["number"])
 
 
+def pages_ahead(base: str) -> float:
+    """The node's ``registry_sync_pages_ahead``: snapshot pages its build-ahead thread has
+    queued or is building."""
+    found = re.search(r"^registry_sync_pages_ahead ([0-9.e+-]+)$",
+                      httpx.get(f"{base}/metrics", timeout=10).text, re.M)
+    assert found, "no registry_sync_pages_ahead in /metrics"
+    return float(found.group(1))
+
+
 def reads(base: str) -> dict[str, float]:
     """The node's ``registry_read_database_total`` by target."""
     text = httpx.get(f"{base}/metrics", timeout=10).text

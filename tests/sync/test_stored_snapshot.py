@@ -20,7 +20,7 @@ from registry.models import SnapshotPage
 from registry.services.feed import new_epoch, read_head
 from registry.sync import stored_pages
 from registry.sync.errors import EpochChanged
-from registry.sync.metrics import SNAPSHOT_PAGES
+from registry.sync.metrics import PAGES_AHEAD, SNAPSHOT_PAGES
 from registry.sync.prebuild import ReleaseWalk, lock_key
 from registry.sync.protocol import Scope, Subscription
 from registry.sync.server import LRU, Body, SyncServer, cache_bytes_from_env
@@ -367,6 +367,26 @@ def test_a_replica_that_asked_first_and_the_walk_ahead_share_the_work(
                 pending.set_result(None)
     assert sorted(_stored(database)) == [(release, epoch)] * len(expected)
     assert server.pages_built == len(expected)  # none built twice
+
+
+def test_the_pages_ahead_gauge_counts_the_work_queued_until_it_ends(
+        database: Database, small_default_pages: int) -> None:
+    epoch, release = _centre(database)
+    server = SyncServer(session_factory(database.engine))
+    ahead = PAGES_AHEAD._value.get  # type: ignore[attr-defined]
+    start = ahead()
+    busy = threading.Event()
+    server._submit_ahead(busy.wait, 20)
+    assert ahead() == start + 1
+    try:
+        server.head()  # the release's walk queues its first page behind the busy one
+        assert ahead() == start + 2
+    finally:
+        busy.set()
+    _idle(server)
+    assert ahead() == start  # the whole walk ran, one page at a time, and was counted out
+    assert server.pages_built > 1
+    assert _stored(database) == [(release, epoch)] * server.pages_built
 
 
 def test_a_walk_through_pages_already_in_memory_leaves_none_pending(
