@@ -41,6 +41,11 @@ class Applied:
         return [*self.earlier, self.changes]
 
 
+# Whether to write what is gathered is asked every this many records: the thresholds
+# (local_store.BATCH, WRITE_AHEAD_FROM, WRITE_AHEAD_MOST) are multiples of it, and asking
+# at every record cost a 14,000-record release about 10 ms.
+FLUSH_LOOK = 25
+
 # The record fields of a version, in the order of local_store.version_params.
 BULK_FIELDS = ("list", "code", "valid_from", "valid_to", "status", "name", "short_name",
                 "name_en", "type", "level", "parent", "attributes", "release", "change_set")
@@ -53,6 +58,7 @@ class OpenRelease:
         self.client = client
         self.store = client.store
         self.sub = client._subscription(committed)
+        self.every_list = self.sub.lists is None
         self.locked = self.store.begin()
         self.conn = self.locked.conn
         if (self.locked.state.epoch, self.locked.state.seq) != (committed.epoch, committed.seq):
@@ -73,7 +79,7 @@ class OpenRelease:
         if kind == "release":
             return
         key = record.get("key") if kind == "list" else record.get("list")
-        if key is not None and not self.sub.includes(str(key)):
+        if key is not None and not self.every_list and not self.sub.includes(str(key)):
             return
         if kind == "version":
             self.batch.version(record)
@@ -94,7 +100,7 @@ class OpenRelease:
         self.records += 1
         if self.changes is not None:
             self.changes.add(record)
-        if self.store.wants_flush(self.conn, self.batch):
+        if self.records % FLUSH_LOOK == 0 and self.store.wants_flush(self.conn, self.batch):
             # Written on; on PostgreSQL left running on the server while the next records
             # are decoded and checked (LocalStore.flush).
             self.store.flush(self.conn, self.batch, settle=False)
@@ -170,7 +176,8 @@ class ChainApplier:
         committed) a release."""
         if record["seq"] <= self.seq:
             return False  # applied before: verified by the caller, skipped here
-        self.client._check_format(record, where)
+        if record.get("format", 1) != 1:  # every client reads format 1
+            self.client._check_format(record, where)
         if self.open is None:
             self.open = OpenRelease(self.client, self.committed)
         self.open.add(record)

@@ -576,7 +576,7 @@ class LocalStore:
         writing = conn.info.get(IN_FLIGHT)
         if writing is None or gathered >= WRITE_AHEAD_MOST:
             return True
-        return gathered % 250 == 0 and not writing.busy()  # a look now and then
+        return not writing.busy()  # callers ask now and then (apply.FLUSH_LOOK)
 
     def flush(self, conn: Connection, batch: Batch, settle: bool = True) -> None:
         """Write a batch: removals first, then upserts (their keys are disjoint).

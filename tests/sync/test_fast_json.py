@@ -68,7 +68,7 @@ def test_what_is_not_json_is_refused_as_json_refuses_it(line: bytes) -> None:
 @pytest.mark.parametrize("attributes", [
     {"group": "nhóm 38", "null": None, "flag": True},
     {"population": BIG}, {"x": float("nan")}, {"x": float("inf")}, {"x": 1.5},
-    {"list": [1, "ư", {"k": [None]}]},
+    {"list": [1, "ư", {"k": [None]}]}, {"deep": {"x": [float("-inf")]}, "none": None},
 ])
 def test_attributes_written_read_back_the_same(attributes: dict[str, Any]) -> None:
     assert _same(json.loads(attributes_text(attributes)), attributes)
@@ -77,6 +77,7 @@ def test_attributes_written_read_back_the_same(attributes: dict[str, Any]) -> No
 def test_attributes_without_floats_are_written_compact() -> None:
     assert attributes_text({"group": "nhóm 38", "n": 7}) == '{"group":"nhóm 38","n":7}'
     assert attributes_text({"x": float("nan")}) == '{"x": NaN}'  # not orjson's null
+    assert attributes_text({"x": None, "n": 7}) == '{"x":null,"n":7}'  # a real null
 
 
 def test_floats_are_found_at_any_depth() -> None:

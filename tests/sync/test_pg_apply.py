@@ -11,12 +11,15 @@ import pytest
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import DBAPIError
 
+from registry.sync.apply import FLUSH_LOOK
 from registry.sync.client import SyncClient
 from registry.sync.in_flight import IN_FLIGHT, InFlight
 from registry.sync.local_store import (
     BATCH,
     INCOMING,
     SET_BASED_FROM,
+    WRITE_AHEAD_FROM,
+    WRITE_AHEAD_MOST,
     Batch,
     LocalStore,
     version_params,
@@ -217,6 +220,11 @@ def test_what_is_gathered_while_a_piece_is_written_is_bounded(
     finally:
         store.close()
         lite.close()
+
+
+def test_an_open_release_asks_to_write_at_every_threshold() -> None:
+    # It asks every FLUSH_LOOK records: each threshold must be one of those counts.
+    assert all(limit % FLUSH_LOOK == 0 for limit in (BATCH, WRITE_AHEAD_FROM, WRITE_AHEAD_MOST))
 
 
 def _batch_of(count: int) -> Batch:
