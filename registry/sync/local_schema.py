@@ -8,6 +8,7 @@ tables can live in an application's own database.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -29,18 +30,24 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
 from registry.sync.errors import UpgradeRequired
 
-SCHEMA_VERSION = 3
+log = logging.getLogger("registry.sync")
+SCHEMA_VERSION = 4
 metadata = MetaData()
 
 
 def _key(length: int = 64) -> TypeEngine[str]:
-    # MariaDB compares text case- and accent-insensitively by default; codes are exact.
-    return String(length).with_variant(String(length, collation="utf8mb4_bin"),
-                                       "mysql", "mariadb")
+    # Codes are exact: compared byte by byte. MariaDB compares text case- and
+    # accent-insensitively by default; PostgreSQL by the database's locale, at a cost to
+    # every index comparison (with a Vietnamese ICU collation, building the versions' key
+    # over a million rows took 1.5 times as long as with "C"; with C.UTF-8, 1.2 times).
+    return (String(length)
+            .with_variant(String(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+            .with_variant(String(length, collation="C"), "postgresql"))
 
 
 schema_version = Table(
@@ -166,8 +173,30 @@ def _v2_to_v3(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {releases.name} ADD COLUMN removals {kind}")
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Version 4 compares codes byte by byte on PostgreSQL (``COLLATE "C"``, see
+    :func:`_key`). A column that a local view or rule depends on keeps its collation
+    (PostgreSQL refuses to alter it): the replica works the same, a little slower."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            impl = column.type.dialect_impl(conn.dialect)
+            if getattr(impl, "collation", None) != "C":
+                continue
+            kind = impl.compile(dialect=conn.dialect)
+            try:
+                with conn.begin_nested():
+                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ALTER COLUMN '
+                                         f'{column.name} TYPE {kind}')
+            except DBAPIError as exc:
+                log.warning("%s.%s keeps the database's collation: %s", table.name,
+                            column.name, str(exc.orig).splitlines()[0])
+
+
 # Steps from version N to N+1, each run in a transaction of its own.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3,
+                                                       3: _v3_to_v4}
 
 
 def ensure_schema(engine: Engine) -> int:
