@@ -19,6 +19,7 @@ from registry.services.checksums import ListChecksum
 from registry.sync.apply import Applied, ChainApplier, OpenRelease
 from registry.sync.chain import verify_page
 from registry.sync.codec import check_digest, decode_header, decode_records
+from registry.sync.collector import collector_held
 from registry.sync.delta_check import Touched, expected_after, touched_codes, touched_sums
 from registry.sync.errors import EpochChanged
 from registry.sync.local_store import LocalState
@@ -105,12 +106,14 @@ def follow_pages(client: SyncClient, state: LocalState, head: RemoteHead, result
             if answer.status == 304:
                 break
             where = client.transport.url(f"{PREFIX}/changes/{head.epoch}/{size}/{page}")
-            header, body = decode_header(answer.body, where, check=False)
-            records, hashes = verify_page(client.transport, header, body, where, head, page,
-                                          size, applier.seq, applier.hash, after)
-            check_digest(header, body, where)
-            for record, digest in zip(records, hashes, strict=True):
-                applier.add(record, digest, where)
+            with collector_held():
+                header, body = decode_header(answer.body, where, check=False)
+                records, hashes = verify_page(client.transport, header, body, where, head,
+                                              page, size, applier.seq, applier.hash, after)
+                check_digest(header, body, where)
+                for record, digest in zip(records, hashes, strict=True):
+                    applier.add(record, digest, where)
+                del records, hashes
             if header.get("complete"):
                 # A full page: the next one may hold more (a release can go on there),
                 # whatever head we started from.
@@ -172,8 +175,10 @@ def follow_deltas(client: SyncClient, state: LocalState, head: RemoteHead, resul
             raise FeedIntegrityError(f"{where}: this is not a delta from release "
                                      f"{state.release} to at most {head.release}; "
                                      "nothing was applied")
-        records = list(decode_records(header, body, where))
-        applied = apply_delta(client, state, header, records, where)
+        with collector_held():
+            records = list(decode_records(header, body, where))
+            applied = apply_delta(client, state, header, records, where)
+            del records
         state = client._committed = applied.state
         result.releases += len(applied.every_release)
         result.records += applied.records
