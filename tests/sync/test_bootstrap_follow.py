@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from registry.services import queries
 from registry.sync.client import ReleaseChanges, SyncClient
@@ -227,6 +227,45 @@ def test_releases_committed_but_not_notified_are_notified_on_restart(
     assert sorted(v["code"] for v in seen[1].versions) == ["00043", "00046"]
     assert again.store.state().notified_release == second
     again.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_replayed_release_is_read_by_its_number_not_list_by_list(
+        sqlite_centre: Centre, targets: Targets, backend: str) -> None:
+    centre = sqlite_centre
+    centre.run(hanoi)
+    into = targets.new(backend)
+    client = SyncClient(centre.base, into)
+    client.pull()
+    first = centre.publish(STEPS[0][2], STEPS[0][1], title="rename")
+    second = centre.publish(STEPS[5][2], STEPS[5][1], title="creates")
+    client.pull()
+    client.close()
+    store = LocalStore(into)
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_rest: statements.append(statement))
+    try:
+        with store.engine.connect() as conn:
+            for release in (first, second):
+                expected = sorted(tuple(row) for row in conn.execute(text(
+                    "SELECT list_key, code, valid_from FROM registry_versions "
+                    "WHERE recorded_release = :r"), {"r": release}))
+                links = conn.execute(text("SELECT count(*) FROM registry_lineage "
+                                          "WHERE release_id = :r"), {"r": release}).scalar()
+                statements.clear()
+                found = store.release_records(conn, release)
+                assert sorted((v["list"], v["code"], str(v["valid_from"]))
+                              for v in found["versions"]) == \
+                    sorted((k, c, str(f)) for k, c, f in expected)
+                assert expected and len(found["links"]) == links
+                assert all(v["release"] == release for v in found["versions"])
+                # Two reads, each of the release's rows only: before, every version of
+                # each list the release touched was read into Python and filtered there.
+                assert len(statements) == 2, statements
+                assert "recorded_release" in statements[0] and "release_id" in statements[1]
+    finally:
+        store.close()
 
 
 def test_a_follower_applies_a_release_that_spans_several_pages(small_page_centre: Centre,
