@@ -61,28 +61,22 @@ def test_a_collector_already_off_is_left_off() -> None:
         gc.enable()
 
 
-def _publish_while_waiting(client: SyncClient, centre: Centre) -> None:
-    """A release of 12 units published while ``client`` long-polls for it."""
-    results: list[Any] = []
-    follower = threading.Thread(target=lambda: results.append(client.pull(wait=30)))
-    follower.start()
-    time.sleep(0.5)  # the long poll is waiting at the centre, with the collector on
-    centre.publish([unit(f"21{i:03d}", f"Phường Thử {i:03d}", "Phường", "001")
-                    for i in range(12)], "2025-02-01")
-    follower.join(60)
-    assert results and results[0].records >= 12
-
-
-def test_a_follower_applies_change_pages_with_the_collector_held(
-        small_page_centre: Centre, targets: Targets,
-        watched: dict[str, list[bool]]) -> None:
-    small_page_centre.run(hanoi)
-    client = SyncClient(small_page_centre.base, targets.new("sqlite"))
+def _follow_one_release(centre: Centre, client: SyncClient,
+                        watched: dict[str, list[bool]]) -> None:
+    """``client``, at the head, long-polls; a release of 12 units is published meanwhile
+    and applied; the collector was off at every record staged, on at every request."""
     try:
         client.pull()
         watched["record"].clear()
         watched["request"].clear()
-        _publish_while_waiting(client, small_page_centre)
+        results: list[Any] = []
+        follower = threading.Thread(target=lambda: results.append(client.pull(wait=30)))
+        follower.start()
+        time.sleep(0.5)  # the long poll is waiting at the centre, with the collector on
+        centre.publish([unit(f"21{i:03d}", f"Phường Thử {i:03d}", "Phường", "001")
+                        for i in range(12)], "2025-02-01")
+        follower.join(60)
+        assert results and results[0].records >= 12
         assert len(watched["record"]) >= 12
         assert not any(watched["record"]), "a record was staged with the collector on"
         assert watched["request"] and all(watched["request"]), \
@@ -92,19 +86,17 @@ def test_a_follower_applies_change_pages_with_the_collector_held(
         client.close()
 
 
+def test_a_follower_applies_change_pages_with_the_collector_held(
+        small_page_centre: Centre, targets: Targets,
+        watched: dict[str, list[bool]]) -> None:
+    small_page_centre.run(hanoi)
+    _follow_one_release(small_page_centre,
+                        SyncClient(small_page_centre.base, targets.new("sqlite")), watched)
+
+
 def test_a_lists_follower_applies_deltas_with_the_collector_held(
         centre: Centre, targets: Targets, watched: dict[str, list[bool]]) -> None:
     centre.run(hanoi)
-    client = SyncClient(centre.base, targets.new("sqlite"),
-                        subscription=parse_subscription("admin-units", None))
-    try:
-        client.pull()
-        watched["record"].clear()
-        watched["request"].clear()
-        _publish_while_waiting(client, centre)
-        assert len(watched["record"]) >= 12
-        assert not any(watched["record"]), "a record was staged with the collector on"
-        assert watched["request"] and all(watched["request"])
-        assert client.verify().ok
-    finally:
-        client.close()
+    _follow_one_release(centre, SyncClient(centre.base, targets.new("sqlite"),
+                                           subscription=parse_subscription("admin-units",
+                                                                           None)), watched)
