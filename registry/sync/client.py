@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from registry import __version__
 from registry.errors import RegistryError
 from registry.sync.bootstrap import take_snapshot
+from registry.sync.collector import collector_released
 from registry.sync.errors import (
     EpochChanged,
     FeedIntegrityError,
@@ -381,7 +382,8 @@ class SyncClient:
         if self.on_release is None:
             return
         try:
-            self.on_release(changes)
+            with collector_released():
+                self.on_release(changes)
         except Exception as exc:  # a broken hook must not stop replication
             log.error("the on-release hook failed for release %d: %s", changes.release, exc)
         # Written with the next release's transaction (or when ``pull`` returns), not in a

@@ -8,9 +8,9 @@ follower). The records are acyclic and freed by reference counting as soon as th
 is applied, so holding the collector back for one page loses nothing; it runs again,
 on whatever is left, as soon as the page is done.
 
-Only a page's decoding and applying are held back, never a wait for the network: an
-application that embeds the client keeps its collector between pages and during long
-polls.
+Only a page's decoding and applying are held back, never a wait for the network nor an
+``on_release`` hook: an application that embeds the client keeps its collector between
+pages, during long polls and while its hook runs.
 """
 
 from __future__ import annotations
@@ -19,15 +19,36 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# Whether the collector is off because collector_held turned it off (not the application).
+_held = False
+
 
 @contextmanager
 def collector_held() -> Iterator[None]:
     """Disable automatic collection for the block (left alone if already disabled)."""
+    global _held
     if not gc.isenabled():
         yield
         return
     gc.disable()
+    _held = True
     try:
         yield
     finally:
+        _held = False
         gc.enable()
+
+
+@contextmanager
+def collector_released() -> Iterator[None]:
+    """Let the collector run during the block if :func:`collector_held` holds it back:
+    an application's hook may run for long, and the collector is the whole process's."""
+    if not _held or gc.isenabled():
+        yield
+        return
+    gc.enable()
+    try:
+        yield
+    finally:
+        if _held:  # the page is still being applied
+            gc.disable()
