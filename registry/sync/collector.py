@@ -2,7 +2,7 @@
 
 Decoding a page of 1,000 records makes tens of thousands of dicts and strings, and every
 700 allocations the collector walks the young ones, all still in use. Over a
-14,000-record release that was 12–25 ms of a follower's 0.25 s of CPU, and now and then
+14,000-record release that was 13–27 ms of a follower's 0.25 s of CPU, and now and then
 a full collection of the process's objects came on top (100 ms, measured in a long-running
 follower). The records are acyclic and freed by reference counting as soon as the page
 is applied, so holding the collector back for one page loses nothing; it runs again,
@@ -10,7 +10,8 @@ on whatever is left, as soon as the page is done.
 
 Only a page's decoding and applying are held back, never a wait for the network nor an
 ``on_release`` hook: an application that embeds the client keeps its collector between
-pages, during long polls and while its hook runs.
+pages, during long polls and while its hook runs. One that turns the collector off from
+another thread while a page is being applied finds it on again when the page is done.
 """
 
 from __future__ import annotations
