@@ -54,6 +54,14 @@ alternates from round to round):
   committed the release. This is what a following replica sees, wake-up included, and
   it is compared with the logical-replication time above, also measured alone.
 
+* **CPU of the large release**, in both measurements: the CPU every process used from the
+  commit until the release is visible (``bench/proc_cpu.py``: per thread, in nanoseconds),
+  grouped as the publisher cluster (the centre's database; logical replication's WAL
+  sender), the subscriber cluster (the sync replica's server, or the apply worker), the
+  centre's server, the sync follower process (its own count, threads that ended included)
+  and this process (it publishes, then polls). Beside the sum: that sum ÷ (cores × wall
+  time). Near 100%, the two cores are the limit, and only less CPU makes a release faster.
+
 Every figure is printed per round, then as medians with ratios (sync ÷ peer), and at the
 end as a markdown table. The clusters are stopped (``pg_ctl stop -m fast``) and their
 directory removed at the end, on error and on Ctrl-C too (``--keep`` keeps the stopped
@@ -65,6 +73,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -87,6 +96,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from proc_cpu import CpuWindow, postmaster_pid
 from sync_bench import follower_sees, free_port, raw_insert_rate, settle, start_server
 from sync_data import NAME, build, rename_items
 
@@ -206,8 +216,24 @@ def on_commit(_session: Session) -> None:
     WALL.append(time.time())
 
 
+def cpu_window(pub: Cluster, sub: Cluster, server: subprocess.Popen[bytes]) -> CpuWindow:
+    """A CPU window over the bench's processes: the two clusters (their postmasters and
+    every backend, WAL sender and apply worker under them), the centre's server, and this
+    process (which publishes, then polls)."""
+    window = CpuWindow()
+    window.add("publisher cluster", postmaster_pid(pub.data))
+    window.add("subscriber cluster", postmaster_pid(sub.data))
+    window.add("centre server", server.pid)
+    window.add("bench", os.getpid())
+    return window
+
+
+GROUPS = ("sync client", "subscriber cluster", "publisher cluster", "centre server", "bench")
+
+
 def follow_alone(pub: Cluster, sub: Cluster, lr_db: str, base: str, replica: str,
-                 start: int, count: int, title: str) -> float:
+                 start: int, count: int, title: str,
+                 window: CpuWindow | None = None) -> float:
     """Seconds from the publisher's commit until a long-polling follower of every list
     (``bench/sync_fanout_worker.py``, a process of its own, replica ``replica``) has
     committed the release; logical replication is disabled meanwhile, so the follower
@@ -222,9 +248,11 @@ def follow_alone(pub: Cluster, sub: Cluster, lr_db: str, base: str, replica: str
         WALL.clear()
         made.append(rename_items(pub.url(NAME), start, count, latest + timedelta(days=1),
                                  title))
+        if window is not None:
+            window.start()
         return made[-1], WALL[-1]
 
-    seconds = follower_sees(base, replica, publish)
+    seconds = follower_sees(base, replica, publish, window)
     release = made[-1]
     sub.admin(f"ALTER SUBSCRIPTION {lr_db} ENABLE", db=lr_db)
     deadline = time.perf_counter() + 300
@@ -236,7 +264,8 @@ def follow_alone(pub: Cluster, sub: Cluster, lr_db: str, base: str, replica: str
 
 
 def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClient,
-                       start: int, count: int, title: str) -> dict[str, float]:
+                       start: int, count: int, title: str,
+                       window: CpuWindow | None = None) -> dict[str, float]:
     """Rename ``count`` items from the day after the latest ``valid_from`` on the publisher;
     seconds from the commit until the subscriber shows the release, then seconds of the
     sync pull that applies it."""
@@ -244,6 +273,7 @@ def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClien
     expected = int(scalar(pub, NAME, "SELECT coalesce(max(id), 0) + 1 FROM releases"))
     seen: dict[str, float] = {}
     connected = threading.Event()
+    window_started = threading.Event()
 
     def poll() -> None:
         with psycopg.connect(sub.conninfo(lr_db), autocommit=True) as conn:
@@ -252,6 +282,8 @@ def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClien
             while time.perf_counter() < deadline:
                 if conn.execute("SELECT 1 FROM releases WHERE id = %s", (expected,)).fetchone():
                     seen["at"] = time.perf_counter()
+                    if window is not None and window_started.wait(30):
+                        window.stop()
                     return
                 time.sleep(0.002)
 
@@ -260,6 +292,9 @@ def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClien
     connected.wait(30)
     COMMITS.clear()
     release = rename_items(pub.url(NAME), start, count, latest + timedelta(days=1), title)
+    if window is not None:
+        window.start()
+        window_started.set()
     committed = COMMITS[-1]
     thread.join(310)
     if release != expected or "at" not in seen:
@@ -275,6 +310,29 @@ def publish_and_follow(pub: Cluster, sub: Cluster, lr_db: str, client: SyncClien
         if time.perf_counter() - started > 300:
             raise RuntimeError("the sync replica did not get the release in 300 s")
     return {"lr": lr_seconds, "sync": time.perf_counter() - started, "records": records}
+
+
+def cpu_rows(cpu: dict[str, list[CpuWindow]], records: str) -> list[tuple[str, str, str, str]]:
+    """Print the medians of the CPU windows of the large release; their table rows."""
+    def summary(windows: list[CpuWindow]) -> tuple[float, str, float]:
+        names = [n for n in GROUPS if any(n in w.used for w in windows)]
+        parts = ", ".join(f"{n} {median([w.used.get(n, 0.0) for w in windows]):.0f}"
+                          for n in names)
+        return (median([w.total for w in windows]), parts,
+                median([w.machine_share for w in windows]))
+
+    sync_total, sync_parts, sync_share = summary(cpu["follow"])
+    lr_total, lr_parts, lr_share = summary(cpu["lr"])
+    print(f"CPU medians, {records}-record release, commit → visible (ms): sync follower "
+          f"{sync_total:.0f} ({sync_parts}), {sync_share:.0%} of the machine; logical "
+          f"replication {lr_total:.0f} ({lr_parts}), {lr_share:.0%} of the machine",
+          flush=True)
+    return [(f"a {records}-record release: CPU of every process from the commit until "
+             "visible, ms (medians)", f"sync follower {sync_total:.0f}: {sync_parts}",
+             f"logical replication {lr_total:.0f}: {lr_parts}",
+             f"{sync_total / lr_total:.1f}× the CPU"),
+            ("that CPU ÷ (cores × wall time)", f"sync follower {sync_share:.0%}",
+             f"logical replication {lr_share:.0%}", "")]
 
 
 def median(values: list[float]) -> float:
@@ -410,13 +468,17 @@ def main() -> None:
         client.pull()  # a following replica has its store open and its head known
         big: list[dict[str, float]] = []
         one: list[dict[str, float]] = []
+        cpu: dict[str, list[CpuWindow]] = {"lr": [], "follow": []}
         for r in range(args.rounds):
             waited = settle(server)
+            cpu["lr"].append(cpu_window(pub, sub, server))
             big.append(publish_and_follow(pub, sub, f"lr_r{last}", client, 0, 7000,
-                                          f"bench reform peer {r}"))
+                                          f"bench reform peer {r}", cpu["lr"][-1]))
             print(f"  round {r + 1}: {big[-1]['records']:,.0f}-record release: logical "
                   f"replication {big[-1]['lr']:.3f} s, sync pull {big[-1]['sync']:.3f} s",
                   flush=True)
+            print(f"    CPU (ms) from the commit until the subscriber shows it: "
+                  f"{cpu['lr'][-1].describe(GROUPS)}", flush=True)
             waited += settle(server)
             one.append(publish_and_follow(pub, sub, f"lr_r{last}", client, 7000 + r, 1,
                                           f"bench rename peer {r}"))
@@ -426,11 +488,16 @@ def main() -> None:
             for runs, first, count, what in ((big, 100_000 + 7000 * r, 7000, "release"),
                                             (one, 7000 + args.rounds + r, 1, "rename")):
                 settle(server)
+                window = cpu_window(pub, sub, server) if runs is big else None
                 runs[-1]["follow"] = follow_alone(
                     pub, sub, f"lr_r{last}", base, sub.url(f"sync_r{last}"), first, count,
-                    f"bench follow {what} {r}")
+                    f"bench follow {what} {r}", window)
                 print(f"  round {r + 1}: {what}, a long-polling sync follower alone: commit "
                       f"→ visible {runs[-1]['follow']:.4f} s", flush=True)
+                if window is not None:
+                    cpu["follow"].append(window)
+                    print(f"    CPU (ms) from the commit until the follower has it: "
+                          f"{window.describe(GROUPS)}", flush=True)
         for label, runs in (("release", big), ("one rename", one)):
             s, p = median([x["sync"] for x in runs]), median([x["lr"] for x in runs])
             records = median([x["records"] for x in runs])
@@ -447,6 +514,7 @@ def main() -> None:
             table.append((f"{name}: commit → visible, each alone (sync: a long-polling "
                           "follower)", f"sync {f:.3f} s", f"logical replication {p:.4f} s",
                           f"{f / p:.1f}× the time{coarse}"))
+        table += cpu_rows(cpu, f"{median([x['records'] for x in big]):,.0f}")
     finally:
         if client is not None:
             client.close()

@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pgtools import drop_pg
+from proc_cpu import CpuWindow
 from sync_data import PG, build, rename_items
 
 from registry.db import make_engine, session_factory, transaction
@@ -95,19 +96,23 @@ def start_server(url: str, port: int, listen: bool = True,
     raise RuntimeError("the centre did not start")
 
 
-def follower_sees(base: str, replica: str, publish: Callable[[], tuple[int, float]]) -> float:
+def follower_sees(base: str, replica: str, publish: Callable[[], tuple[int, float]],
+                  window: CpuWindow | None = None) -> float:
     """Seconds from a release's commit until a long-polling follower of every list
     (``bench/sync_fanout_worker.py --into replica``, a process of its own) has committed
     it. ``publish`` runs once the follower waits, and gives the release and the wall time
-    of its commit."""
+    of its commit. ``window``, started by ``publish``: stopped once the follower has the
+    release, with the follower's own CPU as its ``sync client`` group."""
     worker = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve().parent / "sync_fanout_worker.py"),
          "--from", base, "--into", replica, "--lists", ""],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert worker.stdout is not None and worker.stdin is not None
-        while "ready" not in json.loads(worker.stdout.readline() or '{"ready": 0}'):
+        while "ready" not in (ready := json.loads(worker.stdout.readline() or '{"ready": 0}')):
             pass
+        if window is not None:
+            window.add("sync client", worker.pid)
         time.sleep(0.5)  # its long poll has reached the centre
         release, committed = publish()
         while True:
@@ -117,6 +122,9 @@ def follower_sees(base: str, replica: str, publish: Callable[[], tuple[int, floa
             seen = json.loads(line)
             if seen.get("release") == release:
                 break
+        if window is not None:
+            window.stop()
+            window.set("sync client", (seen["cpu"] - ready["cpu"]) * 1000)
         worker.stdin.close()
         worker.wait(60)
     finally:

@@ -1,7 +1,8 @@
 """Following clients for the fan-out benchmark: N threads, each a replica in its own
 SQLite file, following one centre. Prints one JSON line when every replica is ready, then
-one per applied release: ``{"client": i, "release": r, "at": unix time}`` (taken when the
-release has been committed in the replica). Stops when stdin closes.
+one per applied release: ``{"client": i, "release": r, "at": unix time, "cpu": seconds}``
+(taken when the release has been committed in the replica; ``cpu``: the process's CPU so
+far, threads that ended included, as in the ready line). Stops when stdin closes.
 
     python bench/sync_fanout_worker.py --from URL --dir DIR --clients 50 --first 0
     python bench/sync_fanout_worker.py --from URL --into DBURL --lists ""
@@ -49,7 +50,8 @@ def main() -> None:
     for i in range(args.first, args.first + (1 if args.into else args.clients)):
         def on_release(changes: ReleaseChanges, i: int = i) -> None:
             if not changes.bootstrap:
-                emit({"client": i, "release": changes.release, "at": time.time()})
+                emit({"client": i, "release": changes.release, "at": time.time(),
+                      "cpu": time.process_time()})
 
         target = args.into or f"sqlite:///{Path(args.dir) / f'replica-{i}.db'}"
         client = SyncClient(args.source, target, subscription=sub, on_release=on_release,
@@ -60,7 +62,7 @@ def main() -> None:
                for c in clients]
     for thread in threads:
         thread.start()
-    emit({"ready": len(clients)})
+    emit({"ready": len(clients), "cpu": time.process_time()})
     sys.stdin.read()
     for client in clients:
         client.shutdown()
